@@ -1,0 +1,120 @@
+import { Command, CommanderError, Option } from 'commander';
+import pg from 'pg';
+import { EXIT_CODES, formatLocation, PgoptError } from './errors.js';
+import { Reporter } from './output/reporter.js';
+import { PGOPT_VERSION } from './version.js';
+import { makeContext, runFlags, type CommandContext, type GlobalOptions } from './commands/options.js';
+import { activeClients } from './db/scoped.js';
+import { interruption } from './engine/progress.js';
+
+/** Commands load their modules on first use so `pgopt --version` stays fast. */
+const commands = () => import('./commands/pack-commands.js');
+
+function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): Command {
+  const program = new Command('pgopt')
+    .description('Make PostgreSQL measurably faster, safely: apply, verify, roll back and benchmark optimization packs.')
+    .version(PGOPT_VERSION, '-V, --version')
+    .option('--db <url>', 'database URL (else DATABASE_URL, ./.env, then PGHOST/PGUSER/…)')
+    .option('--json', 'write exactly one JSON document to stdout')
+    .option('--no-color', 'no colors (also NO_COLOR)')
+    .option('--connect-timeout <duration>', 'give up connecting after this long', '5s')
+    .exitOverride();
+
+  const packFlags = (cmd: Command) =>
+    cmd
+      .option('--name <name>', 'pack name (default: the file or directory name)')
+      .option('--allow-unsafe', 'run statements that are not additive optimizations (DROP TABLE, ALTER, DML…)');
+
+  packFlags(program.command('plan <pack>').description('show what apply would do: statements, objects, locks, states'))
+    .option('--no-concurrently', 'plan non-concurrent builds')
+    .option('--replace-changed', 'plan rebuilding objects changed since applied')
+    .action((pack, flags) => run(async (ctx) => (await commands()).plan(pack, flags, ctx)));
+
+  const apply = packFlags(program.command('apply <pack>').description('apply what is pending in a pack'));
+  for (const o of runFlags()) apply.addOption(o);
+  apply
+    .option('--no-analyze', 'skip ANALYZE of the tables that gained objects')
+    .option('--replace-changed', 'drop and rebuild objects whose pack statement changed since they were applied')
+    .action((pack, flags) => run(async (ctx) => (await commands()).apply(pack, flags, ctx)));
+
+  packFlags(program.command('verify <pack>').description('check every object of a pack against the catalog (exit 1 on any problem)')).action(
+    (pack, flags) => run(async (ctx) => (await commands()).verify(pack, flags, ctx)),
+  );
+
+  const rollback = program
+    .command('rollback <pack>')
+    .description('drop what pgopt created for a pack (a pack path or a pack name)')
+    .option('--name <name>', 'pack name (default: the file or directory name)')
+    .option('--only <object>', 'roll back one object (name or schema.name)');
+  for (const o of runFlags()) rollback.addOption(o);
+  rollback.action((pack, flags) => run(async (ctx) => (await commands()).rollback(pack, flags, ctx)));
+
+  program
+    .command('status')
+    .description('per pack: objects applied, when, by whom, how long; recent events')
+    .option('--pack <name>', 'only this pack')
+    .addOption(new Option('--events <n>', 'how many recent events').default('10'))
+    .action((flags) => run(async (ctx) => (await commands()).status(flags, ctx)));
+
+  return program;
+}
+
+/** Cancel what our connections are running, so a concurrent build stops and can be cleaned up. */
+async function cancelRunning(): Promise<void> {
+  for (const client of activeClients()) {
+    const pid = (client as unknown as { processID?: number }).processID;
+    const params = (client as unknown as { connectionParameters: pg.ClientConfig }).connectionParameters;
+    if (!pid) continue;
+    const side = new pg.Client({ ...params, application_name: 'pgopt cancel' });
+    await side
+      .connect()
+      .then(() => side.query('SELECT pg_cancel_backend($1)', [pid]))
+      .catch(() => {})
+      .finally(() => side.end().catch(() => {}));
+  }
+}
+
+/** The single place that turns results and errors into output and an exit code. */
+export async function main(argv: string[]): Promise<void> {
+  const json = argv.includes('--json');
+  const color = !argv.includes('--no-color') && !process.env.NO_COLOR && !!process.stdout.isTTY;
+  const reporter = new Reporter({ json, color });
+  let interrupted = 0;
+  process.on('SIGINT', () => {
+    interrupted++;
+    if (interrupted > 1) process.exit(EXIT_CODES.interrupted);
+    interruption.requested = true;
+    reporter.warn('interrupted: cancelling the running statement and cleaning up (Ctrl-C again to quit at once)');
+    void cancelRunning();
+  });
+
+  const run = async (fn: (ctx: CommandContext) => Promise<number>) => {
+    const globals = program.opts<GlobalOptions>();
+    process.exitCode = await fn(makeContext(globals, reporter));
+  };
+  const program = buildProgram(run);
+  program.configureOutput({
+    writeOut: (s) => process.stdout.write(s),
+    writeErr: (s) => process.stderr.write(s),
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.exitCode = report(err, reporter);
+  }
+}
+
+function report(err: unknown, reporter: Reporter): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    if (reporter.json) reporter.document({ error: { kind: 'input', message: err.message.replace(/^error: /, '') } });
+    return EXIT_CODES.input;
+  }
+  const e = err instanceof PgoptError ? err : new PgoptError('database', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  const where = formatLocation(e.location);
+  const line = `${where ? `${where}: ` : ''}${e.message.replace(/\s*\n\s*/g, ' ')}${e.hint ? ` (${e.hint})` : ''}`;
+  if (reporter.json) reporter.document({ error: { kind: e.kind, message: e.message, location: e.location ?? null, hint: e.hint ?? null } });
+  reporter.error(line);
+  if (process.env.PGOPT_DEBUG && !(err instanceof PgoptError)) console.error(err);
+  return e.exitCode;
+}

@@ -1,0 +1,73 @@
+import { Option } from 'commander';
+import { PgoptError } from '../errors.js';
+import { resolveConnection, type ConnectionTarget } from '../db/connection.js';
+import { Reporter } from '../output/reporter.js';
+import { DEFAULT_RUN_OPTIONS, type RunOptions } from '../engine/run-options.js';
+
+/** Flags every command takes (README: "Global flags"). */
+export interface GlobalOptions {
+  db?: string;
+  json?: boolean;
+  color?: boolean;
+  connectTimeout?: string;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, min: 60_000, m: 60_000, h: 3_600_000 };
+
+/** "500ms", "3s", "2min", "1h" or a bare number of seconds. */
+export function parseDuration(flag: string, value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?$/.exec(String(value).trim());
+  if (!m) throw new PgoptError('input', `${flag}: "${value}" is not a duration (examples: 500ms, 3s, 10min, 1h)`);
+  return Number(m[1]) * UNITS[m[2] ?? 's'];
+}
+
+export function parseCount(flag: string, value: string, min = 0): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new PgoptError('input', `${flag}: "${value}" is not a whole number >= ${min}`);
+  return n;
+}
+
+export interface CommandContext {
+  reporter: Reporter;
+  target: () => ConnectionTarget;
+}
+
+export function makeContext(g: GlobalOptions, reporter: Reporter): CommandContext {
+  return {
+    reporter,
+    target: () => {
+      const t = resolveConnection({ db: g.db, connectTimeoutMs: parseDuration('--connect-timeout', g.connectTimeout ?? '5s') });
+      reporter.addSecret(t.secret);
+      return t;
+    },
+  };
+}
+
+/** Flags shared by apply and rollback, declared once. */
+export const runFlags = () => [
+  new Option('--lock-timeout <duration>', 'lock_timeout for statements whose lock would block the application').default('3s'),
+  new Option('--lock-retries <n>', 'retries after a lock timeout, with backoff').default('3'),
+  new Option('--build-timeout <duration>', 'time limit for one concurrent build or drop (0 = none)').default('60min'),
+  new Option('--wait <duration>', 'wait this long for another pgopt run on the same database').default('0s'),
+  new Option('--no-concurrently', 'build and drop indexes without CONCURRENTLY (empty tables, maintenance windows)'),
+];
+
+export interface RunFlagValues {
+  lockTimeout: string;
+  lockRetries: string;
+  buildTimeout: string;
+  wait: string;
+  concurrently: boolean;
+}
+
+export function runOptionsFrom(f: RunFlagValues, reporter: Reporter): RunOptions {
+  return {
+    ...DEFAULT_RUN_OPTIONS,
+    concurrently: f.concurrently,
+    lockTimeoutMs: parseDuration('--lock-timeout', f.lockTimeout),
+    lockRetries: parseCount('--lock-retries', f.lockRetries),
+    buildTimeoutMs: parseDuration('--build-timeout', f.buildTimeout),
+    waitMs: parseDuration('--wait', f.wait),
+    onProgress: reporter.progress,
+  };
+}

@@ -1,0 +1,104 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { PgoptError } from '../errors.js';
+
+/** Where the connection settings came from, for messages (never the password). */
+export type ConnectionSource = '--db' | 'DATABASE_URL' | '.env' | 'libpq environment';
+
+export interface ConnectionTarget {
+  config: pg.ClientConfig;
+  source: ConnectionSource;
+  /** user@host:port/db, safe to print. */
+  display: string;
+  /** Kept only so every output path can scrub it. */
+  secret?: string;
+}
+
+export interface ConnectionOptions {
+  db?: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  connectTimeoutMs?: number;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+/** Minimal .env reader (KEY=VALUE, optional quotes, # comments) — the Prisma convention. */
+export function readDotEnv(path: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of readFileSync(path, 'utf8').split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    const key = line.slice(0, eq).replace(/^export\s+/, '').trim();
+    let value = line.slice(eq + 1).trim();
+    if ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'"))) {
+      value = value.slice(1, -1);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+function fromUrl(url: string, source: ConnectionSource, timeout: number): ConnectionTarget {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new PgoptError('input', `the connection URL from ${source} is not a valid URL (expected postgres://user@host:port/database)`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new PgoptError('input', `the connection URL from ${source} must start with postgres:// or postgresql://`);
+  }
+  const secret = parsed.password ? decodeURIComponent(parsed.password) : undefined;
+  const db = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || '(default)';
+  const user = decodeURIComponent(parsed.username) || '(default)';
+  const display = `${user}@${parsed.hostname || 'localhost'}:${parsed.port || '5432'}/${db}`;
+  return {
+    config: { connectionString: url, connectionTimeoutMillis: timeout },
+    source,
+    display,
+    secret,
+  };
+}
+
+/**
+ * Resolve the target database: --db, then DATABASE_URL, then DATABASE_URL in ./.env,
+ * then the libpq variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE).
+ */
+export function resolveConnection(opts: ConnectionOptions = {}): ConnectionTarget {
+  const env = opts.env ?? process.env;
+  const timeout = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (opts.db) return fromUrl(opts.db, '--db', timeout);
+  if (env.DATABASE_URL) return fromUrl(env.DATABASE_URL, 'DATABASE_URL', timeout);
+  const dotenv = join(opts.cwd ?? process.cwd(), '.env');
+  if (existsSync(dotenv)) {
+    const vars = readDotEnv(dotenv);
+    if (vars.DATABASE_URL) return fromUrl(vars.DATABASE_URL, '.env', timeout);
+  }
+  const host = env.PGHOST ?? 'localhost';
+  const port = Number(env.PGPORT ?? 5432);
+  const user = env.PGUSER ?? env.USER ?? 'postgres';
+  const database = env.PGDATABASE ?? user;
+  const sslmode = env.PGSSLMODE;
+  const ssl = sslmode && !['disable', 'allow', 'prefer'].includes(sslmode)
+    ? { rejectUnauthorized: sslmode === 'verify-full' || sslmode === 'verify-ca' }
+    : undefined;
+  return {
+    config: { host, port, user, database, password: env.PGPASSWORD, ssl, connectionTimeoutMillis: timeout },
+    source: 'libpq environment',
+    display: `${user}@${host}:${port}/${database}`,
+    secret: env.PGPASSWORD || undefined,
+  };
+}
+
+/** Scrub a secret from any text that may reach a terminal, a log or JSON. */
+export function redact(text: string, secret?: string): string {
+  if (!secret) return text;
+  let out = text.split(secret).join('***');
+  const encoded = encodeURIComponent(secret);
+  if (encoded !== secret) out = out.split(encoded).join('***');
+  return out;
+}

@@ -1,0 +1,129 @@
+import pg from 'pg';
+import { PgoptError } from '../errors.js';
+import type { ConnectionTarget } from './connection.js';
+import { translatePgError } from './pg-errors.js';
+
+export type Client = pg.Client;
+
+/** Every client pgopt opens, so an interrupt can cancel what they are running. */
+const openClients = new Set<pg.Client>();
+export const activeClients = (): ReadonlySet<pg.Client> => openClients;
+
+/** Open a connection for the duration of `fn`; closing it is never the caller's job. */
+export async function withClient<T>(
+  target: ConnectionTarget,
+  applicationName: string,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = new pg.Client({ ...target.config, application_name: applicationName });
+  // An idle client can still emit 'error' (server restart); without a listener Node would crash.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    throw translatePgError(err, `connecting to ${target.display} (from ${target.source})`);
+  }
+  openClients.add(client);
+  try {
+    return await fn(client);
+  } finally {
+    openClients.delete(client);
+    await client.end().catch(() => {});
+  }
+}
+
+/** BEGIN … COMMIT around `fn`, ROLLBACK on any error. */
+export async function withTransaction<T>(
+  client: pg.Client,
+  fn: () => Promise<T>,
+  opts: { readOnly?: boolean } = {},
+): Promise<T> {
+  await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+  try {
+    const out = await fn();
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+/** BEGIN … ROLLBACK: for dry runs that must leave nothing behind. */
+export async function withRolledBackTransaction<T>(client: pg.Client, fn: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    return await fn();
+  } finally {
+    await client.query('ROLLBACK').catch(() => {});
+  }
+}
+
+/** Advisory lock key: one apply or rollback at a time per database. */
+export const RUN_LOCK = { classid: 0x70676f70 /* 'pgop' */, objid: 1 } as const;
+
+export interface LockHolder {
+  pid: number;
+  applicationName: string;
+  user: string;
+  clientAddr: string | null;
+  since: string;
+}
+
+export async function findRunLockHolder(client: pg.Client): Promise<LockHolder | null> {
+  const res = await client.query(
+    `SELECT a.pid, a.application_name, a.usename, a.client_addr::text AS client_addr,
+            to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') AS since
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted
+        AND l.classid = $1::oid AND l.objid = $2::oid AND l.objsubid = 2
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      LIMIT 1`,
+    [RUN_LOCK.classid, RUN_LOCK.objid],
+  );
+  const r = res.rows[0];
+  return r
+    ? { pid: r.pid, applicationName: r.application_name, user: r.usename, clientAddr: r.client_addr, since: r.since }
+    : null;
+}
+
+/**
+ * Hold the per-database run lock for the duration of `fn`. A second run waits up to
+ * `waitMs` and then fails naming the holder. Session-level, so it is released when the
+ * connection dies (kill -9 included) and never outlives its run.
+ */
+export async function withAdvisoryLock<T>(
+  client: pg.Client,
+  waitMs: number,
+  fn: () => Promise<T>,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const got = await client.query('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [RUN_LOCK.classid, RUN_LOCK.objid]);
+    if (got.rows[0].ok) break;
+    if (Date.now() >= deadline) {
+      const holder = await findRunLockHolder(client);
+      const who = holder
+        ? `"${holder.applicationName || 'unknown application'}" (pid ${holder.pid}, user ${holder.user}${holder.clientAddr ? ` from ${holder.clientAddr}` : ''}, connected since ${holder.since})`
+        : 'another session';
+      throw new PgoptError('database', `another pgopt run holds this database's run lock: ${who}`, {
+        hint: 'wait for it to finish, or pass --wait <seconds> to wait longer',
+        details: holder,
+      });
+    }
+    await sleep(Math.min(500, Math.max(50, deadline - Date.now())));
+  }
+  try {
+    return await fn();
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1::int, $2::int)', [RUN_LOCK.classid, RUN_LOCK.objid]).catch(() => {});
+  }
+}
+
+export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+export const qualify = (schema: string, name: string): string => `${quoteIdent(schema)}.${quoteIdent(name)}`;
+
+/** schema.name for people: quoted only where SQL would need quotes ("workflowId", not app). */
+export const displayName = (schema: string, name: string): string => `${displayIdent(schema)}.${displayIdent(name)}`;
+const displayIdent = (s: string) => (/^[a-z_][a-z0-9_$]*$/.test(s) ? s : quoteIdent(s));

@@ -1,0 +1,279 @@
+import type pg from 'pg';
+import { randomUUID } from 'node:crypto';
+import { PgoptError, type SourceLocation } from '../errors.js';
+import { findIndex, findMatview } from '../db/catalog.js';
+import { displayName, qualify, withAdvisoryLock, withTransaction } from '../db/scoped.js';
+import type { Pack, PackStatement } from '../pack/types.js';
+import { assessPack, type Assessment } from './assess.js';
+import { derivedRollback } from './rollback-sql.js';
+import { buildIndex, dropIndexConcurrently, failure, lockPolicy } from './objects.js';
+import { withLockRetry } from './locks.js';
+import { ensureRegistry, logEvent, upsertRow, deleteRow } from './registry.js';
+import type { RunOptions } from './run-options.js';
+
+export const STATEMENT_OUTCOMES = ['created', 'rebuilt', 'recorded', 'ran', 'skipped', 'failed', 'not-run'] as const;
+export type StatementOutcome = (typeof STATEMENT_OUTCOMES)[number];
+
+export interface StatementResult {
+  ordinal: number;
+  kind: PackStatement['kind'];
+  location: SourceLocation;
+  object: string | null;
+  outcome: StatementOutcome;
+  durationMs: number;
+  reason: string;
+}
+
+/** What an apply did, statement by statement — also when it failed part-way. */
+export interface ApplyResult {
+  pack: string;
+  runId: string;
+  statements: StatementResult[];
+  analyzed: string[];
+  /** True when anything in the database changed. */
+  changed: boolean;
+  error?: PgoptError;
+}
+
+export interface ApplyOptions extends RunOptions {
+  /** ANALYZE the tables that gained objects (default true). */
+  analyze: boolean;
+  /** Drop and rebuild objects whose pack statement changed since they were applied. */
+  replaceChanged: boolean;
+}
+
+/** States apply refuses to act on without being told: they need a human decision. */
+function blockingProblem(a: Assessment, o: ApplyOptions): string | null {
+  if (a.state === 'conflict') return `${a.qualifiedName}: ${a.reason}`;
+  if (a.state === 'changed-since-applied' && !o.replaceChanged) {
+    return `${a.qualifiedName}: ${a.reason} (pass --replace-changed to rebuild it, or roll it back with --only)`;
+  }
+  return null;
+}
+
+export async function applyPack(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
+  const runId = randomUUID();
+  return withAdvisoryLock(c, o.waitMs, async () => {
+    await c.query('SET lock_timeout = 0');
+    await c.query('SET statement_timeout = 0');
+    const { assessments, tableOf } = await assessPack(c, pack);
+    const problems = assessments.map((a) => blockingProblem(a, o)).filter((p): p is string => !!p);
+    if (problems.length) {
+      throw new PgoptError('check', `apply stopped before changing anything: ${problems.join('; ')}`, { details: { problems } });
+    }
+    await ensureRegistry(c);
+    const started = Date.now();
+    await logEvent(c, { runId, pack: pack.name, action: 'apply', outcome: 'started' });
+    const result: ApplyResult = { pack: pack.name, runId, statements: [], analyzed: [], changed: false };
+    const byObject = new Map(assessments.map((a) => [a.object, a]));
+    const created = new Set<string>();
+    const touched = new Map<string, string>();
+
+    for (const s of pack.statements) {
+      const a = s.object ? byObject.get(s.object)! : null;
+      const res: StatementResult = {
+        ordinal: s.ordinal,
+        kind: s.kind,
+        location: s.location,
+        object: a?.qualifiedName ?? null,
+        outcome: 'not-run',
+        durationMs: 0,
+        reason: '',
+      };
+      result.statements.push(res);
+      if (result.error) continue;
+      const t0 = performance.now();
+      try {
+        if (a) o.onProgress?.({ type: 'step', message: describeStep(s, a) });
+        await runStatement(c, pack, s, a, o, res, created, created, tableOf.get(s.ordinal)?.oid);
+        if (res.outcome === 'created' || res.outcome === 'rebuilt') {
+          result.changed = true;
+          if (a) {
+            created.add(a.object.name);
+            const [schema, name] = a.table ? [a.table.schema, a.table.name] : [a.schema, a.object.name];
+            touched.set(qualify(schema, name), displayName(schema, name));
+          }
+        }
+        if ((res.outcome === 'ran' && s.kind !== 'set') || res.outcome === 'recorded') result.changed = true;
+      } catch (err) {
+        res.outcome = 'failed';
+        const e = err instanceof PgoptError ? err : failure(err, `statement at ${s.location.file}:${s.location.line}`);
+        res.reason = e.message;
+        result.error = e;
+      } finally {
+        res.durationMs = Math.round(performance.now() - t0);
+        if (res.outcome !== 'not-run') {
+          await logEvent(c, { runId, pack: pack.name, action: 'apply', object: res.object, outcome: res.outcome, durationMs: res.durationMs, detail: res.reason ? { reason: res.reason } : undefined });
+        }
+      }
+    }
+
+    if (!result.error && o.analyze && touched.size) {
+      for (const [rel, shown] of touched) {
+        try {
+          o.onProgress?.({ type: 'step', message: `ANALYZE ${shown}` });
+          await withLockRetry(c, `ANALYZE ${rel}`, [], lockPolicy(o, `ANALYZE ${rel}`), () => c.query(`ANALYZE ${rel}`));
+          result.analyzed.push(shown);
+        } catch (err) {
+          result.error = failure(err, `ANALYZE ${rel}`);
+          break;
+        }
+      }
+    }
+    await logEvent(c, {
+      runId,
+      pack: pack.name,
+      action: 'apply',
+      outcome: result.error ? 'failed' : result.changed ? 'finished' : 'no-op',
+      durationMs: Date.now() - started,
+      detail: result.error ? { error: result.error.message } : undefined,
+    });
+    return result;
+  });
+}
+
+function describeStep(s: PackStatement, a: Assessment): string {
+  return `${s.kind === 'create-index' ? 'index' : 'materialized view'} ${a.qualifiedName}`;
+}
+
+async function runStatement(
+  c: pg.Client,
+  pack: Pack,
+  s: PackStatement,
+  a: Assessment | null,
+  o: ApplyOptions,
+  res: StatementResult,
+  created: Set<string>,
+  built: Set<string>,
+  tableOid: number | undefined,
+): Promise<void> {
+  switch (s.kind) {
+    case 'set':
+      await c.query(s.sql);
+      res.outcome = 'ran';
+      return;
+    case 'drop-own':
+      res.outcome = 'skipped';
+      res.reason = 'pgopt drops its own objects only on rollback; apply builds only what is missing';
+      return;
+    case 'refresh': {
+      const name = (s.ast as any).RefreshMatViewStmt.relation.relname;
+      if (!created.has(name)) {
+        res.outcome = 'skipped';
+        res.reason = 'view was not created by this run';
+        return;
+      }
+      await withLockRetry(c, 'REFRESH', [], lockPolicy(o, 'REFRESH'), () => c.query(s.sql)).catch((e) => {
+        throw failure(e, 'REFRESH');
+      });
+      res.outcome = 'ran';
+      return;
+    }
+    case 'analyze':
+    case 'comment':
+      if (!built.size) {
+        // Idempotence: a pack that built nothing this time has nothing new to analyze or describe.
+        res.outcome = 'skipped';
+        res.reason = 'nothing was built in this run';
+        return;
+      }
+    // falls through
+    case 'unsafe': {
+      const what = `${s.kind} at ${s.location.file}:${s.location.line}`;
+      const run = () => (s.kind === 'analyze' ? c.query(s.sql) : withTransaction(c, () => c.query(s.sql)));
+      await withLockRetry(c, what, tableOid ? [tableOid] : [], lockPolicy(o, what), run).catch((e) => {
+        throw failure(e, what);
+      });
+      res.outcome = 'ran';
+      return;
+    }
+  }
+  if (!a) return;
+  await applyObject(c, pack, a, o, res);
+}
+
+/** Bring one object to its applied state; the registry row is written around the work so a crash leaves it truthful. */
+async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptions, res: StatementResult): Promise<void> {
+  const obj = a.object;
+  const row = {
+    pack: pack.name,
+    schema: a.schema,
+    name: obj.name,
+    kind: obj.kind,
+    table: a.table ? `${a.table.schema}.${a.table.name}` : null,
+    ordinal: obj.statement.ordinal,
+    statement: obj.statement.sql,
+    fingerprint: obj.fingerprint,
+    rollbackSql: obj.rollbackOverride ?? derivedRollback(obj.kind, a.schema, obj.name, o.concurrently),
+  };
+  const record = async (durationMs: number | null, preExisting: boolean) => {
+    const live = obj.kind === 'index' ? await findIndex(c, a.schema, obj.name) : await findMatview(c, a.schema, obj.name);
+    await upsertRow(c, { ...row, state: 'applied', catalogDefinition: live?.definition ?? null, objectOid: live?.oid ?? null, preExisting, durationMs });
+  };
+
+  switch (a.state) {
+    case 'applied':
+    case 'unpopulated':
+      res.outcome = 'skipped';
+      res.reason = 'already applied';
+      return;
+    case 'pre-existing':
+      if (!a.row) {
+        await record(null, true);
+        res.outcome = 'recorded';
+        res.reason = a.ownedBy ? `owned by pack "${a.ownedBy}": recorded, never dropped by this pack` : 'existed before pgopt: recorded as pre-existing, never dropped by rollback';
+      } else {
+        res.outcome = 'skipped';
+        res.reason = 'pre-existing';
+      }
+      return;
+    case 'pending':
+      if (a.live && a.matches) {
+        // Built by a run that died before it could record it.
+        await record(null, false);
+        res.outcome = 'recorded';
+        res.reason = 'built by an interrupted run; now recorded';
+        return;
+      }
+      break;
+    case 'changed-since-applied':
+    case 'invalid':
+      break;
+    case 'missing':
+      break;
+    default:
+      throw new PgoptError('check', `${a.qualifiedName}: ${a.reason}`);
+  }
+
+  const t0 = performance.now();
+  const rebuilding = a.state === 'invalid' || a.state === 'changed-since-applied';
+  if (obj.kind === 'index') {
+    await upsertRow(c, { ...row, state: 'building', catalogDefinition: null, objectOid: null, preExisting: false, durationMs: null });
+    try {
+      if (a.live) await dropIndexConcurrently(c, a.schema, obj.name, o);
+      await buildIndex(c, a, o, (fn) => withTransaction(c, fn));
+    } catch (err) {
+      // Nothing was built: no row may claim it.
+      await deleteRow(c, pack.name, a.schema, obj.name).catch(() => {});
+      throw err;
+    }
+    await record(Math.round(performance.now() - t0), false);
+  } else {
+    const what = `creating materialized view ${a.qualifiedName}`;
+    const rel = qualify(a.schema, obj.name);
+    await withLockRetry(c, what, [], lockPolicy(o, what), () =>
+      withTransaction(c, async () => {
+        // Materialized view DDL is transactional: the view and its registry row commit together.
+        if (a.live) await c.query(`DROP MATERIALIZED VIEW ${rel}`);
+        await c.query(`SET LOCAL statement_timeout = ${Math.max(0, Math.round(o.buildTimeoutMs))}`);
+        await c.query(obj.statement.sql);
+        await record(Math.round(performance.now() - t0), false);
+      }),
+    ).catch((err) => {
+      throw failure(err, what);
+    });
+  }
+  res.outcome = rebuilding ? 'rebuilt' : 'created';
+  if (a.state === 'missing') res.reason = 'was missing; recreated';
+  if (a.state === 'invalid') res.reason = 'was INVALID; dropped and rebuilt';
+}

@@ -1,0 +1,243 @@
+import type pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import { inputError, PgoptError } from '../errors.js';
+import { currentSchema, findIndex, findMatview, findRelation, relationKindByName, type Relation } from '../db/catalog.js';
+import { displayName, qualify, withRolledBackTransaction } from '../db/scoped.js';
+import { translatePgError } from '../db/pg-errors.js';
+import { displayRelation } from '../pack/ast.js';
+import { rewriteIndexSql, rewriteMatviewSql } from '../pack/rewrite.js';
+import type { Pack, PackObject, PackStatement, RelationRef } from '../pack/types.js';
+import { indexShape, queryShape } from './definition.js';
+import { readRows, type RegistryRow } from './registry.js';
+
+/** An object's state, as plan shows it and verify judges it. */
+export const OBJECT_STATES = [
+  'pending',
+  'applied',
+  'changed-since-applied',
+  'pre-existing',
+  'conflict',
+  'invalid',
+  'missing',
+  'unpopulated',
+] as const;
+export type ObjectState = (typeof OBJECT_STATES)[number];
+
+export interface LiveObject {
+  oid: number;
+  valid: boolean;
+  populated: boolean;
+  definition: string;
+  sizeBytes: number;
+}
+
+/** One pack object resolved against the database. */
+export interface Assessment {
+  object: PackObject;
+  /** Resolved schema (the table's for an index; explicit or current_schema() for a view). */
+  schema: string;
+  qualifiedName: string;
+  /** The indexed relation, resolved (index only). */
+  table: { schema: string; name: string } | null;
+  /** This pack's registry row, if any. */
+  row: RegistryRow | null;
+  /** Another pack that owns an object of this name. */
+  ownedBy: string | null;
+  live: LiveObject | null;
+  /** The server's rendering of the pack's statement (from the dry run). */
+  expectedDefinition: string;
+  /** True when the live object's definition matches the pack's. */
+  matches: boolean | null;
+  state: ObjectState;
+  reason: string;
+}
+
+export interface PackAssessment {
+  pack: Pack;
+  assessments: Assessment[];
+  /** Tables each statement touches, resolved (for lock reporting). */
+  tableOf: Map<number, Relation>;
+}
+
+const packMatview = (pack: Pack, ref: RelationRef, schemaOf: Map<PackObject, string>) =>
+  pack.objects.find((o) => o.kind === 'matview' && o.name === ref.name && (ref.schema === null || ref.schema === schemaOf.get(o)));
+
+function missingRelation(s: PackStatement, ref: RelationRef): PgoptError {
+  return inputError(`relation "${displayRelation(ref)}" does not exist in the target database`, s.location,
+    'check the pack against the schema (and search_path) of the database you point pgopt at');
+}
+
+/**
+ * Resolve every object and check every reference before anything runs, then dry-run the
+ * pack's CREATE statements in a transaction that is rolled back: indexes on empty clones of
+ * their tables, views WITH NO DATA. The server itself thus validates columns, opclasses and
+ * expressions, and renders the definition verify compares against.
+ */
+export async function assessPack(c: pg.Client, pack: Pack): Promise<PackAssessment> {
+  const defaultSchema = await currentSchema(c).catch(() => {
+    throw new PgoptError('input', 'the connection has no current schema (search_path is empty)');
+  });
+  const schemaOf = new Map<PackObject, string>();
+  const tableOf = new Map<number, Relation>();
+  const tables = new Map<PackObject, { schema: string; name: string }>();
+
+  for (const s of pack.statements) {
+    const o = s.object;
+    if (o?.kind === 'matview') schemaOf.set(o, o.schema ?? defaultSchema);
+    for (const ref of s.references) {
+      const mv = packMatview(pack, ref, schemaOf);
+      if (mv && mv.statement.ordinal < s.ordinal) {
+        if (o?.kind === 'index') tables.set(o, { schema: schemaOf.get(mv)!, name: mv.name });
+        continue;
+      }
+      const rel = await findRelation(c, ref.schema, ref.name);
+      if (!rel) throw missingRelation(s, ref);
+      if (o?.kind === 'index') {
+        if (!['r', 'p', 'm'].includes(rel.relkind)) {
+          throw inputError(`"${displayRelation(ref)}" is not a table or materialized view`, s.location);
+        }
+        tables.set(o, { schema: rel.schema, name: rel.name });
+        tableOf.set(s.ordinal, rel);
+      }
+    }
+    if (o?.kind === 'index') schemaOf.set(o, tables.get(o)!.schema);
+  }
+
+  const rows = await readRows(c);
+  const live = new Map<PackObject, LiveObject | null>();
+  const otherKind = new Map<PackObject, string | null>();
+  for (const o of pack.objects) {
+    const schema = schemaOf.get(o)!;
+    if (o.kind === 'index') {
+      const i = await findIndex(c, schema, o.name);
+      live.set(o, i && { oid: i.oid, valid: i.valid && i.ready, populated: true, definition: i.definition, sizeBytes: i.sizeBytes });
+    } else {
+      const m = await findMatview(c, schema, o.name);
+      live.set(o, m && { oid: m.oid, valid: true, populated: m.populated, definition: m.definition, sizeBytes: m.sizeBytes });
+    }
+    otherKind.set(o, live.get(o) ? null : await relationKindByName(c, schema, o.name));
+  }
+
+  const expected = await dryRun(c, pack, schemaOf, tables, live);
+
+  const assessments = pack.objects.map((o): Assessment => {
+    const schema = schemaOf.get(o)!;
+    const row = rows.find((r) => r.pack === pack.name && r.schema === schema && r.name === o.name) ?? null;
+    const owner = rows.find((r) => r.pack !== pack.name && r.schema === schema && r.name === o.name && !r.preExisting && r.state === 'applied');
+    const l = live.get(o) ?? null;
+    const exp = expected.get(o)!;
+    let matches: boolean | null = null;
+    if (l && l.valid) matches = sameDefinition(o, l.definition, exp);
+    const a: Assessment = {
+      object: o,
+      schema,
+      qualifiedName: displayName(schema, o.name),
+      table: tables.get(o) ?? null,
+      row,
+      ownedBy: owner?.pack ?? null,
+      live: l,
+      expectedDefinition: exp,
+      matches,
+      state: 'pending',
+      reason: '',
+    };
+    decideState(a, otherKind.get(o) ?? null);
+    return a;
+  });
+  return { pack, assessments, tableOf };
+}
+
+function sameDefinition(o: PackObject, liveDef: string, expectedDef: string): boolean {
+  try {
+    return o.kind === 'index' ? indexShape(liveDef) === indexShape(expectedDef) : queryShape(liveDef) === queryShape(expectedDef);
+  } catch {
+    return false;
+  }
+}
+
+const KIND_NAMES: Record<string, string> = { r: 'table', p: 'partitioned table', v: 'view', m: 'materialized view', i: 'index', S: 'sequence', f: 'foreign table', I: 'partitioned index' };
+
+/** The one place that decides what state an object is in. */
+function decideState(a: Assessment, otherKind: string | null): void {
+  const { row, live, object: o } = a;
+  const claimed = row?.state === 'applied';
+  const set = (state: ObjectState, reason: string) => {
+    a.state = state;
+    a.reason = reason;
+  };
+  if (!live) {
+    if (otherKind) return set('conflict', `a ${KIND_NAMES[otherKind] ?? 'relation'} named ${a.qualifiedName} already exists`);
+    if (claimed && !row.preExisting) return set('missing', 'recorded as applied but not in the catalog (dropped outside pgopt?)');
+    if (claimed && row.preExisting) return set('missing', 'pre-existing object is gone');
+    return set('pending', row?.state === 'building' ? 'an earlier build was interrupted; will build' : 'not yet created');
+  }
+  if (!live.valid) {
+    return set('invalid', 'index is INVALID (a concurrent build failed or was interrupted); apply drops and rebuilds it');
+  }
+  if (claimed && row.fingerprint !== o.fingerprint) {
+    return set('changed-since-applied', 'the pack statement changed since it was applied');
+  }
+  if (!a.matches) {
+    if (claimed && !row.preExisting) return set('changed-since-applied', 'the definition in the database no longer matches the pack');
+    return set('conflict', 'an object of this name already exists with a different definition');
+  }
+  if (row?.preExisting || a.ownedBy) {
+    return set('pre-existing', a.ownedBy ? `owned by pack "${a.ownedBy}"` : 'existed before pgopt; never dropped by rollback');
+  }
+  if (!claimed) {
+    if (row?.state === 'building' || row?.state === 'dropping') return set('pending', 'built by an interrupted run; apply records it');
+    return set('pre-existing', 'existed before pgopt; never dropped by rollback');
+  }
+  if (o.kind === 'matview' && !live.populated) return set('unpopulated', 'materialized view has never been refreshed (WITH NO DATA)');
+  return set('applied', '');
+}
+
+async function dryRun(
+  c: pg.Client,
+  pack: Pack,
+  schemaOf: Map<PackObject, string>,
+  tables: Map<PackObject, { schema: string; name: string }>,
+  live: Map<PackObject, LiveObject | null>,
+): Promise<Map<PackObject, string>> {
+  const out = new Map<PackObject, string>();
+  const tag = randomBytes(4).toString('hex');
+  await withRolledBackTransaction(c, async () => {
+    await c.query(`SET LOCAL lock_timeout = '5s'`);
+    await c.query(`SET LOCAL statement_timeout = '60s'`);
+    for (const s of pack.statements) {
+      const o = s.object;
+      const run = async (sql: string) => {
+        await c.query('SAVEPOINT pgopt_dry');
+        try {
+          await c.query(sql);
+        } catch (err: any) {
+          await c.query('ROLLBACK TO SAVEPOINT pgopt_dry').catch(() => {});
+          const t = translatePgError(err, 'the server rejects this statement');
+          throw new PgoptError('input', t.message, { location: s.location, hint: t.hint, cause: err });
+        }
+      };
+      if (s.kind === 'set') {
+        await run(s.sql);
+        continue;
+      }
+      if (!o) continue;
+      const n = s.ordinal;
+      if (o.kind === 'index') {
+        const t = tables.get(o)!;
+        const clone = `pgopt_dry_${tag}_${n}`;
+        await run(`CREATE TEMP TABLE ${clone} (LIKE ${qualify(t.schema, t.name)})`);
+        await run(rewriteIndexSql(s.sql, { name: `${clone}_idx`, relation: `pg_temp.${clone}`, concurrently: false }));
+        const res = await c.query(`SELECT pg_get_indexdef(to_regclass($1)) AS d`, [`pg_temp.${clone}_idx`]);
+        out.set(o, res.rows[0].d);
+      } else {
+        const schema = schemaOf.get(o)!;
+        // Later statements may index or read this view, so it must exist (empty) under its own name.
+        const name = live.get(o) ? `pgopt_dry_${tag}_${n}` : o.name;
+        await run(rewriteMatviewSql(s.sql, qualify(schema, name)));
+        const res = await c.query(`SELECT pg_get_viewdef(to_regclass($1)) AS d`, [qualify(schema, name)]);
+        out.set(o, res.rows[0].d);
+      }
+    }
+  });
+  return out;
+}

@@ -1,0 +1,22 @@
+import { parseSync } from 'libpg-query';
+import { stripLayout } from '../pack/ast.js';
+
+/**
+ * Definitions are compared as parse trees of the server's own rendering
+ * (pg_get_indexdef / pg_get_viewdef), never as text: the server has already normalised
+ * casts, quoting and defaults, and the tree ignores whitespace.
+ */
+
+/** What an index is, without its name or table: two indexes with equal keys do the same job. */
+export function indexShape(indexdef: string): string {
+  const stmt = (parseSync(indexdef) as any).stmts[0].stmt.IndexStmt;
+  const shape = stripLayout(stmt, new Set(['idxname', 'concurrent', 'if_not_exists'])) as Record<string, any>;
+  // The relation is different by design (dry-run clone vs real table); ONLY is not.
+  shape.relation = { inh: stmt.relation?.inh ?? true };
+  return JSON.stringify(shape);
+}
+
+/** A view's query as a tree. */
+export function queryShape(viewdef: string): string {
+  return JSON.stringify(stripLayout((parseSync(viewdef) as any).stmts[0].stmt));
+}

@@ -1,0 +1,94 @@
+import type pg from 'pg';
+import { PgoptError } from '../errors.js';
+import { findIndex, longTransactions } from '../db/catalog.js';
+import { qualify } from '../db/scoped.js';
+import { translatePgError } from '../db/pg-errors.js';
+import { rewriteIndexSql } from '../pack/rewrite.js';
+import type { Assessment } from './assess.js';
+import { defaultBackoff, withLockRetry, type LockPolicy } from './locks.js';
+import { interruption } from './progress.js';
+import type { RunOptions } from './run-options.js';
+
+/** Building and dropping single objects, with the timeouts and locks each needs. */
+
+export const lockPolicy = (o: RunOptions, what: string): LockPolicy => ({
+  lockTimeoutMs: o.lockTimeoutMs,
+  retries: o.lockRetries,
+  backoffMs: o.backoffMs ?? defaultBackoff,
+  onRetry: (attempt, blockers) => o.onProgress?.({ type: 'lock-retry', what, attempt, blockers }),
+});
+
+/** A failure in the middle of work: interrupted if the user asked, else the server's reason. */
+export function failure(err: unknown, what: string): PgoptError {
+  if (interruption.requested) return new PgoptError('interrupted', `${what}: interrupted`, { cause: err });
+  return translatePgError(err, what);
+}
+
+/**
+ * statement_timeout for one long step. lock_timeout is 0 on purpose: a concurrent build
+ * waits for every older transaction in the database, and lock_timeout would cancel it for
+ * any of them while the wait itself blocks nobody.
+ */
+async function withBuildTimeout<T>(c: pg.Client, o: RunOptions, fn: () => Promise<T>): Promise<T> {
+  await c.query(`SET statement_timeout = ${Math.max(0, Math.round(o.buildTimeoutMs))}`);
+  await c.query('SET lock_timeout = 0');
+  try {
+    return await fn();
+  } finally {
+    await c.query('SET statement_timeout = 0').catch(() => {});
+  }
+}
+
+/** DROP INDEX CONCURRENTLY IF EXISTS: never takes a lock the application would queue behind. */
+export async function dropIndexConcurrently(c: pg.Client, schema: string, name: string, o: RunOptions): Promise<void> {
+  await withBuildTimeout(c, o, () => c.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualify(schema, name)}`));
+}
+
+export async function warnAboutLongTransactions(c: pg.Client, a: Assessment, o: RunOptions): Promise<void> {
+  const sessions = await longTransactions(c, o.longTransactionSeconds).catch(() => []);
+  if (sessions.length) o.onProgress?.({ type: 'waiting-for-transactions', object: a.qualifiedName, sessions });
+}
+
+/**
+ * Build one index. Concurrently: alone, outside any transaction, and a failed build's
+ * INVALID leftover is dropped so it is not maintained on every write for nothing.
+ * Otherwise: inside `inTransaction`, under lock_timeout with retries.
+ */
+export async function buildIndex(
+  c: pg.Client,
+  a: Assessment,
+  o: RunOptions,
+  inTransaction: (fn: () => Promise<void>) => Promise<void>,
+): Promise<void> {
+  const sql = rewriteIndexSql(a.object.statement.sql, { name: a.object.name, concurrently: o.concurrently });
+  const what = `building index ${a.qualifiedName}`;
+  if (!o.concurrently) {
+    const tableOid = (await findTableOid(c, a)) ?? 0;
+    await withLockRetry(c, what, [tableOid], lockPolicy(o, what), () => inTransaction(async () => { await c.query(sql); })).catch((err) => {
+      throw failure(err, what);
+    });
+    return;
+  }
+  await warnAboutLongTransactions(c, a, o);
+  try {
+    await withBuildTimeout(c, o, () => c.query(sql));
+  } catch (err) {
+    const failed = failure(err, what);
+    const left = await findIndex(c, a.schema, a.object.name).catch(() => null);
+    if (left && !left.valid) {
+      const wasInterrupted = interruption.requested;
+      interruption.requested = false; // the cleanup must not be cancelled as well
+      await dropIndexConcurrently(c, a.schema, a.object.name, o).catch(() => {});
+      interruption.requested = wasInterrupted;
+    }
+    throw failed;
+  }
+}
+
+async function findTableOid(c: pg.Client, a: Assessment): Promise<number | null> {
+  if (!a.table) return null;
+  const res = await c.query('SELECT to_regclass($1)::oid::int AS oid', [qualify(a.table.schema, a.table.name)]);
+  return res.rows[0]?.oid ?? null;
+}
+
+export { findTableOid };

@@ -1,0 +1,71 @@
+import type pg from 'pg';
+import type { SourceLocation } from '../errors.js';
+import type { Pack, PackStatement } from '../pack/types.js';
+import { assessPack, type Assessment, type ObjectState } from './assess.js';
+import { lockOf } from './locks.js';
+
+export const PLAN_ACTIONS = ['create', 'rebuild', 'record', 'skip', 'run', 'stop'] as const;
+export type PlanAction = (typeof PLAN_ACTIONS)[number];
+
+export interface PlanStep {
+  ordinal: number;
+  location: SourceLocation;
+  kind: PackStatement['kind'];
+  object: string | null;
+  table: string | null;
+  lock: string;
+  concurrent: boolean;
+  state: ObjectState | null;
+  action: PlanAction;
+  reason: string;
+}
+
+export interface PlanResult {
+  pack: string;
+  steps: PlanStep[];
+  /** True when apply would stop before changing anything. */
+  blocked: boolean;
+}
+
+function actionFor(s: PackStatement, a: Assessment | null, replaceChanged: boolean): PlanAction {
+  if (!a) return s.kind === 'drop-own' ? 'skip' : 'run';
+  switch (a.state) {
+    case 'pending':
+      return a.live && a.matches ? 'record' : 'create';
+    case 'missing':
+      return 'create';
+    case 'invalid':
+      return 'rebuild';
+    case 'changed-since-applied':
+      return replaceChanged ? 'rebuild' : 'stop';
+    case 'conflict':
+      return 'stop';
+    case 'pre-existing':
+      return a.row ? 'skip' : 'record';
+    default:
+      return 'skip';
+  }
+}
+
+/** A dry run: what apply would do, statement by statement, and the lock each takes. */
+export async function planPack(c: pg.Client, pack: Pack, opts: { concurrently: boolean; replaceChanged?: boolean }): Promise<PlanResult> {
+  const { assessments } = await assessPack(c, pack);
+  const byObject = new Map(assessments.map((a) => [a.object, a]));
+  const steps = pack.statements.map((s): PlanStep => {
+    const a = s.object ? byObject.get(s.object)! : null;
+    const { lock, concurrent } = lockOf(s, opts.concurrently);
+    return {
+      ordinal: s.ordinal,
+      location: s.location,
+      kind: s.kind,
+      object: a?.qualifiedName ?? null,
+      table: a?.table ? `${a.table.schema}.${a.table.name}` : null,
+      lock,
+      concurrent,
+      state: a?.state ?? null,
+      action: actionFor(s, a, !!opts.replaceChanged),
+      reason: a?.reason ?? (s.kind === 'drop-own' ? 'apply builds only what is missing' : ''),
+    };
+  });
+  return { pack: pack.name, steps, blocked: steps.some((s) => s.action === 'stop') };
+}

@@ -1,0 +1,14 @@
+import type { SessionInfo } from '../db/catalog.js';
+
+/** What the core reports while it works; the CLI decides how (spinner, plain lines, nothing). */
+export type ProgressEvent =
+  | { type: 'step'; message: string }
+  | { type: 'waiting-for-transactions'; object: string; sessions: SessionInfo[] }
+  | { type: 'lock-retry'; what: string; attempt: number; blockers: SessionInfo[] }
+  | { type: 'done'; message: string }
+  | { type: 'warning'; message: string };
+
+export type ProgressListener = (e: ProgressEvent) => void;
+
+/** Set by the CLI's SIGINT handler: the core turns the resulting cancel into 'interrupted'. */
+export const interruption = { requested: false };

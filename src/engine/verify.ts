@@ -1,0 +1,45 @@
+import type pg from 'pg';
+import { randomUUID } from 'node:crypto';
+import type { Pack } from '../pack/types.js';
+import { assessPack, type ObjectState } from './assess.js';
+import { logEvent } from './registry.js';
+
+/** States in which an object holds: it exists, is valid, and matches the pack. */
+export const HEALTHY_STATES: readonly ObjectState[] = ['applied', 'pre-existing'];
+
+export interface ObjectCheck {
+  object: string;
+  kind: 'index' | 'matview';
+  table: string | null;
+  state: ObjectState;
+  ok: boolean;
+  reason: string;
+  sizeBytes: number | null;
+}
+
+export interface VerifyResult {
+  pack: string;
+  ok: boolean;
+  objects: ObjectCheck[];
+}
+
+/** Check every object of the pack against the catalog; `ok` only when all hold. */
+export async function verifyPack(c: pg.Client, pack: Pack): Promise<VerifyResult> {
+  const { assessments } = await assessPack(c, pack);
+  const objects = assessments.map((a): ObjectCheck => {
+    const ok = HEALTHY_STATES.includes(a.state);
+    return {
+      object: a.qualifiedName,
+      kind: a.object.kind,
+      table: a.table ? `${a.table.schema}.${a.table.name}` : null,
+      state: a.state,
+      ok,
+      reason: ok ? a.reason : a.state === 'pending' ? 'not applied' : a.reason,
+      sizeBytes: a.live?.sizeBytes ?? null,
+    };
+  });
+  const result = { pack: pack.name, ok: objects.every((o) => o.ok), objects };
+  const failed = objects.filter((o) => !o.ok).map((o) => ({ object: o.object, state: o.state, reason: o.reason }));
+  await logEvent(c, { runId: randomUUID(), pack: pack.name, action: 'verify', outcome: result.ok ? 'passed' : 'failed', detail: failed.length ? { failed } : undefined });
+  return result;
+}

@@ -1,0 +1,97 @@
+import Table from 'cli-table3';
+import type { ChalkInstance } from 'chalk';
+import type { ApplyResult } from '../engine/apply.js';
+import type { PlanResult } from '../engine/plan.js';
+import type { RollbackResult } from '../engine/rollback.js';
+import type { StatusResult } from '../engine/status.js';
+import type { VerifyResult } from '../engine/verify.js';
+import type { ObjectState } from '../engine/assess.js';
+import { formatLocation } from '../errors.js';
+
+const table = (head: string[], c: ChalkInstance) =>
+  new Table({ head: head.map((h) => c.bold(h)), style: { head: [], border: [] }, wordWrap: true });
+
+export const formatBytes = (n: number | null): string => {
+  if (n === null) return '';
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n < 10 && i > 0 ? n.toFixed(1) : Math.round(n)} ${units[i]}`;
+};
+
+export const formatMs = (ms: number | null): string => (ms === null ? '' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
+
+const stateColor = (c: ChalkInstance, s: ObjectState | null): string => {
+  if (!s) return '';
+  if (s === 'applied' || s === 'pre-existing') return c.green(s);
+  if (s === 'pending') return c.cyan(s);
+  return c.red(s);
+};
+
+export function renderPlan(r: PlanResult, c: ChalkInstance): string {
+  const t = table(['#', 'statement', 'object', 'lock', 'concurrent', 'state', 'action'], c);
+  for (const s of r.steps) {
+    t.push([
+      String(s.ordinal + 1),
+      `${s.kind}\n${c.dim(formatLocation(s.location))}`,
+      s.object ?? '',
+      s.lock,
+      s.concurrent ? 'yes' : 'no',
+      stateColor(c, s.state),
+      s.action === 'stop' ? c.red(`stop: ${s.reason}`) : s.action,
+    ]);
+  }
+  const summary = r.blocked ? c.red('apply would stop: resolve the objects marked "stop" first') : `pack ${r.pack}: ${r.steps.filter((s) => ['create', 'rebuild'].includes(s.action)).length} object(s) to build`;
+  return `${t.toString()}\n${summary}`;
+}
+
+export function renderApply(r: ApplyResult, c: ChalkInstance): string {
+  const t = table(['#', 'statement', 'object', 'outcome', 'time', 'note'], c);
+  for (const s of r.statements) {
+    const outcome = s.outcome === 'failed' ? c.red(s.outcome) : s.outcome === 'created' || s.outcome === 'rebuilt' ? c.green(s.outcome) : c.dim(s.outcome);
+    t.push([String(s.ordinal + 1), `${s.kind}\n${c.dim(formatLocation(s.location))}`, s.object ?? '', outcome, s.outcome === 'not-run' ? '' : formatMs(s.durationMs), s.reason]);
+  }
+  const built = r.statements.filter((s) => s.outcome === 'created' || s.outcome === 'rebuilt').length;
+  let summary: string;
+  if (r.error) summary = c.red(`apply of ${r.pack} failed; statements after the failure did not run`);
+  else if (!r.changed) summary = c.green(`pack ${r.pack} is already applied: nothing to do`);
+  else summary = c.green(`pack ${r.pack} applied: ${built} object(s) built${r.analyzed.length ? `, analyzed ${r.analyzed.join(', ')}` : ''}`);
+  return `${t.toString()}\n${summary}`;
+}
+
+export function renderVerify(r: VerifyResult, c: ChalkInstance): string {
+  const t = table(['object', 'kind', 'table', 'state', 'size', 'problem'], c);
+  for (const o of r.objects) t.push([o.object, o.kind, o.table ?? '', stateColor(c, o.state), formatBytes(o.sizeBytes), o.ok ? '' : o.reason]);
+  const bad = r.objects.filter((o) => !o.ok).length;
+  return `${t.toString()}\n${r.ok ? c.green(`pack ${r.pack}: all ${r.objects.length} object(s) verified`) : c.red(`pack ${r.pack}: ${bad} of ${r.objects.length} object(s) failed verification`)}`;
+}
+
+export function renderRollback(r: RollbackResult, c: ChalkInstance): string {
+  if (!r.objects.length) return `pack ${r.pack}: nothing to roll back`;
+  const t = table(['object', 'kind', 'outcome', 'time', 'note'], c);
+  for (const o of r.objects) t.push([o.object, o.kind, o.outcome === 'failed' ? c.red(o.outcome) : o.outcome, o.outcome === 'not-run' ? '' : formatMs(o.durationMs), o.reason]);
+  const dropped = r.objects.filter((o) => o.outcome === 'dropped').length;
+  return `${t.toString()}\n${r.error ? c.red(`rollback of ${r.pack} failed`) : `pack ${r.pack}: ${dropped} object(s) dropped`}`;
+}
+
+export function renderStatus(r: StatusResult, c: ChalkInstance): string {
+  if (!r.registry) return 'no pgopt registry in this database: nothing has been applied';
+  const parts: string[] = [];
+  for (const p of r.packs) {
+    const t = table(['object', 'kind', 'table', 'state', 'applied at', 'by', 'took'], c);
+    for (const o of p.objects) {
+      t.push([`${o.schema}.${o.name}`, o.kind, o.table ?? '', o.preExisting ? 'pre-existing' : o.state, o.appliedAt ?? '', o.appliedBy ?? '', formatMs(o.durationMs)]);
+    }
+    parts.push(`${c.bold(`pack ${p.pack}`)} (${p.objects.length} object(s))\n${t.toString()}`);
+  }
+  if (!r.packs.length) parts.push('no pack is applied');
+  if (r.events.length) {
+    const t = table(['at', 'pack', 'action', 'object', 'outcome', 'by'], c);
+    for (const e of r.events) t.push([e.at, e.pack ?? '', e.action, e.object ?? '', e.outcome, e.byUser]);
+    parts.push(`${c.bold('recent events')}\n${t.toString()}`);
+  }
+  return parts.join('\n\n');
+}

@@ -1,0 +1,117 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+import type { ProgressEvent } from '../engine/progress.js';
+import { redact } from '../db/connection.js';
+import { describeSessions } from '../engine/locks.js';
+
+export interface ReporterOptions {
+  json: boolean;
+  color: boolean;
+  stdout?: NodeJS.WriteStream;
+  stderr?: NodeJS.WriteStream;
+}
+
+type Spinner = { text: string; start(): Spinner; stop(): Spinner; succeed(t?: string): Spinner; fail(t?: string): Spinner };
+
+/**
+ * The only writer to stdout/stderr. Results go to stdout (one JSON document with --json);
+ * progress and diagnostics to stderr; spinners only on a TTY and never with --json.
+ * Every line passes through redaction of the connection password.
+ */
+export class Reporter {
+  readonly json: boolean;
+  readonly c: ChalkInstance;
+  private readonly stdout: NodeJS.WriteStream;
+  private readonly stderr: NodeJS.WriteStream;
+  private secrets: string[] = [];
+  private spinner: Spinner | null = null;
+
+  constructor(opts: ReporterOptions) {
+    this.json = opts.json;
+    this.stdout = opts.stdout ?? process.stdout;
+    this.stderr = opts.stderr ?? process.stderr;
+    this.c = new Chalk({ level: opts.color ? 1 : 0 });
+  }
+
+  get interactive(): boolean {
+    return !this.json && !!this.stderr.isTTY;
+  }
+
+  addSecret(secret?: string): void {
+    if (secret) this.secrets.push(secret);
+  }
+
+  scrub(text: string): string {
+    return this.secrets.reduce((t, s) => redact(t, s), text);
+  }
+
+  /** A result for humans (skipped with --json: the JSON document is the result). */
+  result(text: string): void {
+    if (this.json) return;
+    this.stdout.write(this.scrub(text) + '\n');
+  }
+
+  document(doc: unknown): void {
+    this.stdout.write(this.scrub(JSON.stringify(doc, null, 2)) + '\n');
+  }
+
+  info(text: string): void {
+    this.pauseSpinner(() => this.stderr.write(this.scrub(text) + '\n'));
+  }
+
+  warn(text: string): void {
+    this.info(this.c.yellow(`warning: ${text}`));
+  }
+
+  error(text: string): void {
+    this.stopSpinner();
+    this.stderr.write(this.scrub(this.c.red(`error: ${text}`)) + '\n');
+  }
+
+  private pauseSpinner(fn: () => void): void {
+    const s = this.spinner;
+    if (s) s.stop();
+    fn();
+    if (s) s.start();
+  }
+
+  async startSpinner(text: string): Promise<void> {
+    if (!this.interactive) {
+      this.info(text);
+      return;
+    }
+    // ora is loaded only when a spinner is shown, to keep start-up fast.
+    const { default: ora } = await import('ora');
+    this.spinner = ora({ text: this.scrub(text), stream: this.stderr }).start() as unknown as Spinner;
+  }
+
+  setSpinnerText(text: string): void {
+    if (this.spinner) this.spinner.text = this.scrub(text);
+    else this.info(text);
+  }
+
+  stopSpinner(): void {
+    this.spinner?.stop();
+    this.spinner = null;
+  }
+
+  /** Progress events from the core, as spinner text on a TTY and plain lines otherwise. */
+  progress = (e: ProgressEvent): void => {
+    switch (e.type) {
+      case 'step':
+        this.setSpinnerText(e.message);
+        break;
+      case 'waiting-for-transactions':
+        this.warn(`the concurrent build of ${e.object} waits for ${e.sessions.length} older transaction(s): ${describeSessions(e.sessions)}`);
+        break;
+      case 'lock-retry':
+        this.warn(`${e.what}: lock not granted in time (attempt ${e.attempt}); ${e.blockers.length ? `blocked by ${describeSessions(e.blockers)}; ` : ''}retrying`);
+        break;
+      case 'warning':
+        this.warn(e.message);
+        break;
+      case 'done':
+        this.info(e.message);
+        break;
+    }
+  };
+}

@@ -1,0 +1,57 @@
+import { scanSync } from 'libpg-query';
+
+/**
+ * libpg-query reports byte offsets into UTF-8; packs carry non-ASCII comments (the first
+ * user's are in Chinese), so every slice and line number goes through the byte buffer.
+ */
+export class SourceText {
+  readonly bytes: Buffer;
+  private lineStarts: number[] = [0];
+
+  constructor(readonly file: string, readonly text: string) {
+    this.bytes = Buffer.from(text, 'utf8');
+    for (let i = 0; i < this.bytes.length; i++) if (this.bytes[i] === 0x0a) this.lineStarts.push(i + 1);
+  }
+
+  slice(start: number, end: number): string {
+    return this.bytes.subarray(start, end).toString('utf8');
+  }
+
+  /** 1-based line and column (in characters) of a byte offset. */
+  position(offset: number): { line: number; column: number } {
+    let lo = 0;
+    let hi = this.lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.lineStarts[mid] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    const column = this.slice(this.lineStarts[lo], offset).length + 1;
+    return { line: lo + 1, column };
+  }
+
+  location(offset: number) {
+    return { file: this.file, ...this.position(offset) };
+  }
+}
+
+export interface Token {
+  start: number;
+  end: number;
+  text: string;
+  tokenName: string;
+  keywordName: string;
+}
+
+export const isComment = (t: Token) => t.tokenName === 'SQL_COMMENT' || t.tokenName === 'C_COMMENT';
+
+/** Tokens of `sql` with byte offsets relative to it, from PostgreSQL's own lexer. */
+export function scanTokens(sql: string): Token[] {
+  return (scanSync(sql).tokens as Token[]).map((t) => ({
+    start: t.start,
+    end: t.end,
+    text: t.text,
+    tokenName: t.tokenName,
+    keywordName: t.keywordName,
+  }));
+}

@@ -1,0 +1,71 @@
+import type { SourceLocation } from '../errors.js';
+
+/** A relation as written in a pack: schema is null when the pack leaves it to search_path. */
+export interface RelationRef {
+  schema: string | null;
+  name: string;
+}
+
+/** What a pack statement does, decided from its parse tree. */
+export const STATEMENT_KINDS = [
+  'create-index',
+  'create-matview',
+  'analyze',
+  'comment',
+  'set',
+  'refresh',
+  'drop-own',
+  'unsafe',
+] as const;
+export type StatementKind = (typeof STATEMENT_KINDS)[number];
+
+export interface PackStatement {
+  /** 0-based position in the pack. */
+  ordinal: number;
+  kind: StatementKind;
+  /** The statement text as written (no trailing semicolon). */
+  sql: string;
+  location: SourceLocation;
+  /** The parse tree node (e.g. `{ IndexStmt: … }`). */
+  ast: Record<string, any>;
+  /** Relations the statement reads or targets that must exist before the pack runs. */
+  references: RelationRef[];
+  /** For create-index / create-matview. */
+  object?: PackObject;
+  /** For unsafe statements: why they are refused without --allow-unsafe. */
+  refusal?: string;
+}
+
+export const OBJECT_KINDS = ['index', 'matview'] as const;
+export type ObjectKind = (typeof OBJECT_KINDS)[number];
+
+/** An index or materialized view a pack creates: the unit pgopt tracks, verifies and rolls back. */
+export interface PackObject {
+  kind: ObjectKind;
+  /** Explicit schema, or null: an index lives in its table's schema, a view in current_schema(). */
+  schema: string | null;
+  name: string;
+  /** True when the pack left the index unnamed and pgopt chose PostgreSQL's default name. */
+  nameDerived: boolean;
+  /** The indexed relation (index only). */
+  table: RelationRef | null;
+  unique: boolean;
+  /** Access method (index only): btree, gin, gist, brin, hash, … */
+  method: string | null;
+  /** Written with CONCURRENTLY in the pack (apply builds concurrently either way by default). */
+  writtenConcurrently: boolean;
+  /** Stable hash of the parse tree, ignoring layout, comments, CONCURRENTLY and IF NOT EXISTS. */
+  fingerprint: string;
+  /** The override from a `-- pgopt:rollback` block, if any. */
+  rollbackOverride: string[] | null;
+  statement: PackStatement;
+}
+
+export interface Pack {
+  name: string;
+  /** The file or directory the pack was read from. */
+  source: string;
+  files: string[];
+  statements: PackStatement[];
+  objects: PackObject[];
+}
