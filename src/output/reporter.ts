@@ -50,7 +50,12 @@ export class Reporter {
     this.stdout.write(this.scrub(text) + '\n');
   }
 
+  /** True once the command's JSON document is out: there must never be a second. */
+  documentWritten = false;
+
   document(doc: unknown): void {
+    if (this.documentWritten) return;
+    this.documentWritten = true;
     this.stdout.write(this.scrub(JSON.stringify(doc, null, 2)) + '\n');
   }
 

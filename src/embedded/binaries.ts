@@ -1,0 +1,44 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { freePort, type EmbeddedServer } from './server.js';
+
+/** The uid/gid to run PostgreSQL as: ourselves, or a `postgres` system user when we are root. */
+function serverUser(): { uid: number; gid: number } | undefined {
+  if (userInfo().uid !== 0) return undefined;
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString().trim());
+  if (spawnSync('id', ['postgres']).status !== 0) execFileSync('useradd', ['--system', '--no-create-home', 'postgres']);
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+/**
+ * Start a throwaway server from a directory of PostgreSQL binaries (e.g. Debian's
+ * /usr/lib/postgresql/15/bin), so the same suite runs on another major version.
+ */
+export async function startFromBinaries(binDir: string, settings: Record<string, string> = {}): Promise<EmbeddedServer> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'pgopt-pgbin-'));
+  const user = serverUser();
+  if (user) chownSync(dataDir, user.uid, user.gid);
+  const run = (cmd: string, args: string[]) =>
+    execFileSync(join(binDir, cmd), args, { ...(user ?? {}), stdio: 'pipe', cwd: tmpdir() });
+  run('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C']);
+  const flags = Object.entries({ fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', ...settings })
+    .map(([k, v]) => `-c ${k}=${v}`)
+    .join(' ');
+  run('pg_ctl', ['-D', dataDir, '-w', '-l', join(dataDir, 'server.log'), '-o', `-p ${port} -k ${dataDir} -h 127.0.0.1 ${flags}`, 'start']);
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    dataDir,
+    stop: async () => {
+      try {
+        run('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+      } catch {
+        /* already stopped */
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
