@@ -96,6 +96,8 @@ export async function main(argv: string[]): Promise<void> {
   program.configureOutput({
     writeOut: (s) => process.stdout.write(s),
     writeErr: (s) => process.stderr.write(s),
+    // One line per error: commander's "(Did you mean …?)" joins the message.
+    outputError: (s, write) => write(s.trimEnd().replace(/\n+/g, ' ') + '\n'),
   });
   try {
     await program.parseAsync(argv);

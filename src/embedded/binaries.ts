@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type EmbeddedServer } from './server.js';
@@ -23,18 +23,23 @@ export async function startFromBinaries(binDir: string, settings: Record<string,
   if (user) chownSync(dataDir, user.uid, user.gid);
   const run = (cmd: string, args: string[]) =>
     execFileSync(join(binDir, cmd), args, { ...(user ?? {}), stdio: 'pipe', cwd: tmpdir() });
-  run('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C']);
+  // Password authentication over TCP, as in production, so authentication failures can be tested.
+  const password = 'pgopt-binaries';
+  const pwfile = join(dataDir, 'pwfile');
+  writeFileSync(pwfile, password + '\n');
+  if (user) chownSync(pwfile, user.uid, user.gid);
+  run('initdb', ['-D', join(dataDir, 'data'), '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C']);
   const flags = Object.entries({ fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', ...settings })
     .map(([k, v]) => `-c ${k}=${v}`)
     .join(' ');
-  run('pg_ctl', ['-D', dataDir, '-w', '-l', join(dataDir, 'server.log'), '-o', `-p ${port} -k ${dataDir} -h 127.0.0.1 ${flags}`, 'start']);
+  run('pg_ctl', ['-D', join(dataDir, 'data'), '-w', '-l', join(dataDir, 'server.log'), '-o', `-p ${port} -k ${dataDir} -h 127.0.0.1 ${flags}`, 'start']);
   return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
     stop: async () => {
       try {
-        run('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+        run('pg_ctl', ['-D', join(dataDir, 'data'), '-m', 'fast', '-w', 'stop']);
       } catch {
         /* already stopped */
       }

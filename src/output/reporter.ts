@@ -80,10 +80,8 @@ export class Reporter {
   }
 
   async startSpinner(text: string): Promise<void> {
-    if (!this.interactive) {
-      this.info(text);
-      return;
-    }
+    // Without a terminal there is no spinner; the steps report themselves as plain lines.
+    if (!this.interactive) return;
     // ora is loaded only when a spinner is shown, to keep start-up fast.
     const { default: ora } = await import('ora');
     this.spinner = ora({ text: this.scrub(text), stream: this.stderr }).start() as unknown as Spinner;
