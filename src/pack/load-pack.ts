@@ -17,7 +17,7 @@ export function parseSql(src: SourceText, baseOffset = 0): { stmts: any[] } {
     return parseSync(src.text) as { stmts: any[] };
   } catch (err: any) {
     const pos = err?.sqlDetails?.cursorPosition;
-    const loc = typeof pos === 'number' ? src.location(pos + baseOffset) : { file: src.file, line: 1 };
+    const loc = typeof pos === 'number' ? src.locationOfChar(pos + baseOffset) : { file: src.file, line: 1 };
     throw inputError(`syntax error: ${err?.sqlDetails?.message ?? err?.message ?? String(err)}`, loc);
   }
 }

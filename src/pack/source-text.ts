@@ -30,6 +30,11 @@ export class SourceText {
     return { line: lo + 1, column };
   }
 
+  /** Location of a character (not byte) offset: libpg-query's syntax-error cursor counts characters. */
+  locationOfChar(charOffset: number) {
+    return this.location(Buffer.byteLength(this.text.slice(0, charOffset)));
+  }
+
   location(offset: number) {
     return { file: this.file, ...this.position(offset) };
   }

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { loadPack, ensureParser } from '../../src/pack/load-pack.js';
+import { defaultIndexName, rewriteIndexSql, rewriteMatviewSql, splitMatviewSql } from '../../src/pack/rewrite.js';
+import { writePack } from '../helpers/packs.js';
+import { PgoptError } from '../../src/errors.js';
+
+describe('loadPack', () => {
+  it('splits with the real parser: semicolons inside dollar quotes, strings and comments', async () => {
+    const pack = await loadPack(
+      writePack('p', `-- 注释; 中文 comment
+SET work_mem = '64MB';
+/* one; two */ CREATE MATERIALIZED VIEW s.v AS SELECT $$a;b$$ AS x, 'c;d' AS y; -- tail; comment
+CREATE INDEX ON s."T" ("workflowId", lower(name)) INCLUDE (z);
+`),
+    );
+    expect(pack.name).toBe('p');
+    expect(pack.statements.map((s) => [s.kind, s.location.line, s.location.column])).toEqual([
+      ['set', 2, 1],
+      ['create-matview', 3, 16],
+      ['create-index', 4, 1],
+    ]);
+    expect(pack.objects.map((o) => [o.kind, o.schema, o.name, o.nameDerived])).toEqual([
+      ['matview', 's', 'v', false],
+      ['index', 's', 'T_workflowId_lower_z_idx', true],
+    ]);
+  });
+
+  it('reports a syntax error at its line and column, past multi-byte text', async () => {
+    const path = writePack('p', `-- 中文\nCREATE INDEX i ON t (a,);\n`);
+    const err = await loadPack(path).catch((e) => e);
+    expect(err).toBeInstanceOf(PgoptError);
+    expect(err.kind).toBe('input');
+    expect(err.location).toEqual({ file: path, line: 2, column: 24 });
+  });
+
+  it('fingerprints ignore layout, comments, CONCURRENTLY and IF NOT EXISTS, but not meaning', async () => {
+    const fp = async (sql: string) => (await loadPack(writePack('p', sql))).objects[0].fingerprint;
+    const base = await fp(`CREATE INDEX i ON t (a, b DESC) WHERE c = 'x';`);
+    expect(await fp(`CREATE INDEX CONCURRENTLY IF NOT EXISTS i\n  ON t (a, /* why */ b DESC)\n  WHERE c = 'x';`)).toBe(base);
+    expect(await fp(`CREATE INDEX i ON t (a, b) WHERE c = 'x';`)).not.toBe(base);
+    expect(await fp(`CREATE INDEX i ON t (a, b DESC) WHERE c = 'y';`)).not.toBe(base);
+  });
+});
+
+describe('rewrites on PostgreSQL tokens', () => {
+  it('names an index, sets CONCURRENTLY, keeps the rest byte for byte', async () => {
+    await ensureParser();
+    expect(rewriteIndexSql(`create unique index if not exists ON ONLY s."T" using gin (j jsonb_path_ops) where x = $$;$$`, { name: 'n', concurrently: true })).toBe(
+      `CREATE UNIQUE INDEX CONCURRENTLY "n" ON ONLY s."T" using gin (j jsonb_path_ops) where x = $$;$$`,
+    );
+    expect(rewriteIndexSql(`CREATE INDEX CONCURRENTLY i ON t (a)`, { name: 'c', relation: 'pg_temp.x', concurrently: false })).toBe(`CREATE INDEX "c" ON pg_temp.x (a)`);
+  });
+
+  it('splits a materialized view into head, query and WITH [NO] DATA', async () => {
+    await ensureParser();
+    expect(splitMatviewSql(`CREATE MATERIALIZED VIEW v (a) AS SELECT (1) AS a WITH NO DATA`)).toEqual({ head: 'CREATE MATERIALIZED VIEW v (a)', query: 'SELECT (1) AS a', withData: false });
+    expect(rewriteMatviewSql(`CREATE MATERIALIZED VIEW IF NOT EXISTS s.v (a) AS SELECT 1 WITH DATA`, 's.tmp')).toBe('CREATE MATERIALIZED VIEW s.tmp (a) AS SELECT 1 WITH NO DATA');
+  });
+
+  it('derives PostgreSQL default index names, within 63 bytes', () => {
+    expect(defaultIndexName('users', ['email'])).toBe('users_email_idx');
+    const long = defaultIndexName('a'.repeat(60), ['b'.repeat(60)]);
+    expect(Buffer.byteLength(long)).toBeLessThanOrEqual(63);
+    expect(long.endsWith('_idx')).toBe(true);
+  });
+});
