@@ -1,14 +1,19 @@
 import { Command, CommanderError, Option } from 'commander';
-import pg from 'pg';
+import type pg from 'pg';
 import { EXIT_CODES, formatLocation, PgoptError } from './errors.js';
 import { Reporter } from './output/reporter.js';
 import { PGOPT_VERSION } from './version.js';
 import { makeContext, runFlags, type CommandContext, type GlobalOptions } from './commands/options.js';
-import { activeClients } from './db/scoped.js';
 import { interruption } from './engine/progress.js';
 
-/** Commands load their modules on first use so `pgopt --version` stays fast. */
-const commands = () => import('./commands/pack-commands.js');
+/** Each command's module loads on first use, so `pgopt --version` stays fast. */
+const commands = {
+  plan: () => import('./commands/plan.js'),
+  apply: () => import('./commands/apply.js'),
+  verify: () => import('./commands/verify.js'),
+  rollback: () => import('./commands/rollback.js'),
+  status: () => import('./commands/status.js'),
+};
 
 function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): Command {
   const program = new Command('pgopt')
@@ -28,17 +33,17 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
   packFlags(program.command('plan <pack>').description('show what apply would do: statements, objects, locks, states'))
     .option('--no-concurrently', 'plan non-concurrent builds')
     .option('--replace-changed', 'plan rebuilding objects changed since applied')
-    .action((pack, flags) => run(async (ctx) => (await commands()).plan(pack, flags, ctx)));
+    .action((pack, flags) => run(async (ctx) => (await commands.plan()).plan(pack, flags, ctx)));
 
   const apply = packFlags(program.command('apply <pack>').description('apply what is pending in a pack'));
   for (const o of runFlags()) apply.addOption(o);
   apply
     .option('--no-analyze', 'skip ANALYZE of the tables that gained objects')
     .option('--replace-changed', 'drop and rebuild objects whose pack statement changed since they were applied')
-    .action((pack, flags) => run(async (ctx) => (await commands()).apply(pack, flags, ctx)));
+    .action((pack, flags) => run(async (ctx) => (await commands.apply()).apply(pack, flags, ctx)));
 
   packFlags(program.command('verify <pack>').description('check every object of a pack against the catalog (exit 1 on any problem)')).action(
-    (pack, flags) => run(async (ctx) => (await commands()).verify(pack, flags, ctx)),
+    (pack, flags) => run(async (ctx) => (await commands.verify()).verify(pack, flags, ctx)),
   );
 
   const rollback = program
@@ -47,25 +52,27 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--name <name>', 'pack name (default: the file or directory name)')
     .option('--only <object>', 'roll back one object (name or schema.name)');
   for (const o of runFlags()) rollback.addOption(o);
-  rollback.action((pack, flags) => run(async (ctx) => (await commands()).rollback(pack, flags, ctx)));
+  rollback.action((pack, flags) => run(async (ctx) => (await commands.rollback()).rollback(pack, flags, ctx)));
 
   program
     .command('status')
     .description('per pack: objects applied, when, by whom, how long; recent events')
     .option('--pack <name>', 'only this pack')
     .addOption(new Option('--events <n>', 'how many recent events').default('10'))
-    .action((flags) => run(async (ctx) => (await commands()).status(flags, ctx)));
+    .action((flags) => run(async (ctx) => (await commands.status()).status(flags, ctx)));
 
   return program;
 }
 
 /** Cancel what our connections are running, so a concurrent build stops and can be cleaned up. */
 async function cancelRunning(): Promise<void> {
+  const { activeClients } = await import('./db/scoped.js');
+  const { default: pgDriver } = await import('pg');
   for (const client of activeClients()) {
     const pid = (client as unknown as { processID?: number }).processID;
     const params = (client as unknown as { connectionParameters: pg.ClientConfig }).connectionParameters;
     if (!pid) continue;
-    const side = new pg.Client({ ...params, application_name: 'pgopt cancel' });
+    const side = new pgDriver.Client({ ...params, application_name: 'pgopt cancel' });
     await side
       .connect()
       .then(() => side.query('SELECT pg_cancel_backend($1)', [pid]))

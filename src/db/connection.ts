@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 
 /** Where the connection settings came from, for messages (never the password). */

@@ -35,7 +35,9 @@ describe('kill -9 of apply', () => {
     const pack = writePack('crash', PACK);
     // An open transaction makes the concurrent build of idx_c1 wait: a window to kill pgopt in.
     const blocker = await db.connect();
-    await blocker.query('BEGIN');
+    // A snapshot held open (REPEATABLE READ) is what a concurrent build must wait out before it turns valid.
+    await blocker.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await blocker.query('SELECT count(*) FROM app.projects');
     await blocker.query('SELECT txid_current()');
     let child: ChildProcess | undefined;
     const run = runCli(['apply', pack, '--db', db.url], { onSpawn: (p) => (child = p) });
