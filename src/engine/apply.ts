@@ -85,7 +85,7 @@ export async function applyPack(c: pg.Client, pack: Pack, o: ApplyOptions): Prom
       const t0 = performance.now();
       try {
         if (a) o.onProgress?.({ type: 'step', message: describeStep(s, a) });
-        await runStatement(c, pack, s, a, o, res, created, created, tableOf.get(s.ordinal)?.oid);
+        await runStatement(c, pack, s, a, o, res, created, tableOf.get(s.ordinal)?.oid);
         if (res.outcome === 'created' || res.outcome === 'rebuilt') {
           result.changed = true;
           if (a) {
@@ -144,7 +144,6 @@ async function runStatement(
   o: ApplyOptions,
   res: StatementResult,
   created: Set<string>,
-  built: Set<string>,
   tableOid: number | undefined,
 ): Promise<void> {
   switch (s.kind) {
@@ -171,7 +170,7 @@ async function runStatement(
     }
     case 'analyze':
     case 'comment':
-      if (!built.size) {
+      if (!created.size) {
         // Idempotence: a pack that built nothing this time has nothing new to analyze or describe.
         res.outcome = 'skipped';
         res.reason = 'nothing was built in this run';

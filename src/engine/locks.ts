@@ -1,7 +1,6 @@
 import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { lockHolders, type SessionInfo } from '../db/catalog.js';
-import { translatePgError } from '../db/pg-errors.js';
 import type { PackStatement } from '../pack/types.js';
 
 /** The lock each kind of statement takes on the relation it touches (as in the PostgreSQL docs, "Explicit Locking"). */
@@ -79,4 +78,3 @@ export async function withLockRetry<T>(
   }
 }
 
-export { translatePgError };

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadModule, parseSync } from 'libpg-query';
 import { inputError, PgoptError } from '../errors.js';
-import { displayRelation, hashTree, rangeVarRef, relationsRead, statementLabel, stripLayout } from './ast.js';
+import { hashTree, rangeVarRef, relationsRead, statementLabel, stripLayout } from './ast.js';
 import { defaultIndexName } from './rewrite.js';
 import { isComment, scanTokens, SourceText, type Token } from './source-text.js';
 import type { Pack, PackObject, PackStatement, RelationRef, StatementKind } from './types.js';
@@ -225,8 +225,6 @@ function loadFile(file: string, offset: number): PackStatement[] {
   return statements;
 }
 
-const objectKey = (o: { schema: string | null; name: string }) => `${o.schema ?? ''}.${o.name}`;
-
 export interface LoadPackOptions {
   /** Pack name; defaults to the file or directory name. */
   name?: string;
@@ -285,4 +283,3 @@ export async function loadPack(path: string, opts: LoadPackOptions = {}): Promis
   return { name: opts.name ?? packNameOf(path), source: path, files, statements, objects };
 }
 
-export { objectKey, displayRelation };
