@@ -13,6 +13,7 @@ const commands = {
   verify: () => import('./commands/verify.js'),
   rollback: () => import('./commands/rollback.js'),
   status: () => import('./commands/status.js'),
+  fixtures: () => import('./commands/fixtures.js'),
 };
 
 function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): Command {
@@ -60,6 +61,16 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--pack <name>', 'only this pack')
     .addOption(new Option('--events <n>', 'how many recent events').default('10'))
     .action((flags) => run(async (ctx) => (await commands.status()).status(flags, ctx)));
+
+  const fixtures = program.command('fixtures').description('schemas, data and workloads to try pgopt on');
+  fixtures
+    .command('load <name>')
+    .description('create a fixture schema and generate its data server-side (e.g. audit_engine)')
+    .option('--scale <n>', 'data volume: 1 = 1M executions; 0.01 for tests, 10 for stress', '1')
+    .option('--seed <n>', 'random seed: the same seed gives the same data', '42')
+    .option('--anchor <timestamp>', 'when the generated history ends (default: today 00:00 UTC)')
+    .option('--replace', 'drop and reload the fixture tables if they exist')
+    .action((name, flags) => run(async (ctx) => (await commands.fixtures()).fixturesLoad(name, flags, ctx)));
 
   return program;
 }

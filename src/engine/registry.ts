@@ -201,3 +201,15 @@ export async function recentEvents(c: pg.Client, limit: number, pack?: string): 
     detail: r.detail,
   }));
 }
+
+/**
+ * After tables were dropped and reloaded (fixtures --replace), the objects on them are gone
+ * with them: their rows go too, so the registry never claims what is not there.
+ */
+export async function forgetVanishedObjects(c: pg.Client): Promise<number> {
+  if (!(await registryExists(c))) return 0;
+  const res = await c.query(
+    `DELETE FROM pgopt.objects WHERE to_regclass(quote_ident(schema_name) || '.' || quote_ident(object_name)) IS NULL`,
+  );
+  return res.rowCount ?? 0;
+}

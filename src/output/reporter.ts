@@ -87,9 +87,12 @@ export class Reporter {
     this.spinner = ora({ text: this.scrub(text), stream: this.stderr }).start() as unknown as Spinner;
   }
 
+  private lastLine = '';
+
   setSpinnerText(text: string): void {
     if (this.spinner) this.spinner.text = this.scrub(text);
-    else this.info(text);
+    else if (text !== this.lastLine) this.info(text);
+    this.lastLine = text;
   }
 
   stopSpinner(): void {

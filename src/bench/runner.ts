@@ -1,0 +1,182 @@
+import type pg from 'pg';
+import { PgoptError } from '../errors.js';
+import { translatePgError } from '../db/pg-errors.js';
+import type { ProgressListener } from '../engine/progress.js';
+import { PGOPT_VERSION } from '../version.js';
+import { summarizePlan, type ExplainOutput, type PlanNode, type PlanSummary } from './plan-summary.js';
+import { summarize, type Summary } from './stats.js';
+import type { QueryForm, Workload, WorkloadQuery } from './workload.js';
+
+export interface BenchOptions {
+  /** Measured runs per query. */
+  runs: number;
+  /** Unmeasured runs first, so both sides are measured warm. */
+  warmup: number;
+  /** Stop a query's measured runs after this long (it still gets `minRuns`). */
+  budgetMs: number;
+  minRuns: number;
+  statementTimeoutMs: number;
+  onProgress?: ProgressListener;
+}
+
+export const DEFAULT_BENCH_OPTIONS: BenchOptions = { runs: 30, warmup: 5, budgetMs: 15_000, minRuns: 5, statementTimeoutMs: 30_000 };
+
+/** Settings that change plans and timings; a comparison warns when they differ. */
+export const PLAN_SETTINGS = ['shared_buffers', 'work_mem', 'effective_cache_size', 'random_page_cost', 'jit', 'max_parallel_workers_per_gather'] as const;
+
+export interface QueryResult {
+  name: string;
+  /** "raw", or the object whose alternative form ran ("workflow_execution_stats"). */
+  form: string;
+  sql: string;
+  paramSets: number;
+  /** Execution times of the measured runs (ms), in run order: the samples for the significance test. */
+  samples: number[];
+  execution: Summary;
+  planning: Summary;
+  /** Client-side time of each EXPLAIN ANALYZE round trip (ms). */
+  roundTrip: Summary;
+  rows: number;
+  buffers: { hit: number; read: number };
+  plan: PlanSummary;
+  /** The per-node profile from one extra run with TIMING ON. */
+  profile: PlanNode;
+}
+
+export interface BenchResult {
+  kind: 'pgopt-bench';
+  formatVersion: 1;
+  pgoptVersion: string;
+  startedAt: string;
+  server: { version: string; versionNum: number };
+  settings: Record<string, string>;
+  workload: { name: string; checksum: string };
+  /** Hash of every table's name and approximate size: warns when two runs saw different data. */
+  dataChecksum: string;
+  options: { runs: number; warmup: number; budgetMs: number };
+  queries: QueryResult[];
+}
+
+/** Pick the form to run: the last whose object exists, else the raw form. */
+async function chooseForm(c: pg.Client, q: WorkloadQuery): Promise<QueryForm> {
+  for (const f of [...q.forms].reverse()) {
+    if (!f.whenExists) return f;
+    const r = await c.query('SELECT to_regclass($1) IS NOT NULL AS ok', [f.whenExists]);
+    if (r.rows[0].ok) return f;
+  }
+  return q.forms[0];
+}
+
+async function paramRows(c: pg.Client, q: WorkloadQuery, form: QueryForm): Promise<unknown[][]> {
+  if (!q.params) return [[]];
+  const res = await c.query({ text: q.params, rowMode: 'array' }).catch((err) => {
+    throw new PgoptError('input', `params of "${q.name}": ${translatePgError(err, 'the server rejects it').message}`, {
+      location: q.paramsLocation ?? undefined,
+    });
+  });
+  if (res.rows.length === 0) throw new PgoptError('input', `params of "${q.name}" returned no rows`, { location: q.paramsLocation ?? undefined });
+  const width = res.fields.length;
+  if (width < form.paramCount) {
+    throw new PgoptError('input', `"${q.name}" uses $${form.paramCount} but its params query returns ${width} column(s)`, { location: q.paramsLocation ?? undefined });
+  }
+  return res.rows.map((r: unknown[]) => r.slice(0, form.paramCount));
+}
+
+/**
+ * One EXPLAIN ANALYZE inside BEGIN … ROLLBACK, under a local statement_timeout: a workload
+ * that writes never changes data, and a runaway query is cancelled.
+ */
+async function explainOnce(c: pg.Client, form: QueryForm, params: unknown[], timing: boolean, timeoutMs: number): Promise<{ out: ExplainOutput; wallMs: number }> {
+  await c.query(form.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+  try {
+    await c.query(`SET LOCAL statement_timeout = ${Math.round(timeoutMs)}`);
+    // TIMING OFF for measured runs: per-node clock reads distort sub-millisecond queries.
+    const sql = `EXPLAIN (ANALYZE, BUFFERS, TIMING ${timing ? 'ON' : 'OFF'}, FORMAT JSON) ${form.sql}`;
+    const t0 = performance.now();
+    const res = await c.query(sql, params);
+    const wallMs = performance.now() - t0;
+    const raw = res.rows[0]['QUERY PLAN'];
+    const out = (typeof raw === 'string' ? JSON.parse(raw) : raw)[0] as ExplainOutput;
+    return { out, wallMs };
+  } finally {
+    await c.query('ROLLBACK').catch(() => {});
+  }
+}
+
+async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label: string): Promise<QueryResult> {
+  const form = await chooseForm(c, q);
+  const rows = await paramRows(c, q, form);
+  const run = (i: number, timing = false) =>
+    explainOnce(c, form, rows[i % rows.length], timing, o.statementTimeoutMs).catch((err) => {
+      throw new PgoptError(err instanceof PgoptError ? err.kind : 'database', `query "${q.name}" (${form.location.file}:${form.location.line}): ${translatePgError(err, 'failed').message.replace(/^failed: /, '')}`, { cause: err });
+    });
+  for (let i = 0; i < o.warmup; i++) {
+    o.onProgress?.({ type: 'step', message: `${label}: warm-up ${i + 1}/${o.warmup}` });
+    await run(i);
+  }
+  const exec: number[] = [];
+  const plan: number[] = [];
+  const wall: number[] = [];
+  let last: ExplainOutput | null = null;
+  const started = performance.now();
+  for (let i = 0; i < o.runs; i++) {
+    if (i >= o.minRuns && performance.now() - started > o.budgetMs) break;
+    o.onProgress?.({ type: 'step', message: `${label}: run ${i + 1}/${o.runs}` });
+    const { out, wallMs } = await run(i);
+    exec.push(out['Execution Time']);
+    plan.push(out['Planning Time']);
+    wall.push(wallMs);
+    last = out;
+  }
+  const profile = await run(0, true);
+  const summary = summarizePlan(last!);
+  return {
+    name: q.name,
+    form: form.whenExists ?? 'raw',
+    sql: form.sql,
+    paramSets: rows.length,
+    samples: exec.map((v) => Math.round(v * 1000) / 1000),
+    execution: summarize(exec),
+    planning: summarize(plan),
+    roundTrip: summarize(wall),
+    rows: summary.rows,
+    buffers: { hit: summary.sharedHit, read: summary.sharedRead },
+    plan: summary,
+    profile: profile.out.Plan,
+  };
+}
+
+async function dataChecksum(c: pg.Client): Promise<string> {
+  // Sizes rounded to 2 significant digits: ANALYZE's estimates move a little between runs.
+  const res = await c.query(
+    `SELECT coalesce(md5(string_agg(n.nspname || '.' || c.relname || ':' ||
+              CASE WHEN c.reltuples <= 0 THEN '0' ELSE round(c.reltuples::numeric, 1 - length(floor(c.reltuples)::bigint::text))::text END,
+              ',' ORDER BY n.nspname, c.relname)), '') AS h
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgopt') AND n.nspname NOT LIKE 'pg_%'`,
+  );
+  return String(res.rows[0].h).slice(0, 16);
+}
+
+/** Run a workload: per query, warm-up, measured runs, one profiled run. The core never prints. */
+export async function runBench(c: pg.Client, workload: Workload, o: BenchOptions): Promise<BenchResult> {
+  const version = await c.query(`SELECT current_setting('server_version') AS v, current_setting('server_version_num')::int AS n`);
+  const settings: Record<string, string> = {};
+  for (const s of PLAN_SETTINGS) settings[s] = (await c.query(`SELECT current_setting($1) AS v`, [s])).rows[0].v;
+  const result: BenchResult = {
+    kind: 'pgopt-bench',
+    formatVersion: 1,
+    pgoptVersion: PGOPT_VERSION,
+    startedAt: new Date().toISOString(),
+    server: { version: version.rows[0].v, versionNum: version.rows[0].n },
+    settings,
+    workload: { name: workload.name, checksum: workload.checksum },
+    dataChecksum: await dataChecksum(c),
+    options: { runs: o.runs, warmup: o.warmup, budgetMs: o.budgetMs },
+    queries: [],
+  };
+  for (const [i, q] of workload.queries.entries()) {
+    result.queries.push(await benchQuery(c, q, o, `query ${i + 1}/${workload.queries.length} ${q.name}`));
+  }
+  return result;
+}
