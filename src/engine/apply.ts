@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { PgoptError, type SourceLocation } from '../errors.js';
 import { findIndex, findMatview } from '../db/catalog.js';
-import { displayName, qualify, withAdvisoryLock, withTransaction } from '../db/scoped.js';
+import { displayName, qualify, quoteIdent, withAdvisoryLock, withTransaction } from '../db/scoped.js';
 import type { Pack, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment } from './assess.js';
 import { derivedRollback } from './rollback-sql.js';
@@ -52,6 +52,26 @@ function blockingProblem(a: Assessment, o: ApplyOptions): string | null {
 }
 
 export async function applyPack(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
+  try {
+    return await applyLocked(c, pack, o);
+  } finally {
+    await resetPackSettings(c, pack);
+  }
+}
+
+/**
+ * The pack's SET statements are for its own builds (maintenance_work_mem, work_mem…). Whatever
+ * runs next on this connection — a benchmark, say — must see the session as it was.
+ */
+async function resetPackSettings(c: pg.Client, pack: Pack): Promise<void> {
+  for (const s of pack.statements) {
+    if (s.kind !== 'set') continue;
+    const name = (s.ast as any).VariableSetStmt?.name as string | undefined;
+    await c.query(name ? `RESET ${quoteIdent(name)}` : 'RESET ALL').catch(() => {});
+  }
+}
+
+async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
   const runId = randomUUID();
   return withAdvisoryLock(c, o.waitMs, async () => {
     await c.query('SET lock_timeout = 0');

@@ -1,0 +1,39 @@
+import type pg from 'pg';
+import type { Pack } from '../pack/types.js';
+import { assessPack } from '../engine/assess.js';
+import type { BenchResult } from './runner.js';
+
+export interface ObjectAccount {
+  object: string;
+  name: string;
+  kind: 'index' | 'matview';
+  sizeBytes: number | null;
+  /** Workload queries whose plans read it. */
+  usedBy: string[];
+}
+
+export interface PackAccount {
+  pack: string;
+  objects: ObjectAccount[];
+  totalBytes: number;
+  /** Indexes no query used: each costs writes and space for nothing. */
+  unused: string[];
+}
+
+/** For each object of a pack: its size and the queries that used it, from the plans of a run. */
+export async function accountPack(c: pg.Client, pack: Pack, run: BenchResult): Promise<PackAccount> {
+  const { assessments } = await assessPack(c, pack);
+  const objects = assessments.map((a): ObjectAccount => {
+    const name = a.object.name;
+    const usedBy = run.queries
+      .filter((q) => (a.object.kind === 'index' ? q.plan.indexes.includes(name) : q.plan.relations.includes(name)))
+      .map((q) => q.name);
+    return { object: a.qualifiedName, name, kind: a.object.kind, sizeBytes: a.live?.sizeBytes ?? null, usedBy };
+  });
+  return {
+    pack: pack.name,
+    objects,
+    totalBytes: objects.reduce((s, o) => s + (o.sizeBytes ?? 0), 0),
+    unused: objects.filter((o) => o.kind === 'index' && o.usedBy.length === 0).map((o) => o.object),
+  };
+}

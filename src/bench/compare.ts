@@ -1,0 +1,72 @@
+import type { BenchResult, QueryResult } from './runner.js';
+import { mannWhitney } from './stats.js';
+
+export const VERDICTS = ['faster', 'slower', 'unchanged', 'new', 'missing'] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+/** A difference must be both significant and large enough to matter before it gets a colour. */
+export const SIGNIFICANCE = 0.01;
+export const MIN_EFFECT = 0.05;
+
+export interface QueryComparison {
+  name: string;
+  before: { median: number; p95: number; form: string; plan: string; buffers: number; n: number } | null;
+  after: { median: number; p95: number; form: string; plan: string; buffers: number; n: number } | null;
+  /** before median / after median (> 1 is faster). */
+  speedup: number | null;
+  /** Two-sided Mann–Whitney p-value of the execution-time samples. */
+  p: number | null;
+  verdict: Verdict;
+  planChanged: boolean;
+}
+
+export interface Comparison {
+  queries: QueryComparison[];
+  warnings: string[];
+}
+
+const side = (q: QueryResult) => ({
+  median: q.execution.median,
+  p95: q.execution.p95,
+  form: q.form,
+  plan: q.plan.headline,
+  buffers: q.buffers.hit + q.buffers.read,
+  n: q.samples.length,
+});
+
+export function compareQuery(name: string, b: QueryResult | undefined, a: QueryResult | undefined): QueryComparison {
+  if (!b || !a) {
+    return { name, before: b ? side(b) : null, after: a ? side(a) : null, speedup: null, p: null, verdict: b ? 'missing' : 'new', planChanged: false };
+  }
+  const test = mannWhitney(b.samples, a.samples);
+  const speedup = a.execution.median > 0 ? b.execution.median / a.execution.median : Infinity;
+  const change = Math.abs(a.execution.median - b.execution.median) / b.execution.median;
+  let verdict: Verdict = 'unchanged';
+  if (test.p < SIGNIFICANCE && change >= MIN_EFFECT) verdict = a.execution.median < b.execution.median ? 'faster' : 'slower';
+  return { name, before: side(b), after: side(a), speedup, p: test.p, verdict, planChanged: b.plan.headline !== a.plan.headline };
+}
+
+/** Compare two runs query by query, and say what makes the comparison less than fair. */
+export function compareRuns(before: BenchResult, after: BenchResult): Comparison {
+  const warnings: string[] = [];
+  if (before.workload.checksum !== after.workload.checksum) warnings.push(`the workloads differ (${before.workload.name} ${before.workload.checksum} vs ${after.workload.name} ${after.workload.checksum})`);
+  if (before.dataChecksum !== after.dataChecksum) warnings.push('the table sizes differ: the two runs did not see the same data');
+  if (before.server.versionNum !== after.server.versionNum) warnings.push(`the server versions differ (${before.server.version} vs ${after.server.version})`);
+  for (const [k, v] of Object.entries(before.settings)) {
+    if (after.settings[k] !== undefined && after.settings[k] !== v) warnings.push(`setting ${k} differs (${v} vs ${after.settings[k]})`);
+  }
+  const names = [...new Set([...before.queries.map((q) => q.name), ...after.queries.map((q) => q.name)])];
+  const queries = names.map((n) =>
+    compareQuery(
+      n,
+      before.queries.find((q) => q.name === n),
+      after.queries.find((q) => q.name === n),
+    ),
+  );
+  return { queries, warnings };
+}
+
+/** Queries significantly slower than the baseline by more than `pct` percent. */
+export function regressions(c: Comparison, pct: number): QueryComparison[] {
+  return c.queries.filter((q) => q.verdict === 'slower' && q.before && q.after && (q.after.median / q.before.median - 1) * 100 > pct);
+}

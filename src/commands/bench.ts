@@ -1,0 +1,107 @@
+import { appendFileSync } from 'node:fs';
+import { PgoptError } from '../errors.js';
+import { withClient } from '../db/scoped.js';
+import { loadWorkload } from '../bench/workload.js';
+import { DEFAULT_BENCH_OPTIONS, runBench, type BenchResult } from '../bench/runner.js';
+import { loadBaseline, saveBaseline } from '../bench/baseline.js';
+import { compareRuns, regressions, type Comparison } from '../bench/compare.js';
+import { accountPack, type PackAccount } from '../bench/accounting.js';
+import { loadPack } from '../pack/load-pack.js';
+import { renderAccount, renderAccountMarkdown, renderComparison, renderComparisonMarkdown, renderRun, renderRunMarkdown } from '../output/render-bench.js';
+import { parseCount, parseDuration, type CommandContext } from './options.js';
+import type { Reporter } from '../output/reporter.js';
+
+export const FORMATS = ['table', 'json', 'markdown'] as const;
+export type Format = (typeof FORMATS)[number];
+
+export interface BenchFlags {
+  runs: string;
+  warmup: string;
+  budget: string;
+  statementTimeout: string;
+  save?: string;
+  compare?: string;
+  pack?: string;
+  format?: string;
+  failOnRegression?: string;
+}
+
+export function parseFormat(value: string | undefined, json: boolean): Format {
+  if (json) return 'json';
+  const f = (value ?? 'table') as Format;
+  if (!FORMATS.includes(f)) throw new PgoptError('input', `--format: "${value}" is not one of ${FORMATS.join(', ')}`);
+  return f;
+}
+
+export function parsePercent(flag: string, value: string | undefined): number | null {
+  if (value === undefined) return null;
+  const n = Number(String(value).replace(/%$/, ''));
+  if (!Number.isFinite(n) || n < 0) throw new PgoptError('input', `${flag}: "${value}" is not a percentage`);
+  return n;
+}
+
+/** Print a run (and its comparison / accounting) in the chosen format; Markdown also to the GitHub step summary. */
+export function report(
+  r: Reporter,
+  format: Format,
+  parts: { run?: BenchResult; comparison?: Comparison; account?: PackAccount; before?: BenchResult; after?: BenchResult },
+): void {
+  if (format === 'json') {
+    r.document(parts);
+    return;
+  }
+  const md = [
+    parts.comparison ? renderComparisonMarkdown(parts.comparison) : parts.run ? renderRunMarkdown(parts.run) : '',
+    parts.account ? renderAccountMarkdown(parts.account) : '',
+  ].filter(Boolean).join('\n\n');
+  if (process.env.GITHUB_STEP_SUMMARY) appendFileSync(process.env.GITHUB_STEP_SUMMARY, `## pgopt\n\n${md}\n`);
+  if (format === 'markdown') {
+    r.result(md);
+    return;
+  }
+  const text = [
+    parts.comparison ? renderComparison(parts.comparison, r.c) : parts.run ? renderRun(parts.run, r.c) : '',
+    parts.account ? renderAccount(parts.account, r.c) : '',
+  ].filter(Boolean).join('\n\n');
+  r.result(text);
+}
+
+/** Exit 1 for failed expectations and for regressions beyond the allowed percentage. */
+export function gate(run: BenchResult | undefined, comparison: Comparison | undefined, failPct: number | null): void {
+  const problems: string[] = [];
+  for (const q of run?.queries ?? []) for (const e of q.expectations) if (!e.ok) problems.push(`${q.name}: expected "${e.text}", but ${e.reason}`);
+  if (comparison && failPct !== null) {
+    for (const q of regressions(comparison, failPct)) {
+      problems.push(`${q.name} is ${((q.after!.median / q.before!.median - 1) * 100).toFixed(0)}% slower than the baseline (p = ${q.p!.toPrecision(2)})`);
+    }
+  }
+  if (problems.length) throw new PgoptError('check', problems.join('; '));
+}
+
+export async function bench(path: string, f: BenchFlags, ctx: CommandContext): Promise<number> {
+  const format = parseFormat(f.format, ctx.reporter.json);
+  const failPct = parsePercent('--fail-on-regression', f.failOnRegression);
+  const options = {
+    ...DEFAULT_BENCH_OPTIONS,
+    runs: parseCount('--runs', f.runs, 1),
+    warmup: parseCount('--warmup', f.warmup),
+    budgetMs: parseDuration('--budget', f.budget),
+    statementTimeoutMs: parseDuration('--statement-timeout', f.statementTimeout),
+    onProgress: ctx.reporter.progress,
+  };
+  options.minRuns = Math.min(options.minRuns, options.runs);
+  const workload = await loadWorkload(path);
+  const baseline = f.compare ? loadBaseline(f.compare) : undefined;
+  const pack = f.pack ? await loadPack(f.pack) : undefined;
+  if (failPct !== null && !baseline) throw new PgoptError('input', '--fail-on-regression needs --compare <baseline.json>');
+  await ctx.reporter.startSpinner(`benchmarking ${workload.name}`);
+  const { run, account } = await withClient(ctx.target(), `pgopt bench ${workload.name}`, async (c) => {
+    const run = await runBench(c, workload, options);
+    return { run, account: pack ? await accountPack(c, pack, run) : undefined };
+  }).finally(() => ctx.reporter.stopSpinner());
+  if (f.save) saveBaseline(f.save, run);
+  const comparison = baseline ? compareRuns(baseline, run) : undefined;
+  report(ctx.reporter, format, { run, comparison, account });
+  gate(run, comparison, failPct);
+  return 0;
+}

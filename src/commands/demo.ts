@@ -1,0 +1,53 @@
+import { PgoptError } from '../errors.js';
+import { runDemo } from '../demo/run-demo.js';
+import type { EmbeddedServer } from '../embedded/server.js';
+import { renderAccount, renderComparison } from '../output/render-bench.js';
+import { renderVerify, formatMs } from '../output/render-pack.js';
+import { parseCount, type CommandContext } from './options.js';
+
+export async function demo(f: { scale: string; seed: string; runs: string; warmup: string; keep?: boolean }, ctx: CommandContext): Promise<number> {
+  const scale = Number(f.scale);
+  if (!(scale > 0) || scale > 10) throw new PgoptError('input', `--scale: "${f.scale}" must be a number > 0 and <= 10`);
+  let server: EmbeddedServer | null = null;
+  // Ctrl-C: stop the server before exiting, so no postgres process is left behind.
+  const onSigint = () => void server?.stop();
+  process.once('SIGINT', onSigint);
+  await ctx.reporter.startSpinner('pgopt demo');
+  const r = await runDemo({
+    scale,
+    seed: parseCount('--seed', f.seed),
+    runs: parseCount('--runs', f.runs, 1),
+    warmup: parseCount('--warmup', f.warmup),
+    keep: !!f.keep,
+    onProgress: ctx.reporter.progress,
+    onServer: (s) => (server = s),
+  }).finally(() => {
+    ctx.reporter.stopSpinner();
+    process.removeListener('SIGINT', onSigint);
+  });
+  if (ctx.reporter.json) {
+    ctx.reporter.document(r);
+  } else {
+    const c = ctx.reporter.c;
+    const rows = Object.entries(r.load.rows).map(([t, n]) => `${t} ${n.toLocaleString('en-US')}`).join(', ');
+    ctx.reporter.result(
+      [
+        c.bold(`pgopt demo — ${r.server}, audit_engine at scale ${r.load.scale} (${rows}), loaded in ${formatMs(r.load.totalMs)}`),
+        `${r.before.options.runs} measured runs per query after ${r.before.options.warmup} warm-up, same parameters before and after; medians of EXPLAIN ANALYZE execution time.`,
+        '',
+        renderComparison(r.comparison, c),
+        '',
+        renderAccount(r.account, c),
+        '',
+        renderVerify(r.verify, c),
+        '',
+        Object.entries(r.timingsMs).map(([k, v]) => `${k}: ${formatMs(v)}`).join('\n'),
+        r.kept
+          ? c.green(`server kept running: ${r.url}  (pid ${r.kept.pid}, data in ${r.dataDir}; stop it with: kill ${r.kept.pid})`)
+          : `rolled back ${r.rollback?.objects.filter((o) => o.outcome === 'dropped').length ?? 0} object(s); server stopped`,
+      ].join('\n'),
+    );
+  }
+  if (!r.verify.ok) throw new PgoptError('check', 'verify failed after apply');
+  return 0;
+}

@@ -1,0 +1,107 @@
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { resolveConnection } from '../db/connection.js';
+import { withClient } from '../db/scoped.js';
+import { startEmbedded, type EmbeddedServer } from '../embedded/server.js';
+import { loadFixture, type LoadFixtureResult } from '../fixtures/load-fixture.js';
+import { loadPack } from '../pack/load-pack.js';
+import { applyPack, type ApplyResult } from '../engine/apply.js';
+import { verifyPack, type VerifyResult } from '../engine/verify.js';
+import { rollbackPack, type RollbackResult } from '../engine/rollback.js';
+import { DEFAULT_RUN_OPTIONS } from '../engine/run-options.js';
+import type { ProgressListener } from '../engine/progress.js';
+import { loadWorkload } from '../bench/workload.js';
+import { DEFAULT_BENCH_OPTIONS, runBench, type BenchResult } from '../bench/runner.js';
+import { compareRuns, type Comparison } from '../bench/compare.js';
+import { accountPack, type PackAccount } from '../bench/accounting.js';
+
+export const DEMO_PACK = fileURLToPath(new URL('../../sql/audit_engine', import.meta.url));
+export const DEMO_WORKLOAD = fileURLToPath(new URL('../../fixtures/audit_engine/workload.sql', import.meta.url));
+const DEMO_DB = 'pgopt_demo';
+
+export interface DemoOptions {
+  scale: number;
+  seed: number;
+  runs: number;
+  warmup: number;
+  keep: boolean;
+  onProgress?: ProgressListener;
+  /** Called as soon as the server is up, so an interrupt can stop it. */
+  onServer?: (server: EmbeddedServer) => void;
+}
+
+export interface DemoResult {
+  /** Connection URL of the demo database (no password: the throwaway server trusts loopback). */
+  url: string;
+  kept: { pid: number } | null;
+  dataDir: string;
+  server: string;
+  load: LoadFixtureResult;
+  before: BenchResult;
+  apply: ApplyResult;
+  after: BenchResult;
+  comparison: Comparison;
+  account: PackAccount;
+  verify: VerifyResult;
+  rollback: RollbackResult | null;
+  timingsMs: Record<string, number>;
+}
+
+/**
+ * The main job end to end on a throwaway server: load the audit_engine fixture, bench the
+ * workload, apply the pack, bench again (same data, same parameters, same warm-up), compare,
+ * verify, roll back, stop the server.
+ */
+export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  const timingsMs: Record<string, number> = {};
+  const timed = async <T>(label: string, fn: () => Promise<T>): Promise<T> => {
+    o.onProgress?.({ type: 'step', message: label });
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      timingsMs[label] = Math.round(performance.now() - t0);
+    }
+  };
+  const [pack, workload] = await Promise.all([loadPack(DEMO_PACK), loadWorkload(DEMO_WORKLOAD)]);
+  const server = await timed('starting embedded PostgreSQL', () => startEmbedded({ trust: true, detached: o.keep }));
+  o.onServer?.(server);
+  o.onProgress?.({ type: 'done', message: `embedded PostgreSQL started on port ${server.port} (data in ${server.dataDir})` });
+  let stop = !o.keep;
+  try {
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${DEMO_DB}`);
+    const version = (await admin.query('SHOW server_version')).rows[0].server_version as string;
+    await admin.end();
+    const url = server.url.replace(/\/postgres$/, `/${DEMO_DB}`);
+    const target = resolveConnection({ db: url });
+    const bench = { ...DEFAULT_BENCH_OPTIONS, runs: o.runs, warmup: o.warmup, onProgress: o.onProgress };
+    const run = { ...DEFAULT_RUN_OPTIONS, onProgress: o.onProgress };
+    const result = await withClient(target, 'pgopt demo', async (c) => {
+      const load = await timed(`loading audit_engine at scale ${o.scale}`, () => loadFixture(c, 'audit_engine', { scale: o.scale, seed: o.seed, replace: false, onProgress: o.onProgress }));
+      const before = await timed('benchmarking before the pack', () => runBench(c, workload, bench));
+      const apply = await timed('applying sql/audit_engine', () => applyPack(c, pack, { ...run, analyze: true, replaceChanged: false }));
+      if (apply.error) throw apply.error;
+      const after = await timed('benchmarking after the pack', () => runBench(c, workload, bench));
+      const account = await accountPack(c, pack, after);
+      const verify = await timed('verifying', () => verifyPack(c, pack));
+      const rollback = o.keep ? null : await timed('rolling back', () => rollbackPack(c, pack.name, run));
+      return { load, before, apply, after, account, verify, rollback };
+    });
+    return {
+      url,
+      kept: o.keep ? { pid: server.pid } : null,
+      dataDir: server.dataDir,
+      server: `PostgreSQL ${version} (embedded)`,
+      ...result,
+      comparison: compareRuns(result.before, result.after),
+      timingsMs,
+    };
+  } catch (err) {
+    stop = true;
+    throw err;
+  } finally {
+    if (stop) await server.stop();
+  }
+}

@@ -1,0 +1,94 @@
+import Table from 'cli-table3';
+import type { ChalkInstance } from 'chalk';
+import type { PackAccount } from '../bench/accounting.js';
+import type { Comparison, QueryComparison } from '../bench/compare.js';
+import type { BenchResult } from '../bench/runner.js';
+import { formatBytes } from './render-pack.js';
+
+/** Milliseconds with precision that suits their size: 0.017 ms, 3.65 ms, 258 ms. */
+export const ms = (v: number | null | undefined): string => {
+  if (v === null || v === undefined || Number.isNaN(v)) return '—';
+  if (v < 1) return `${v.toFixed(3)} ms`;
+  if (v < 100) return `${v.toFixed(2)} ms`;
+  return `${Math.round(v).toLocaleString('en-US')} ms`;
+};
+
+const speedupText = (q: QueryComparison) => {
+  if (q.speedup === null) return '—';
+  if (q.verdict === 'unchanged') return `${q.speedup.toFixed(2)}× (noise)`;
+  return q.speedup >= 1 ? `${q.speedup >= 100 ? Math.round(q.speedup) : q.speedup.toFixed(1)}× faster` : `${(1 / q.speedup).toFixed(1)}× slower`;
+};
+
+const planText = (q: QueryComparison) => {
+  const b = q.before ? `${q.before.plan}${q.before.form !== 'raw' ? ` [via ${q.before.form}]` : ''}` : '—';
+  const a = q.after ? `${q.after.plan}${q.after.form !== 'raw' ? ` [via ${q.after.form}]` : ''}` : '—';
+  return q.planChanged || q.before?.form !== q.after?.form ? `${b} → ${a}` : `${a} (same)`;
+};
+
+const buffersText = (q: QueryComparison) => `${q.before?.buffers ?? '—'} → ${q.after?.buffers ?? '—'}`;
+
+const paint = (c: ChalkInstance, q: QueryComparison, text: string) =>
+  q.verdict === 'faster' ? c.green(text) : q.verdict === 'slower' ? c.red(text) : q.verdict === 'unchanged' ? c.dim(text) : c.yellow(text);
+
+/** The performance comparison table: query | before p50 | after p50 | speedup | plan | buffers. */
+export function renderComparison(cmp: Comparison, c: ChalkInstance): string {
+  const t = new Table({
+    head: ['query', 'before p50', 'after p50', 'speedup', 'plan before → after', 'buffers'].map((h) => c.bold(h)),
+    style: { head: [], border: [] },
+    colAligns: ['left', 'right', 'right', 'right', 'left', 'right'],
+    colWidths: [null, null, null, null, 70, null] as unknown as number[],
+    wordWrap: true,
+  });
+  for (const q of cmp.queries) {
+    t.push([q.name, ms(q.before?.median), ms(q.after?.median), speedupText(q), planText(q), buffersText(q)].map((x) => paint(c, q, x)));
+  }
+  const warn = cmp.warnings.map((w) => c.yellow(`warning: ${w}`)).join('\n');
+  const faster = cmp.queries.filter((q) => q.verdict === 'faster').length;
+  const slower = cmp.queries.filter((q) => q.verdict === 'slower').length;
+  const summary = `${faster} faster, ${slower} slower, ${cmp.queries.length - faster - slower} unchanged or unmatched (Mann–Whitney U, p < 0.01 and at least 5%)`;
+  return [t.toString(), summary, warn].filter(Boolean).join('\n');
+}
+
+const mdEscape = (s: string) => s.replace(/\|/g, '\\|');
+
+export function renderComparisonMarkdown(cmp: Comparison): string {
+  const lines = ['| query | before p50 | after p50 | speedup | plan before → after | buffers |', '|---|--:|--:|--:|---|--:|'];
+  for (const q of cmp.queries) {
+    lines.push(`| ${mdEscape(q.name)} | ${ms(q.before?.median)} | ${ms(q.after?.median)} | ${speedupText(q)} | ${mdEscape(planText(q))} | ${buffersText(q)} |`);
+  }
+  for (const w of cmp.warnings) lines.push('', `> warning: ${w}`);
+  return lines.join('\n');
+}
+
+export function renderRun(r: BenchResult, c: ChalkInstance): string {
+  const t = new Table({
+    head: ['query', 'form', 'p50', 'p95', 'runs', 'rows', 'plan', 'buffers'].map((h) => c.bold(h)),
+    style: { head: [], border: [] },
+    colAligns: ['left', 'left', 'right', 'right', 'right', 'right', 'left', 'right'],
+    colWidths: [null, null, null, null, null, null, 60, null] as unknown as number[],
+    wordWrap: true,
+  });
+  for (const q of r.queries) t.push([q.name, q.form, ms(q.execution.median), ms(q.execution.p95), String(q.samples.length), String(q.rows), q.plan.headline, String(q.buffers.hit + q.buffers.read)]);
+  const failed = r.queries.flatMap((q) => q.expectations.filter((e) => !e.ok).map((e) => c.red(`expectation failed: ${q.name}: ${e.text} — ${e.reason}`)));
+  return [t.toString(), `PostgreSQL ${r.server.version}, ${r.queries.length} queries, ${r.options.runs} runs each after ${r.options.warmup} warm-up`, ...failed].join('\n');
+}
+
+export function renderRunMarkdown(r: BenchResult): string {
+  const lines = ['| query | form | p50 | p95 | rows | plan |', '|---|---|--:|--:|--:|---|'];
+  for (const q of r.queries) lines.push(`| ${q.name} | ${q.form} | ${ms(q.execution.median)} | ${ms(q.execution.p95)} | ${q.rows} | ${mdEscape(q.plan.headline)} |`);
+  return lines.join('\n');
+}
+
+export function renderAccount(a: PackAccount, c: ChalkInstance): string {
+  const t = new Table({ head: ['object', 'kind', 'size', 'used by'].map((h) => c.bold(h)), style: { head: [], border: [] }, wordWrap: true, colWidths: [null, null, null, 60] as unknown as number[] });
+  for (const o of a.objects) t.push([o.object, o.kind, formatBytes(o.sizeBytes), o.usedBy.length ? o.usedBy.join(', ') : c.yellow('no query')]);
+  const warn = a.unused.map((u) => c.yellow(`warning: index ${u} was used by no workload query: it costs space and write time for nothing`));
+  return [t.toString(), `pack ${a.pack} adds ${formatBytes(a.totalBytes)}`, ...warn].join('\n');
+}
+
+export function renderAccountMarkdown(a: PackAccount): string {
+  const lines = ['| object | kind | size | used by |', '|---|---|--:|---|'];
+  for (const o of a.objects) lines.push(`| ${o.object} | ${o.kind} | ${formatBytes(o.sizeBytes)} | ${o.usedBy.join(', ') || '**no query**'} |`);
+  lines.push('', `Total added: ${formatBytes(a.totalBytes)}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,32 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { writePack, loadSmallSchema } from '../helpers/packs.js';
+import { loadPack } from '../../src/pack/load-pack.js';
+import { applyPack } from '../../src/engine/apply.js';
+import { rollbackPack } from '../../src/engine/rollback.js';
+import { DEFAULT_RUN_OPTIONS } from '../../src/engine/run-options.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('lib');
+  await loadSmallSchema(db, 1000);
+});
+afterAll(async () => db?.drop());
+
+describe('pgopt as a library', () => {
+  it("a pack's SET statements do not outlive apply on the caller's connection", async () => {
+    const c = await db.connect();
+    const before = (await c.query('SHOW work_mem')).rows[0].work_mem;
+    const pack = await loadPack(writePack('sets', `SET work_mem = '77MB';\nSET maintenance_work_mem = '99MB';\nCREATE INDEX idx_lib ON app.projects (name, id);\n`));
+    const r = await applyPack(c, pack, { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false });
+    expect(r.error).toBeUndefined();
+    expect(r.statements.map((s) => s.outcome)).toEqual(['ran', 'ran', 'created']);
+    expect((await c.query('SHOW work_mem')).rows[0].work_mem).toBe(before);
+    expect((await c.query('SHOW maintenance_work_mem')).rows[0].maintenance_work_mem).not.toBe('99MB');
+    // The unsafe way: the same SET run by hand stays for the rest of the session.
+    await c.query(`SET work_mem = '77MB'`);
+    expect((await c.query('SHOW work_mem')).rows[0].work_mem).toBe('77MB');
+    await c.query('RESET work_mem');
+    await rollbackPack(c, 'sets', DEFAULT_RUN_OPTIONS);
+  });
+});
