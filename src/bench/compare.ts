@@ -4,9 +4,14 @@ import { mannWhitney } from './stats.js';
 export const VERDICTS = ['faster', 'slower', 'unchanged', 'new', 'missing'] as const;
 export type Verdict = (typeof VERDICTS)[number];
 
-/** A difference must be both significant and large enough to matter before it gets a colour. */
+/**
+ * A difference must be significant and large enough to matter before it gets a colour: at
+ * least 10% and 0.02 ms. Below that, a sub-millisecond query's medians move with cache and
+ * CPU state from one run to the next even when nothing changed (seen: 9% at 0.055 ms).
+ */
 export const SIGNIFICANCE = 0.01;
-export const MIN_EFFECT = 0.05;
+export const MIN_EFFECT = 0.1;
+export const MIN_DIFF_MS = 0.02;
 
 export interface QueryComparison {
   name: string;
@@ -40,9 +45,9 @@ export function compareQuery(name: string, b: QueryResult | undefined, a: QueryR
   }
   const test = mannWhitney(b.samples, a.samples);
   const speedup = a.execution.median > 0 ? b.execution.median / a.execution.median : Infinity;
-  const change = Math.abs(a.execution.median - b.execution.median) / b.execution.median;
+  const diff = Math.abs(a.execution.median - b.execution.median);
   let verdict: Verdict = 'unchanged';
-  if (test.p < SIGNIFICANCE && change >= MIN_EFFECT) verdict = a.execution.median < b.execution.median ? 'faster' : 'slower';
+  if (test.p < SIGNIFICANCE && diff / b.execution.median >= MIN_EFFECT && diff >= MIN_DIFF_MS) verdict = a.execution.median < b.execution.median ? 'faster' : 'slower';
   return { name, before: side(b), after: side(a), speedup, p: test.p, verdict, planChanged: b.plan.headline !== a.plan.headline };
 }
 

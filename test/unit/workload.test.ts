@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { loadWorkload } from '../../src/bench/workload.js';
+import { writePack } from '../helpers/packs.js';
+import { PgoptError } from '../../src/errors.js';
+
+const w = (text: string) => loadWorkload(writePack('wl', text));
+
+describe('workload files', () => {
+  it('reads names, params (continued lines), alternative forms and expectations; comments may hold semicolons', async () => {
+    const wl = await w(`-- name: list
+-- A project's list; newest first.
+-- params: SELECT id,
+--           0 FROM projects
+-- expect: uses index idx_list
+-- expect: under 5 ms
+SELECT * FROM workflows WHERE project_id = $1 OFFSET $2;
+
+-- name: stats
+SELECT count(*) FROM execution_history; -- trailing; comment
+
+-- name: stats
+-- when-exists: stats_view
+SELECT n FROM stats_view;
+`);
+    expect(wl.queries.map((q) => q.name)).toEqual(['list', 'stats']);
+    const [list, stats] = wl.queries;
+    expect(list.params).toBe('SELECT id, 0 FROM projects');
+    expect(list.description).toBe("A project's list; newest first.");
+    expect(list.forms[0]).toMatchObject({ paramCount: 2, readOnly: true, whenExists: null, location: { line: 7 } });
+    expect(list.expectations).toEqual([
+      { kind: 'uses-index', index: 'idx_list', text: 'uses index idx_list' },
+      { kind: 'under-ms', ms: 5, text: 'under 5 ms' },
+    ]);
+    expect(stats.forms.map((f) => f.whenExists)).toEqual([null, 'stats_view']);
+  });
+
+  it('a DML query is not read-only (it runs in a rolled-back read-write transaction)', async () => {
+    const wl = await w(`-- name: touch\n-- params: SELECT 1\nUPDATE t SET x = x WHERE id = $1;\n`);
+    expect(wl.queries[0].forms[0].readOnly).toBe(false);
+  });
+
+  it('the checksum ignores layout but not meaning', async () => {
+    const a = await w(`-- name: q\nSELECT 1;\n`);
+    const b = await w(`-- name: q\n\n  SELECT   1 ;\n`);
+    const c = await w(`-- name: q\nSELECT 2;\n`);
+    expect(a.checksum).toBe(b.checksum);
+    expect(a.checksum).not.toBe(c.checksum);
+  });
+
+  const BAD: [string, string, string, number][] = [
+    ['no name', `SELECT 1;\n`, 'query without a name', 1],
+    ['syntax error', `-- name: q\nSELEC 1;\n`, 'syntax error at or near "SELEC"', 2],
+    ['params missing', `-- name: q\nSELECT $1;\n`, 'uses $1 but has no "-- params:" query', 2],
+    ['params not a query', `-- name: q\n-- params: DELETE FROM t\nSELECT $1;\n`, 'params: must be a single SELECT', 2],
+    ['params syntax', `-- name: q\n-- params: SELEC 1\nSELECT $1;\n`, 'params: syntax error', 2],
+    ['name twice', `-- name: q\nSELECT 1;\n-- name: q\nSELECT 2;\n`, 'is named twice', 3],
+    ['bad name', `-- name: my query\nSELECT 1;\n`, 'may only hold letters', 1],
+    ['bad expectation', `-- name: q\n-- expect: fast please\nSELECT 1;\n`, 'unknown expectation "fast please"', 2],
+    ['unknown directive', `-- name: q\n-- parms: SELECT 1\nSELECT 1;\n`, 'unknown directive "parms:"', 2],
+    ['when-exists first', `-- name: q\n-- when-exists: v\nSELECT 1;\n`, 'the raw form comes first', 3],
+    ['empty', `-- nothing\n`, 'holds no queries', 0],
+  ];
+  for (const [name, text, message, line] of BAD) {
+    it(`refuses: ${name}`, async () => {
+      const err = await w(text).catch((e) => e);
+      expect(err).toBeInstanceOf(PgoptError);
+      expect(err.kind).toBe('input');
+      expect(err.message).toContain(message);
+      if (line) expect(err.location.line).toBe(line);
+    });
+  }
+});
