@@ -43,6 +43,7 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
   for (const o of runFlags()) apply.addOption(o);
   apply
     .option('--no-analyze', 'skip ANALYZE of the tables that gained objects')
+    .option('--jobs <n>', 'connections building side by side (objects on different tables)', '2')
     .option('--replace-changed', 'drop and rebuild objects whose pack statement changed since they were applied')
     .action((pack, flags) => run(async (ctx) => (await commands.apply()).apply(pack, flags, ctx)));
 

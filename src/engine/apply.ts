@@ -8,6 +8,7 @@ import { assessPack, type Assessment } from './assess.js';
 import { derivedRollback } from './rollback-sql.js';
 import { buildIndex, dropIndexConcurrently, failure, lockPolicy } from './objects.js';
 import { withLockRetry } from './locks.js';
+import { planLanes } from './lanes.js';
 import { ensureRegistry, logEvent, upsertRow, deleteRow } from './registry.js';
 import type { RunOptions } from './run-options.js';
 
@@ -40,6 +41,10 @@ export interface ApplyOptions extends RunOptions {
   analyze: boolean;
   /** Drop and rebuild objects whose pack statement changed since they were applied. */
   replaceChanged: boolean;
+  /** Connections building side by side (objects on different tables); 1 = strictly in pack order. */
+  jobs?: number;
+  /** Opens another connection to the same database for a parallel job; without it, jobs is 1. */
+  withExtraClient?: <T>(fn: (c: pg.Client) => Promise<T>) => Promise<T>;
 }
 
 /** States apply refuses to act on without being told: they need a human decision. */
@@ -76,7 +81,7 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
   return withAdvisoryLock(c, o.waitMs, async () => {
     await c.query('SET lock_timeout = 0');
     await c.query('SET statement_timeout = 0');
-    const { assessments, tableOf } = await assessPack(c, pack);
+    const { assessments, tableOf, rowsRead } = await assessPack(c, pack);
     const problems = assessments.map((a) => blockingProblem(a, o)).filter((p): p is string => !!p);
     if (problems.length) {
       throw new PgoptError('check', `apply stopped before changing anything: ${problems.join('; ')}`, { details: { problems } });
@@ -87,25 +92,25 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
     const result: ApplyResult = { pack: pack.name, runId, statements: [], analyzed: [], changed: false };
     const byObject = new Map(assessments.map((a) => [a.object, a]));
     const created = new Set<string>();
-    const touched = new Map<string, string>();
+    result.statements = pack.statements.map((s) => ({
+      ordinal: s.ordinal,
+      kind: s.kind,
+      location: s.location,
+      object: s.object ? byObject.get(s.object)!.qualifiedName : null,
+      outcome: 'not-run' as StatementOutcome,
+      durationMs: 0,
+      reason: '',
+    }));
 
-    for (const s of pack.statements) {
+    /** Run one statement on `conn`, recording its outcome; the first failure stops every connection. */
+    const execute = async (conn: pg.Client, s: PackStatement, touched: Map<string, string>) => {
+      if (result.error) return;
       const a = s.object ? byObject.get(s.object)! : null;
-      const res: StatementResult = {
-        ordinal: s.ordinal,
-        kind: s.kind,
-        location: s.location,
-        object: a?.qualifiedName ?? null,
-        outcome: 'not-run',
-        durationMs: 0,
-        reason: '',
-      };
-      result.statements.push(res);
-      if (result.error) continue;
+      const res = result.statements[s.ordinal];
       const t0 = performance.now();
       try {
         if (a) o.onProgress?.({ type: 'step', message: describeStep(s, a) });
-        await runStatement(c, pack, s, a, o, res, created, tableOf.get(s.ordinal)?.oid);
+        await runStatement(conn, pack, s, a, o, res, created, tableOf.get(s.ordinal)?.oid);
         if (res.outcome === 'created' || res.outcome === 'rebuilt') {
           result.changed = true;
           if (a) {
@@ -119,27 +124,53 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
         res.outcome = 'failed';
         const e = err instanceof PgoptError ? err : failure(err, `statement at ${s.location.file}:${s.location.line}`);
         res.reason = e.message;
-        result.error = e;
+        result.error ??= e;
       } finally {
         res.durationMs = Math.round(performance.now() - t0);
         if (res.outcome !== 'not-run') {
-          await logEvent(c, { runId, pack: pack.name, action: 'apply', object: res.object, outcome: res.outcome, durationMs: res.durationMs, detail: res.reason ? { reason: res.reason } : undefined });
+          await logEvent(conn, { runId, pack: pack.name, action: 'apply', object: res.object, outcome: res.outcome, durationMs: res.durationMs, detail: res.reason ? { reason: res.reason } : undefined });
         }
       }
-    }
+    };
 
-    if (!result.error && o.analyze && touched.size) {
+    /** ANALYZE what a connection's builds touched: expression indexes and new views need statistics. */
+    const analyze = async (conn: pg.Client, touched: Map<string, string>) => {
+      if (result.error || !o.analyze) return;
       for (const [rel, shown] of touched) {
         try {
           o.onProgress?.({ type: 'step', message: `ANALYZE ${shown}` });
-          await withLockRetry(c, `ANALYZE ${rel}`, [], lockPolicy(o, `ANALYZE ${rel}`), () => c.query(`ANALYZE ${rel}`));
+          await withLockRetry(conn, `ANALYZE ${rel}`, [], lockPolicy(o, `ANALYZE ${rel}`), () => conn.query(`ANALYZE ${rel}`));
           result.analyzed.push(shown);
         } catch (err) {
-          result.error = failure(err, `ANALYZE ${rel}`);
-          break;
+          result.error ??= failure(err, `ANALYZE ${rel}`);
+          return;
         }
       }
-    }
+    };
+
+    const lanes = planLanes(pack, assessments, o.withExtraClient ? o.jobs ?? 1 : 1, (s) => (s.kind === 'create-matview' ? 2 : 1) * (rowsRead.get(s.ordinal) ?? 0));
+    const work = async (conn: pg.Client, statements: PackStatement[]) => {
+      await conn.query('SET lock_timeout = 0');
+      await conn.query('SET statement_timeout = 0');
+      for (const s of lanes.prelude) await execute(conn, s, new Map());
+      const touched = new Map<string, string>();
+      for (const s of statements) await execute(conn, s, touched);
+      await analyze(conn, touched);
+    };
+    await Promise.all(
+      lanes.workers.map((statements, i) =>
+        i === 0
+          ? work(c, statements)
+          : o.withExtraClient!((extra) => work(extra, statements)).catch((err) => {
+              result.error ??= failure(err, 'opening a build connection');
+            }),
+      ),
+    );
+    const tailTouched = new Map<string, string>();
+    for (const s of lanes.tail) await execute(c, s, tailTouched);
+    await analyze(c, tailTouched);
+    // A prelude SET ran once per connection; report it once.
+    for (const s of lanes.prelude) result.statements[s.ordinal].outcome = result.statements[s.ordinal].outcome === 'failed' ? 'failed' : 'ran';
     await logEvent(c, {
       runId,
       pack: pack.name,

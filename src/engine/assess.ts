@@ -57,6 +57,8 @@ export interface PackAssessment {
   assessments: Assessment[];
   /** Tables each statement touches, resolved (for lock reporting). */
   tableOf: Map<number, Relation>;
+  /** Estimated rows each statement reads (its table, or a view's sources): the cost of building it. */
+  rowsRead: Map<number, number>;
 }
 
 const packMatview = (pack: Pack, ref: RelationRef, schemaOf: Map<PackObject, string>) =>
@@ -80,6 +82,7 @@ export async function assessPack(c: pg.Client, pack: Pack): Promise<PackAssessme
   const schemaOf = new Map<PackObject, string>();
   const tableOf = new Map<number, Relation>();
   const tables = new Map<PackObject, { schema: string; name: string }>();
+  const rowsRead = new Map<number, number>();
 
   for (const s of pack.statements) {
     const o = s.object;
@@ -92,6 +95,7 @@ export async function assessPack(c: pg.Client, pack: Pack): Promise<PackAssessme
       }
       const rel = await findRelation(c, ref.schema, ref.name);
       if (!rel) throw missingRelation(s, ref);
+      rowsRead.set(s.ordinal, (rowsRead.get(s.ordinal) ?? 0) + rel.estimatedRows);
       if (o?.kind === 'index') {
         if (!['r', 'p', 'm'].includes(rel.relkind)) {
           throw inputError(`"${displayRelation(ref)}" is not a table or materialized view`, s.location);
@@ -144,7 +148,7 @@ export async function assessPack(c: pg.Client, pack: Pack): Promise<PackAssessme
     decideState(a, otherKind.get(o) ?? null);
     return a;
   });
-  return { pack, assessments, tableOf };
+  return { pack, assessments, tableOf, rowsRead };
 }
 
 function sameDefinition(o: PackObject, liveDef: string, expectedDef: string): boolean {
