@@ -6,7 +6,8 @@ import { displayName, qualify, quoteIdent, withAdvisoryLock, withTransaction } f
 import type { Pack, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment } from './assess.js';
 import { derivedRollback } from './rollback-sql.js';
-import { buildIndex, dropIndexConcurrently, failure, lockPolicy } from './objects.js';
+import { backendPid, buildIndex, dropIndexConcurrently, failure, lockPolicy } from './objects.js';
+import { progressWatcher } from './watch.js';
 import { withLockRetry } from './locks.js';
 import { planLanes } from './lanes.js';
 import { ensureRegistry, logEvent, upsertRow, deleteRow } from './registry.js';
@@ -157,15 +158,25 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
       for (const s of statements) await execute(conn, s, touched);
       await analyze(conn, touched);
     };
-    await Promise.all(
-      lanes.workers.map((statements, i) =>
-        i === 0
-          ? work(c, statements)
-          : o.withExtraClient!((extra) => work(extra, statements)).catch((err) => {
-              result.error ??= failure(err, 'opening a build connection');
-            }),
-      ),
-    );
+    const runLanes = () =>
+      Promise.all(
+        lanes.workers.map((statements, i) =>
+          i === 0
+            ? work(c, statements)
+            : o.withExtraClient!((extra) => work(extra, statements)).catch((err) => {
+                result.error ??= failure(err, 'opening a build connection');
+              }),
+        ),
+      );
+    if (o.withExtraClient && o.onProgress) {
+      // A monitor connection reads pg_stat_progress_create_index while the builders are busy.
+      await o.withExtraClient(async (monitor) => {
+        o = { ...o, watch: progressWatcher(monitor, o.onProgress!) };
+        await runLanes();
+      });
+    } else {
+      await runLanes();
+    }
     const tailTouched = new Map<string, string>();
     for (const s of lanes.tail) await execute(c, s, tailTouched);
     await analyze(c, tailTouched);
@@ -316,7 +327,12 @@ async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOpti
         // Materialized view DDL is transactional: the view and its registry row commit together.
         if (a.live) await c.query(`DROP MATERIALIZED VIEW ${rel}`);
         await c.query(`SET LOCAL statement_timeout = ${Math.max(0, Math.round(o.buildTimeoutMs))}`);
-        await c.query(obj.statement.sql);
+        const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'matview');
+        try {
+          await c.query(obj.statement.sql);
+        } finally {
+          stopWatch?.();
+        }
         await record(Math.round(performance.now() - t0), false);
       }),
     ).catch((err) => {

@@ -70,6 +70,7 @@ export async function buildIndex(
     return;
   }
   await warnAboutLongTransactions(c, a, o);
+  const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'index');
   try {
     await withBuildTimeout(c, o, () => c.query(sql));
   } catch (err) {
@@ -82,8 +83,12 @@ export async function buildIndex(
       interruption.requested = wasInterrupted;
     }
     throw failed;
+  } finally {
+    stopWatch?.();
   }
 }
+
+export const backendPid = (c: pg.Client): number => (c as unknown as { processID: number }).processID;
 
 async function findTableOid(c: pg.Client, a: Assessment): Promise<number | null> {
   if (!a.table) return null;

@@ -5,6 +5,18 @@ export type ProgressEvent =
   | { type: 'step'; message: string }
   | { type: 'waiting-for-transactions'; object: string; sessions: SessionInfo[] }
   | { type: 'lock-retry'; what: string; attempt: number; blockers: SessionInfo[] }
+  | {
+      type: 'build-progress';
+      object: string;
+      /** pg_stat_progress_create_index.phase, e.g. "building index: scanning table". */
+      phase: string;
+      percent: number | null;
+      elapsedMs: number;
+      blocksDone?: number;
+      blocksTotal?: number;
+      tuplesDone?: number;
+      tuplesTotal?: number;
+    }
   | { type: 'done'; message: string }
   | { type: 'warning'; message: string };
 

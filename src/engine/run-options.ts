@@ -15,6 +15,8 @@ export interface RunOptions {
   /** Transactions older than this are named before a concurrent build. */
   longTransactionSeconds: number;
   onProgress?: ProgressListener;
+  /** Set by apply when it has a monitor connection: live progress of each build. */
+  watch?: import('./watch.js').Watch;
   /** For tests: backoff between lock retries. */
   backoffMs?: (attempt: number) => number;
 }

@@ -10,6 +10,8 @@ export interface ReporterOptions {
   stderr?: NodeJS.WriteStream;
 }
 
+const PLAIN_PROGRESS_EVERY_MS = 5_000;
+
 type Spinner = { text: string; start(): Spinner; stop(): Spinner; succeed(t?: string): Spinner; fail(t?: string): Spinner };
 
 /**
@@ -33,7 +35,9 @@ export class Reporter {
   }
 
   get interactive(): boolean {
-    return !this.json && !!this.stderr.isTTY;
+    // A terminal that reports no width (some pseudo-terminals) would make the spinner's line
+    // arithmetic divide by zero: treat it as no terminal.
+    return !this.json && !!this.stderr.isTTY && (this.stderr.columns ?? 0) > 0;
   }
 
   addSecret(secret?: string): void {
@@ -88,6 +92,7 @@ export class Reporter {
   }
 
   private lastLine = '';
+  private lastProgressAt = new Map<string, number>();
 
   setSpinnerText(text: string): void {
     if (this.spinner) this.spinner.text = this.scrub(text);
@@ -112,6 +117,21 @@ export class Reporter {
       case 'lock-retry':
         this.warn(`${e.what}: lock not granted in time (attempt ${e.attempt}); ${e.blockers.length ? `blocked by ${describeSessions(e.blockers)}; ` : ''}retrying`);
         break;
+      case 'build-progress': {
+        const pct = e.percent === null ? '' : ` ${e.percent.toFixed(0)}%`;
+        const text = `${e.object}: ${e.phase}${pct}, ${(e.elapsedMs / 1000).toFixed(1)} s`;
+        if (this.spinner) {
+          this.spinner.text = this.scrub(text);
+        } else {
+          // Without a terminal, a plain line every few seconds per object.
+          const last = this.lastProgressAt.get(e.object) ?? 0;
+          if (e.elapsedMs - last >= PLAIN_PROGRESS_EVERY_MS) {
+            this.lastProgressAt.set(e.object, e.elapsedMs);
+            this.info(text);
+          }
+        }
+        break;
+      }
       case 'warning':
         this.warn(e.message);
         break;
