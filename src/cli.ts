@@ -17,6 +17,7 @@ const commands = {
   bench: () => import('./commands/bench.js'),
   compare: () => import('./commands/compare.js'),
   demo: () => import('./commands/demo.js'),
+  refresh: () => import('./commands/refresh.js'),
 };
 
 function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): Command {
@@ -58,6 +59,12 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--only <object>', 'roll back one object (name or schema.name)');
   for (const o of runFlags()) rollback.addOption(o);
   rollback.action((pack, flags) => run(async (ctx) => (await commands.rollback()).rollback(pack, flags, ctx)));
+
+  const refresh = program
+    .command('refresh [targets...]')
+    .description('refresh materialized views: of a pack (path or name), named views, or (no argument) every view a pack owns');
+  for (const o of runFlags()) if (o.long !== '--no-concurrently') refresh.addOption(o);
+  refresh.action((targets, flags) => run(async (ctx) => (await commands.refresh()).refresh(targets, { ...flags, concurrently: true }, ctx)));
 
   program
     .command('status')

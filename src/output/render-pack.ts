@@ -22,6 +22,8 @@ export const formatBytes = (n: number | null): string => {
   return `${n < 10 && i > 0 ? n.toFixed(1) : Math.round(n)} ${units[i]}`;
 };
 
+export const formatAge = (s: number): string => (s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : s < 172800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} d`);
+
 export const formatMs = (ms: number | null): string => (ms === null ? '' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 
 const stateColor = (c: ChalkInstance, s: ObjectState | null): string => {
@@ -88,10 +90,22 @@ export function renderStatus(r: StatusResult, c: ChalkInstance): string {
     parts.push(`${c.bold(`pack ${p.pack}`)} (${p.objects.length} object(s))\n${t.toString()}`);
   }
   if (!r.packs.length) parts.push('no pack is applied');
+  if (r.views.length) {
+    const t = table(['view', 'pack', 'last refresh', 'age', 'rows', 'took'], c);
+    for (const v of r.views) t.push([v.view, v.pack, `${v.refreshedAt ?? ''}${v.how === 'created' ? ' (created)' : ''}`, v.ageSeconds === null ? '' : formatAge(v.ageSeconds), v.rows === null ? '' : String(v.rows), formatMs(v.durationMs)]);
+    parts.push(`${c.bold('materialized views')}\n${t.toString()}`);
+  }
   if (r.events.length) {
     const t = table(['at', 'pack', 'action', 'object', 'outcome', 'by'], c);
     for (const e of r.events) t.push([e.at, e.pack ?? '', e.action, e.object ?? '', e.outcome, e.byUser]);
     parts.push(`${c.bold('recent events')}\n${t.toString()}`);
   }
   return parts.join('\n\n');
+}
+
+export function renderRefresh(r: import('../engine/refresh.js').RefreshResult, c: ChalkInstance): string {
+  if (!r.views.length) return 'no materialized view to refresh';
+  const t = table(['view', 'mode', 'outcome', 'time', 'rows', 'note'], c);
+  for (const v of r.views) t.push([v.view, v.mode, v.outcome === 'failed' ? c.red(v.outcome) : v.outcome, formatMs(v.durationMs), v.rows === null ? '' : String(v.rows), v.warning ? c.yellow(v.warning) : '']);
+  return t.toString();
 }
