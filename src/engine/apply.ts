@@ -82,7 +82,7 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
   return withAdvisoryLock(c, o.waitMs, async () => {
     await c.query('SET lock_timeout = 0');
     await c.query('SET statement_timeout = 0');
-    const { assessments, tableOf, rowsRead } = await assessPack(c, pack);
+    const { assessments, tableOf, rowsRead } = await assessPack(c, pack, { forChange: true });
     const problems = assessments.map((a) => blockingProblem(a, o)).filter((p): p is string => !!p);
     if (problems.length) {
       throw new PgoptError('check', `apply stopped before changing anything: ${problems.join('; ')}`, { details: { problems } });

@@ -9,6 +9,7 @@ import { rewriteIndexSql, rewriteMatviewSql } from '../pack/rewrite.js';
 import type { Pack, PackObject, PackStatement, RelationRef } from '../pack/types.js';
 import { indexShape, queryShape } from './definition.js';
 import { readRows, type RegistryRow } from './registry.js';
+import { checkPrivileges } from './privileges.js';
 
 /** An object's state, as plan shows it and verify judges it. */
 export const OBJECT_STATES = [
@@ -75,7 +76,7 @@ function missingRelation(s: PackStatement, ref: RelationRef): PgoptError {
  * their tables, views WITH NO DATA. The server itself thus validates columns, opclasses and
  * expressions, and renders the definition verify compares against.
  */
-export async function assessPack(c: pg.Client, pack: Pack): Promise<PackAssessment> {
+export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: boolean } = {}): Promise<PackAssessment> {
   const defaultSchema = await currentSchema(c).catch(() => {
     throw new PgoptError('input', 'the connection has no current schema (search_path is empty)');
   });
@@ -122,6 +123,13 @@ export async function assessPack(c: pg.Client, pack: Pack): Promise<PackAssessme
     otherKind.set(o, live.get(o) ? null : await relationKindByName(c, schema, o.name));
   }
 
+  if (opts.forChange) {
+    // Before the dry run: a role without privileges gets the whole list, not the first refusal.
+    await checkPrivileges(
+      c,
+      pack.objects.map((o) => ({ table: tables.get(o) ?? null, schema: schemaOf.get(o)!, qualifiedName: displayName(schemaOf.get(o)!, o.name), exists: !!live.get(o) })),
+    );
+  }
   const expected = await dryRun(c, pack, schemaOf, tables, live);
 
   const assessments = pack.objects.map((o): Assessment => {
@@ -217,7 +225,9 @@ async function dryRun(
         } catch (err: any) {
           await c.query('ROLLBACK TO SAVEPOINT pgopt_dry').catch(() => {});
           const t = translatePgError(err, 'the server rejects this statement');
-          throw new PgoptError('input', t.message, { location: s.location, hint: t.hint, cause: err });
+          // A missing privilege is the database saying no, not a bad pack.
+          const kind = err?.code === '42501' ? 'database' : 'input';
+          throw new PgoptError(kind, t.message, { location: s.location, hint: t.hint, cause: err });
         }
       };
       if (s.kind === 'set') {
