@@ -45,7 +45,7 @@ export function renderComparison(cmp: Comparison, c: ChalkInstance): string {
   const warn = cmp.warnings.map((w) => c.yellow(`warning: ${w}`)).join('\n');
   const faster = cmp.queries.filter((q) => q.verdict === 'faster').length;
   const slower = cmp.queries.filter((q) => q.verdict === 'slower').length;
-  const summary = `${faster} faster, ${slower} slower, ${cmp.queries.length - faster - slower} unchanged or unmatched (Mann–Whitney U test, p < 0.01, and a change of at least 10% and 0.02 ms)`;
+  const summary = `${faster} faster, ${slower} slower, ${cmp.queries.length - faster - slower} unchanged or unmatched (Mann–Whitney U test, p < 0.01, and a change of at least 20% and 0.05 ms)`;
   return [t.toString(), summary, warn].filter(Boolean).join('\n');
 }
 
