@@ -18,6 +18,7 @@ const commands = {
   compare: () => import('./commands/compare.js'),
   demo: () => import('./commands/demo.js'),
   refresh: () => import('./commands/refresh.js'),
+  lint: () => import('./commands/lint.js'),
 };
 
 function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): Command {
@@ -47,6 +48,10 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--jobs <n>', 'connections building side by side (objects on different tables)', '2')
     .option('--replace-changed', 'drop and rebuild objects whose pack statement changed since they were applied')
     .action((pack, flags) => run(async (ctx) => (await commands.apply()).apply(pack, flags, ctx)));
+
+  packFlags(program.command('lint <pack>').description('check a pack against rules a careful DBA follows (errors exit 1)'))
+    .option('--strict', 'warnings exit 1 too')
+    .action((pack, flags) => run(async (ctx) => (await commands.lint()).lint(pack, flags, ctx)));
 
   packFlags(program.command('verify <pack>').description('check every object of a pack against the catalog (exit 1 on any problem)')).action(
     (pack, flags) => run(async (ctx) => (await commands.verify()).verify(pack, flags, ctx)),

@@ -10,6 +10,7 @@ import { backendPid, buildIndex, dropIndexConcurrently, failure, lockPolicy } fr
 import { progressWatcher } from './watch.js';
 import { withLockRetry } from './locks.js';
 import { planLanes } from './lanes.js';
+import { lintPack } from './lint.js';
 import { ensureRegistry, logEvent, upsertRow, deleteRow } from './registry.js';
 import type { RunOptions } from './run-options.js';
 
@@ -87,6 +88,14 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
     if (problems.length) {
       throw new PgoptError('check', `apply stopped before changing anything: ${problems.join('; ')}`, { details: { problems } });
     }
+    const lint = await lintPack(c, pack, assessments);
+    const errors = lint.findings.filter((f) => f.severity === 'error');
+    if (errors.length) {
+      const list = errors.map((f) => `${f.location.file}:${f.location.line}: ${f.object}: ${f.message}`).join('; ');
+      throw new PgoptError('check', `apply stopped before changing anything (lint): ${list}`, { details: { findings: errors } });
+    }
+    const warnings = lint.findings.length;
+    if (warnings) o.onProgress?.({ type: 'warning', message: `lint: ${warnings} warning(s); see pgopt lint ${pack.source}` });
     await ensureRegistry(c);
     const started = Date.now();
     await logEvent(c, { runId, pack: pack.name, action: 'apply', outcome: 'started' });

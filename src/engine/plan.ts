@@ -3,6 +3,7 @@ import type { SourceLocation } from '../errors.js';
 import type { Pack, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment, type ObjectState } from './assess.js';
 import { lockOf } from './locks.js';
+import { lintPack, type LintFinding } from './lint.js';
 
 export const PLAN_ACTIONS = ['create', 'rebuild', 'record', 'skip', 'run', 'stop'] as const;
 export type PlanAction = (typeof PLAN_ACTIONS)[number];
@@ -23,6 +24,8 @@ export interface PlanStep {
 export interface PlanResult {
   pack: string;
   steps: PlanStep[];
+  /** What lint finds (plan runs it too). */
+  findings: LintFinding[];
   /** True when apply would stop before changing anything. */
   blocked: boolean;
 }
@@ -50,6 +53,7 @@ function actionFor(s: PackStatement, a: Assessment | null, replaceChanged: boole
 /** A dry run: what apply would do, statement by statement, and the lock each takes. */
 export async function planPack(c: pg.Client, pack: Pack, opts: { concurrently: boolean; replaceChanged?: boolean }): Promise<PlanResult> {
   const { assessments } = await assessPack(c, pack);
+  const { findings } = await lintPack(c, pack, assessments);
   const byObject = new Map(assessments.map((a) => [a.object, a]));
   const steps = pack.statements.map((s): PlanStep => {
     const a = s.object ? byObject.get(s.object)! : null;
@@ -67,5 +71,5 @@ export async function planPack(c: pg.Client, pack: Pack, opts: { concurrently: b
       reason: a?.reason ?? (s.kind === 'drop-own' ? 'apply builds only what is missing' : ''),
     };
   });
-  return { pack: pack.name, steps, blocked: steps.some((s) => s.action === 'stop') };
+  return { pack: pack.name, steps, findings, blocked: steps.some((s) => s.action === 'stop') || findings.some((f) => f.severity === 'error') };
 }

@@ -46,8 +46,16 @@ export function renderPlan(r: PlanResult, c: ChalkInstance): string {
       s.action === 'stop' ? c.red(`stop: ${s.reason}`) : s.action,
     ]);
   }
-  const summary = r.blocked ? c.red('apply would stop: resolve the objects marked "stop" first') : `pack ${r.pack}: ${r.steps.filter((s) => ['create', 'rebuild'].includes(s.action)).length} object(s) to build`;
-  return `${t.toString()}\n${summary}`;
+  const lint = r.findings.length ? `\n${renderFindings(r.findings, c)}` : '';
+  const summary = r.blocked ? c.red('apply would stop: resolve the objects marked "stop" and the lint errors first') : `pack ${r.pack}: ${r.steps.filter((s) => ['create', 'rebuild'].includes(s.action)).length} object(s) to build`;
+  return `${t.toString()}${lint}\n${summary}`;
+}
+
+export function renderFindings(findings: import('../engine/lint.js').LintFinding[], c: ChalkInstance): string {
+  if (!findings.length) return c.green('lint: no findings');
+  return findings
+    .map((f) => `${formatLocation(f.location)}: ${f.severity === 'error' ? c.red('error') : c.yellow('warning')} [${f.rule}] ${f.object}: ${f.message}\n    ${c.dim(`fix: ${f.hint}`)}`)
+    .join('\n');
 }
 
 export function renderApply(r: ApplyResult, c: ChalkInstance): string {

@@ -183,16 +183,28 @@ describe('INVALID indexes', () => {
     const v = await cli('verify', pack);
     expect(v.code).toBe(1);
     expect(v.stderr).toContain('app.users_email_key (invalid)');
-    // With the duplicates still there, pgopt's own build fails too, but leaves no INVALID index behind.
+    // With the duplicates still there, pgopt refuses before building (lint finds them) and
+    // changes nothing: the leftover stays as it was, nothing is claimed.
     const failed = await cli('apply', pack);
-    expect(failed.code).toBe(3);
-    expect(failed.stderr).toContain('could not create unique index');
-    expect(await db.query(`SELECT 1 FROM pg_class WHERE relname = 'users_email_key'`)).toEqual([]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('UNIQUE index over data with duplicates');
     expect(await db.query(`SELECT * FROM pgopt.objects WHERE pack = 'uniq'`)).toEqual([]);
     await db.query(`DELETE FROM app.users WHERE id = 1001`);
-    const ok = await cli('apply', pack);
+    const ok = await cli('apply', pack, '--json');
     expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).statements[0].outcome).toBe('rebuilt');
     expect((await cli('verify', pack)).code).toBe(0);
+  });
+
+  it("pgopt's own concurrent build that fails leaves no INVALID index and claims nothing", async () => {
+    // Duplicates only under an expression: lint does not evaluate expressions, the build finds them.
+    await db.query(`CREATE TABLE app.members (id int, email text); INSERT INTO app.members VALUES (1, 'A@x'), (2, 'a@x')`);
+    const pack = writePack('members', `CREATE UNIQUE INDEX members_email_lower ON app.members (lower(email));\n`);
+    const r = await cli('apply', pack);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('could not create unique index');
+    expect(await db.query(`SELECT 1 FROM pg_class WHERE relname = 'members_email_lower'`)).toEqual([]);
+    expect(await db.query(`SELECT * FROM pgopt.objects WHERE pack = 'members'`)).toEqual([]);
   });
 
   it('an INVALID leftover with the pack definition is dropped and rebuilt by apply', async () => {
