@@ -1,5 +1,4 @@
 import { Command, CommanderError, Option } from 'commander';
-import type pg from 'pg';
 import { EXIT_CODES, formatLocation, PgoptError } from './errors.js';
 import { Reporter } from './output/reporter.js';
 import { PGOPT_VERSION } from './version.js';
@@ -122,23 +121,6 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
   return program;
 }
 
-/** Cancel what our connections are running, so a concurrent build stops and can be cleaned up. */
-async function cancelRunning(): Promise<void> {
-  const { activeClients } = await import('./db/scoped.js');
-  const { default: pgDriver } = await import('pg');
-  for (const client of activeClients()) {
-    const pid = (client as unknown as { processID?: number }).processID;
-    const params = (client as unknown as { connectionParameters: pg.ClientConfig }).connectionParameters;
-    if (!pid) continue;
-    const side = new pgDriver.Client({ ...params, application_name: 'pgopt cancel' });
-    await side
-      .connect()
-      .then(() => side.query('SELECT pg_cancel_backend($1)', [pid]))
-      .catch(() => {})
-      .finally(() => side.end().catch(() => {}));
-  }
-}
-
 /** The single place that turns results and errors into output and an exit code. */
 export async function main(argv: string[]): Promise<void> {
   const json = argv.includes('--json');
@@ -150,7 +132,7 @@ export async function main(argv: string[]): Promise<void> {
     if (interrupted > 1) process.exit(EXIT_CODES.interrupted);
     interruption.requested = true;
     reporter.warn('interrupted: cancelling the running statement and cleaning up (Ctrl-C again to quit at once)');
-    void cancelRunning();
+    void import('./db/scoped.js').then((m) => m.cancelActiveQueries());
   });
 
   const run = async (fn: (ctx: CommandContext) => Promise<number>) => {

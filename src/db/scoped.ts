@@ -5,9 +5,29 @@ import { translatePgError } from './pg-errors.js';
 
 export type Client = pg.Client;
 
-/** Every client pgopt opens, so an interrupt can cancel what they are running. */
-const openClients = new Set<pg.Client>();
-export const activeClients = (): ReadonlySet<pg.Client> => openClients;
+/** Every client pgopt opens, with how to reach its server, so an interrupt can cancel what they run. */
+const openClients = new Map<pg.Client, pg.ClientConfig>();
+export const activeClients = (): ReadonlyMap<pg.Client, pg.ClientConfig> => openClients;
+
+/** Ask the server to cancel what each open client is running (pg_cancel_backend, from a side connection). */
+export async function cancelActiveQueries(): Promise<void> {
+  await Promise.all(
+    [...openClients].map(async ([client, config]) => {
+      const pid = (client as unknown as { processID?: number }).processID;
+      if (!pid) return;
+      const side = new pg.Client({ ...config, application_name: 'pgopt cancel' });
+      side.on('error', () => {});
+      try {
+        await side.connect();
+        await side.query('SELECT pg_cancel_backend($1)', [pid]);
+      } catch {
+        /* the connection may already be gone */
+      } finally {
+        await side.end().catch(() => {});
+      }
+    }),
+  );
+}
 
 /** Open a connection for the duration of `fn`; closing it is never the caller's job. */
 export async function withClient<T>(
@@ -23,7 +43,7 @@ export async function withClient<T>(
   } catch (err) {
     throw translatePgError(err, `connecting to ${target.display} (from ${target.source})`);
   }
-  openClients.add(client);
+  openClients.set(client, target.config);
   try {
     return await fn(client);
   } finally {

@@ -83,3 +83,31 @@ describe('kill -9 of apply', () => {
     }
   });
 });
+
+describe('Ctrl-C during a concurrent build', () => {
+  it('cancels the build, drops the INVALID leftover, records the event and exits 130', async () => {
+    const pack = writePack('ctrlc', `CREATE INDEX idx_ctrlc ON app."Execution" (status, "workflowId", "createdAt");\n`);
+    const blocker = await db.connect();
+    await blocker.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await blocker.query('SELECT count(*) FROM app.projects');
+    let child: ChildProcess | undefined;
+    const run = runCli(['apply', pack, '--db', db.url], { onSpawn: (p) => (child = p) });
+    // The build exists (INVALID) and waits for the blocker's snapshot: interrupt it there.
+    await waitFor(async () => (await db.query(`SELECT 1 FROM pg_class WHERE relname = 'idx_ctrlc'`)).length > 0);
+    await new Promise((r) => setTimeout(r, 200));
+    child!.kill('SIGINT');
+    const r = await run;
+    await blocker.query('ROLLBACK');
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toContain('interrupted');
+    expect(await db.query(`SELECT 1 FROM pg_class WHERE relname = 'idx_ctrlc'`)).toEqual([]);
+    expect(await db.query(`SELECT * FROM pgopt.objects WHERE pack = 'ctrlc'`)).toEqual([]);
+    const ev = await db.query(`SELECT outcome, detail->>'reason' AS reason FROM pgopt.events WHERE pack = 'ctrlc' AND object IS NOT NULL ORDER BY id`);
+    expect(ev).toHaveLength(1);
+    expect(ev[0].outcome).toBe('failed');
+    expect(ev[0].reason).toContain('interrupted');
+    const run2 = await runCli(['apply', pack, '--db', db.url]);
+    expect(run2.code).toBe(0);
+    await runCli(['rollback', pack, '--db', db.url]);
+  });
+});
