@@ -139,7 +139,7 @@ async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label
       throw new PgoptError(err instanceof PgoptError ? err.kind : 'database', `query "${q.name}" (${form.location.file}:${form.location.line}): ${translatePgError(err, 'failed').message.replace(/^failed: /, '')}`, { cause: err });
     });
   for (let i = 0; i < o.warmup; i++) {
-    o.onProgress?.({ type: 'step', message: `${label}: warm-up ${i + 1}/${o.warmup}` });
+    o.onProgress?.({ type: 'step', message: `${label}: warm-up ${i + 1}/${o.warmup}`, group: label });
     await run(i);
   }
   const exec: number[] = [];
@@ -149,7 +149,7 @@ async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label
   const started = performance.now();
   for (let i = 0; i < o.runs; i++) {
     if (i >= o.minRuns && performance.now() - started > o.budgetMs) break;
-    o.onProgress?.({ type: 'step', message: `${label}: run ${i + 1}/${o.runs}` });
+    o.onProgress?.({ type: 'step', message: `${label}: run ${i + 1}/${o.runs}`, group: label });
     const { out, wallMs } = await run(i);
     exec.push(out['Execution Time']);
     plan.push(out['Planning Time']);

@@ -6,6 +6,7 @@ import { DEFAULT_BENCH_OPTIONS, runBench, type BenchResult } from '../bench/runn
 import { loadBaseline, saveBaseline } from '../bench/baseline.js';
 import { compareRuns, regressions, type Comparison } from '../bench/compare.js';
 import { accountPack, type PackAccount } from '../bench/accounting.js';
+import { writeProbes } from '../bench/writes.js';
 import { loadPack } from '../pack/load-pack.js';
 import { renderAccount, renderAccountMarkdown, renderComparison, renderComparisonMarkdown, renderRun, renderRunMarkdown } from '../output/render-bench.js';
 import { parseCount, parseDuration, type CommandContext } from './options.js';
@@ -24,6 +25,7 @@ export interface BenchFlags {
   pack?: string;
   format?: string;
   failOnRegression?: string;
+  writes?: boolean;
 }
 
 export function parseFormat(value: string | undefined, json: boolean): Format {
@@ -94,9 +96,16 @@ export async function bench(path: string, f: BenchFlags, ctx: CommandContext): P
   const baseline = f.compare ? loadBaseline(f.compare) : undefined;
   const pack = f.pack ? await loadPack(f.pack) : undefined;
   if (failPct !== null && !baseline) throw new PgoptError('input', '--fail-on-regression needs --compare <baseline.json>');
+  if (f.writes && !pack) throw new PgoptError('input', '--writes needs --pack <pack>: it measures writes on the tables the pack indexes');
   await ctx.reporter.startSpinner(`benchmarking ${workload.name}`);
   const { run, account } = await withClient(ctx.target(), `pgopt bench ${workload.name}`, async (c) => {
-    const run = await runBench(c, workload, options);
+    let measured = workload;
+    if (f.writes && pack) {
+      const probes = await writeProbes(c, pack);
+      for (const sk of probes.skipped) ctx.reporter.warn(`--writes: ${sk.table} not measured: ${sk.reason}`);
+      measured = { ...workload, queries: [...workload.queries, ...probes.queries] };
+    }
+    const run = await runBench(c, measured, options);
     return { run, account: pack ? await accountPack(c, pack, run) : undefined };
   }).finally(() => ctx.reporter.stopSpinner());
   if (f.save) saveBaseline(f.save, run);

@@ -2,7 +2,7 @@ import type { SessionInfo } from '../db/catalog.js';
 
 /** What the core reports while it works; the CLI decides how (spinner, plain lines, nothing). */
 export type ProgressEvent =
-  | { type: 'step'; message: string }
+  | { type: 'step'; message: string; /** Without a terminal, only the first step of a group is printed. */ group?: string }
   | { type: 'waiting-for-transactions'; object: string; sessions: SessionInfo[] }
   | { type: 'lock-retry'; what: string; attempt: number; blockers: SessionInfo[] }
   | {

@@ -92,6 +92,7 @@ export class Reporter {
   }
 
   private lastLine = '';
+  private lastGroup = '';
   private lastProgressAt = new Map<string, number>();
 
   setSpinnerText(text: string): void {
@@ -109,7 +110,9 @@ export class Reporter {
   progress = (e: ProgressEvent): void => {
     switch (e.type) {
       case 'step':
-        this.setSpinnerText(e.message);
+        if (this.spinner || !e.group) this.setSpinnerText(e.message);
+        else if (e.group !== this.lastGroup) this.info(e.group);
+        this.lastGroup = e.group ?? '';
         break;
       case 'waiting-for-transactions':
         this.warn(`the concurrent build of ${e.object} waits for ${e.sessions.length} older transaction(s): ${describeSessions(e.sessions)}`);

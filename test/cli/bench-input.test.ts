@@ -43,6 +43,21 @@ DELETE FROM app."Execution" WHERE id % 3 = 0;
     await c.query('ROLLBACK');
   });
 
+  it('--writes measures a delete and re-insert on each table the pack indexes, and changes nothing', async () => {
+    const pack = writePack('wp', `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_wp ON app."Execution" (status, "createdAt");\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_wp2 ON app.projects (name);\n`);
+    const wl = writePack('one', `-- name: one\nSELECT 1;\n`);
+    const before = await checksum();
+    const r = await runCli(['bench', wl, '--writes', '--pack', pack, '--runs', '5', '--warmup', '1', '--json', '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    const names = JSON.parse(r.stdout).run.queries.map((q: any) => q.name);
+    expect(names).toEqual(['one', 'write:app.Execution']);
+    expect(r.stderr).toContain('--writes: app.projects not measured: other tables reference it');
+    expect(await checksum()).toEqual(before);
+    const bad = await runCli(['bench', wl, '--writes', '--db', db.url]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--writes needs --pack');
+  });
+
   it('a statement over --statement-timeout is cancelled with exit 3', async () => {
     const slow = writePack('slow', `-- name: sleepy\nSELECT pg_sleep(2);\n`);
     const r = await runCli(['bench', slow, '--runs', '1', '--warmup', '0', '--statement-timeout', '200ms', '--db', db.url]);
