@@ -16,6 +16,7 @@ const BENCH_FILE = z.object({
   workload: z.object({ name: z.string(), checksum: z.string() }),
   dataChecksum: z.string(),
   options: z.object({ runs: z.number(), warmup: z.number(), budgetMs: z.number() }),
+  calibrationMs: z.number().positive(),
   queries: z.array(
     z.object({
       name: z.string(),

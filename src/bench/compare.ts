@@ -30,7 +30,12 @@ export interface QueryComparison {
 export interface Comparison {
   queries: QueryComparison[];
   warnings: string[];
+  /** after / before median of the calibration query: the machine's own change of speed. */
+  drift: number;
 }
+
+/** Machine drift beyond which a comparison says so. */
+export const DRIFT_WARNING = 0.1;
 
 const side = (q: QueryResult) => ({
   median: q.execution.median,
@@ -41,15 +46,21 @@ const side = (q: QueryResult) => ({
   n: q.samples.length,
 });
 
-export function compareQuery(name: string, b: QueryResult | undefined, a: QueryResult | undefined): QueryComparison {
+/**
+ * Compare one query. `drift` is how much slower the machine ran the calibration query in the
+ * after run (after / before); after-samples are divided by it first.
+ */
+export function compareQuery(name: string, b: QueryResult | undefined, a: QueryResult | undefined, drift = 1): QueryComparison {
   if (!b || !a) {
     return { name, before: b ? side(b) : null, after: a ? side(a) : null, speedup: null, p: null, verdict: b ? 'missing' : 'new', planChanged: false };
   }
-  const test = mannWhitney(b.samples, a.samples);
-  const speedup = a.execution.median > 0 ? b.execution.median / a.execution.median : Infinity;
-  const diff = Math.abs(a.execution.median - b.execution.median);
+  const afterSamples = a.samples.map((v) => v / drift);
+  const afterMedian = a.execution.median / drift;
+  const test = mannWhitney(b.samples, afterSamples);
+  const speedup = afterMedian > 0 ? b.execution.median / afterMedian : Infinity;
+  const diff = Math.abs(afterMedian - b.execution.median);
   let verdict: Verdict = 'unchanged';
-  if (test.p < SIGNIFICANCE && diff / b.execution.median >= MIN_EFFECT && diff >= MIN_DIFF_MS) verdict = a.execution.median < b.execution.median ? 'faster' : 'slower';
+  if (test.p < SIGNIFICANCE && diff / b.execution.median >= MIN_EFFECT && diff >= MIN_DIFF_MS) verdict = afterMedian < b.execution.median ? 'faster' : 'slower';
   return { name, before: side(b), after: side(a), speedup, p: test.p, verdict, planChanged: b.plan.headline !== a.plan.headline };
 }
 
@@ -62,18 +73,23 @@ export function compareRuns(before: BenchResult, after: BenchResult): Comparison
   for (const [k, v] of Object.entries(before.settings)) {
     if (after.settings[k] !== undefined && after.settings[k] !== v) warnings.push(`setting ${k} differs (${v} vs ${after.settings[k]})`);
   }
+  const drift = before.calibrationMs > 0 && after.calibrationMs > 0 ? after.calibrationMs / before.calibrationMs : 1;
+  if (Math.abs(drift - 1) > DRIFT_WARNING) {
+    warnings.push(`the server ran the calibration query ${Math.round(Math.abs(drift - 1) * 100)}% ${drift > 1 ? 'slower' : 'faster'} in the second run: verdicts and speedups are corrected for it`);
+  }
   const names = [...new Set([...before.queries.map((q) => q.name), ...after.queries.map((q) => q.name)])];
   const queries = names.map((n) =>
     compareQuery(
       n,
       before.queries.find((q) => q.name === n),
       after.queries.find((q) => q.name === n),
+      drift,
     ),
   );
-  return { queries, warnings };
+  return { queries, warnings, drift };
 }
 
 /** Queries significantly slower than the baseline by more than `pct` percent. */
 export function regressions(c: Comparison, pct: number): QueryComparison[] {
-  return c.queries.filter((q) => q.verdict === 'slower' && q.before && q.after && (q.after.median / q.before.median - 1) * 100 > pct);
+  return c.queries.filter((q) => q.verdict === 'slower' && q.speedup !== null && (1 / q.speedup - 1) * 100 > pct);
 }

@@ -71,6 +71,15 @@ export function checkExpectations(q: WorkloadQuery, plan: PlanSummary, median: n
   });
 }
 
+/**
+ * A fixed, CPU-only query measured on the same connection before each workload query. On a
+ * shared VM one backend can run 20% slower than the next (seen: the same scan at 14.2 and
+ * 17.4 ms on two connections, with this query tracking it within 2%): comparing two runs
+ * divides by it, so the machine's speed is not reported as the pack's.
+ */
+export const CALIBRATION_SQL = 'SELECT count(*) FROM generate_series(1, 100000) g WHERE g % 7 = 1';
+const CALIBRATION_RUNS = 5;
+
 export interface BenchResult {
   kind: 'pgopt-bench';
   formatVersion: 1;
@@ -82,6 +91,8 @@ export interface BenchResult {
   /** Hash of every table's name and approximate size: warns when two runs saw different data. */
   dataChecksum: string;
   options: { runs: number; warmup: number; budgetMs: number };
+  /** Median of the calibration query over the run (ms). */
+  calibrationMs: number;
   queries: QueryResult[];
 }
 
@@ -202,10 +213,15 @@ export async function runBench(c: pg.Client, workload: Workload, o: BenchOptions
     workload: { name: workload.name, checksum: workload.checksum },
     dataChecksum: await dataChecksum(c),
     options: { runs: o.runs, warmup: o.warmup, budgetMs: o.budgetMs },
+    calibrationMs: NaN,
     queries: [],
   };
+  const calibration: number[] = [];
+  const calibrationForm = { sql: CALIBRATION_SQL, location: { file: '(calibration)', line: 0 }, whenExists: null, readOnly: true, paramCount: 0 };
   for (const [i, q] of workload.queries.entries()) {
+    for (let k = 0; k < CALIBRATION_RUNS; k++) calibration.push((await explainOnce(c, calibrationForm, [], false, o.statementTimeoutMs)).out['Execution Time']);
     result.queries.push(await benchQuery(c, q, o, `query ${i + 1}/${workload.queries.length} ${q.name}`));
   }
+  result.calibrationMs = summarize(calibration).median;
   return result;
 }

@@ -74,7 +74,7 @@ export function gate(run: BenchResult | undefined, comparison: Comparison | unde
   for (const q of run?.queries ?? []) for (const e of q.expectations) if (!e.ok) problems.push(`${q.name}: expected "${e.text}", but ${e.reason}`);
   if (comparison && failPct !== null) {
     for (const q of regressions(comparison, failPct)) {
-      problems.push(`${q.name} is ${((q.after!.median / q.before!.median - 1) * 100).toFixed(0)}% slower than the baseline (p = ${q.p!.toPrecision(2)})`);
+      problems.push(`${q.name} is ${((1 / q.speedup! - 1) * 100).toFixed(0)}% slower than the baseline (p = ${q.p!.toPrecision(2)})`);
     }
   }
   if (problems.length) throw new PgoptError('check', problems.join('; '));

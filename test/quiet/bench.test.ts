@@ -91,6 +91,10 @@ describe('pgopt bench', () => {
     // Same state: no autovacuum or analyze may run between the two (that would be a real change).
     await db.query(`ALTER TABLE app."Execution" SET (autovacuum_enabled = false)`);
     await db.query(`ALTER TABLE app.exec_day SET (autovacuum_enabled = false)`);
+    // On 2 cores, whether a parallel plan's workers get a core of their own changes from one
+    // connection to the next: the count over 200k rows ran at 18 ms or at 22 ms (seen here). That
+    // is a real property of parallel query, not of the two states, so this test measures without it.
+    await db.query(`ALTER DATABASE ${db.name} SET max_parallel_workers_per_gather = 0`);
     await db.query('VACUUM ANALYZE');
     // A first pass sets hint bits on the view's fresh pages: that is a change of state, not noise.
     expect((await cli('bench', workload, '--runs', '3', '--warmup', '1')).code).toBe(0);
@@ -102,7 +106,9 @@ describe('pgopt bench', () => {
     expect(r.code, r.stdout).toBe(0);
     const cmp = JSON.parse(r.stdout).comparison;
     expect(cmp.queries.filter((q: any) => q.verdict !== 'unchanged').map((q: any) => [q.name, q.verdict, q.before.median, q.after.median])).toEqual([]);
-    expect(cmp.warnings).toEqual([]);
+    // Same workload, data and settings; the only thing a comparison may report is the machine's
+    // own change of speed (the calibration query), which the verdicts above already corrected.
+    expect(cmp.warnings.filter((w: string) => !w.includes('calibration query'))).toEqual([]);
   });
 
   it('an index dropped by hand shows as a significant regression and --fail-on-regression exits 1', async () => {

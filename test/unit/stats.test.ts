@@ -67,6 +67,15 @@ describe('statistics', () => {
     expect(compareQuery('q', result(a), result(a.map((v) => v * 0.86))).verdict).toBe('unchanged');
   });
 
+  it('a machine that ran 25% slower (calibration drift) does not make a query "slower"', () => {
+    const a = noisy(20, 1, 30, 13);
+    const b = a.map((v) => v * 1.25);
+    expect(compareQuery('q', result(a), result(b)).verdict).toBe('slower');
+    const corrected = compareQuery('q', result(a), result(b), 1.25);
+    expect(corrected.verdict).toBe('unchanged');
+    expect(corrected.speedup).toBeCloseTo(1, 5);
+  });
+
   it('an outlier cannot fake a speedup: the test ranks, it does not average', () => {
     const a = noisy(10, 1, 30, 7);
     const b = [...noisy(10, 1, 29, 8), 10_000];
