@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES, formatLocation, PgoptError } from './errors.js';
 import { Reporter } from './output/reporter.js';
 import { PGOPT_VERSION } from './version.js';
-import { makeContext, runFlags, type CommandContext, type GlobalOptions } from './commands/options.js';
+import { makeContext, reportFlags, runFlags, type CommandContext, type GlobalOptions } from './commands/options.js';
 import { interruption } from './engine/progress.js';
 
 /** Each command's module loads on first use, so `pgopt --version` stays fast. */
@@ -77,7 +77,7 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .addOption(new Option('--events <n>', 'how many recent events').default('10'))
     .action((flags) => run(async (ctx) => (await commands.status()).status(flags, ctx)));
 
-  program
+  const bench = program
     .command('bench <workload>')
     .description('EXPLAIN ANALYZE each workload query: warm-up, measured runs, statistics; optionally compare to a baseline')
     .option('--runs <n>', 'measured runs per query', '30')
@@ -87,17 +87,13 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--save <file>', 'write the whole result as JSON (a baseline)')
     .option('--compare <baseline>', 'compare this run to a saved one')
     .option('--pack <pack>', "account for a pack's objects: which queries used each, its size")
-    .option('--writes', 'with --pack: also measure a write (delete and re-insert of a sampled row) on each table the pack indexes')
-    .option('--format <format>', 'table, json or markdown', 'table')
-    .option('--fail-on-regression <pct>', 'exit 1 when a query is significantly slower than the baseline by more than pct')
-    .action((workload, flags) => run(async (ctx) => (await commands.bench()).bench(workload, flags, ctx)));
+    .option('--writes', 'with --pack: also measure a write (delete and re-insert of a sampled row) on each table the pack indexes');
+  for (const o of reportFlags()) bench.addOption(o);
+  bench.action((workload, flags) => run(async (ctx) => (await commands.bench()).bench(workload, flags, ctx)));
 
-  program
-    .command('compare <before> <after>')
-    .description('compare two saved bench runs (no database needed)')
-    .option('--format <format>', 'table, json or markdown', 'table')
-    .option('--fail-on-regression <pct>', 'exit 1 when a query is significantly slower by more than pct')
-    .action((before, after, flags) => run(async (ctx) => (await commands.compare()).compare(before, after, flags, ctx)));
+  const compare = program.command('compare <before> <after>').description('compare two saved bench runs (no database needed)');
+  for (const o of reportFlags()) compare.addOption(o);
+  compare.action((before, after, flags) => run(async (ctx) => (await commands.compare()).compare(before, after, flags, ctx)));
 
   program
     .command('demo')

@@ -43,6 +43,12 @@ export function makeContext(g: GlobalOptions, reporter: Reporter): CommandContex
   };
 }
 
+/** Flags shared by bench and compare, declared once. */
+export const reportFlags = () => [
+  new Option('--format <format>', 'table, json or markdown').default('table'),
+  new Option('--fail-on-regression <pct>', 'exit 1 when a query is significantly slower than the baseline by more than pct'),
+];
+
 /** Flags shared by apply and rollback, declared once. */
 export const runFlags = () => [
   new Option('--lock-timeout <duration>', 'lock_timeout for statements whose lock would block the application').default('3s'),

@@ -138,9 +138,4 @@ const toSession = (r: any): SessionInfo => ({
   query: r.query,
 });
 
-export async function serverVersionNum(c: pg.Client): Promise<number> {
-  const res = await c.query('SHOW server_version_num');
-  return Number(res.rows[0].server_version_num);
-}
-
 const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;

@@ -7,7 +7,6 @@ export type Client = pg.Client;
 
 /** Every client pgopt opens, with how to reach its server, so an interrupt can cancel what they run. */
 const openClients = new Map<pg.Client, pg.ClientConfig>();
-export const activeClients = (): ReadonlyMap<pg.Client, pg.ClientConfig> => openClients;
 
 /** Ask the server to cancel what each open client is running (pg_cancel_backend, from a side connection). */
 export async function cancelActiveQueries(): Promise<void> {

@@ -308,7 +308,6 @@ async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOpti
       break;
     case 'changed-since-applied':
     case 'invalid':
-      break;
     case 'missing':
       break;
     default:

@@ -25,9 +25,6 @@ export function lockOf(s: PackStatement, concurrently: boolean): { lock: string;
   }
 }
 
-/** Locks that, while queued, would make the application's reads or writes queue behind them. */
-export const blocksApplication = (lock: string) => !['none', 'ACCESS SHARE', 'SHARE UPDATE EXCLUSIVE'].includes(lock);
-
 export interface LockPolicy {
   lockTimeoutMs: number;
   retries: number;

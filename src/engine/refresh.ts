@@ -4,11 +4,10 @@ import { existsSync } from 'node:fs';
 import { PgoptError } from '../errors.js';
 import { findMatview, findRelation } from '../db/catalog.js';
 import { displayName, qualify, withAdvisoryLock } from '../db/scoped.js';
-import { failure, lockPolicy } from './objects.js';
+import { backendPid, failure, lockPolicy } from './objects.js';
 import { withLockRetry } from './locks.js';
 import { ensureRegistry, logEvent, readRows } from './registry.js';
 import type { RunOptions } from './run-options.js';
-import { backendPid } from './objects.js';
 
 export interface ViewRefresh {
   view: string;
@@ -59,6 +58,7 @@ export async function refreshViews(c: pg.Client, targets: { schema: string; name
   const runId = randomUUID();
   return withAdvisoryLock(c, o.waitMs, async () => {
     await ensureRegistry(c);
+    const owners = await readRows(c);
     const result: RefreshResult = { runId, views: [] };
     for (const t of targets) {
       const view = displayName(t.schema, t.name);
@@ -97,7 +97,7 @@ export async function refreshViews(c: pg.Client, targets: { schema: string; name
         r.durationMs = Math.round(performance.now() - t0);
         await logEvent(c, {
           runId,
-          pack: (await readRows(c)).find((x) => x.schema === t.schema && x.name === t.name)?.pack ?? null,
+          pack: owners.find((x) => x.schema === t.schema && x.name === t.name)?.pack ?? null,
           action: 'refresh',
           object: view,
           outcome: r.outcome,

@@ -12,12 +12,12 @@ let parserReady: Promise<void> | null = null;
 export const ensureParser = (): Promise<void> => (parserReady ??= loadModule());
 
 /** Parse SQL text, turning a syntax error into file:line:column. */
-export function parseSql(src: SourceText, baseOffset = 0): { stmts: any[] } {
+export function parseSql(src: SourceText): { stmts: any[] } {
   try {
     return parseSync(src.text) as { stmts: any[] };
   } catch (err: any) {
     const pos = err?.sqlDetails?.cursorPosition;
-    const loc = typeof pos === 'number' ? src.locationOfChar(pos + baseOffset) : { file: src.file, line: 1 };
+    const loc = typeof pos === 'number' ? src.locationOfChar(pos) : { file: src.file, line: 1 };
     throw inputError(`syntax error: ${err?.sqlDetails?.message ?? err?.message ?? String(err)}`, loc);
   }
 }

@@ -78,6 +78,5 @@ describe('least privilege', () => {
     const rows = await db.query(`SELECT applied_by FROM pgopt.objects`);
     expect(rows.every((r) => r.applied_by === OWNER)).toBe(true);
     expect((await runCli(['rollback', pack, '--db', urlAs(OWNER)])).code).toBe(0);
-    // The reader may still verify: it only reads the catalog (and dry-runs in its own temp space).
   });
 });
