@@ -1,5 +1,4 @@
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { resolveConnection } from '../db/connection.js';
 import { withClient } from '../db/scoped.js';
 import { startEmbedded, type EmbeddedServer } from '../embedded/server.js';
@@ -69,11 +68,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   o.onProgress?.({ type: 'done', message: `embedded PostgreSQL started on port ${server.port} (data in ${server.dataDir})` });
   let stop = !o.keep;
   try {
-    const admin = new pg.Client({ connectionString: server.url });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${DEMO_DB}`);
-    const version = (await admin.query('SHOW server_version')).rows[0].server_version as string;
-    await admin.end();
+    const version = await withClient(resolveConnection({ db: server.url }), 'pgopt demo', async (admin) => {
+      await admin.query(`CREATE DATABASE ${DEMO_DB}`);
+      return (await admin.query('SHOW server_version')).rows[0].server_version as string;
+    });
     const url = server.url.replace(/\/postgres$/, `/${DEMO_DB}`);
     const target = resolveConnection({ db: url });
     const bench = { ...DEFAULT_BENCH_OPTIONS, runs: o.runs, warmup: o.warmup, onProgress: o.onProgress };

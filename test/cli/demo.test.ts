@@ -31,7 +31,9 @@ describe('pgopt demo', () => {
     expect(processesWith(d.dataDir)).toEqual([]);
   });
 
-  it('Ctrl-C stops the server cleanly: exit 130, no orphaned postgres', async () => {
+  // Each delay lands in a different step (database creation, fixture load). A connection the
+  // stopping server drops must not crash the process with an unhandled 'error' event.
+  it.each([0, 300, 2000])('Ctrl-C %i ms after the server is up stops it cleanly: exit 130, no orphaned postgres', async (delayMs) => {
     let child: ChildProcess | undefined;
     let dataDir = '';
     const run = runCli(['demo', '--scale', '0.05'], {
@@ -41,7 +43,7 @@ describe('pgopt demo', () => {
           const m = /data in (\S+)\)/.exec(String(chunk));
           if (m && !dataDir) {
             dataDir = m[1];
-            setTimeout(() => p.kill('SIGINT'), 300);
+            setTimeout(() => p.kill('SIGINT'), delayMs);
           }
         });
       },
