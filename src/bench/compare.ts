@@ -1,5 +1,5 @@
 import type { BenchResult, QueryResult } from './runner.js';
-import { mannWhitney } from './stats.js';
+import { mannWhitney, summarize } from './stats.js';
 
 export const VERDICTS = ['faster', 'slower', 'unchanged', 'new', 'missing'] as const;
 export type Verdict = (typeof VERDICTS)[number];
@@ -25,6 +25,11 @@ export interface QueryComparison {
   p: number | null;
   verdict: Verdict;
   planChanged: boolean;
+  /**
+   * after / before median of the calibration query measured alongside this query: how much
+   * slower the machine itself was while the second run measured it.
+   */
+  drift: number;
 }
 
 export interface Comparison {
@@ -46,16 +51,20 @@ const side = (q: QueryResult) => ({
   n: q.samples.length,
 });
 
+const ratio = (before: number, after: number) => (before > 0 && after > 0 ? after / before : 1);
+
 /**
- * Compare one query. `drift` is how much slower the machine ran the calibration query in the
- * after run (after / before). It is not divided out: the calibration query tracks a backend's
- * speed only roughly (seen: the same scan equal in both runs while the calibration moved 25%).
- * Instead the change must exceed the usual margin plus the machine's own drift.
+ * Compare one query. The drift is how much slower the machine ran the calibration query in the
+ * after run (after / before): in this query's own window when both runs have those samples,
+ * else over the whole run (`runDrift`). It is not divided out: the calibration query tracks a
+ * backend's speed only roughly (seen: the same scan equal in both runs while the calibration
+ * moved 25%). Instead the change must exceed the usual margin plus the machine's own drift.
  */
-export function compareQuery(name: string, b: QueryResult | undefined, a: QueryResult | undefined, drift = 1): QueryComparison {
+export function compareQuery(name: string, b: QueryResult | undefined, a: QueryResult | undefined, runDrift = 1): QueryComparison {
   if (!b || !a) {
-    return { name, before: b ? side(b) : null, after: a ? side(a) : null, speedup: null, p: null, verdict: b ? 'missing' : 'new', planChanged: false };
+    return { name, before: b ? side(b) : null, after: a ? side(a) : null, speedup: null, p: null, verdict: b ? 'missing' : 'new', planChanged: false, drift: runDrift };
   }
+  const drift = b.calibration?.length && a.calibration?.length ? ratio(summarize(b.calibration).median, summarize(a.calibration).median) : runDrift;
   const afterMedian = a.execution.median;
   const test = mannWhitney(b.samples, a.samples);
   const speedup = afterMedian > 0 ? b.execution.median / afterMedian : Infinity;
@@ -63,7 +72,7 @@ export function compareQuery(name: string, b: QueryResult | undefined, a: QueryR
   const needed = MIN_EFFECT + Math.abs(drift - 1);
   let verdict: Verdict = 'unchanged';
   if (test.p < SIGNIFICANCE && diff / b.execution.median >= needed && diff >= MIN_DIFF_MS) verdict = afterMedian < b.execution.median ? 'faster' : 'slower';
-  return { name, before: side(b), after: side(a), speedup, p: test.p, verdict, planChanged: b.plan.headline !== a.plan.headline };
+  return { name, before: side(b), after: side(a), speedup, p: test.p, verdict, planChanged: b.plan.headline !== a.plan.headline, drift };
 }
 
 /** Compare two runs query by query, and say what makes the comparison less than fair. */
@@ -75,10 +84,7 @@ export function compareRuns(before: BenchResult, after: BenchResult): Comparison
   for (const [k, v] of Object.entries(before.settings)) {
     if (after.settings[k] !== undefined && after.settings[k] !== v) warnings.push(`setting ${k} differs (${v} vs ${after.settings[k]})`);
   }
-  const drift = before.calibrationMs > 0 && after.calibrationMs > 0 ? after.calibrationMs / before.calibrationMs : 1;
-  if (Math.abs(drift - 1) > DRIFT_WARNING) {
-    warnings.push(`the server ran the calibration query ${Math.round(Math.abs(drift - 1) * 100)}% ${drift > 1 ? 'slower' : 'faster'} in the second run: a verdict needs a change of 20% plus that much`);
-  }
+  const drift = ratio(before.calibrationMs, after.calibrationMs);
   const names = [...new Set([...before.queries.map((q) => q.name), ...after.queries.map((q) => q.name)])];
   const queries = names.map((n) =>
     compareQuery(
@@ -88,6 +94,11 @@ export function compareRuns(before: BenchResult, after: BenchResult): Comparison
       drift,
     ),
   );
+  const drifted = queries.filter((q) => Math.abs(q.drift - 1) > DRIFT_WARNING);
+  if (drifted.length) {
+    const each = drifted.map((q) => `${q.name} ${Math.round(Math.abs(q.drift - 1) * 100)}% ${q.drift > 1 ? 'slower' : 'faster'}`).join(', ');
+    warnings.push(`the machine's own speed changed between the runs (calibration query in the second run: ${each}): those verdicts need a change of 20% plus that much`);
+  }
   return { queries, warnings, drift };
 }
 

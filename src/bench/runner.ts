@@ -43,6 +43,11 @@ export interface QueryResult {
   profile: PlanNode;
   /** The workload's "-- expect:" checks, judged on this run. */
   expectations: ExpectationResult[];
+  /**
+   * The calibration query's execution times (ms), one right before each measured run: the
+   * machine's speed in this query's own time window. Absent in files saved by earlier versions.
+   */
+  calibration?: number[];
 }
 
 export interface ExpectationResult {
@@ -72,13 +77,12 @@ export function checkExpectations(q: WorkloadQuery, plan: PlanSummary, median: n
 }
 
 /**
- * A fixed, CPU-only query measured on the same connection before each workload query. On a
- * shared VM one backend can run 20% slower than the next (seen: the same scan at 14.2 and
- * 17.4 ms on two connections, with this query tracking it within 2%): comparing two runs
- * divides by it, so the machine's speed is not reported as the pack's.
+ * A fixed, CPU-only query timed on the same connection right before each measured run. On a
+ * shared VM the machine's speed moves for seconds at a time (seen: the same count at 32 ms for
+ * most of one run and 19 ms in the next, with 19 ms stretches inside the first): only a control
+ * measured in the same window can tell that apart from the pack. About 2 ms a run.
  */
-export const CALIBRATION_SQL = 'SELECT count(*) FROM generate_series(1, 100000) g WHERE g % 7 = 1';
-const CALIBRATION_RUNS = 5;
+export const CALIBRATION_SQL = 'SELECT count(*) FROM generate_series(1, 20000) g WHERE g % 7 = 1';
 
 export interface BenchResult {
   kind: 'pgopt-bench';
@@ -91,7 +95,7 @@ export interface BenchResult {
   /** Hash of every table's name and approximate size: warns when two runs saw different data. */
   dataChecksum: string;
   options: { runs: number; warmup: number; budgetMs: number };
-  /** Median of the calibration query over the run (ms). */
+  /** Median of all the calibration samples of the run (ms). */
   calibrationMs: number;
   queries: QueryResult[];
 }
@@ -142,6 +146,8 @@ async function explainOnce(c: pg.Client, form: QueryForm, params: unknown[], tim
   }
 }
 
+const CALIBRATION_FORM: QueryForm = { sql: CALIBRATION_SQL, location: { file: '(calibration)', line: 0 }, whenExists: null, readOnly: true, paramCount: 0 };
+
 async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label: string): Promise<QueryResult> {
   const form = await chooseForm(c, q);
   const rows = await paramRows(c, q, form);
@@ -156,11 +162,13 @@ async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label
   const exec: number[] = [];
   const plan: number[] = [];
   const wall: number[] = [];
+  const calibration: number[] = [];
   let last: ExplainOutput | null = null;
   const started = performance.now();
   for (let i = 0; i < o.runs; i++) {
     if (i >= o.minRuns && performance.now() - started > o.budgetMs) break;
     o.onProgress?.({ type: 'step', message: `${label}: run ${i + 1}/${o.runs}`, group: label });
+    calibration.push((await explainOnce(c, CALIBRATION_FORM, [], false, o.statementTimeoutMs)).out['Execution Time']);
     const { out, wallMs } = await run(i);
     exec.push(out['Execution Time']);
     plan.push(out['Planning Time']);
@@ -183,6 +191,7 @@ async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label
     plan: summary,
     profile: profile.out.Plan,
     expectations: checkExpectations(q, summary, summarize(exec).median),
+    calibration: calibration.map((v) => Math.round(v * 1000) / 1000),
   };
 }
 
@@ -216,12 +225,9 @@ export async function runBench(c: pg.Client, workload: Workload, o: BenchOptions
     calibrationMs: NaN,
     queries: [],
   };
-  const calibration: number[] = [];
-  const calibrationForm = { sql: CALIBRATION_SQL, location: { file: '(calibration)', line: 0 }, whenExists: null, readOnly: true, paramCount: 0 };
   for (const [i, q] of workload.queries.entries()) {
-    for (let k = 0; k < CALIBRATION_RUNS; k++) calibration.push((await explainOnce(c, calibrationForm, [], false, o.statementTimeoutMs)).out['Execution Time']);
     result.queries.push(await benchQuery(c, q, o, `query ${i + 1}/${workload.queries.length} ${q.name}`));
   }
-  result.calibrationMs = summarize(calibration).median;
+  result.calibrationMs = summarize(result.queries.flatMap((q) => q.calibration ?? [])).median;
   return result;
 }

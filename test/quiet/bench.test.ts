@@ -63,6 +63,9 @@ describe('pgopt bench', () => {
     expect(h.rows).toBe(20);
     expect(h.profile['Node Type']).toBe('Limit');
     expect(h.profile['Actual Total Time']).toBeGreaterThan(0);
+    // One calibration sample right before each measured run: the machine's speed in the same window.
+    expect(h.calibration).toHaveLength(15);
+    expect(Math.min(...h.calibration)).toBeGreaterThan(0);
     expect(run.queries[2].expectations).toEqual([{ text: 'under 10000 ms', ok: true, reason: '' }]);
   });
 

@@ -13,8 +13,9 @@ const noisy = (center: number, spread: number, n: number, seed: number) => {
   return Array.from({ length: n }, () => center + (r() - 0.5) * spread);
 };
 
-const result = (samples: number[], headline = 'Seq Scan on t'): QueryResult =>
+const result = (samples: number[], headline = 'Seq Scan on t', calibration?: number[]): QueryResult =>
   ({
+    calibration,
     name: 'q',
     form: 'raw',
     sql: 'SELECT 1',
@@ -77,6 +78,22 @@ describe('statistics', () => {
     expect(compareQuery('q', result(a), result(a.map((v) => v * 1.01)), 0.75).verdict).toBe('unchanged');
     // A real change beyond margin + drift is still reported.
     expect(compareQuery('q', result(a), result(a.map((v) => v * 2)), 1.25).verdict).toBe('slower');
+  });
+
+  it("a slow spell of the machine during one query's runs is caught by the calibration measured alongside it", () => {
+    // Seen in CI: the same count at 32 ms for most of one run, 19.5 ms in the next, same state.
+    const slow = noisy(32.3, 1, 30, 21);
+    const fast = noisy(19.5, 1, 30, 22);
+    const calSlow = noisy(3.4, 0.1, 30, 23);
+    const calFast = noisy(2.1, 0.1, 30, 24);
+    // The whole run's calibration barely moved (the spell was short), so by itself it cannot help…
+    expect(compareQuery('q', result(slow), result(fast), 1.02).verdict).toBe('faster');
+    // …the calibration samples taken right before each run of this query can.
+    const c = compareQuery('q', result(slow, undefined, calSlow), result(fast, undefined, calFast), 1.02);
+    expect(c.drift).toBeCloseTo(2.1 / 3.4, 1);
+    expect(c.verdict).toBe('unchanged');
+    // A steady machine: the same samples with a steady calibration are a real change.
+    expect(compareQuery('q', result(slow, undefined, calFast), result(fast, undefined, calFast), 1.5).verdict).toBe('faster');
   });
 
   it('an outlier cannot fake a speedup: the test ranks, it does not average', () => {
