@@ -87,7 +87,7 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--save <file>', 'write the whole result as JSON (a baseline)')
     .option('--compare <baseline>', 'compare this run to a saved one')
     .option('--pack <pack>', "account for a pack's objects: which queries used each, its size")
-    .option('--writes', 'with --pack: also measure a write (delete and re-insert of a sampled row) on each table the pack indexes');
+    .option('--writes', 'with --pack: also measure an insert and an update of sampled rows on each table the pack indexes (rolled back)');
   for (const o of reportFlags()) bench.addOption(o);
   bench.action((workload, flags) => run(async (ctx) => (await commands.bench()).bench(workload, flags, ctx)));
 

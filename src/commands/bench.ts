@@ -101,8 +101,8 @@ export async function bench(path: string, f: BenchFlags, ctx: CommandContext): P
   const { run, account } = await withClient(ctx.target(), `pgopt bench ${workload.name}`, async (c) => {
     let measured = workload;
     if (f.writes && pack) {
-      const probes = await writeProbes(c, pack);
-      for (const sk of probes.skipped) ctx.reporter.warn(`--writes: ${sk.table} not measured: ${sk.reason}`);
+      const probes = await writeProbes(c, pack, options.statementTimeoutMs);
+      for (const sk of probes.skipped) ctx.reporter.warn(`--writes: no ${sk.probe} probe on ${sk.table}: ${sk.reason}`);
       measured = { ...workload, queries: [...workload.queries, ...probes.queries] };
     }
     const run = await runBench(c, measured, options);

@@ -43,19 +43,55 @@ DELETE FROM app."Execution" WHERE id % 3 = 0;
     await c.query('ROLLBACK');
   });
 
-  it('--writes measures a delete and re-insert on each table the pack indexes, and changes nothing', async () => {
-    const pack = writePack('wp', `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_wp ON app."Execution" (status, "createdAt");\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_wp2 ON app.projects (name);\n`);
+  it('--writes measures an insert and an update on each table the pack indexes, and changes nothing', async () => {
+    const pack = writePack(
+      'wp',
+      `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_wp ON app."Execution" (status, "createdAt");
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_wp_key ON app."Execution" (id, "workflowId");
+CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_wp_doc ON app."Execution" USING gin (result jsonb_path_ops);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_wp2 ON app.projects (name);
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_wp3 ON app.projects (lower(name));
+`,
+    );
     const wl = writePack('one', `-- name: one\nSELECT 1;\n`);
-    const before = await checksum();
+    const everything = async () =>
+      (await db.query(`SELECT (SELECT md5(string_agg(e::text, ',' ORDER BY id)) FROM app."Execution" e) || (SELECT md5(string_agg(p::text, ',' ORDER BY id)) FROM app.projects p) AS h`))[0].h;
+    const before = await everything();
     const r = await runCli(['bench', wl, '--writes', '--pack', pack, '--runs', '5', '--warmup', '1', '--json', '--db', db.url]);
     expect(r.code, r.stderr).toBe(0);
-    const names = JSON.parse(r.stdout).run.queries.map((q: any) => q.name);
-    expect(names).toEqual(['one', 'write:app.Execution']);
-    expect(r.stderr).toContain('--writes: app.projects not measured: other tables reference it');
-    expect(await checksum()).toEqual(before);
+    const queries = JSON.parse(r.stdout).run.queries;
+    expect(queries.map((q: any) => q.name)).toEqual(['one', 'insert:app.Execution', 'update:app.Execution']);
+    // The update sets what the pack's non-unique indexes read; the unique index's columns keep
+    // their values (another row's would conflict).
+    expect(queries[2].sql).toContain('SET ("status", "createdAt", "result") = (SELECT "status", "createdAt", "result" FROM "app"."Execution" WHERE ctid = $2::tid)');
+    expect(r.stderr).toContain('--writes: no insert probe on app.projects: other tables reference it');
+    expect(r.stderr).toContain('--writes: no update probe on app.projects: the pack indexes only key, identity or generated columns here');
+    expect(await everything()).toEqual(before);
+    // The unsafe way: the same update outside BEGIN … ROLLBACK changes the table, and the checksum sees it.
+    const [a, b] = (await db.query(`SELECT ctid::text AS t FROM app."Execution" WHERE status <> 'failed' ORDER BY id LIMIT 1`)).concat(
+      await db.query(`SELECT ctid::text AS t FROM app."Execution" WHERE status = 'failed' ORDER BY id LIMIT 1`),
+    );
+    const c = await db.connect();
+    await c.query('BEGIN');
+    await c.query(queries[2].sql, [a.t, b.t]);
+    expect((await c.query(`SELECT (SELECT md5(string_agg(e::text, ',' ORDER BY id)) FROM app."Execution" e) || (SELECT md5(string_agg(p::text, ',' ORDER BY id)) FROM app.projects p) AS h`)).rows[0].h).not.toEqual(before);
+    await c.query('ROLLBACK');
     const bad = await runCli(['bench', wl, '--writes', '--db', db.url]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--writes needs --pack');
+  });
+
+  it('--writes skips a probe the table rejects, with the server\'s reason, instead of failing', async () => {
+    await db.query(`CREATE TABLE app.guarded (id int PRIMARY KEY, lo int, hi int, CHECK (lo < hi));
+                    INSERT INTO app.guarded SELECT g, g, g + 1 FROM generate_series(1, 500) g`);
+    const pack = writePack('guard', `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_guard ON app.guarded (lo);\n`);
+    const wl = writePack('one', `-- name: one\nSELECT 1;\n`);
+    const r = await runCli(['bench', wl, '--writes', '--pack', pack, '--runs', '3', '--warmup', '0', '--json', '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    // A later row's lo next to this row's hi breaks the CHECK: the trial run says so.
+    expect(JSON.parse(r.stdout).run.queries.map((q: any) => q.name)).toEqual(['one', 'insert:app.guarded']);
+    expect(r.stderr).toMatch(/--writes: no update probe on app.guarded: the server rejects the probe: .*violates check constraint/);
+    await db.query('DROP TABLE app.guarded');
   });
 
   it('a statement over --statement-timeout is cancelled with exit 3', async () => {

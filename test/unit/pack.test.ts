@@ -3,6 +3,7 @@ import { loadPack, ensureParser } from '../../src/pack/load-pack.js';
 import { defaultIndexName, rewriteIndexSql, rewriteMatviewSql, splitMatviewSql } from '../../src/pack/rewrite.js';
 import { writePack } from '../helpers/packs.js';
 import { PgoptError } from '../../src/errors.js';
+import { indexedColumns } from '../../src/bench/writes.js';
 
 describe('loadPack', () => {
   it('splits with the real parser: semicolons inside dollar quotes, strings and comments', async () => {
@@ -62,5 +63,14 @@ describe('rewrites on PostgreSQL tokens', () => {
     const long = defaultIndexName('a'.repeat(60), ['b'.repeat(60)]);
     expect(Buffer.byteLength(long)).toBeLessThanOrEqual(63);
     expect(long.endsWith('_idx')).toBe(true);
+  });
+
+  it('names every column an index reads: keys, expressions, INCLUDE and predicate (an update of any defeats HOT)', async () => {
+    const pack = await loadPack(
+      writePack('cols', `CREATE INDEX a ON s."T" ("workflowId", lower(name) DESC) INCLUDE (z) WHERE s."T".status <> 'done';
+CREATE INDEX b ON s."T" USING gin ((doc -> 'tags') jsonb_path_ops);
+`),
+    );
+    expect(pack.objects.map(indexedColumns)).toEqual([['workflowId', 'name', 'z', 'status'], ['doc']]);
   });
 });
