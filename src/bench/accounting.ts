@@ -16,8 +16,10 @@ export interface PackAccount {
   pack: string;
   objects: ObjectAccount[];
   totalBytes: number;
-  /** Indexes no query used: each costs writes and space for nothing. */
+  /** Indexes that exist and that no query used: each costs writes and space for nothing. */
   unused: string[];
+  /** Objects of the pack not in the database (not applied yet, or dropped): nothing to account. */
+  absent: string[];
 }
 
 /** For each object of a pack: its size and the queries that used it, from the plans of a run. */
@@ -34,6 +36,7 @@ export async function accountPack(c: pg.Client, pack: Pack, run: BenchResult): P
     pack: pack.name,
     objects,
     totalBytes: objects.reduce((s, o) => s + (o.sizeBytes ?? 0), 0),
-    unused: objects.filter((o) => o.kind === 'index' && o.usedBy.length === 0).map((o) => o.object),
+    unused: objects.filter((o) => o.kind === 'index' && o.sizeBytes !== null && o.usedBy.length === 0).map((o) => o.object),
+    absent: objects.filter((o) => o.sizeBytes === null).map((o) => o.object),
   };
 }

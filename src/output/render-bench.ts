@@ -81,14 +81,18 @@ export function renderRunMarkdown(r: BenchResult): string {
 
 export function renderAccount(a: PackAccount, c: ChalkInstance): string {
   const t = new Table({ head: ['object', 'kind', 'size', 'used by'].map((h) => c.bold(h)), style: { head: [], border: [] }, wordWrap: true, colWidths: [null, null, null, 60] as unknown as number[] });
-  for (const o of a.objects) t.push([o.object, o.kind, formatBytes(o.sizeBytes), o.usedBy.length ? o.usedBy.join(', ') : c.yellow('no query')]);
+  for (const o of a.objects) {
+    const use = o.sizeBytes === null ? c.dim('not in the database') : o.usedBy.length ? o.usedBy.join(', ') : c.yellow('no query');
+    t.push([o.object, o.kind, formatBytes(o.sizeBytes), use]);
+  }
   const warn = a.unused.map((u) => c.yellow(`warning: index ${u} was used by no workload query: it costs space and write time for nothing`));
-  return [t.toString(), `pack ${a.pack} adds ${formatBytes(a.totalBytes)}`, ...warn].join('\n');
+  const absent = a.absent.length ? [c.dim(`${a.absent.length} of ${a.objects.length} objects of ${a.pack} are not in the database: apply the pack, then bench again to account for them`)] : [];
+  return [t.toString(), `pack ${a.pack} adds ${formatBytes(a.totalBytes)}`, ...warn, ...absent].join('\n');
 }
 
 export function renderAccountMarkdown(a: PackAccount): string {
   const lines = ['| object | kind | size | used by |', '|---|---|--:|---|'];
-  for (const o of a.objects) lines.push(`| ${o.object} | ${o.kind} | ${formatBytes(o.sizeBytes)} | ${o.usedBy.join(', ') || '**no query**'} |`);
+  for (const o of a.objects) lines.push(`| ${o.object} | ${o.kind} | ${formatBytes(o.sizeBytes)} | ${o.sizeBytes === null ? '_not in the database_' : o.usedBy.join(', ') || '**no query**'} |`);
   lines.push('', `Total added: ${formatBytes(a.totalBytes)}`);
   return lines.join('\n');
 }

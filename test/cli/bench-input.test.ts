@@ -59,8 +59,12 @@ CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_wp3 ON app.projects (lower(na
     const before = await everything();
     const r = await runCli(['bench', wl, '--writes', '--pack', pack, '--runs', '5', '--warmup', '1', '--json', '--db', db.url]);
     expect(r.code, r.stderr).toBe(0);
-    const queries = JSON.parse(r.stdout).run.queries;
+    const { run, account } = JSON.parse(r.stdout);
+    const queries = run.queries;
     expect(queries.map((q: any) => q.name)).toEqual(['one', 'insert:app.Execution', 'update:app.Execution']);
+    // The pack is not applied: its indexes are absent, not "unused".
+    expect(account.unused).toEqual([]);
+    expect(account.absent).toEqual(['app.idx_wp', 'app.idx_wp_key', 'app.idx_wp_doc', 'app.idx_wp2', 'app.idx_wp3']);
     // The update sets what the pack's non-unique indexes read; the unique index's columns keep
     // their values (another row's would conflict).
     expect(queries[2].sql).toContain('SET ("status", "createdAt", "result") = (SELECT "status", "createdAt", "result" FROM "app"."Execution" WHERE ctid = $2::tid)');
