@@ -9,7 +9,7 @@ import { derivedRollback } from './rollback-sql.js';
 import { backendPid, buildIndex, dropIndexConcurrently, failure, lockPolicy } from './objects.js';
 import { progressWatcher } from './watch.js';
 import { withLockRetry } from './locks.js';
-import { planLanes } from './lanes.js';
+import { barrier, planLanes } from './lanes.js';
 import { lintPack } from './lint.js';
 import { ensureRegistry, logEvent, upsertRow, deleteRow } from './registry.js';
 import type { RunOptions } from './run-options.js';
@@ -144,9 +144,13 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
     };
 
     /** ANALYZE what a connection's builds touched: expression indexes and new views need statistics. */
+    const analyzed = new Set<string>();
     const analyze = async (conn: pg.Client, touched: Map<string, string>) => {
       if (result.error || !o.analyze) return;
       for (const [rel, shown] of touched) {
+        // Two lanes can touch one relation (a view, then its index): analyze it once.
+        if (analyzed.has(rel)) continue;
+        analyzed.add(rel);
         try {
           o.onProgress?.({ type: 'step', message: `ANALYZE ${shown}` });
           await withLockRetry(conn, `ANALYZE ${rel}`, [], lockPolicy(o, `ANALYZE ${rel}`), () => conn.query(`ANALYZE ${rel}`));
@@ -159,21 +163,36 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
     };
 
     const lanes = planLanes(pack, assessments, o.withExtraClient ? o.jobs ?? 1 : 1, (s) => (s.kind === 'create-matview' ? 2 : 1) * (rowsRead.get(s.ordinal) ?? 0));
-    const work = async (conn: pg.Client, statements: PackStatement[]) => {
-      await conn.query('SET lock_timeout = 0');
-      await conn.query('SET statement_timeout = 0');
-      for (const s of lanes.prelude) await execute(conn, s, new Map());
-      const touched = new Map<string, string>();
-      for (const s of statements) await execute(conn, s, touched);
-      await analyze(conn, touched);
+    const laneCount = Math.max(...lanes.phases.map((p) => p.length));
+    const phaseDone = lanes.phases.map(() => barrier(laneCount));
+    const work = async (conn: pg.Client | null, lane: number) => {
+      let phase = 0;
+      try {
+        if (!conn) return;
+        await conn.query('SET lock_timeout = 0');
+        await conn.query('SET statement_timeout = 0');
+        for (const s of lanes.prelude) await execute(conn, s, new Map());
+        const touched = new Map<string, string>();
+        for (; phase < lanes.phases.length; phase++) {
+          for (const s of lanes.phases[phase][lane] ?? []) await execute(conn, s, touched);
+          // Also after the last phase: an early ANALYZE of a view would wait behind another
+          // lane's concurrent build on that view (both take SHARE UPDATE EXCLUSIVE).
+          await phaseDone[phase].arrive(lane);
+        }
+        await analyze(conn, touched);
+      } finally {
+        // A lane that failed still arrives everywhere, so the others never wait for it forever.
+        for (; phase < lanes.phases.length; phase++) void phaseDone[phase].arrive(lane);
+      }
     };
     const runLanes = () =>
       Promise.all(
-        lanes.workers.map((statements, i) =>
+        Array.from({ length: laneCount }, (_, i) =>
           i === 0
-            ? work(c, statements)
-            : o.withExtraClient!((extra) => work(extra, statements)).catch((err) => {
+            ? work(c, 0)
+            : o.withExtraClient!((extra) => work(extra, i)).catch(async (err) => {
                 result.error ??= failure(err, 'opening a build connection');
+                await work(null, i);
               }),
         ),
       );

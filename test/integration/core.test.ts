@@ -42,7 +42,7 @@ describe('apply / verify / rollback round trip', () => {
     expect(r.code).toBe(0);
     const res = JSON.parse(r.stdout);
     expect(res.statements.filter((s: any) => s.outcome === 'created')).toHaveLength(6);
-    expect(res.analyzed).toEqual(['app."Execution"', 'app.exec_daily']);
+    expect([...res.analyzed].sort()).toEqual(['app."Execution"', 'app.exec_daily'].sort());
     const invalid = await db.query(`SELECT count(*)::int AS n FROM pg_index WHERE NOT indisvalid`);
     expect(invalid[0].n).toBe(0);
     const rows = await db.query(`SELECT object_name, state, pre_existing, applied_by FROM pgopt.objects ORDER BY ordinal`);

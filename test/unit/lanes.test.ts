@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadPack } from '../../src/pack/load-pack.js';
-import { planLanes } from '../../src/engine/lanes.js';
+import { barrier, planLanes } from '../../src/engine/lanes.js';
 import type { Assessment } from '../../src/engine/assess.js';
 import { writePack } from '../helpers/packs.js';
 
@@ -19,28 +19,39 @@ COMMENT ON MATERIALIZED VIEW v2 IS 'x';
 `;
 
 describe('planLanes', () => {
-  it('keeps each table’s builds in order on one connection, a view with its index and the views reading it', async () => {
+  it('views first, then indexes; each table’s builds in order on one connection, a view before the views reading it', async () => {
     const pack = await loadPack(writePack('lanes', PACK));
     const cost = (s: any) => (s.object?.table?.name === 'big' || s.object?.kind === 'matview' ? 100 : 1);
     const plan = planLanes(pack, assess(pack), 2, cost);
-    const names = plan.workers.map((w) => w.map((s) => s.object!.name));
     expect(plan.prelude.map((s) => s.kind)).toEqual(['set']);
     expect(plan.tail.map((s) => s.kind)).toEqual(['comment']);
-    expect(names.flat().sort()).toEqual(['a1', 'a2', 's1', 'v1', 'v1_key', 'v2'].sort());
-    const laneOf = (n: string) => names.findIndex((w) => w.includes(n));
+    const [views, indexes] = plan.phases.map((phase) => phase.map((w) => w.map((s) => s.object!.name)));
+    // v2 reads v1: one chain, in order. No index build overlaps a view build (it would wait for it).
+    expect(views).toEqual([['v1', 'v2']]);
+    expect(indexes.flat().sort()).toEqual(['a1', 'a2', 's1', 'v1_key']);
+    const laneOf = (n: string) => indexes.findIndex((w) => w.includes(n));
     expect(laneOf('a1')).toBe(laneOf('a2'));
-    expect(laneOf('v1')).toBe(laneOf('v1_key'));
-    expect(laneOf('v1')).toBe(laneOf('v2'));
-    expect(laneOf('a1')).not.toBe(laneOf('v1'));
-    const vLane = names[laneOf('v1')];
-    expect(vLane.indexOf('v1')).toBeLessThan(vLane.indexOf('v1_key'));
-    expect(vLane.indexOf('v1_key')).toBeLessThan(vLane.indexOf('v2'));
+    expect(indexes[laneOf('a1')].indexOf('a1')).toBeLessThan(indexes[laneOf('a1')].indexOf('a2'));
+    // The big table's chain (cost 200) on one connection, the small builds on the other.
+    expect(laneOf('s1')).toBe(laneOf('v1_key'));
+    expect(laneOf('a1')).not.toBe(laneOf('s1'));
+  });
+
+  it('a barrier releases when every lane has arrived, and counts a lane once', async () => {
+    const b = barrier(2);
+    let released = false;
+    void b.arrive(0).then(() => (released = true));
+    void b.arrive(0);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(released).toBe(false);
+    await b.arrive(1);
+    expect(released).toBe(true);
   });
 
   it('one job, or any unsafe statement, runs everything in pack order on one connection', async () => {
     const pack = await loadPack(writePack('lanes', PACK));
-    expect(planLanes(pack, assess(pack), 1, () => 1).workers).toEqual([pack.statements]);
+    expect(planLanes(pack, assess(pack), 1, () => 1).phases).toEqual([[pack.statements]]);
     const unsafe = await loadPack(writePack('u', `CREATE INDEX a ON t (x);\nALTER TABLE t ADD COLUMN y int;\nCREATE INDEX b ON u (y);\n`), { allowUnsafe: true });
-    expect(planLanes(unsafe, assess(unsafe), 4, () => 1).workers).toEqual([unsafe.statements]);
+    expect(planLanes(unsafe, assess(unsafe), 4, () => 1).phases).toEqual([[unsafe.statements]]);
   });
 });
