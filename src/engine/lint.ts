@@ -3,6 +3,7 @@ import { parseSync } from 'libpg-query';
 import type { SourceLocation } from '../errors.js';
 import { qualify } from '../db/scoped.js';
 import { stripLayout } from '../pack/ast.js';
+import { rewriteIndexSql } from '../pack/rewrite.js';
 import type { Pack, PackObject } from '../pack/types.js';
 import { assessPack, type Assessment } from './assess.js';
 
@@ -155,21 +156,11 @@ export async function lintPack(c: pg.Client, pack: Pack, assessed?: Assessment[]
       add(a, 'write-heavy-table', 'warning', `${a.table!.schema}.${a.table!.name} takes more writes than reads and will carry ${onTable.size} indexes: each one slows every insert and update`,
         'measure the write cost (pgopt bench before/after) and keep only indexes a query needs');
     }
-    if (s.unique && pending(a) && cols && a.table) {
-      const where = cols.map((col) => `${qualifyCol(col)} IS NOT NULL`).join(' AND ');
-      try {
-        await c.query('BEGIN READ ONLY');
-        await c.query(`SET LOCAL statement_timeout = '30s'`);
-        const d = await c.query(`SELECT ${cols.map(qualifyCol).join(', ')}, count(*)::int AS n FROM ${key.table} WHERE ${where} GROUP BY ${cols.map((_, i) => i + 1).join(', ')} HAVING count(*) > 1 LIMIT 1`);
-        if (d.rows.length) {
-          const sample = cols.map((col) => `${col}=${JSON.stringify(d.rows[0][col])}`).join(', ');
-          add(a, 'unique-duplicates', 'error', `UNIQUE index over data with duplicates (e.g. ${sample} appears ${d.rows[0].n} times): the build would fail`,
-            'remove the duplicates first, or drop UNIQUE');
-        }
-      } catch {
-        /* too slow to check here: the build itself will tell */
-      } finally {
-        await c.query('ROLLBACK').catch(() => {});
+    if (s.unique && pending(a) && a.table) {
+      const d = await duplicateKey(c, o, key.table);
+      if (d) {
+        add(a, 'unique-duplicates', 'error', `UNIQUE index over data with duplicates (e.g. ${d.sample} appears ${d.count} times): the build would fail`,
+          'remove the duplicates first, or drop UNIQUE');
       }
     }
   }
@@ -180,4 +171,39 @@ export async function lintPack(c: pg.Client, pack: Pack, assessed?: Assessment[]
 /** From this many indexes on a write-heavy table, the write cost deserves a look. */
 const WRITE_HEAVY_INDEXES = 8;
 
-const qualifyCol = (c: string) => `"${c.replace(/"/g, '""')}"`;
+
+/**
+ * A key of a pending UNIQUE index that the table already holds twice, if any. The index is
+ * first built on an empty clone of the table (inside a transaction that is rolled back) so the
+ * server renders its key expressions and predicate; the duplicate query then reads the real
+ * table under that predicate, so a partial index (… WHERE deleted_at IS NULL) only counts the
+ * rows it would hold. A check that fails or takes too long is skipped: the build will tell.
+ */
+async function duplicateKey(c: pg.Client, o: PackObject, table: string): Promise<{ sample: string; count: number } | null> {
+  try {
+    await c.query('BEGIN');
+    await c.query(`SET LOCAL statement_timeout = '30s'`);
+    await c.query(`CREATE TEMP TABLE pgopt_lint_clone (LIKE ${table})`);
+    await c.query(rewriteIndexSql(o.statement.sql, { name: 'pgopt_lint_clone_key', relation: 'pg_temp.pgopt_lint_clone', concurrently: false }));
+    const def = await c.query(
+      `SELECT array(SELECT pg_get_indexdef(i.indexrelid, k, false) FROM generate_series(1, i.indnkeyatts) k) AS keys,
+              pg_get_expr(i.indpred, i.indrelid) AS pred,
+              coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) AS "nullsNotDistinct"
+         FROM pg_index i WHERE i.indexrelid = 'pg_temp.pgopt_lint_clone_key'::regclass`,
+    );
+    const { keys, pred, nullsNotDistinct } = def.rows[0] as { keys: string[]; pred: string | null; nullsNotDistinct: boolean };
+    // By default NULLs never collide in a unique index: rows with a NULL key are left out.
+    const filters = [...(pred ? [`(${pred})`] : []), ...(nullsNotDistinct ? [] : keys.map((k) => `(${k}) IS NOT NULL`))];
+    const d = await c.query({
+      text: `SELECT ${keys.map((k) => `(${k})::text`).join(', ')}, count(*)::int FROM ${table} ${filters.length ? `WHERE ${filters.join(' AND ')}` : ''} GROUP BY ${keys.map((_, i) => i + 1).join(', ')} HAVING count(*) > 1 LIMIT 1`,
+      rowMode: 'array',
+    });
+    if (!d.rows.length) return null;
+    const row = d.rows[0] as unknown[];
+    return { sample: keys.map((k, i) => `${k}=${JSON.stringify(row[i])}`).join(', '), count: row[keys.length] as number };
+  } catch {
+    return null;
+  } finally {
+    await c.query('ROLLBACK').catch(() => {});
+  }
+}

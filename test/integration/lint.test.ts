@@ -68,4 +68,25 @@ CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS accounts_email_key ON app.account
     expect(r.stderr).toContain('apply stopped before changing anything (lint)');
     expect(await catalogSnapshot(db)).toBe(before);
   });
+
+  it('unique-duplicates reads the index as the server does: expressions, predicates and NULLs', async () => {
+    await db.query(`CREATE TABLE app.members (id int, email text, deleted_at timestamptz, team int);
+      INSERT INTO app.members SELECT g, 'm' || g || '@x.io', CASE WHEN g <= 100 THEN now() END, NULL FROM generate_series(1, 300) g;
+      -- Deleted members share an address with a live one (soft delete), in another case.
+      UPDATE app.members SET email = upper('m' || (id + 100) || '@x.io') WHERE id <= 100`);
+    const findings = async (sql: string) => JSON.parse((await cli('lint', writePack('uq', `${sql}\n`), '--json')).stdout).findings.map((f: any) => f.rule);
+    // An expression key: lower(email) collides although email does not.
+    expect(await findings(`CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS m_lower ON app.members (lower(email));`)).toEqual(['unique-duplicates']);
+    expect(await findings(`CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS m_plain ON app.members (email);`)).toEqual([]);
+    // A partial key: only live members count, and they are unique. Checking without the predicate
+    // (the unsafe way) would refuse a valid pack.
+    expect(await findings(`CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS m_live ON app.members (lower(email)) WHERE deleted_at IS NULL;`)).toEqual([]);
+    // NULLs never collide in a unique index, unless NULLS NOT DISTINCT (PostgreSQL 15+).
+    expect(await findings(`CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS m_team ON app.members (team);`)).toEqual([]);
+    const r = await cli('lint', writePack('uq', `CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS m_lower ON app.members (lower(email));\n`), '--json');
+    expect(JSON.parse(r.stdout).findings[0].message).toMatch(/lower\(email\)="m\d+@x\.io" appears 2 times/);
+    const before = await catalogSnapshot(db);
+    expect((await cli('lint', writePack('uq', `CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS m_live ON app.members (lower(email)) WHERE deleted_at IS NULL;\n`))).code).toBe(0);
+    expect(await catalogSnapshot(db)).toBe(before);
+  });
 });
