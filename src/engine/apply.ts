@@ -6,7 +6,7 @@ import { displayName, qualify, quoteIdent, withAdvisoryLock, withTransaction } f
 import type { Pack, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment } from './assess.js';
 import { derivedRollback } from './rollback-sql.js';
-import { backendPid, buildIndex, dropIndexConcurrently, failure, lockPolicy } from './objects.js';
+import { backendPid, buildIndex, dropForRebuild, failure, lockPolicy, onPartitionedTable } from './objects.js';
 import { progressWatcher } from './watch.js';
 import { withLockRetry } from './locks.js';
 import { barrier, planLanes } from './lanes.js';
@@ -293,7 +293,8 @@ async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOpti
     ordinal: obj.statement.ordinal,
     statement: obj.statement.sql,
     fingerprint: obj.fingerprint,
-    rollbackSql: obj.rollbackOverride ?? derivedRollback(obj.kind, a.schema, obj.name, o.concurrently),
+    // An index of a partitioned table cannot be dropped concurrently.
+    rollbackSql: obj.rollbackOverride ?? derivedRollback(obj.kind, a.schema, obj.name, o.concurrently && !(obj.kind === 'index' && (await onPartitionedTable(c, a)))),
   };
   const record = async (durationMs: number | null, preExisting: boolean) => {
     const live = obj.kind === 'index' ? await findIndex(c, a.schema, obj.name) : await findMatview(c, a.schema, obj.name);
@@ -338,7 +339,7 @@ async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOpti
   if (obj.kind === 'index') {
     await upsertRow(c, { ...row, state: 'building', catalogDefinition: null, objectOid: null, preExisting: false, durationMs: null });
     try {
-      if (a.live) await dropIndexConcurrently(c, a.schema, obj.name, o);
+      if (a.live) await dropForRebuild(c, a, o, (fn) => withTransaction(c, fn));
       await buildIndex(c, a, o, (fn) => withTransaction(c, fn));
     } catch (err) {
       // Nothing was built: no row may claim it.

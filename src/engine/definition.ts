@@ -11,8 +11,9 @@ import { stripLayout } from '../pack/ast.js';
 export function indexShape(indexdef: string): string {
   const stmt = (parseSync(indexdef) as any).stmts[0].stmt.IndexStmt;
   const shape = stripLayout(stmt, new Set(['idxname', 'concurrent', 'if_not_exists'])) as Record<string, any>;
-  // The relation is different by design (dry-run clone vs real table); ONLY is not.
-  shape.relation = { inh: stmt.relation?.inh ?? true };
+  // The relation is different by design (dry-run clone vs real table). So is ONLY: the server
+  // renders an index of a partitioned table as ON ONLY, whichever way it was built.
+  delete shape.relation;
   return JSON.stringify(shape);
 }
 

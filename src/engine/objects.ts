@@ -1,13 +1,14 @@
 import type pg from 'pg';
 import { PgoptError } from '../errors.js';
-import { findIndex, longTransactions } from '../db/catalog.js';
-import { qualify } from '../db/scoped.js';
+import { findIndex, findRelation, longTransactions } from '../db/catalog.js';
+import { displayName, qualify } from '../db/scoped.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
 import type { Assessment } from './assess.js';
 import { defaultBackoff, withLockRetry, type LockPolicy } from './locks.js';
 import { interruption } from './progress.js';
 import type { RunOptions } from './run-options.js';
+import { buildPartitionedIndex, dropPartitionedIndex, type PartitionedBuild } from './partitioned.js';
 
 /** Building and dropping single objects, with the timeouts and locks each needs. */
 
@@ -70,22 +71,74 @@ export async function buildIndex(
     return;
   }
   await warnAboutLongTransactions(c, a, o);
+  const table = a.table ? await findRelation(c, a.table.schema, a.table.name) : null;
+  if (table?.relkind === 'p') return buildOnPartitions(c, a, o, table.oid, inTransaction);
   const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'index');
   try {
     await withBuildTimeout(c, o, () => c.query(sql));
   } catch (err) {
     const failed = failure(err, what);
     const left = await findIndex(c, a.schema, a.object.name).catch(() => null);
-    if (left && !left.valid) {
-      const wasInterrupted = interruption.requested;
-      interruption.requested = false; // the cleanup must not be cancelled as well
-      await dropIndexConcurrently(c, a.schema, a.object.name, o).catch(() => {});
-      interruption.requested = wasInterrupted;
-    }
+    if (left && !left.valid) await cleanUp(() => dropIndexConcurrently(c, a.schema, a.object.name, o));
     throw failed;
   } finally {
     stopWatch?.();
   }
+}
+
+/** Cleanup after a failure must run even when the failure was Ctrl-C: it must not be cancelled as well. */
+async function cleanUp(fn: () => Promise<unknown>): Promise<void> {
+  const wasInterrupted = interruption.requested;
+  interruption.requested = false;
+  await fn().catch(() => {});
+  interruption.requested = wasInterrupted;
+}
+
+function partitionSteps(c: pg.Client, a: Assessment, o: RunOptions, inTransaction: (fn: () => Promise<void>) => Promise<void>): PartitionedBuild {
+  return {
+    sql: a.object.statement.sql,
+    blocking: (what, oids, fn) =>
+      withLockRetry(c, what, oids, lockPolicy(o, what), () => inTransaction(async () => { await fn(); })).catch((err) => {
+        throw failure(err, what);
+      }),
+    concurrent: async (sql, schema, name) => {
+      const stopWatch = o.watch?.(backendPid(c), `${a.qualifiedName} (${displayName(schema, name)})`, 'index');
+      try {
+        await withBuildTimeout(c, o, () => c.query(sql));
+      } catch (err) {
+        const failed = failure(err, `building ${displayName(schema, name)} for ${a.qualifiedName}`);
+        const left = await findIndex(c, schema, name).catch(() => null);
+        if (left && !left.valid) await cleanUp(() => dropIndexConcurrently(c, schema, name, o));
+        throw failed;
+      } finally {
+        stopWatch?.();
+      }
+    },
+  };
+}
+
+async function buildOnPartitions(c: pg.Client, a: Assessment, o: RunOptions, tableOid: number, inTransaction: (fn: () => Promise<void>) => Promise<void>): Promise<void> {
+  const steps = partitionSteps(c, a, o, inTransaction);
+  const relation = qualify(a.table!.schema, a.table!.name);
+  try {
+    await buildPartitionedIndex(c, a.schema, a.object.name, tableOid, relation, steps);
+  } catch (err) {
+    // Leave nothing half-built: the parent (with what was attached) and any unattached partition index.
+    await cleanUp(() => dropPartitionedIndex(c, a.schema, a.object.name, tableOid, steps));
+    throw err;
+  }
+}
+
+/** Drop an index pgopt is about to rebuild: concurrently, or per partition for a partitioned table. */
+export async function dropForRebuild(c: pg.Client, a: Assessment, o: RunOptions, inTransaction: (fn: () => Promise<void>) => Promise<void>): Promise<void> {
+  const table = a.table ? await findRelation(c, a.table.schema, a.table.name) : null;
+  if (table?.relkind === 'p') return dropPartitionedIndex(c, a.schema, a.object.name, table.oid, partitionSteps(c, a, o, inTransaction));
+  return dropIndexConcurrently(c, a.schema, a.object.name, o);
+}
+
+/** True when the index's table is partitioned: its drop cannot be concurrent. */
+export async function onPartitionedTable(c: pg.Client, a: Assessment): Promise<boolean> {
+  return !!a.table && (await findRelation(c, a.table.schema, a.table.name))?.relkind === 'p';
 }
 
 export const backendPid = (c: pg.Client): number => (c as unknown as { processID: number }).processID;

@@ -54,6 +54,8 @@ export interface IndexRewrite {
   relation?: string;
   concurrently: boolean;
   ifNotExists?: boolean;
+  /** ON ONLY: the index of a partitioned table alone, its partitions' indexes attached later. */
+  only?: boolean;
 }
 
 /** CREATE INDEX with a given name, relation and CONCURRENTLY choice, the rest unchanged. */
@@ -70,7 +72,7 @@ export function rewriteIndexSql(sql: string, rw: IndexRewrite): string {
     rw.ifNotExists ? 'IF NOT EXISTS' : '',
     quoteIdent(rw.name),
     'ON',
-    head.only ? 'ONLY' : '',
+    head.only || rw.only ? 'ONLY' : '',
     relation,
     rest,
   ]

@@ -1,0 +1,148 @@
+import type pg from 'pg';
+import { createHash } from 'node:crypto';
+import { displayName, qualify } from '../db/scoped.js';
+import { rewriteIndexSql } from '../pack/rewrite.js';
+
+/**
+ * Indexes on partitioned tables. PostgreSQL cannot build them CONCURRENTLY, and a plain build
+ * blocks writes to every partition for the whole build. The documented way, done here:
+ * create the index ON ONLY the partitioned table (no data, a moment's SHARE lock), build each
+ * partition's index CONCURRENTLY, and ATTACH it; once every partition has one, the parent
+ * index turns valid by itself. Sub-partitioned partitions get the same treatment.
+ */
+
+interface Partition {
+  oid: number;
+  schema: string;
+  name: string;
+  relkind: string;
+}
+
+async function partitionsOf(c: pg.Client, tableOid: number): Promise<Partition[]> {
+  const r = await c.query(
+    `SELECT p.oid::int AS oid, n.nspname AS schema, p.relname AS name, p.relkind::text AS relkind
+       FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid JOIN pg_namespace n ON n.oid = p.relnamespace
+      WHERE i.inhparent = $1 ORDER BY p.relname`,
+    [tableOid],
+  );
+  return r.rows;
+}
+
+/** A partition's index name: stable across runs (a rerun finds what a crashed run built), at most 63 bytes. */
+export function partitionIndexName(index: string, partition: string): string {
+  const full = `${index}_${partition}`;
+  if (Buffer.byteLength(full) <= 63) return full;
+  const cut = (s: string, bytes: number) => {
+    let out = s;
+    while (Buffer.byteLength(out) > bytes) out = out.slice(0, -1);
+    return out;
+  };
+  return `${cut(index, 30)}_${cut(partition, 22)}_${createHash('md5').update(full).digest('hex').slice(0, 8)}`;
+}
+
+interface Found {
+  oid: number;
+  valid: boolean;
+  attachedTo: number | null;
+}
+
+async function findIndexOn(c: pg.Client, schema: string, name: string): Promise<Found | null> {
+  const r = await c.query(
+    `SELECT ic.oid::int AS oid, i.indisvalid AS valid, (SELECT inhparent::int FROM pg_inherits WHERE inhrelid = ic.oid) AS "attachedTo"
+       FROM pg_class ic JOIN pg_namespace n ON n.oid = ic.relnamespace JOIN pg_index i ON i.indexrelid = ic.oid
+      WHERE n.nspname = $1 AND ic.relname = $2`,
+    [schema, name],
+  );
+  return r.rows[0] ?? null;
+}
+
+export interface PartitionedBuild {
+  sql: string;
+  /** Runs a blocking statement under lock_timeout with retries (the caller's lock policy). */
+  blocking: (what: string, lockOids: number[], fn: () => Promise<unknown>) => Promise<unknown>;
+  /** Builds one partition's index concurrently (progress, build timeout, INVALID cleanup). */
+  concurrent: (sql: string, schema: string, name: string) => Promise<void>;
+}
+
+/**
+ * Build index `name` (in `schema`) on the partitioned table `tableOid`, per partition. Returns
+ * the partition indexes it created, so a failure can remove them.
+ */
+export async function buildPartitionedIndex(
+  c: pg.Client,
+  schema: string,
+  name: string,
+  tableOid: number,
+  relation: string,
+  b: PartitionedBuild,
+  created: { schema: string; name: string }[] = [],
+): Promise<{ schema: string; name: string }[]> {
+  const parentSql = rewriteIndexSql(b.sql, { name, relation, concurrently: false, ifNotExists: true, only: true });
+  await b.blocking(`creating ${displayName(schema, name)} on ${relation} alone`, [tableOid], () => c.query(parentSql));
+  const parent = await findIndexOn(c, schema, name);
+  if (!parent) throw new Error(`index ${displayName(schema, name)} was not created`);
+  for (const p of await partitionsOf(c, tableOid)) {
+    if (p.relkind === 'f') continue; // foreign partitions hold no index
+    const childName = partitionIndexName(name, p.name);
+    const rel = qualify(p.schema, p.name);
+    let child = await findIndexOn(c, p.schema, childName);
+    if (child?.attachedTo === parent.oid) continue;
+    if (p.relkind === 'p') {
+      if (!child) created.push({ schema: p.schema, name: childName });
+      await buildPartitionedIndex(c, p.schema, childName, p.oid, rel, b, created);
+    } else {
+      if (child && !child.valid) {
+        await b.concurrent(`DROP INDEX CONCURRENTLY IF EXISTS ${qualify(p.schema, childName)}`, p.schema, childName);
+        child = null;
+      }
+      if (!child) {
+        created.push({ schema: p.schema, name: childName });
+        await b.concurrent(rewriteIndexSql(b.sql, { name: childName, relation: rel, concurrently: true }), p.schema, childName);
+      }
+    }
+    await b.blocking(`attaching ${displayName(p.schema, childName)} to ${displayName(schema, name)}`, [tableOid, p.oid], () =>
+      c.query(`ALTER INDEX ${qualify(schema, name)} ATTACH PARTITION ${qualify(p.schema, childName)}`),
+    );
+  }
+  return created;
+}
+
+/**
+ * Drop an index of a partitioned table: DROP INDEX (CONCURRENTLY is not possible) takes the
+ * parent's and partitions' locks for a moment, under lock_timeout; the attached partition
+ * indexes go with it. Partition indexes a failed run built but never attached are dropped
+ * concurrently.
+ */
+export async function dropPartitionedIndex(
+  c: pg.Client,
+  schema: string,
+  name: string,
+  tableOid: number,
+  b: Pick<PartitionedBuild, 'blocking' | 'concurrent'>,
+): Promise<void> {
+  const leftovers: { schema: string; name: string }[] = [];
+  const walk = async (oid: number, index: string) => {
+    for (const p of await partitionsOf(c, oid)) {
+      const childName = partitionIndexName(index, p.name);
+      leftovers.push({ schema: p.schema, name: childName });
+      if (p.relkind === 'p') await walk(p.oid, childName);
+    }
+  };
+  await walk(tableOid, name);
+  await b.blocking(`dropping ${displayName(schema, name)}`, [tableOid], () => c.query(`DROP INDEX IF EXISTS ${qualify(schema, name)}`));
+  // Parents before their partitions: dropping a sub-partitioned index takes its attached ones along.
+  let firstError: unknown = null;
+  for (const l of leftovers) {
+    try {
+      const found = await findIndexOn(c, l.schema, l.name);
+      if (!found) continue;
+      const isPartitioned = (await c.query(`SELECT relkind::text AS k FROM pg_class WHERE oid = $1`, [found.oid])).rows[0]?.k === 'I';
+      if (isPartitioned) await b.blocking(`dropping ${displayName(l.schema, l.name)}`, [], () => c.query(`DROP INDEX IF EXISTS ${qualify(l.schema, l.name)}`));
+      else await b.concurrent(`DROP INDEX CONCURRENTLY IF EXISTS ${qualify(l.schema, l.name)}`, l.schema, l.name);
+    } catch (err) {
+      firstError ??= err;
+    }
+  }
+  if (firstError) throw firstError;
+}
+
