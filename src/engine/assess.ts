@@ -239,7 +239,10 @@ async function dryRun(
       if (o.kind === 'index') {
         const t = tables.get(o)!;
         const clone = `pgopt_dry_${tag}_${n}`;
-        await run(`CREATE TEMP TABLE ${clone} (LIKE ${qualify(t.schema, t.name)})`);
+        // A partitioned table's clone is partitioned the same way, so the server applies its rules
+        // (a UNIQUE index must include the partition key) here rather than half-way through apply.
+        const key = (await c.query(`SELECT pg_get_partkeydef(to_regclass($1)) AS k`, [qualify(t.schema, t.name)])).rows[0]?.k as string | null;
+        await run(`CREATE TEMP TABLE ${clone} (LIKE ${qualify(t.schema, t.name)})${key ? ` PARTITION BY ${key}` : ''}`);
         await run(rewriteIndexSql(s.sql, { name: `${clone}_idx`, relation: `pg_temp.${clone}`, concurrently: false }));
         const res = await c.query(`SELECT pg_get_indexdef(to_regclass($1)) AS d`, [`pg_temp.${clone}_idx`]);
         out.set(o, res.rows[0].d);

@@ -103,4 +103,13 @@ describe('indexes on partitioned tables', () => {
     expect((await cli('rollback', pack)).code).toBe(0);
     expect(await indexes('idx_event_tenant')).toEqual([]);
   });
+
+  it('a UNIQUE index without the partition key is refused before anything changes (exit 2, file and line)', async () => {
+    const bad = writePack('nokey', `CREATE INDEX CONCURRENTLY IF NOT EXISTS fine_idx ON audit."Event" (at);\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_event_id ON audit."Event" (id);\n`);
+    const before = await catalogSnapshot(db);
+    const r = await cli('apply', bad);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/nokey\.sql:2:1: .*partition/);
+    expect(await catalogSnapshot(db)).toBe(before);
+  });
 });
