@@ -218,16 +218,18 @@ async function dryRun(
     await c.query(`SET LOCAL statement_timeout = '60s'`);
     for (const s of pack.statements) {
       const o = s.object;
-      const run = async (sql: string) => {
+      /** `clone`: the dry run's stand-in, named in errors by the table it stands for. */
+      const run = async (sql: string, clone?: { name: string; for: string }) => {
         await c.query('SAVEPOINT pgopt_dry');
         try {
           await c.query(sql);
         } catch (err: any) {
           await c.query('ROLLBACK TO SAVEPOINT pgopt_dry').catch(() => {});
           const t = translatePgError(err, 'the server rejects this statement');
+          const message = clone ? t.message.replaceAll(`"${clone.name}"`, clone.for).replaceAll(clone.name, clone.for) : t.message;
           // A missing privilege is the database saying no, not a bad pack.
           const kind = err?.code === '42501' ? 'database' : 'input';
-          throw new PgoptError(kind, t.message, { location: s.location, hint: t.hint, cause: err });
+          throw new PgoptError(kind, message, { location: s.location, hint: t.hint, cause: err });
         }
       };
       if (s.kind === 'set') {
@@ -243,7 +245,7 @@ async function dryRun(
         // (a UNIQUE index must include the partition key) here rather than half-way through apply.
         const key = (await c.query(`SELECT pg_get_partkeydef(to_regclass($1)) AS k`, [qualify(t.schema, t.name)])).rows[0]?.k as string | null;
         await run(`CREATE TEMP TABLE ${clone} (LIKE ${qualify(t.schema, t.name)})${key ? ` PARTITION BY ${key}` : ''}`);
-        await run(rewriteIndexSql(s.sql, { name: `${clone}_idx`, relation: `pg_temp.${clone}`, concurrently: false }));
+        await run(rewriteIndexSql(s.sql, { name: `${clone}_idx`, relation: `pg_temp.${clone}`, concurrently: false }), { name: clone, for: displayName(t.schema, t.name) });
         const res = await c.query(`SELECT pg_get_indexdef(to_regclass($1)) AS d`, [`pg_temp.${clone}_idx`]);
         out.set(o, res.rows[0].d);
       } else {
