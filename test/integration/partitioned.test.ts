@@ -39,6 +39,8 @@ describe('indexes on partitioned tables', () => {
   it('apply builds each partition’s index concurrently and attaches it; verify passes; a second apply is a no-op', async () => {
     // The unsafe way: PostgreSQL refuses CONCURRENTLY on a partitioned table outright.
     await expect(db.query(`CREATE INDEX CONCURRENTLY nope ON audit."Event" (at)`)).rejects.toThrow(/partitioned table/);
+    const plan = JSON.parse((await cli('plan', pack, '--json')).stdout);
+    expect(plan.steps[0]).toMatchObject({ concurrent: true, lock: 'SHARE UPDATE EXCLUSIVE per partition; SHARE on the parent for a moment' });
     const r = await cli('apply', pack, '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).statements[0].outcome).toBe('created');
