@@ -44,7 +44,9 @@ export async function findIndex(c: pg.Client, schema: string, name: string): Pro
   const res = await c.query(
     `SELECT i.indexrelid::int AS oid, t.relname AS table, t.oid::int AS table_oid, i.indisvalid AS valid,
             i.indisready AS ready, pg_get_indexdef(i.indexrelid) AS def,
-            (SELECT coalesce(sum(pg_relation_size(relid)), 0) FROM pg_partition_tree(i.indexrelid))::float8 AS size
+            -- A partitioned index has no storage of its own: its size is its partitions'.
+            (CASE WHEN ic.relkind = 'I' THEN (SELECT coalesce(sum(pg_relation_size(relid)), 0) FROM pg_partition_tree(i.indexrelid))
+                  ELSE pg_relation_size(i.indexrelid) END)::float8 AS size
        FROM pg_index i
        JOIN pg_class ic ON ic.oid = i.indexrelid
        JOIN pg_namespace n ON n.oid = ic.relnamespace

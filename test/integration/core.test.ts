@@ -61,7 +61,14 @@ describe('apply / verify / rollback round trip', () => {
   });
 
   it('verify passes and status shows who applied what and how long it took', async () => {
-    expect((await cli('verify', pack)).code).toBe(0);
+    const v = await cli('verify', pack, '--json');
+    expect(v.code).toBe(0);
+    // Each object's size is its own, read from the catalog.
+    const sizes = await db.query(`SELECT relname, pg_relation_size(oid)::float8 AS size FROM pg_class WHERE relname IN ('idx_exec_wf_time', 'idx_exec_result')`);
+    for (const { relname, size } of sizes) {
+      expect(size).toBeGreaterThan(0);
+      expect(JSON.parse(v.stdout).objects.find((o: any) => o.object.endsWith(relname)).sizeBytes).toBe(size);
+    }
     const s = JSON.parse((await cli('status', '--json')).stdout);
     expect(s.packs[0].pack).toBe('small');
     expect(s.packs[0].objects).toHaveLength(6);
