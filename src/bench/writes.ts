@@ -38,7 +38,10 @@ const probeForm = (sql: string, paramCount: number): QueryForm => ({
  * runs when the sample of blocks is short (small tables).
  */
 const sampleRows = (rel: string) =>
-  `(SELECT ctid FROM ${rel} TABLESAMPLE SYSTEM (5) REPEATABLE (42) ORDER BY ctid LIMIT 100) UNION ALL (SELECT ctid FROM ${rel} ORDER BY ctid LIMIT 100) LIMIT 100`;
+  `(SELECT ctid, tableoid FROM ${rel} TABLESAMPLE SYSTEM (5) REPEATABLE (42) ORDER BY tableoid, ctid LIMIT 100) UNION ALL (SELECT ctid, tableoid FROM ${rel} ORDER BY tableoid, ctid LIMIT 100) LIMIT 100`;
+
+/** A row by its physical address: ctid alone is not unique in a partitioned table, ctid and tableoid are. */
+const rowAt = (ctid: string, tableoid: string) => `ctid = ${ctid}::tid AND tableoid = ${tableoid}::oid`;
 
 interface TableFacts {
   kind: string;
@@ -133,12 +136,12 @@ export async function writeProbes(c: pg.Client, pack: Pack, timeoutMs: number): 
       candidates.push({
         name: `insert:${name}`,
         description: `delete and re-insert one sampled row of ${name}: the cost of its indexes on inserts`,
-        params: `SELECT ctid::text FROM (${sampleRows(rel)}) s`,
+        params: `SELECT ctid::text, tableoid::int FROM (${sampleRows(rel)}) s`,
         paramsLocation: null,
         forms: [
           probeForm(
-            `WITH old AS (DELETE FROM ${rel} WHERE ctid = $1::tid RETURNING ${cols}) INSERT INTO ${rel} (${cols}) ${f.identityAlways ? 'OVERRIDING SYSTEM VALUE ' : ''}SELECT ${cols} FROM old`,
-            1,
+            `WITH old AS (DELETE FROM ${rel} WHERE ${rowAt('$1', '$2')} RETURNING ${cols}) INSERT INTO ${rel} (${cols}) ${f.identityAlways ? 'OVERRIDING SYSTEM VALUE ' : ''}SELECT ${cols} FROM old`,
+            2,
           ),
         ],
         expectations: [],
@@ -155,9 +158,10 @@ export async function writeProbes(c: pg.Client, pack: Pack, timeoutMs: number): 
       candidates.push({
         name: `update:${name}`,
         description: `set ${updated.join(', ')} of one sampled row to another's: the cost of its indexes on updates`,
-        params: `SELECT s.ids[i], s.ids[i % cardinality(s.ids) + 1] FROM (SELECT array_agg(ctid::text) AS ids FROM (${sampleRows(rel)}) x) s, generate_series(1, cardinality(s.ids)) i`,
+        params: `SELECT s.ids[i], s.oids[i], s.ids[i % cardinality(s.ids) + 1], s.oids[i % cardinality(s.ids) + 1]
+                   FROM (SELECT array_agg(ctid::text) AS ids, array_agg(tableoid::int) AS oids FROM (${sampleRows(rel)}) x) s, generate_series(1, cardinality(s.ids)) i`,
         paramsLocation: null,
-        forms: [probeForm(`UPDATE ${rel} SET (${list}) = (SELECT ${list} FROM ${rel} WHERE ctid = $2::tid) WHERE ctid = $1::tid`, 2)],
+        forms: [probeForm(`UPDATE ${rel} SET (${list}) = (SELECT ${list} FROM ${rel} WHERE ${rowAt('$3', '$4')}) WHERE ${rowAt('$1', '$2')}`, 4)],
         expectations: [],
       });
     }

@@ -67,17 +67,17 @@ CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_wp3 ON app.projects (lower(na
     expect(account.absent).toEqual(['app.idx_wp', 'app.idx_wp_key', 'app.idx_wp_doc', 'app.idx_wp2', 'app.idx_wp3']);
     // The update sets what the pack's non-unique indexes read; the unique index's columns keep
     // their values (another row's would conflict).
-    expect(queries[2].sql).toContain('SET ("status", "createdAt", "result") = (SELECT "status", "createdAt", "result" FROM "app"."Execution" WHERE ctid = $2::tid)');
+    expect(queries[2].sql).toContain('SET ("status", "createdAt", "result") = (SELECT "status", "createdAt", "result" FROM "app"."Execution" WHERE ctid = $3::tid AND tableoid = $4::oid)');
     expect(r.stderr).toContain('--writes: no insert probe on app.projects: other tables reference it');
     expect(r.stderr).toContain('--writes: no update probe on app.projects: the pack indexes only key, identity or generated columns here');
     expect(await everything()).toEqual(before);
     // The unsafe way: the same update outside BEGIN … ROLLBACK changes the table, and the checksum sees it.
-    const [a, b] = (await db.query(`SELECT ctid::text AS t FROM app."Execution" WHERE status <> 'failed' ORDER BY id LIMIT 1`)).concat(
-      await db.query(`SELECT ctid::text AS t FROM app."Execution" WHERE status = 'failed' ORDER BY id LIMIT 1`),
+    const [a, b] = (await db.query(`SELECT ctid::text AS t, tableoid::int AS o FROM app."Execution" WHERE status <> 'failed' ORDER BY id LIMIT 1`)).concat(
+      await db.query(`SELECT ctid::text AS t, tableoid::int AS o FROM app."Execution" WHERE status = 'failed' ORDER BY id LIMIT 1`),
     );
     const c = await db.connect();
     await c.query('BEGIN');
-    await c.query(queries[2].sql, [a.t, b.t]);
+    await c.query(queries[2].sql, [a.t, a.o, b.t, b.o]);
     expect((await c.query(`SELECT (SELECT md5(string_agg(e::text, ',' ORDER BY id)) FROM app."Execution" e) || (SELECT md5(string_agg(p::text, ',' ORDER BY id)) FROM app.projects p) AS h`)).rows[0].h).not.toEqual(before);
     await c.query('ROLLBACK');
     const bad = await runCli(['bench', wl, '--writes', '--db', db.url]);

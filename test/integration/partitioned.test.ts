@@ -114,4 +114,24 @@ describe('indexes on partitioned tables', () => {
     expect(r.stderr).toMatch(/nokey\.sql:2:1: .*partition/);
     expect(await catalogSnapshot(db)).toBe(before);
   });
+
+  it('bench --writes on a partitioned table writes exactly one row per probe run (ctid alone repeats across partitions)', async () => {
+    const wl = writePack('one', `-- name: one\nSELECT 1;\n`);
+    const r = await cli('bench', wl, '--writes', '--pack', pack, '--runs', '3', '--warmup', '0', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const probes = JSON.parse(r.stdout).run.queries.filter((q: any) => q.name !== 'one');
+    expect(probes.map((q: any) => q.name)).toEqual(['insert:audit.Event', 'update:audit.Event']);
+    const c = await db.connect();
+    const params = (await c.query({ text: `SELECT ctid::text, tableoid::int FROM audit."Event_2025" ORDER BY ctid LIMIT 1`, rowMode: 'array' })).rows[0];
+    const written = async (sql: string, values: unknown[]) => {
+      await c.query('BEGIN');
+      await c.query(sql, values);
+      const n = (await c.query(`SELECT count(*)::int AS n FROM audit."Event" WHERE xmin = pg_current_xact_id()::xid`)).rows[0].n;
+      await c.query('ROLLBACK');
+      return n;
+    };
+    expect(await written(probes[0].sql, params)).toBe(1);
+    // The unsafe way: by ctid alone, the same statement rewrites that address in every partition.
+    expect(await written(`WITH old AS (DELETE FROM audit."Event" WHERE ctid = $1::tid RETURNING *) INSERT INTO audit."Event" SELECT * FROM old`, [params[0]])).toBeGreaterThan(1);
+  });
 });
