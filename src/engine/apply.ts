@@ -6,7 +6,7 @@ import { displayName, qualify, quoteIdent, withAdvisoryLock, withTransaction } f
 import type { Pack, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment } from './assess.js';
 import { derivedRollback } from './rollback-sql.js';
-import { backendPid, buildIndex, dropForRebuild, failure, lockPolicy, onPartitionedTable } from './objects.js';
+import { backendPid, buildIndex, dropForRebuild, failure, lockPolicy } from './objects.js';
 import { progressWatcher } from './watch.js';
 import { withLockRetry } from './locks.js';
 import { barrier, planLanes } from './lanes.js';
@@ -294,7 +294,7 @@ async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOpti
     statement: obj.statement.sql,
     fingerprint: obj.fingerprint,
     // An index of a partitioned table cannot be dropped concurrently.
-    rollbackSql: obj.rollbackOverride ?? derivedRollback(obj.kind, a.schema, obj.name, o.concurrently && !(obj.kind === 'index' && (await onPartitionedTable(c, a)))),
+    rollbackSql: obj.rollbackOverride ?? derivedRollback(obj.kind, a.schema, obj.name, o.concurrently && !a.table?.partitioned),
   };
   const record = async (durationMs: number | null, preExisting: boolean) => {
     const live = obj.kind === 'index' ? await findIndex(c, a.schema, obj.name) : await findMatview(c, a.schema, obj.name);

@@ -32,6 +32,14 @@ export interface LiveObject {
   sizeBytes: number;
 }
 
+/** The relation an index is on, resolved. */
+export interface IndexedRelation {
+  schema: string;
+  name: string;
+  /** A partitioned table: its indexes are built and dropped per partition (partitioned.ts). */
+  partitioned: boolean;
+}
+
 /** One pack object resolved against the database. */
 export interface Assessment {
   object: PackObject;
@@ -39,7 +47,7 @@ export interface Assessment {
   schema: string;
   qualifiedName: string;
   /** The indexed relation, resolved (index only). */
-  table: { schema: string; name: string } | null;
+  table: IndexedRelation | null;
   /** This pack's registry row, if any. */
   row: RegistryRow | null;
   /** Another pack that owns an object of this name. */
@@ -82,7 +90,7 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
   });
   const schemaOf = new Map<PackObject, string>();
   const tableOf = new Map<number, Relation>();
-  const tables = new Map<PackObject, { schema: string; name: string }>();
+  const tables = new Map<PackObject, IndexedRelation>();
   const rowsRead = new Map<number, number>();
 
   for (const s of pack.statements) {
@@ -91,7 +99,7 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
     for (const ref of s.references) {
       const mv = packMatview(pack, ref, schemaOf);
       if (mv && mv.statement.ordinal < s.ordinal) {
-        if (o?.kind === 'index') tables.set(o, { schema: schemaOf.get(mv)!, name: mv.name });
+        if (o?.kind === 'index') tables.set(o, { schema: schemaOf.get(mv)!, name: mv.name, partitioned: false });
         continue;
       }
       const rel = await findRelation(c, ref.schema, ref.name);
@@ -101,7 +109,7 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
         if (!['r', 'p', 'm'].includes(rel.relkind)) {
           throw inputError(`"${displayRelation(ref)}" is not a table or materialized view`, s.location);
         }
-        tables.set(o, { schema: rel.schema, name: rel.name });
+        tables.set(o, { schema: rel.schema, name: rel.name, partitioned: rel.relkind === 'p' });
         tableOf.set(s.ordinal, rel);
       }
     }

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { PgoptError } from '../errors.js';
-import { findIndex, findRelation, longTransactions } from '../db/catalog.js';
+import { findIndex, longTransactions } from '../db/catalog.js';
 import { displayName, qualify } from '../db/scoped.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
@@ -71,8 +71,7 @@ export async function buildIndex(
     return;
   }
   await warnAboutLongTransactions(c, a, o);
-  const table = a.table ? await findRelation(c, a.table.schema, a.table.name) : null;
-  if (table?.relkind === 'p') return buildOnPartitions(c, a, o, table.oid, inTransaction);
+  if (a.table?.partitioned) return buildOnPartitions(c, a, o, (await findTableOid(c, a))!, inTransaction);
   const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'index');
   try {
     await withBuildTimeout(c, o, () => c.query(sql));
@@ -131,14 +130,8 @@ async function buildOnPartitions(c: pg.Client, a: Assessment, o: RunOptions, tab
 
 /** Drop an index pgopt is about to rebuild: concurrently, or per partition for a partitioned table. */
 export async function dropForRebuild(c: pg.Client, a: Assessment, o: RunOptions, inTransaction: (fn: () => Promise<void>) => Promise<void>): Promise<void> {
-  const table = a.table ? await findRelation(c, a.table.schema, a.table.name) : null;
-  if (table?.relkind === 'p') return dropPartitionedIndex(c, a.schema, a.object.name, table.oid, partitionSteps(c, a, o, inTransaction));
+  if (a.table?.partitioned) return dropPartitionedIndex(c, a.schema, a.object.name, (await findTableOid(c, a))!, partitionSteps(c, a, o, inTransaction));
   return dropIndexConcurrently(c, a.schema, a.object.name, o);
-}
-
-/** True when the index's table is partitioned: its drop cannot be concurrent. */
-export async function onPartitionedTable(c: pg.Client, a: Assessment): Promise<boolean> {
-  return !!a.table && (await findRelation(c, a.table.schema, a.table.name))?.relkind === 'p';
 }
 
 export const backendPid = (c: pg.Client): number => (c as unknown as { processID: number }).processID;

@@ -52,14 +52,14 @@ function actionFor(s: PackStatement, a: Assessment | null, replaceChanged: boole
 
 /** A dry run: what apply would do, statement by statement, and the lock each takes. */
 export async function planPack(c: pg.Client, pack: Pack, opts: { concurrently: boolean; replaceChanged?: boolean }): Promise<PlanResult> {
-  const { assessments, tableOf } = await assessPack(c, pack);
+  const { assessments } = await assessPack(c, pack);
   const { findings } = await lintPack(c, pack, assessments);
   const byObject = new Map(assessments.map((a) => [a.object, a]));
   const steps = pack.statements.map((s): PlanStep => {
     const a = s.object ? byObject.get(s.object)! : null;
     let { lock, concurrent } = lockOf(s, opts.concurrently);
     // Built per partition (see partitioned.ts): the parent itself is locked only for a moment.
-    if (concurrent && s.kind === 'create-index' && tableOf.get(s.ordinal)?.relkind === 'p') lock = 'SHARE UPDATE EXCLUSIVE per partition; SHARE on the parent for a moment';
+    if (concurrent && a?.table?.partitioned) lock = 'SHARE UPDATE EXCLUSIVE per partition; SHARE on the parent for a moment';
     return {
       ordinal: s.ordinal,
       location: s.location,
