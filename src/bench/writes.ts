@@ -80,7 +80,7 @@ async function tableFacts(c: pg.Client, rel: string): Promise<TableFacts | null>
 }
 
 /**
- * Run a probe once with its first parameter row under a savepoint that is rolled back: a probe
+ * Run a probe once with its first parameter row in a transaction that is rolled back: a probe
  * the table's constraints reject is skipped with the server's reason instead of failing bench.
  */
 async function trial(c: pg.Client, q: WorkloadQuery, timeoutMs: number): Promise<string | null> {
