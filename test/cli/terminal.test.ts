@@ -12,7 +12,8 @@ function runInTerminal(args: string[], env: Record<string, string> = {}): Promis
   const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   return new Promise((resolve) => {
     const child = spawn('script', ['-qec', `stty cols 120 rows 40; ${quoted}`, '/dev/null'], {
-      env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, TERM: 'xterm-256color', ...env } as NodeJS.ProcessEnv,
+      // An interactive user's terminal: no CI variable (with it, progress is printed as plain lines).
+      env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, CI: undefined, TERM: 'xterm-256color', ...env } as NodeJS.ProcessEnv,
     });
     let screen = '';
     child.stdout.on('data', (d) => (screen += d));
@@ -40,6 +41,11 @@ describe('at a terminal', () => {
     expect(tty.screen).toMatch(COLOR);
     expect(tty.screen).toContain('pack tty applied: 6 object(s) built');
     expect((await runCli(['rollback', pack, '--db', db.url])).code).toBe(0);
+    // A terminal in a CI job (CI set) gets plain progress lines, not an animation.
+    const ci = await runInTerminal(['apply', pack, '--db', db.url], { CI: 'true' });
+    expect(ci.code, ci.screen).toBe(0);
+    expect(ci.screen).not.toMatch(SPINNER);
+    expect((await runCli(['rollback', pack, '--db', db.url])).code).toBe(0);
     // The same run with stdout and stderr piped (as in CI): plain lines only.
     const piped = await runCli(['apply', pack, '--db', db.url], { env: { NO_COLOR: undefined } });
     expect(piped.code).toBe(0);
@@ -49,6 +55,7 @@ describe('at a terminal', () => {
   });
 
   it('NO_COLOR and --no-color turn colour off at a terminal; --json writes one document and no spinner', async () => {
+    await runCli(['rollback', pack, '--db', db.url]); // whatever the test before left
     for (const [args, env] of [
       [['verify', pack, '--db', db.url], { NO_COLOR: '1' }],
       [['verify', pack, '--db', db.url, '--no-color'], {}],
