@@ -65,8 +65,9 @@ export interface PartitionedBuild {
 }
 
 /**
- * Build index `name` (in `schema`) on the partitioned table `tableOid`, per partition. Returns
- * the partition indexes it created, so a failure can remove them.
+ * Build index `name` (in `schema`) on the partitioned table `tableOid`, per partition. What is
+ * already there from a run that died (an attached partition index) is kept; an INVALID one is
+ * rebuilt.
  */
 export async function buildPartitionedIndex(
   c: pg.Client,
@@ -75,8 +76,7 @@ export async function buildPartitionedIndex(
   tableOid: number,
   relation: string,
   b: PartitionedBuild,
-  created: { schema: string; name: string }[] = [],
-): Promise<{ schema: string; name: string }[]> {
+): Promise<void> {
   const parentSql = rewriteIndexSql(b.sql, { name, relation, concurrently: false, ifNotExists: true, only: true });
   await b.blocking(`creating ${displayName(schema, name)} on ${relation} alone`, [tableOid], () => c.query(parentSql));
   const parent = await findIndexOn(c, schema, name);
@@ -88,15 +88,13 @@ export async function buildPartitionedIndex(
     let child = await findIndexOn(c, p.schema, childName);
     if (child?.attachedTo === parent.oid) continue;
     if (p.relkind === 'p') {
-      if (!child) created.push({ schema: p.schema, name: childName });
-      await buildPartitionedIndex(c, p.schema, childName, p.oid, rel, b, created);
+      await buildPartitionedIndex(c, p.schema, childName, p.oid, rel, b);
     } else {
       if (child && !child.valid) {
         await b.concurrent(`DROP INDEX CONCURRENTLY IF EXISTS ${qualify(p.schema, childName)}`, p.schema, childName);
         child = null;
       }
       if (!child) {
-        created.push({ schema: p.schema, name: childName });
         await b.concurrent(rewriteIndexSql(b.sql, { name: childName, relation: rel, concurrently: true }), p.schema, childName);
       }
     }
@@ -104,7 +102,6 @@ export async function buildPartitionedIndex(
       c.query(`ALTER INDEX ${qualify(schema, name)} ATTACH PARTITION ${qualify(p.schema, childName)}`),
     );
   }
-  return created;
 }
 
 /**
