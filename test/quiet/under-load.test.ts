@@ -22,7 +22,7 @@ beforeAll(async () => {
 afterAll(async () => db?.drop());
 
 /** Insert one row at a time on its own connection until stopped; returns every insert's latency. */
-function writer(c: pg.Client, insert = `INSERT INTO events (account, kind, payload) VALUES (42, 1, 'live')`) {
+function writer(c: pg.Client, insert: string) {
   let running = true;
   const latencies: number[] = [];
   let failures = 0;
@@ -47,66 +47,53 @@ function writer(c: pg.Client, insert = `INSERT INTO events (account, kind, paylo
   };
 }
 
+/**
+ * Run `work` while a writer inserts on its own connection (from 300 ms before it starts until
+ * 100 ms after it ends); returns how long the work took and what the writer saw.
+ */
+async function whileWriting<T>(insert: string, work: () => Promise<T>) {
+  const w = writer(await db.connect(), insert);
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = performance.now();
+  const result = await work();
+  const ms = performance.now() - t0;
+  await new Promise((r) => setTimeout(r, 100));
+  return { result, ms, writes: await w.stop() };
+}
+
+/**
+ * apply of `pack` must never stall the writer; the unsafe way, a plain CREATE INDEX (`plainSql`)
+ * holding SHARE for its whole build, must stall it, so the test is known to be able to fail.
+ */
+async function applyVersusPlainBuild(label: string, insert: string, pack: string, plainSql: string) {
+  const apply = await whileWriting(insert, () => runCli(['apply', pack, '--db', db.url]));
+  expect(apply.result.code, apply.result.stderr).toBe(0);
+  expect(apply.writes.failures).toBe(0);
+  expect(apply.writes.latencies.length).toBeGreaterThan(20);
+  expect(apply.writes.longest).toBeLessThan(1000);
+
+  const plain = await db.connect();
+  const blocking = await whileWriting(insert, () => plain.query(plainSql));
+  expect(blocking.ms).toBeGreaterThan(300);
+  expect(blocking.writes.longest).toBeGreaterThan(blocking.ms * 0.5);
+  expect(blocking.writes.longest).toBeGreaterThan(apply.writes.longest);
+  console.log(`${label}: apply ${apply.ms.toFixed(0)} ms: longest insert ${apply.writes.longest.toFixed(1)} ms over ${apply.writes.latencies.length} inserts; plain build ${blocking.ms.toFixed(0)} ms: longest insert ${blocking.writes.longest.toFixed(0)} ms`);
+}
+
 describe('apply under live writes', () => {
   it('concurrent builds never stall the writer (< 1 s); a plain CREATE INDEX stalls it for its whole build', async () => {
     const pack = writePack('live', `CREATE INDEX idx_ev_account ON events (account, at DESC);
 CREATE INDEX idx_ev_kind ON events (kind, at DESC);
 CREATE INDEX idx_ev_payload ON events (payload);
 `);
-    const w = writer(await db.connect());
-    await new Promise((r) => setTimeout(r, 300));
-    const t0 = performance.now();
-    const r = await runCli(['apply', pack, '--db', db.url]);
-    const applyMs = performance.now() - t0;
-    const during = await w.stop();
-    expect(r.code, r.stderr).toBe(0);
-    expect(during.failures).toBe(0);
-    expect(during.latencies.length).toBeGreaterThan(20);
-    expect(during.longest).toBeLessThan(1000);
-
-    // The unsafe way: the same kind of build without CONCURRENTLY holds SHARE on the table, and
-    // every insert waits for the whole build.
-    const w2 = writer(await db.connect());
-    await new Promise((r) => setTimeout(r, 300));
-    const plain = await db.connect();
-    const b0 = performance.now();
-    await plain.query(`CREATE INDEX idx_ev_plain ON events (payload, account)`);
-    const buildMs = performance.now() - b0;
-    await new Promise((r) => setTimeout(r, 100));
-    const blocked = await w2.stop();
-    expect(buildMs).toBeGreaterThan(300);
-    expect(blocked.longest).toBeGreaterThan(buildMs * 0.5);
-    expect(blocked.longest).toBeGreaterThan(during.longest);
-    console.log(`apply ${applyMs.toFixed(0)} ms: longest insert ${during.longest.toFixed(1)} ms over ${during.latencies.length} inserts; plain build ${buildMs.toFixed(0)} ms: longest insert ${blocked.longest.toFixed(0)} ms`);
+    await applyVersusPlainBuild('table', `INSERT INTO events (account, kind, payload) VALUES (42, 1, 'live')`, pack, `CREATE INDEX idx_ev_plain ON events (payload, account)`);
   });
 
   it('on a partitioned table too: each partition is built concurrently, so the writer never stalls; a plain build stalls it', async () => {
-    const insert = `INSERT INTO pevents (id, account, kind, payload) VALUES (0, 42, 1, 'live')`;
     const pack = writePack('plive', `CREATE INDEX idx_pev_account ON pevents (account, at DESC);\n`);
-    const w = writer(await db.connect(), insert);
-    await new Promise((r) => setTimeout(r, 300));
-    const t0 = performance.now();
-    const r = await runCli(['apply', pack, '--db', db.url]);
-    const applyMs = performance.now() - t0;
-    const during = await w.stop();
-    expect(r.code, r.stderr).toBe(0);
-    expect(during.failures).toBe(0);
-    expect(during.longest).toBeLessThan(1000);
+    // The plain build on the partitioned table holds SHARE on every partition.
+    await applyVersusPlainBuild('partitioned', `INSERT INTO pevents (id, account, kind, payload) VALUES (0, 42, 1, 'live')`, pack, `CREATE INDEX idx_pev_plain ON pevents (payload, account)`);
     const parts = await db.query(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'idx_pev_account'::regclass`);
     expect(parts[0].n).toBe(4);
-
-    // The unsafe way: a plain CREATE INDEX on the partitioned table holds SHARE on every partition.
-    const w2 = writer(await db.connect(), insert);
-    await new Promise((r) => setTimeout(r, 300));
-    const plain = await db.connect();
-    const b0 = performance.now();
-    await plain.query(`CREATE INDEX idx_pev_plain ON pevents (payload, account)`);
-    const buildMs = performance.now() - b0;
-    await new Promise((r) => setTimeout(r, 100));
-    const blocked = await w2.stop();
-    expect(buildMs).toBeGreaterThan(300);
-    expect(blocked.longest).toBeGreaterThan(buildMs * 0.5);
-    expect(blocked.longest).toBeGreaterThan(during.longest);
-    console.log(`partitioned: apply ${applyMs.toFixed(0)} ms: longest insert ${during.longest.toFixed(1)} ms over ${during.latencies.length} inserts; plain build ${buildMs.toFixed(0)} ms: longest insert ${blocked.longest.toFixed(0)} ms`);
   });
 });
