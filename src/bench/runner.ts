@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
+import { asUser, prepareSession, runOneStatement } from '../db/session.js';
 import type { ProgressListener } from '../engine/progress.js';
 import { PGOPT_VERSION } from '../version.js';
 import { summarizePlan, type ExplainOutput, type PlanNode, type PlanSummary } from './plan-summary.js';
@@ -104,15 +105,32 @@ export interface BenchResult {
 async function chooseForm(c: pg.Client, q: WorkloadQuery): Promise<QueryForm> {
   for (const f of [...q.forms].reverse()) {
     if (!f.whenExists) return f;
-    const r = await c.query('SELECT to_regclass($1) IS NOT NULL AS ok', [f.whenExists]);
+    // The name is the user's, resolved as the user's session would; the call is qualified.
+    const r = await asUser(c, () => c.query('SELECT pg_catalog.to_regclass($1) IS NOT NULL AS ok', [f.whenExists]));
     if (r.rows[0].ok) return f;
   }
   return q.forms[0];
 }
 
-async function paramRows(c: pg.Client, q: WorkloadQuery, form: QueryForm): Promise<unknown[][]> {
+/**
+ * A `-- params:` query runs like a workload query: one statement, read-only, under the bench's
+ * statement_timeout, rolled back, in the user's search_path.
+ */
+export async function readParams(c: pg.Client, sql: string, timeoutMs: number): Promise<pg.QueryResult> {
+  return asUser(c, async () => {
+    await c.query('BEGIN READ ONLY');
+    try {
+      await c.query(`SET LOCAL statement_timeout = ${Math.round(timeoutMs)}`);
+      return await runOneStatement(c, sql, [], { rowMode: 'array' });
+    } finally {
+      await c.query('ROLLBACK').catch(() => {});
+    }
+  });
+}
+
+async function paramRows(c: pg.Client, q: WorkloadQuery, form: QueryForm, o: BenchOptions): Promise<unknown[][]> {
   if (!q.params) return [[]];
-  const res = await c.query({ text: q.params, rowMode: 'array' }).catch((err) => {
+  const res = await readParams(c, q.params, o.statementTimeoutMs).catch((err) => {
     throw new PgoptError('input', `params of "${q.name}": ${translatePgError(err, 'the server rejects it').message}`, {
       location: q.paramsLocation ?? undefined,
     });
@@ -136,7 +154,7 @@ async function explainOnce(c: pg.Client, form: QueryForm, params: unknown[], tim
     // TIMING OFF for measured runs: per-node clock reads distort sub-millisecond queries.
     const sql = `EXPLAIN (ANALYZE, BUFFERS, TIMING ${timing ? 'ON' : 'OFF'}, FORMAT JSON) ${form.sql}`;
     const t0 = performance.now();
-    const res = await c.query(sql, params);
+    const res = await runOneStatement(c, sql, params);
     const wallMs = performance.now() - t0;
     const raw = res.rows[0]['QUERY PLAN'];
     const out = (typeof raw === 'string' ? JSON.parse(raw) : raw)[0] as ExplainOutput;
@@ -150,9 +168,9 @@ const CALIBRATION_FORM: QueryForm = { sql: CALIBRATION_SQL, location: { file: '(
 
 async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label: string): Promise<QueryResult> {
   const form = await chooseForm(c, q);
-  const rows = await paramRows(c, q, form);
+  const rows = await paramRows(c, q, form, o);
   const run = (i: number, timing = false) =>
-    explainOnce(c, form, rows[i % rows.length], timing, o.statementTimeoutMs).catch((err) => {
+    asUser(c, () => explainOnce(c, form, rows[i % rows.length], timing, o.statementTimeoutMs)).catch((err) => {
       throw new PgoptError(err instanceof PgoptError ? err.kind : 'database', `query "${q.name}" (${form.location.file}:${form.location.line}): ${translatePgError(err, 'failed').message.replace(/^failed: /, '')}`, { cause: err });
     });
   for (let i = 0; i < o.warmup; i++) {
@@ -209,6 +227,7 @@ async function dataChecksum(c: pg.Client): Promise<string> {
 
 /** Run a workload: per query, warm-up, measured runs, one profiled run. The core never prints. */
 export async function runBench(c: pg.Client, workload: Workload, o: BenchOptions): Promise<BenchResult> {
+  await prepareSession(c);
   const version = await c.query(`SELECT current_setting('server_version') AS v, current_setting('server_version_num')::int AS n`);
   const settings: Record<string, string> = {};
   for (const s of PLAN_SETTINGS) settings[s] = (await c.query(`SELECT current_setting($1) AS v`, [s])).rows[0].v;

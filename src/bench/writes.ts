@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { asUser, runOneStatement } from '../db/session.js';
 import { qualify, quoteIdent } from '../db/scoped.js';
 import type { Pack, PackObject } from '../pack/types.js';
 import { walk } from '../pack/ast.js';
@@ -84,12 +85,16 @@ async function tableFacts(c: pg.Client, rel: string): Promise<TableFacts | null>
  * the table's constraints reject is skipped with the server's reason instead of failing bench.
  */
 async function trial(c: pg.Client, q: WorkloadQuery, timeoutMs: number): Promise<string | null> {
+  return asUser(c, () => trialAsUser(c, q, timeoutMs));
+}
+
+async function trialAsUser(c: pg.Client, q: WorkloadQuery, timeoutMs: number): Promise<string | null> {
   await c.query('BEGIN');
   try {
     await c.query(`SET LOCAL statement_timeout = ${Math.round(timeoutMs)}`);
-    const params = (await c.query({ text: q.params!, rowMode: 'array' })).rows;
+    const params = (await runOneStatement(c, q.params!, [], { rowMode: 'array' })).rows;
     if (params.length === 0) return 'the table is empty';
-    await c.query(q.forms[0].sql, params[0].slice(0, q.forms[0].paramCount));
+    await runOneStatement(c, q.forms[0].sql, params[0].slice(0, q.forms[0].paramCount));
     return null;
   } catch (err) {
     return `the server rejects the probe: ${(err as Error).message}`;

@@ -20,7 +20,10 @@ export async function demo(f: { scale: string; seed: string; runs: string; warmu
     warmup: parseCount('--warmup', f.warmup),
     keep: !!f.keep,
     onProgress: ctx.reporter.progress,
-    onServer: (s) => (server = s),
+    onServer: (s) => {
+      server = s;
+      ctx.reporter.addSecret(s.password);
+    },
   }).finally(() => {
     ctx.reporter.stopSpinner();
     process.removeListener('SIGINT', onSigint);
@@ -43,7 +46,7 @@ export async function demo(f: { scale: string; seed: string; runs: string; warmu
         '',
         Object.entries(r.timingsMs).map(([k, v]) => `${k}: ${formatMs(v)}`).join('\n'),
         r.kept
-          ? c.green(`server kept running: ${r.url}  (pid ${r.kept.pid}, data in ${r.dataDir}; stop it with: kill ${r.kept.pid})`)
+          ? c.green(`server kept running (pid ${r.kept.pid}, data in ${r.dataDir}; stop it with: kill ${r.kept.pid})\n  connect: PGPASSFILE=${r.kept.passfile} psql ${r.url}\n  (the password is only in that file, readable by you alone)`)
           : `rolled back ${r.rollback?.objects.filter((o) => o.outcome === 'dropped').length ?? 0} object(s); server stopped`,
       ].join('\n'),
     );

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { userSession } from './session.js';
 
 /** Catalog reads, each named for the question it answers. */
 
@@ -11,23 +12,27 @@ export interface Relation {
   estimatedRows: number;
 }
 
-/** Resolve a possibly unqualified name the way the server would (search_path). */
+/**
+ * Resolve a possibly unqualified name the way the user's session would: through the schemas
+ * of the user's search_path, in order (pgopt's own queries run under a pinned one).
+ */
 export async function findRelation(c: pg.Client, schema: string | null, name: string): Promise<Relation | null> {
+  const schemas = schema ? [schema] : (await userSession(c)).userSchemas;
   const res = await c.query(
     `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
             greatest(c.reltuples, 0)::float8 AS rows
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.oid = to_regclass($1)`,
-    [schema ? `${quote(schema)}.${quote(name)}` : quote(name)],
+      WHERE c.relname = $2 AND n.nspname = ANY ($1::text[])
+      ORDER BY array_position($1::text[], n.nspname::text) LIMIT 1`,
+    [schemas, name],
   );
   const r = res.rows[0];
   return r ? { oid: r.oid, schema: r.schema, name: r.name, relkind: r.relkind, estimatedRows: r.rows } : null;
 }
 
-export async function currentSchema(c: pg.Client): Promise<string> {
-  const res = await c.query('SELECT current_schema() AS s');
-  if (!res.rows[0].s) throw new Error('no schema is selected: search_path is empty');
-  return res.rows[0].s;
+/** Where an unqualified CREATE of the user's puts its object; null when the search_path names no existing schema. */
+export async function currentSchema(c: pg.Client): Promise<string | null> {
+  return (await userSession(c)).userCurrentSchema;
 }
 
 export interface IndexInfo {
@@ -38,12 +43,14 @@ export interface IndexInfo {
   ready: boolean;
   definition: string;
   sizeBytes: number;
+  /** An index of a partitioned table (relkind 'I'): it cannot be dropped CONCURRENTLY. */
+  partitioned: boolean;
 }
 
 export async function findIndex(c: pg.Client, schema: string, name: string): Promise<IndexInfo | null> {
   const res = await c.query(
     `SELECT i.indexrelid::int AS oid, t.relname AS table, t.oid::int AS table_oid, i.indisvalid AS valid,
-            i.indisready AS ready, pg_get_indexdef(i.indexrelid) AS def,
+            i.indisready AS ready, pg_get_indexdef(i.indexrelid) AS def, ic.relkind = 'I' AS partitioned,
             -- A partitioned index has no storage of its own: its size is its partitions'.
             (CASE WHEN ic.relkind = 'I' THEN (SELECT coalesce(sum(pg_relation_size(relid)), 0) FROM pg_partition_tree(i.indexrelid))
                   ELSE pg_relation_size(i.indexrelid) END)::float8 AS size
@@ -56,7 +63,7 @@ export async function findIndex(c: pg.Client, schema: string, name: string): Pro
   );
   const r = res.rows[0];
   return r
-    ? { oid: r.oid, table: r.table, tableOid: r.table_oid, valid: r.valid, ready: r.ready, definition: r.def, sizeBytes: r.size }
+    ? { oid: r.oid, table: r.table, tableOid: r.table_oid, valid: r.valid, ready: r.ready, definition: r.def, sizeBytes: r.size, partitioned: r.partitioned }
     : null;
 }
 
@@ -80,6 +87,16 @@ export async function findMatview(c: pg.Client, schema: string, name: string): P
   );
   const r = res.rows[0];
   return r ? { oid: r.oid, populated: r.populated, definition: r.def, sizeBytes: r.size, hasUniqueIndex: r.has_unique } : null;
+}
+
+/** Where a relation is now, found by oid: after ALTER … RENAME or SET SCHEMA its oid stays. */
+export async function relationByOid(c: pg.Client, oid: number): Promise<{ schema: string; name: string; relkind: string } | null> {
+  const res = await c.query(
+    `SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid`,
+    [oid],
+  );
+  return res.rows[0] ?? null;
 }
 
 /** Whatever else holds this name in the schema (a table, a view, an index of another kind). */
@@ -141,4 +158,69 @@ const toSession = (r: any): SessionInfo => ({
   query: r.query,
 });
 
-const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/** One relation, sequence or the schema itself in pgopt's registry schema, with who may change it. */
+export interface RegistryPart {
+  /** 'schema', or the relation's name. */
+  name: string;
+  /** pg_class.relkind ('r' table, 'S' sequence, …); 'schema' for the schema. */
+  relkind: string;
+  owner: string;
+  ownerTrusted: boolean;
+  /** Grants of a writing privilege to PUBLIC or to a role the current user does not trust. */
+  untrustedGrants: { grantee: string; privilege: string }[];
+}
+
+export interface RegistryFacts {
+  currentUser: string;
+  /** Null when schema `pgopt` does not exist. */
+  parts: RegistryPart[] | null;
+}
+
+/**
+ * Who owns schema `pgopt` and everything in it, and who else may write there. A role is
+ * trusted when it is the current user, a role the current user is a member of (through
+ * pg_auth_members, not the implicit "superuser is a member of everything"), or a superuser.
+ */
+export async function registryFacts(c: pg.Client, schema: string): Promise<RegistryFacts> {
+  const res = await c.query(
+    `WITH RECURSIVE mine(oid) AS (
+        SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user
+        UNION SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN mine ON m.member = mine.oid),
+      trusted AS (SELECT oid FROM mine UNION SELECT oid FROM pg_catalog.pg_roles WHERE rolsuper),
+      ns AS (SELECT oid, nspowner, nspacl FROM pg_catalog.pg_namespace WHERE nspname = $1),
+      parts AS (
+        SELECT 'schema'::text AS name, 'schema'::text AS relkind, ns.nspowner AS owner,
+               (SELECT coalesce(array_agg(g.grantee::text || ':' || g.privilege_type), '{}')
+                  FROM pg_catalog.aclexplode(ns.nspacl) g
+                 WHERE g.privilege_type = 'CREATE' AND g.grantee NOT IN (SELECT oid FROM trusted)) AS grants
+          FROM ns
+        UNION ALL
+        SELECT c.relname::text, c.relkind::text, c.relowner,
+               (SELECT coalesce(array_agg(g.grantee::text || ':' || g.privilege_type), '{}')
+                  FROM pg_catalog.aclexplode(c.relacl) g
+                 WHERE g.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES', 'USAGE')
+                   AND g.grantee NOT IN (SELECT oid FROM trusted))
+          FROM pg_catalog.pg_class c JOIN ns ON c.relnamespace = ns.oid)
+     SELECT current_user::text AS me, p.name, p.relkind, pg_catalog.pg_get_userbyid(p.owner)::text AS owner,
+            p.owner IN (SELECT oid FROM trusted) AS owner_trusted, p.grants
+       FROM (SELECT 1) one LEFT JOIN parts p ON true
+      ORDER BY p.relkind = 'schema' DESC, p.name`,
+    [schema],
+  );
+  const me = res.rows[0].me as string;
+  const rows = res.rows.filter((r) => r.name !== null);
+  if (!rows.some((r) => r.relkind === 'schema')) return { currentUser: me, parts: null };
+  const roleName = async (oid: string) =>
+    oid === '0' ? 'PUBLIC' : ((await c.query('SELECT pg_catalog.pg_get_userbyid($1::oid)::text AS n', [oid])).rows[0].n as string);
+  const parts: RegistryPart[] = [];
+  for (const r of rows) {
+    const grants = [];
+    for (const g of r.grants as string[]) {
+      const [oid, privilege] = g.split(':');
+      grants.push({ grantee: await roleName(oid), privilege });
+    }
+    parts.push({ name: r.name, relkind: r.relkind, owner: r.owner, ownerTrusted: r.owner_trusted, untrustedGrants: grants });
+  }
+  return { currentUser: me, parts };
+}

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { PgoptError } from '../errors.js';
 import type { ConnectionTarget } from './connection.js';
 import { translatePgError } from './pg-errors.js';
+import { prepareSession } from './session.js';
 
 export type Client = pg.Client;
 
@@ -44,6 +45,7 @@ export async function withClient<T>(
   }
   openClients.set(client, target.config);
   try {
+    await prepareSession(client);
     return await fn(client);
   } finally {
     openClients.delete(client);
@@ -75,6 +77,16 @@ export async function withRolledBackTransaction<T>(client: pg.Client, fn: () => 
     return await fn();
   } finally {
     await client.query('ROLLBACK').catch(() => {});
+  }
+}
+
+/** statement_timeout for one long step outside a transaction, then none again (0 = no limit). */
+export async function withStatementTimeout<T>(client: pg.Client, ms: number, fn: () => Promise<T>): Promise<T> {
+  await client.query(`SET statement_timeout = ${Math.max(0, Math.round(ms))}`);
+  try {
+    return await fn();
+  } finally {
+    await client.query('SET statement_timeout = 0').catch(() => {});
   }
 }
 

@@ -1,4 +1,7 @@
 import { fileURLToPath } from 'node:url';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { resolveConnection } from '../db/connection.js';
 import { withClient } from '../db/scoped.js';
 import { startEmbedded, type EmbeddedServer } from '../embedded/server.js';
@@ -30,9 +33,10 @@ export interface DemoOptions {
 }
 
 export interface DemoResult {
-  /** Connection URL of the demo database (no password: the throwaway server trusts loopback). */
+  /** Connection URL of the demo database, without its password (safe to print). */
   url: string;
-  kept: { pid: number } | null;
+  /** With --keep: the server's pid, and a pgpass file (0600) holding its random password. */
+  kept: { pid: number; passfile: string } | null;
   dataDir: string;
   server: string;
   load: LoadFixtureResult;
@@ -44,6 +48,18 @@ export interface DemoResult {
   verify: VerifyResult;
   rollback: RollbackResult | null;
   timingsMs: Record<string, number>;
+}
+
+/**
+ * A kept server's password goes where only its owner can read it: a pgpass file (0600) in a
+ * directory of its own (0700), which psql and pgopt read through PGPASSFILE.
+ */
+function writePassfile(server: EmbeddedServer): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pgopt-demo-'));
+  chmodSync(dir, 0o700);
+  const file = join(dir, 'pgpass');
+  writeFileSync(file, `127.0.0.1:${server.port}:*:postgres:${server.password.replace(/[\\:]/g, '\\$&')}\n`, { mode: 0o600 });
+  return file;
 }
 
 /**
@@ -63,7 +79,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     }
   };
   const [pack, workload] = await Promise.all([loadPack(DEMO_PACK), loadWorkload(DEMO_WORKLOAD)]);
-  const server = await timed('starting embedded PostgreSQL', () => startEmbedded({ trust: true, detached: o.keep }));
+  const server = await timed('starting embedded PostgreSQL', () => startEmbedded({ detached: o.keep }));
   o.onServer?.(server);
   o.onProgress?.({ type: 'done', message: `embedded PostgreSQL started on port ${server.port} (data in ${server.dataDir})` });
   let stop = !o.keep;
@@ -88,8 +104,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       return { load, before, apply, after, account, verify, rollback };
     });
     return {
-      url,
-      kept: o.keep ? { pid: server.pid } : null,
+      url: server.displayUrl.replace(/\/postgres$/, `/${DEMO_DB}`),
+      kept: o.keep ? { pid: server.pid, passfile: writePassfile(server) } : null,
       dataDir: server.dataDir,
       server: `PostgreSQL ${version} (embedded)`,
       ...result,

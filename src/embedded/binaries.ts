@@ -3,10 +3,10 @@ import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, type EmbeddedServer } from './server.js';
+import { freePort, randomPassword, type EmbeddedServer } from './server.js';
 
 /** The uid/gid to run PostgreSQL as: ourselves, or a `postgres` system user when we are root. */
-function serverUser(): { uid: number; gid: number } | undefined {
+export function serverUser(): { uid: number; gid: number } | undefined {
   if (userInfo().uid !== 0) return undefined;
   const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString().trim());
   if (spawnSync('id', ['postgres']).status !== 0) execFileSync('useradd', ['--system', '--no-create-home', 'postgres']);
@@ -33,11 +33,13 @@ export async function startFromBinaries(binDir: string, settings: Record<string,
   const run = (cmd: string, args: string[]) =>
     execFileSync(join(binDir, cmd), args, { ...(user ?? {}), stdio: 'pipe', cwd: tmpdir() });
   // Password authentication over TCP, as in production, so authentication failures can be tested.
-  const password = 'pgopt-binaries';
+  const password = randomPassword();
   const pwfile = join(dataDir, 'pwfile');
   writeFileSync(pwfile, password + '\n');
   if (user) chownSync(pwfile, user.uid, user.gid);
+  // Local connections only through the socket in dataDir, which only the server's user can enter.
   run('initdb', ['-D', join(dataDir, 'data'), '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C']);
+  rmSync(pwfile);
   const flags = Object.entries({ fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', ...settings })
     .map(([k, v]) => `-c ${k}=${v}`)
     .join(' ');
@@ -47,7 +49,9 @@ export async function startFromBinaries(binDir: string, settings: Record<string,
       // -l again: without it the new postmaster would inherit our stdout pipe and never let it close.
       run('pg_ctl', ['-D', join(dataDir, 'data'), '-l', join(dataDir, 'server.log'), '-m', mode, '-w', 'restart']);
     },
-    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    displayUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    password,
     port,
     dataDir,
     stop: async () => {

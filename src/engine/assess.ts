@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { inputError, PgoptError } from '../errors.js';
 import { currentSchema, findIndex, findMatview, findRelation, relationKindByName, type Relation } from '../db/catalog.js';
 import { displayName, qualify, withRolledBackTransaction } from '../db/scoped.js';
+import { checkRollbackOverride } from '../pack/rollback-override.js';
+import { asUser, prepareSession, runOneStatement } from '../db/session.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { displayRelation } from '../pack/ast.js';
 import { rewriteIndexSql, rewriteMatviewSql } from '../pack/rewrite.js';
@@ -85,9 +87,9 @@ function missingRelation(s: PackStatement, ref: RelationRef): PgoptError {
  * expressions, and renders the definition verify compares against.
  */
 export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: boolean } = {}): Promise<PackAssessment> {
-  const defaultSchema = await currentSchema(c).catch(() => {
-    throw new PgoptError('input', 'the connection has no current schema (search_path is empty)');
-  });
+  await prepareSession(c);
+  const defaultSchema = await currentSchema(c);
+  if (!defaultSchema) throw new PgoptError('input', 'the connection has no current schema (search_path is empty)');
   const schemaOf = new Map<PackObject, string>();
   const tableOf = new Map<number, Relation>();
   const tables = new Map<PackObject, IndexedRelation>();
@@ -116,6 +118,7 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
     if (o?.kind === 'index') schemaOf.set(o, tables.get(o)!.schema);
   }
 
+  for (const o of pack.objects) checkOverrideSchema(o, schemaOf.get(o)!);
   const rows = await readRows(c);
   const live = new Map<PackObject, LiveObject | null>();
   const otherKind = new Map<PackObject, string | null>();
@@ -165,6 +168,15 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
     return a;
   });
   return { pack, assessments, tableOf, rowsRead };
+}
+
+/** An override naming a schema must name the one the object resolved to (load time could not know it). */
+function checkOverrideSchema(o: PackObject, schema: string): void {
+  if (!o.rollbackOverride) return;
+  const checked = checkRollbackOverride(o.rollbackOverride, o.kind, schema, o.name);
+  if ('refused' in checked) {
+    throw inputError(`-- pgopt:rollback of ${displayName(schema, o.name)} may only drop that object: ${checked.refused}`, o.statement.location);
+  }
 }
 
 function sameDefinition(o: PackObject, liveDef: string, expectedDef: string): boolean {
@@ -230,7 +242,7 @@ async function dryRun(
       const run = async (sql: string, clone?: { name: string; for: string }) => {
         await c.query('SAVEPOINT pgopt_dry');
         try {
-          await c.query(sql);
+          await asUser(c, () => runOneStatement(c, sql));
         } catch (err: any) {
           await c.query('ROLLBACK TO SAVEPOINT pgopt_dry').catch(() => {});
           const t = translatePgError(err, 'the server rejects this statement');

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { asUser, runOneStatement } from '../db/session.js';
 import { parseSync } from 'libpg-query';
 import type { SourceLocation } from '../errors.js';
 import { qualify } from '../db/scoped.js';
@@ -184,7 +185,7 @@ async function duplicateKey(c: pg.Client, o: PackObject, table: string): Promise
     await c.query('BEGIN');
     await c.query(`SET LOCAL statement_timeout = '30s'`);
     await c.query(`CREATE TEMP TABLE pgopt_lint_clone (LIKE ${table})`);
-    await c.query(rewriteIndexSql(o.statement.sql, { name: 'pgopt_lint_clone_key', relation: 'pg_temp.pgopt_lint_clone', concurrently: false }));
+    await asUser(c, () => runOneStatement(c, rewriteIndexSql(o.statement.sql, { name: 'pgopt_lint_clone_key', relation: 'pg_temp.pgopt_lint_clone', concurrently: false })));
     const def = await c.query(
       `SELECT array(SELECT pg_get_indexdef(i.indexrelid, k, false) FROM generate_series(1, i.indnkeyatts) k) AS keys,
               pg_get_expr(i.indpred, i.indrelid) AS pred,

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { findIndex, longTransactions } from '../db/catalog.js';
-import { displayName, qualify } from '../db/scoped.js';
+import { displayName, qualify, withStatementTimeout } from '../db/scoped.js';
+import { asUser, runOneStatement } from '../db/session.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
 import type { Assessment } from './assess.js';
@@ -31,13 +32,8 @@ export function failure(err: unknown, what: string): PgoptError {
  * any of them while the wait itself blocks nobody.
  */
 async function withBuildTimeout<T>(c: pg.Client, o: RunOptions, fn: () => Promise<T>): Promise<T> {
-  await c.query(`SET statement_timeout = ${Math.max(0, Math.round(o.buildTimeoutMs))}`);
   await c.query('SET lock_timeout = 0');
-  try {
-    return await fn();
-  } finally {
-    await c.query('SET statement_timeout = 0').catch(() => {});
-  }
+  return withStatementTimeout(c, o.buildTimeoutMs, fn);
 }
 
 /** DROP INDEX CONCURRENTLY IF EXISTS: never takes a lock the application would queue behind. */
@@ -65,7 +61,7 @@ export async function buildIndex(
   const what = `building index ${a.qualifiedName}`;
   if (!o.concurrently) {
     const tableOid = (await findTableOid(c, a)) ?? 0;
-    await withLockRetry(c, what, [tableOid], lockPolicy(o, what), () => inTransaction(async () => { await c.query(sql); })).catch((err) => {
+    await withLockRetry(c, what, [tableOid], lockPolicy(o, what), () => inTransaction(async () => { await asUser(c, () => runOneStatement(c, sql)); })).catch((err) => {
       throw failure(err, what);
     });
     return;
@@ -74,7 +70,7 @@ export async function buildIndex(
   if (a.table?.partitioned) return buildOnPartitions(c, a, o, (await findTableOid(c, a))!, inTransaction);
   const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'index');
   try {
-    await withBuildTimeout(c, o, () => c.query(sql));
+    await withBuildTimeout(c, o, () => asUser(c, () => runOneStatement(c, sql)));
   } catch (err) {
     const failed = failure(err, what);
     const left = await findIndex(c, a.schema, a.object.name).catch(() => null);
@@ -97,13 +93,13 @@ function partitionSteps(c: pg.Client, a: Assessment, o: RunOptions, inTransactio
   return {
     sql: a.object.statement.sql,
     blocking: (what, oids, fn) =>
-      withLockRetry(c, what, oids, lockPolicy(o, what), () => inTransaction(async () => { await fn(); })).catch((err) => {
+      withLockRetry(c, what, oids, lockPolicy(o, what), () => inTransaction(async () => { await asUser(c, fn); })).catch((err) => {
         throw failure(err, what);
       }),
     concurrent: async (sql, schema, name) => {
       const stopWatch = o.watch?.(backendPid(c), `${a.qualifiedName} (${displayName(schema, name)})`, 'index');
       try {
-        await withBuildTimeout(c, o, () => c.query(sql));
+        await withBuildTimeout(c, o, () => asUser(c, () => runOneStatement(c, sql)));
       } catch (err) {
         const failed = failure(err, `building ${displayName(schema, name)} for ${a.qualifiedName}`);
         const left = await findIndex(c, schema, name).catch(() => null);

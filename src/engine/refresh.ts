@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { asUser, prepareSession } from '../db/session.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { PgoptError } from '../errors.js';
@@ -56,6 +57,7 @@ export async function resolveRefreshTargets(c: pg.Client, args: string[], packNa
  */
 export async function refreshViews(c: pg.Client, targets: { schema: string; name: string }[], o: RunOptions): Promise<RefreshResult> {
   const runId = randomUUID();
+  await prepareSession(c);
   return withAdvisoryLock(c, o.waitMs, async () => {
     await ensureRegistry(c);
     const owners = await readRows(c);
@@ -85,7 +87,8 @@ export async function refreshViews(c: pg.Client, targets: { schema: string; name
       try {
         o.onProgress?.({ type: 'step', message: `refreshing ${view}` });
         await c.query(`SET statement_timeout = ${Math.max(0, Math.round(o.buildTimeoutMs))}`);
-        await withLockRetry(c, `refreshing ${view}`, mv ? [mv.oid] : [], lockPolicy(o, `refreshing ${view}`), () => c.query(sql));
+        // Under the user's search_path: the view's query may call the user's functions.
+        await withLockRetry(c, `refreshing ${view}`, mv ? [mv.oid] : [], lockPolicy(o, `refreshing ${view}`), () => asUser(c, () => c.query(sql)));
         r.outcome = 'refreshed';
         r.rows = Number((await c.query(`SELECT count(*) AS n FROM ${qualify(t.schema, t.name)}`)).rows[0].n);
       } catch (err) {

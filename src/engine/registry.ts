@@ -1,5 +1,8 @@
 import type pg from 'pg';
 import { PGOPT_VERSION } from '../version.js';
+import { PgoptError } from '../errors.js';
+import { registryFacts, type RegistryFacts, type RegistryPart } from '../db/catalog.js';
+import { prepareSession } from '../db/session.js';
 
 /**
  * pgopt's own state lives in the target database, schema `pgopt`: one row per object a pack
@@ -18,11 +21,14 @@ export interface RegistryRow {
   name: string;
   kind: 'index' | 'matview';
   table: string | null;
+  /** The indexed table's oid when the row was written: an index of the same name on a recreated table is not ours. */
+  tableOid: number | null;
   ordinal: number;
   state: RowState;
   statement: string;
   fingerprint: string;
   catalogDefinition: string | null;
+  /** A pack's `-- pgopt:rollback` text, never executed: re-checked at rollback (rollback-sql.ts). Empty: derived. */
   rollbackSql: string[];
   objectOid: number | null;
   preExisting: boolean;
@@ -52,6 +58,7 @@ CREATE TABLE IF NOT EXISTS pgopt.objects (
   applied_by text,
   duration_ms numeric,
   pgopt_version text NOT NULL,
+  table_oid oid,
   PRIMARY KEY (pack, schema_name, object_name)
 );
 CREATE TABLE IF NOT EXISTS pgopt.events (
@@ -68,16 +75,85 @@ CREATE TABLE IF NOT EXISTS pgopt.events (
   pgopt_version text
 );
 COMMENT ON SCHEMA pgopt IS 'pgopt registry: objects applied by optimization packs and the event log';
+REVOKE ALL ON SCHEMA pgopt FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA pgopt FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA pgopt FROM PUBLIC;
 `;
 
-export async function registryExists(c: pg.Client): Promise<boolean> {
-  const res = await c.query(`SELECT to_regclass('pgopt.objects') IS NOT NULL AS ok`);
-  return res.rows[0].ok;
+/** The relations pgopt's registry is made of: a schema `pgopt` without them is not pgopt's. */
+const REGISTRY_TABLES = ['objects', 'events'] as const;
+
+const RELKIND_NAMES: Record<string, string> = { r: 'table', S: 'sequence', i: 'index', v: 'view', m: 'materialized view', f: 'foreign table', p: 'partitioned table', c: 'type' };
+
+/**
+ * Why the registry in the database cannot be trusted, or null. Whoever can write it decides
+ * what pgopt believes it created, so it must be owned by the current user, a role it is a
+ * member of, or a superuser, and grant no writing privilege to anyone else.
+ */
+export function registryDistrust(f: RegistryFacts): { problem: string; fix: string } | null {
+  if (!f.parts) return null;
+  const me = f.currentUser;
+  const label = (x: RegistryPart) =>
+    x.relkind === 'schema' ? `schema ${REGISTRY_SCHEMA}` : `${RELKIND_NAMES[x.relkind] ?? 'relation'} ${REGISTRY_SCHEMA}.${x.name}`;
+  const foreign = f.parts.find((x) => !x.ownerTrusted);
+  if (foreign) {
+    return {
+      problem: `${label(foreign)} is owned by role "${foreign.owner}", which is not ${me}, a role ${me} is a member of, or a superuser`,
+      fix: `inspect schema ${REGISTRY_SCHEMA}, then drop it (DROP SCHEMA ${REGISTRY_SCHEMA} CASCADE) or have a superuser give it and everything in it to a trusted role (ALTER SCHEMA / ALTER TABLE / ALTER SEQUENCE … OWNER TO ${me})`,
+    };
+  }
+  const granted = f.parts.find((x) => x.untrustedGrants.length);
+  if (granted) {
+    const g = granted.untrustedGrants;
+    const privileges = [...new Set(g.map((x) => x.privilege))].join(', ');
+    const grantees = [...new Set(g.map((x) => x.grantee))];
+    const target = granted.relkind === 'schema' ? `SCHEMA ${REGISTRY_SCHEMA}` : `${granted.relkind === 'S' ? 'SEQUENCE' : 'TABLE'} ${REGISTRY_SCHEMA}.${granted.name}`;
+    return {
+      problem: `${label(granted)} grants ${privileges} to ${grantees.join(', ')}, which ${me} does not trust: they could rewrite what pgopt believes it created`,
+      fix: `REVOKE ${privileges} ON ${target} FROM ${grantees.map((x) => (x === 'PUBLIC' ? x : `"${x}"`)).join(', ')}`,
+    };
+  }
+  const missing = REGISTRY_TABLES.find((t) => !f.parts!.some((x) => x.name === t && x.relkind === 'r'));
+  if (missing) {
+    return {
+      problem: `schema ${REGISTRY_SCHEMA} exists but is not pgopt's registry: it has no table ${REGISTRY_SCHEMA}.${missing}`,
+      fix: `pgopt does not adopt a schema it did not create; rename or drop schema ${REGISTRY_SCHEMA} (DROP SCHEMA ${REGISTRY_SCHEMA} CASCADE if it is empty)`,
+    };
+  }
+  return null;
 }
 
-/** Created on first use, under the run lock so two first runs cannot race. */
+/** Clients whose registry was found trustworthy (or absent) during this run. */
+const checked = new WeakMap<pg.Client, boolean>();
+
+/**
+ * Whether the registry exists, after checking it can be trusted: every read and write of the
+ * registry comes through here first. Throws (exit 3) for a registry another role controls.
+ */
+export async function registryExists(c: pg.Client): Promise<boolean> {
+  const known = checked.get(c);
+  if (known) return true;
+  await prepareSession(c);
+  const facts = await registryFacts(c, REGISTRY_SCHEMA);
+  const distrust = registryDistrust(facts);
+  if (distrust) {
+    throw new PgoptError('database', `refusing to use the registry: ${distrust.problem}`, { hint: distrust.fix });
+  }
+  const exists = facts.parts !== null;
+  if (exists) checked.set(c, true);
+  return exists;
+}
+
+/** Columns later versions added, for registries an earlier pgopt created. */
+const MIGRATIONS = `ALTER TABLE pgopt.objects ADD COLUMN IF NOT EXISTS table_oid oid`;
+
+/** Created on first use, under the run lock so two first runs cannot race; no one else may write it. */
 export async function ensureRegistry(c: pg.Client): Promise<void> {
-  if (await registryExists(c)) return;
+  if (await registryExists(c)) {
+    const has = await c.query(`SELECT 1 FROM pg_attribute WHERE attrelid = 'pgopt.objects'::regclass AND attname = 'table_oid' AND NOT attisdropped`);
+    if (!has.rowCount) await c.query(MIGRATIONS);
+    return;
+  }
   await c.query('BEGIN');
   try {
     await c.query(DDL);
@@ -86,6 +162,8 @@ export async function ensureRegistry(c: pg.Client): Promise<void> {
     await c.query('ROLLBACK').catch(() => {});
     throw err;
   }
+  // Check what was created, as any later run will (a concurrent creator could have won the race).
+  if (!(await registryExists(c))) throw new PgoptError('database', `the registry schema ${REGISTRY_SCHEMA} was not created`);
 }
 
 const toRow = (r: any): RegistryRow => ({
@@ -94,6 +172,7 @@ const toRow = (r: any): RegistryRow => ({
   name: r.object_name,
   kind: r.kind,
   table: r.table_name,
+  tableOid: r.table_oid === null || r.table_oid === undefined ? null : Number(r.table_oid),
   ordinal: r.ordinal,
   state: r.state,
   statement: r.statement,
@@ -120,30 +199,38 @@ export async function readRows(c: pg.Client, pack?: string): Promise<RegistryRow
 
 export type NewRow = Omit<RegistryRow, 'appliedAt' | 'appliedBy' | 'pgoptVersion'>;
 
+/** Writes go only to a registry that exists and was found trustworthy on this connection. */
+async function assertRegistry(c: pg.Client): Promise<void> {
+  if (!(await registryExists(c))) throw new PgoptError('database', `the registry (schema ${REGISTRY_SCHEMA}) does not exist`);
+}
+
 export async function upsertRow(c: pg.Client, row: NewRow): Promise<void> {
+  await assertRegistry(c);
   await c.query(
     `INSERT INTO pgopt.objects (pack, schema_name, object_name, kind, table_name, ordinal, state, statement,
-        fingerprint, catalog_definition, rollback_sql, object_oid, pre_existing, applied_at, applied_by, duration_ms, pgopt_version)
+        fingerprint, catalog_definition, rollback_sql, object_oid, pre_existing, applied_at, applied_by, duration_ms, pgopt_version, table_oid)
      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,
-             CASE WHEN $7 = 'applied' THEN clock_timestamp() END, CASE WHEN $7 = 'applied' THEN current_user END, $14, $15)
+             CASE WHEN $7 = 'applied' THEN clock_timestamp() END, CASE WHEN $7 = 'applied' THEN current_user END, $14, $15, $16)
      ON CONFLICT (pack, schema_name, object_name) DO UPDATE SET
         kind = EXCLUDED.kind, table_name = EXCLUDED.table_name, ordinal = EXCLUDED.ordinal, state = EXCLUDED.state,
         statement = EXCLUDED.statement, fingerprint = EXCLUDED.fingerprint, catalog_definition = EXCLUDED.catalog_definition,
         rollback_sql = EXCLUDED.rollback_sql, object_oid = EXCLUDED.object_oid, pre_existing = EXCLUDED.pre_existing,
         applied_at = EXCLUDED.applied_at, applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
-        pgopt_version = EXCLUDED.pgopt_version`,
+        pgopt_version = EXCLUDED.pgopt_version, table_oid = EXCLUDED.table_oid`,
     [
       row.pack, row.schema, row.name, row.kind, row.table, row.ordinal, row.state, row.statement, row.fingerprint,
-      row.catalogDefinition, row.rollbackSql, row.objectOid, row.preExisting, row.durationMs, PGOPT_VERSION,
+      row.catalogDefinition, row.rollbackSql, row.objectOid, row.preExisting, row.durationMs, PGOPT_VERSION, row.tableOid,
     ],
   );
 }
 
 export async function setRowState(c: pg.Client, pack: string, schema: string, name: string, state: RowState): Promise<void> {
+  await assertRegistry(c);
   await c.query(`UPDATE pgopt.objects SET state = $4 WHERE pack = $1 AND schema_name = $2 AND object_name = $3`, [pack, schema, name, state]);
 }
 
 export async function deleteRow(c: pg.Client, pack: string, schema: string, name: string): Promise<void> {
+  await assertRegistry(c);
   await c.query(`DELETE FROM pgopt.objects WHERE pack = $1 AND schema_name = $2 AND object_name = $3`, [pack, schema, name]);
 }
 

@@ -1,10 +1,11 @@
 import type pg from 'pg';
-import { parseSync } from 'libpg-query';
 import { ensureParser } from '../pack/load-pack.js';
+import { prepareSession } from '../db/session.js';
 import { randomUUID } from 'node:crypto';
 import { PgoptError } from '../errors.js';
-import { findIndex, findMatview } from '../db/catalog.js';
-import { displayName, withAdvisoryLock } from '../db/scoped.js';
+import { findIndex, findMatview, relationByOid } from '../db/catalog.js';
+import { displayName, withAdvisoryLock, withStatementTimeout } from '../db/scoped.js';
+import { checkRollbackOverride, dropStatement, type RollbackChoice } from './rollback-sql.js';
 import { indexShape, queryShape } from './definition.js';
 import { failure, lockPolicy } from './objects.js';
 import { withLockRetry } from './locks.js';
@@ -36,28 +37,67 @@ export interface RollbackOptions extends RunOptions {
 
 const matchesOnly = (r: RegistryRow, only: string) => only === r.name || only === `${r.schema}.${r.name}`;
 
+/** Where the object a registry row names is now, and whether it is still the one pgopt created. */
+type Whereabouts =
+  | { state: 'gone' }
+  | { state: 'ours'; partitioned: boolean; oid: number }
+  | { state: 'renamed'; now: string }
+  | { state: 'replaced' };
+
 /**
- * Is the object now in the catalog the one pgopt created? Same oid, or (after a
- * REINDEX CONCURRENTLY, which swaps oids) the same definition. Anything else was put
- * there by someone else and is not ours to drop.
+ * Found by oid first: a renamed or moved object keeps its oid, and dropping by the recorded
+ * name would then hit nothing (or someone else's object). Failing that, by name: the same
+ * name, table and definition is ours after a REINDEX CONCURRENTLY (which swaps oids); an
+ * index of that name on another table (or on a table dropped and recreated) is not.
  */
-async function isOurs(c: pg.Client, r: RegistryRow): Promise<{ exists: boolean; ours: boolean }> {
+async function locate(c: pg.Client, r: RegistryRow): Promise<Whereabouts> {
+  const byOid = r.objectOid === null ? null : await relationByOid(c, r.objectOid);
+  const wantKinds = r.kind === 'index' ? ['i', 'I'] : ['m'];
+  if (byOid && wantKinds.includes(byOid.relkind) && (byOid.schema !== r.schema || byOid.name !== r.name)) {
+    return { state: 'renamed', now: displayName(byOid.schema, byOid.name) };
+  }
   const live = r.kind === 'index' ? await findIndex(c, r.schema, r.name) : await findMatview(c, r.schema, r.name);
-  if (!live) return { exists: false, ours: true };
-  if (r.objectOid === null || live.oid === r.objectOid) return { exists: true, ours: true };
-  if (!r.catalogDefinition) return { exists: true, ours: false };
+  if (!live) return { state: 'gone' };
+  const partitioned = 'partitioned' in live && live.partitioned;
+  if (r.objectOid === null || live.oid === r.objectOid) return { state: 'ours', partitioned, oid: live.oid };
+  if (!r.catalogDefinition) return { state: 'replaced' };
+  if ('tableOid' in live && live.tableOid !== r.tableOid) return { state: 'replaced' };
   try {
     const shape = r.kind === 'index' ? indexShape : queryShape;
-    return { exists: true, ours: shape(live.definition) === shape(r.catalogDefinition) };
+    return shape(live.definition) === shape(r.catalogDefinition) ? { state: 'ours', partitioned, oid: live.oid } : { state: 'replaced' };
   } catch {
-    return { exists: true, ours: false };
+    return { state: 'replaced' };
   }
+}
+
+/**
+ * The registry is data, not code: a row whose rollback text is not exactly a drop of its own
+ * object was altered by someone, and nothing of the rollback may run.
+ */
+function checkRows(rows: RegistryRow[]): Map<RegistryRow, RollbackChoice | null> {
+  const out = new Map<RegistryRow, RollbackChoice | null>();
+  for (const r of rows) {
+    if (!r.rollbackSql.length) {
+      out.set(r, null);
+      continue;
+    }
+    const choice = checkRollbackOverride(r.rollbackSql, r.kind, r.schema, r.name);
+    if ('refused' in choice) {
+      const name = displayName(r.schema, r.name);
+      throw new PgoptError('input', `registry row for ${name} was altered: its rollback is not a drop of ${name} (${choice.refused}); nothing was run`, {
+        hint: `inspect pgopt.objects (pack "${r.pack}"); pgopt never executes SQL read from the database`,
+      });
+    }
+    out.set(r, choice);
+  }
+  return out;
 }
 
 /** Drop what pgopt created for a pack, newest first; never pre-existing or other packs' objects. */
 export async function rollbackPack(c: pg.Client, packName: string, o: RollbackOptions): Promise<RollbackResult> {
   const runId = randomUUID();
   await ensureParser();
+  await prepareSession(c);
   return withAdvisoryLock(c, o.waitMs, async () => {
     await c.query('SET lock_timeout = 0');
     let rows = (await readRows(c, packName)).sort((a, b) => b.ordinal - a.ordinal);
@@ -67,6 +107,7 @@ export async function rollbackPack(c: pg.Client, packName: string, o: RollbackOp
     }
     const result: RollbackResult = { pack: packName, runId, objects: [] };
     if (!rows.length) return result;
+    const choices = checkRows(rows);
     await logEvent(c, { runId, pack: packName, action: 'rollback', outcome: 'started' });
     for (const r of rows) {
       const res: RollbackObjectResult = { object: displayName(r.schema, r.name), kind: r.kind, outcome: 'not-run', durationMs: 0, reason: '' };
@@ -74,7 +115,7 @@ export async function rollbackPack(c: pg.Client, packName: string, o: RollbackOp
       if (result.error) continue;
       const t0 = performance.now();
       try {
-        await rollbackObject(c, r, o, res);
+        await rollbackObject(c, r, choices.get(r) ?? null, o, res);
       } catch (err) {
         res.outcome = 'failed';
         result.error = err instanceof PgoptError ? err : failure(err, `dropping ${res.object}`);
@@ -89,45 +130,38 @@ export async function rollbackPack(c: pg.Client, packName: string, o: RollbackOp
   });
 }
 
-async function rollbackObject(c: pg.Client, r: RegistryRow, o: RollbackOptions, res: RollbackObjectResult): Promise<void> {
+async function rollbackObject(c: pg.Client, r: RegistryRow, choice: RollbackChoice | null, o: RollbackOptions, res: RollbackObjectResult): Promise<void> {
   if (r.preExisting) {
     await deleteRow(c, r.pack, r.schema, r.name);
     res.outcome = 'kept';
     res.reason = 'pre-existing: not created by this pack';
     return;
   }
-  const { exists, ours } = await isOurs(c, r);
-  if (!exists) {
+  const where = await locate(c, r);
+  if (where.state === 'gone') {
     await deleteRow(c, r.pack, r.schema, r.name);
     res.outcome = 'already-gone';
     return;
   }
-  if (!ours) {
+  if (where.state === 'renamed') {
+    throw new PgoptError('check', `${res.object} was renamed to ${where.now} outside pgopt; not dropping it`, {
+      hint: `rename it back and run rollback again, or drop ${where.now} by hand if it is not wanted; its registry row is kept`,
+    });
+  }
+  if (where.state === 'replaced') {
     throw new PgoptError('check', `${res.object} was replaced outside pgopt by a different object; not dropping it`, {
       hint: 'drop it by hand if it is not wanted; its registry row is kept',
     });
   }
+  const drop = dropStatement(r.kind, r.schema, r.name, { concurrently: choice ? choice.concurrently : o.concurrently, partitioned: where.partitioned });
   await setRowState(c, r.pack, r.schema, r.name, 'dropping');
   o.onProgress?.({ type: 'step', message: `drop ${r.kind === 'index' ? 'index' : 'materialized view'} ${res.object}` });
-  for (const sql of r.rollbackSql) {
-    if (isConcurrentDrop(sql)) {
-      // DROP INDEX CONCURRENTLY must run alone, outside a transaction; it blocks no reads or writes while it waits.
-      await c.query(`SET statement_timeout = ${Math.max(0, Math.round(o.buildTimeoutMs))}`);
-      try {
-        await c.query(sql);
-      } finally {
-        await c.query('SET statement_timeout = 0');
-      }
-    } else {
-      await withLockRetry(c, `dropping ${res.object}`, r.objectOid ? [r.objectOid] : [], lockPolicy(o, `dropping ${res.object}`), () => c.query(sql));
-    }
+  if (drop.concurrently) {
+    // DROP INDEX CONCURRENTLY must run alone, outside a transaction; it blocks no reads or writes while it waits.
+    await withStatementTimeout(c, o.buildTimeoutMs, () => c.query(drop.sql));
+  } else {
+    await withLockRetry(c, `dropping ${res.object}`, [where.oid], lockPolicy(o, `dropping ${res.object}`), () => c.query(drop.sql));
   }
   await deleteRow(c, r.pack, r.schema, r.name);
   res.outcome = 'dropped';
-}
-
-/** Decided from the parse tree: a concurrent drop cannot run inside a transaction. */
-function isConcurrentDrop(sql: string): boolean {
-  const stmt = (parseSync(sql) as any).stmts[0]?.stmt;
-  return !!stmt?.DropStmt?.concurrent;
 }

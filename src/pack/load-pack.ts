@@ -4,6 +4,7 @@ import { loadModule, parseSync } from 'libpg-query';
 import { inputError, PgoptError } from '../errors.js';
 import { hashTree, rangeVarRef, relationsRead, statementLabel, stripLayout } from './ast.js';
 import { defaultIndexName } from './rewrite.js';
+import { checkRollbackOverride } from './rollback-override.js';
 import { isComment, scanTokens, SourceText, type Token } from './source-text.js';
 import type { Pack, PackObject, PackStatement, RelationRef, StatementKind } from './types.js';
 
@@ -171,14 +172,12 @@ function applyRollbackDirective(src: SourceText, d: Directive, statements: PackS
   if (parsed.stmts.length === 0) throw inputError('-- pgopt:rollback is empty', loc);
   const sqls: string[] = [];
   for (const s of parsed.stmts) {
-    const [type, node] = Object.entries(s.stmt)[0] as [string, Record<string, any>];
-    const objects: string[][] = (node.objects ?? []).map((o: any) => (o.List?.items ?? []).map((x: any) => x.String?.sval));
-    const own = objects.every((parts) => parts[parts.length - 1] === stmt.object!.name);
-    if (type !== 'DropStmt' || !DROPPABLE.has(node.removeType) || !own) {
-      throw inputError(`-- pgopt:rollback may only drop ${stmt.object.name}, the object it follows`, loc);
-    }
     const start = s.stmt_location ?? 0;
     sqls.push(body.slice(start, s.stmt_len ? start + s.stmt_len : body.bytes.length).trim());
+  }
+  const checked = checkRollbackOverride(sqls, stmt.object.kind, stmt.object.schema, stmt.object.name);
+  if ('refused' in checked) {
+    throw inputError(`-- pgopt:rollback may only drop ${stmt.object.name}, the object it follows, and nothing with it: ${checked.refused}`, loc);
   }
   stmt.object.rollbackOverride = sqls;
 }

@@ -29,7 +29,7 @@ const time = (fn) => {
   return performance.now() - t0;
 };
 
-const server = await startEmbedded({ trust: true });
+const server = await startEmbedded();
 process.on('SIGINT', () => void server.stop().then(() => process.exit(130)));
 const out = { machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version, scale: SCALE };
 try {

@@ -1,0 +1,68 @@
+import type pg from 'pg';
+
+/**
+ * pgopt's own queries run under `search_path = pg_catalog, pg_temp`: a function or operator
+ * someone planted in a schema on the user's search_path (public, say) can never be picked
+ * for one of pgopt's catalog queries (the CVE-2018-1058 class; pg_dump's answer). What the
+ * user wrote — pack statements, workload queries, fixture SQL — runs under the user's own
+ * search_path, so its names resolve exactly as they would in the user's session.
+ */
+export const PINNED_SEARCH_PATH = 'pg_catalog, pg_temp';
+
+interface SessionState {
+  /** The search_path the connection had before pgopt pinned its own. */
+  userSearchPath: string;
+  /** The schemas that path names, as the server resolves them (pg_catalog and pg_temp included). */
+  userSchemas: string[];
+  /** The first existing schema of the user's path: where an unqualified CREATE puts its object. */
+  userCurrentSchema: string | null;
+}
+
+const sessions = new WeakMap<pg.Client, SessionState>();
+
+/**
+ * Pin pgopt's settings on a connection, once. Also standard_conforming_strings: the parser
+ * pgopt checks packs with lexes string literals as the standard says, so the server must too
+ * (with it off, 'x\' would end a literal one place earlier for the server than for pgopt).
+ * Every call here is schema-qualified, since the user's path is still in force when it runs.
+ */
+export async function prepareSession(c: pg.Client): Promise<SessionState> {
+  const known = sessions.get(c);
+  if (known) return known;
+  const res = await c.query(
+    `SELECT pg_catalog.current_setting('search_path') AS path,
+            pg_catalog.current_schemas(true)::text[] AS schemas,
+            pg_catalog.current_schema()::text AS current`,
+  );
+  const state: SessionState = { userSearchPath: res.rows[0].path, userSchemas: res.rows[0].schemas, userCurrentSchema: res.rows[0].current };
+  await c.query(`SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', 'on', false)`, [PINNED_SEARCH_PATH]);
+  sessions.set(c, state);
+  return state;
+}
+
+/** The user's view of names on this connection (prepared on first use). */
+export const userSession = (c: pg.Client): Promise<SessionState> => prepareSession(c);
+
+/**
+ * Run `fn` — which executes SQL the user wrote — under the user's search_path, then pin
+ * pgopt's again. Inside a transaction that is later rolled back the setting reverts to
+ * the pinned one by itself; the reset in `finally` covers every other case.
+ */
+export async function asUser<T>(c: pg.Client, fn: () => Promise<T>): Promise<T> {
+  const s = await prepareSession(c);
+  await c.query(`SELECT pg_catalog.set_config('search_path', $1, false)`, [s.userSearchPath]);
+  try {
+    return await fn();
+  } finally {
+    await c.query(`SELECT pg_catalog.set_config('search_path', $1, false)`, [PINNED_SEARCH_PATH]).catch(() => {});
+  }
+}
+
+/**
+ * Send one statement the user wrote so the server accepts exactly one: the extended query
+ * protocol parses a single statement, where the simple protocol runs whatever follows a
+ * semicolon the server sees and pgopt's parser did not.
+ */
+export function runOneStatement(c: pg.Client, sql: string, params: unknown[] = [], opts: { rowMode?: 'array' } = {}): Promise<pg.QueryResult> {
+  return c.query({ text: sql, values: params, queryMode: 'extended', ...opts } as pg.QueryConfig);
+}
