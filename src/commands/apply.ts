@@ -23,7 +23,7 @@ export async function apply(path: string, f: PackFlags & RunFlagValues & { analy
     }),
   ).finally(() => ctx.reporter.stopSpinner());
   if (ctx.reporter.json) ctx.reporter.document({ ...result, error: result.error ? { kind: result.error.kind, message: result.error.message } : undefined });
-  ctx.reporter.result(renderApply(result, ctx.reporter.c));
+  ctx.reporter.render(result, renderApply);
   if (result.error) throw result.error;
   return 0;
 }

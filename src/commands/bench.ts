@@ -1,3 +1,4 @@
+import { inertDeep } from '../output/inert.js';
 import { appendFileSync } from 'node:fs';
 import { PgoptError } from '../errors.js';
 import { withClient } from '../db/scoped.js';
@@ -52,6 +53,8 @@ export function report(
     r.document(parts);
     return;
   }
+  // Query names and plan nodes come from files and the database: printed inert.
+  parts = inertDeep(parts);
   const md = [
     parts.comparison ? renderComparisonMarkdown(parts.comparison) : parts.run ? renderRunMarkdown(parts.run) : '',
     parts.account ? renderAccountMarkdown(parts.account) : '',

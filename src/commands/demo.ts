@@ -31,10 +31,9 @@ export async function demo(f: { scale: string; seed: string; runs: string; warmu
   if (ctx.reporter.json) {
     ctx.reporter.document(r);
   } else {
-    const c = ctx.reporter.c;
-    const rows = Object.entries(r.load.rows).map(([t, n]) => `${t} ${n.toLocaleString('en-US')}`).join(', ');
-    ctx.reporter.result(
-      [
+    ctx.reporter.render(r, (r, c) => {
+      const rows = Object.entries(r.load.rows).map(([t, n]) => `${t} ${n.toLocaleString('en-US')}`).join(', ');
+      return [
         c.bold(`pgopt demo — ${r.server}, audit_engine at scale ${r.load.scale} (${rows}), loaded in ${formatMs(r.load.totalMs)}`),
         `${r.before.options.runs} measured runs per query after ${r.before.options.warmup} warm-up, same parameters before and after; medians of EXPLAIN ANALYZE execution time.`,
         '',
@@ -48,8 +47,8 @@ export async function demo(f: { scale: string; seed: string; runs: string; warmu
         r.kept
           ? c.green(`server kept running (pid ${r.kept.pid}, data in ${r.dataDir}; stop it with: kill ${r.kept.pid})\n  connect: PGPASSFILE=${r.kept.passfile} psql ${r.url}\n  (the password is only in that file, readable by you alone)`)
           : `rolled back ${r.rollback?.objects.filter((o) => o.outcome === 'dropped').length ?? 0} object(s); server stopped`,
-      ].join('\n'),
-    );
+      ].join('\n');
+    });
   }
   if (!r.verify.ok) throw new PgoptError('check', 'verify failed after apply');
   return 0;

@@ -13,6 +13,6 @@ export async function fixturesLoad(name: string, f: { scale: string; seed: strin
     loadFixture(c, name, { scale, seed, anchor: f.anchor, replace: !!f.replace, onProgress: ctx.reporter.progress }),
   ).finally(() => ctx.reporter.stopSpinner());
   if (ctx.reporter.json) ctx.reporter.document(result);
-  ctx.reporter.result(renderFixtureLoad(result, ctx.reporter.c));
+  ctx.reporter.render(result, renderFixtureLoad);
   return 0;
 }

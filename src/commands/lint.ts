@@ -10,7 +10,7 @@ export async function lint(path: string, f: PackFlags & { strict?: boolean }, ct
   const pack = await loadPack(path, { name: f.name, allowUnsafe: f.allowUnsafe });
   const result = await withClient(ctx.target(), appName('lint', pack.name), (c) => lintPack(c, pack));
   if (ctx.reporter.json) ctx.reporter.document(result);
-  ctx.reporter.result(renderFindings(result.findings, ctx.reporter.c));
+  ctx.reporter.render(result.findings, renderFindings);
   const errors = result.findings.filter((x) => x.severity === 'error').length;
   const warnings = result.findings.length - errors;
   if (errors || (f.strict && warnings)) {

@@ -11,6 +11,6 @@ export async function plan(path: string, f: PackFlags, ctx: CommandContext): Pro
     planPack(c, pack, { concurrently: f.concurrently, replaceChanged: f.replaceChanged }),
   );
   if (ctx.reporter.json) ctx.reporter.document(result);
-  ctx.reporter.result(renderPlan(result, ctx.reporter.c));
+  ctx.reporter.render(result, renderPlan);
   return 0;
 }

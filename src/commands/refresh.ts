@@ -16,7 +16,7 @@ export async function refresh(targets: string[], f: RunFlagValues, ctx: CommandC
     }),
   ).finally(() => ctx.reporter.stopSpinner());
   if (ctx.reporter.json) ctx.reporter.document({ ...result, error: result.error ? { kind: result.error.kind, message: result.error.message } : undefined });
-  ctx.reporter.result(renderRefresh(result, ctx.reporter.c));
+  ctx.reporter.render(result, renderRefresh);
   if (result.error) throw result.error;
   return 0;
 }

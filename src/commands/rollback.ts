@@ -15,7 +15,7 @@ export async function rollback(packOrName: string, f: { name?: string; only?: st
     ctx.reporter.stopSpinner(),
   );
   if (ctx.reporter.json) ctx.reporter.document({ ...result, error: result.error ? { kind: result.error.kind, message: result.error.message } : undefined });
-  ctx.reporter.result(renderRollback(result, ctx.reporter.c));
+  ctx.reporter.render(result, renderRollback);
   if (result.error) throw result.error;
   return 0;
 }

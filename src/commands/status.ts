@@ -7,6 +7,6 @@ export async function status(f: { pack?: string; events: string }, ctx: CommandC
   const events = parseCount('--events', f.events);
   const result = await withClient(ctx.target(), 'pgopt status', (c) => readStatus(c, { pack: f.pack, events }));
   if (ctx.reporter.json) ctx.reporter.document(result);
-  ctx.reporter.result(renderStatus(result, ctx.reporter.c));
+  ctx.reporter.render(result, renderStatus);
   return 0;
 }

@@ -10,7 +10,7 @@ export async function verify(path: string, f: PackFlags, ctx: CommandContext): P
   const pack = await loadPack(path, { name: f.name, allowUnsafe: f.allowUnsafe });
   const result = await withClient(ctx.target(), appName('verify', pack.name), (c) => verifyPack(c, pack));
   if (ctx.reporter.json) ctx.reporter.document(result);
-  ctx.reporter.result(renderVerify(result, ctx.reporter.c));
+  ctx.reporter.render(result, renderVerify);
   if (!result.ok) {
     const bad = result.objects.filter((o) => !o.ok);
     const named = bad.map((o) => `${o.object} (${o.state})`).join(', ');

@@ -2,6 +2,7 @@ import { Chalk, type ChalkInstance } from 'chalk';
 import type { ProgressEvent } from '../engine/progress.js';
 import { redact } from '../db/connection.js';
 import { describeSessions } from '../engine/locks.js';
+import { inert, inertDeep } from './inert.js';
 
 export interface ReporterOptions {
   json: boolean;
@@ -48,6 +49,12 @@ export class Reporter {
     return this.secrets.reduce((t, s) => redact(t, s), text);
   }
 
+  /** Render a result for humans, every string from the database made inert first (inert.ts). */
+  render<T>(value: T, fn: (v: T, c: ChalkInstance) => string): void {
+    if (this.json) return;
+    this.result(fn(inertDeep(value), this.c));
+  }
+
   /** A result for humans (skipped with --json: the JSON document is the result). */
   result(text: string): void {
     if (this.json) return;
@@ -68,12 +75,12 @@ export class Reporter {
   }
 
   warn(text: string): void {
-    this.info(this.c.yellow(`warning: ${text}`));
+    this.info(this.c.yellow(`warning: ${inert(text)}`));
   }
 
   error(text: string): void {
     this.stopSpinner();
-    this.stderr.write(this.scrub(this.c.red(`error: ${text}`)) + '\n');
+    this.stderr.write(this.scrub(this.c.red(`error: ${inert(text)}`)) + '\n');
   }
 
   private pauseSpinner(fn: () => void): void {
@@ -107,7 +114,8 @@ export class Reporter {
   }
 
   /** Progress events from the core, as spinner text on a TTY and plain lines otherwise. */
-  progress = (e: ProgressEvent): void => {
+  progress = (event: ProgressEvent): void => {
+    const e = inertDeep(event);
     switch (e.type) {
       case 'step':
         if (this.spinner || !e.group) this.setSpinnerText(e.message);

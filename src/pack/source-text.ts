@@ -50,12 +50,24 @@ export interface Token {
 
 export const isComment = (t: Token) => t.tokenName === 'SQL_COMMENT' || t.tokenName === 'C_COMMENT';
 
+/**
+ * libpg-query's scanner writes token text into JSON without escaping control characters other
+ * than tab, newline and carriage return, so a quoted name holding one (ESC, say) breaks it. They
+ * are lexed as spaces (one byte for one byte, same token boundaries: inside quotes and comments
+ * both are just characters, and outside them both are whitespace), and each token's text is cut
+ * from the original by its offsets.
+ */
+// eslint-disable-next-line no-control-regex
+const UNESCAPED_BY_SCANNER = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g;
+
 /** Tokens of `sql` with byte offsets relative to it, from PostgreSQL's own lexer. */
 export function scanTokens(sql: string): Token[] {
-  return (scanSync(sql).tokens as Token[]).map((t) => ({
+  const lexable = sql.replace(UNESCAPED_BY_SCANNER, ' ');
+  const bytes = lexable === sql ? null : Buffer.from(sql, 'utf8');
+  return (scanSync(lexable).tokens as Token[]).map((t) => ({
     start: t.start,
     end: t.end,
-    text: t.text,
+    text: bytes ? bytes.subarray(t.start, t.end).toString('utf8') : t.text,
     tokenName: t.tokenName,
     keywordName: t.keywordName,
   }));

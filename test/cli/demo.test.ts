@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { runCli } from '../helpers/cli.js';
 
 /** Processes whose command line mentions `needle` (e.g. a server's data directory). */
@@ -55,5 +57,51 @@ describe('pgopt demo', () => {
     await new Promise((res) => setTimeout(res, 500));
     expect(processesWith(dataDir)).toEqual([]);
     void child;
+  });
+});
+
+/** Run a small Node script as another OS user: `pg` from this checkout, nothing else of ours. */
+function asOtherUser(user: string, script: string): { status: number | null; out: string } {
+  const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid, gid, cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH } });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+const PG_MODULE = pathToFileURL(createRequire(import.meta.url).resolve('pg')).href;
+const tryConnect = (config: Record<string, unknown>) => `
+  import pg from ${JSON.stringify(PG_MODULE)};
+  const c = new pg.Client(${JSON.stringify(config)});
+  try { await c.connect(); console.log('CONNECTED', (await c.query('select current_user AS u')).rows[0].u); await c.end(); }
+  catch (e) { console.log('REFUSED', e.message); process.exit(1); }`;
+
+describe('a kept demo server', () => {
+  it('lets in only its owner: another OS user is refused over TCP and the Unix socket, and cannot read the password file', async () => {
+    expect(process.getuid?.(), 'this test creates an OS user: run the suite as root (CI does)').toBe(0);
+    const intruder = 'pgopt_intruder';
+    if (spawnSync('id', [intruder]).status !== 0) execFileSync('useradd', ['--system', '--no-create-home', intruder]);
+    const r = await runCli(['demo', '--scale', '0.01', '--runs', '1', '--warmup', '0', '--keep']);
+    expect(r.code, r.stderr).toBe(0);
+    const pid = Number(/pid (\d+)/.exec(r.stdout)![1]);
+    try {
+      const passfile = /PGPASSFILE=(\S+)/.exec(r.stdout)![1];
+      const port = Number(/127\.0\.0\.1:(\d+)\//.exec(r.stdout)![1]);
+      expect(r.stdout + r.stderr).not.toMatch(/\/\/[^/@\s:]+:[^@\s]+@/);
+      expect(statSync(passfile).mode & 0o077).toBe(0);
+      const password = readFileSync(passfile, 'utf8').trim().split(':').pop()!;
+      expect(r.stdout + r.stderr).not.toContain(password);
+
+      const tcp = asOtherUser(intruder, tryConnect({ host: '127.0.0.1', port, user: 'postgres', database: 'pgopt_demo' }));
+      expect(tcp.out).toContain('REFUSED');
+      const socket = asOtherUser(intruder, tryConnect({ host: '/tmp', port, user: 'postgres', database: 'pgopt_demo' }));
+      expect(socket.out).toContain('REFUSED');
+      const read = spawnSync('cat', [passfile], { uid: Number(execFileSync('id', ['-u', intruder]).toString()), encoding: 'utf8' });
+      expect(read.status).not.toBe(0);
+      // Control: the same user with the password gets in, so only the secret keeps them out.
+      const withSecret = asOtherUser(intruder, tryConnect({ host: '127.0.0.1', port, user: 'postgres', password, database: 'pgopt_demo' }));
+      expect(withSecret.out).toContain('CONNECTED postgres');
+    } finally {
+      process.kill(pid, 'SIGTERM');
+    }
   });
 });
