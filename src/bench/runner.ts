@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
-import { asUser, prepareSession, runOneStatement } from '../db/session.js';
+import { asUser, prepareSession, resetSession, runOneStatement } from '../db/session.js';
 import type { ProgressListener } from '../engine/progress.js';
 import { PGOPT_VERSION } from '../version.js';
 import { summarizePlan, type ExplainOutput, type PlanNode, type PlanSummary } from './plan-summary.js';
@@ -246,6 +246,8 @@ export async function runBench(c: pg.Client, workload: Workload, o: BenchOptions
   };
   for (const [i, q] of workload.queries.entries()) {
     result.queries.push(await benchQuery(c, q, o, `query ${i + 1}/${workload.queries.length} ${q.name}`));
+    // Each query starts from a fresh session, whatever the last one left that ROLLBACK does not undo.
+    await resetSession(c);
   }
   result.calibrationMs = summarize(result.queries.flatMap((q) => q.calibration ?? [])).median;
   return result;

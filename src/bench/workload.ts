@@ -2,7 +2,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { createHash } from 'node:crypto';
 import { parseSync } from 'libpg-query';
-import { inputError, type SourceLocation } from '../errors.js';
+import { inputError, PgoptError, type SourceLocation } from '../errors.js';
+import { nonTransactionalCalls } from './workload-rules.js';
 import { ensureParser } from '../pack/load-pack.js';
 import { stripLayout } from '../pack/ast.js';
 import { isComment, scanTokens, SourceText, type Token } from '../pack/source-text.js';
@@ -84,6 +85,16 @@ function isReadOnly(stmt: Record<string, any>): boolean {
   return !writes;
 }
 
+function refuseNonTransactional(tree: unknown, what: string, location: SourceLocation): void {
+  const calls = nonTransactionalCalls(tree);
+  if (!calls.length) return;
+  throw inputError(
+    `${what} calls ${calls.map((f) => `${f.name}()`).join(', ')}: ${calls[0].why}, so bench (which rolls every run back) would change things for real`,
+    location,
+    'bench measures only what ROLLBACK undoes; see "What bench does not undo" in the README',
+  );
+}
+
 function parseExpectation(value: string, loc: SourceLocation): Expectation {
   const v = value.trim();
   let m = /^uses index\s+(\S+)$/i.exec(v);
@@ -109,7 +120,8 @@ function readDirectives(src: SourceText, comments: Token[]): { directives: Direc
       last = { key: m[1], value: m[2].trim(), location: loc };
       directives.push(last);
     } else if (last?.key === 'params' && loc.line === lastLine + 1 && /^--\s{2,}/.test(c.text)) {
-      last.value += ' ' + c.text.replace(/^--\s*/, '');
+      // A newline, not a space: an inline `--` comment on a continuation line must end there.
+      last.value += '\n' + c.text.replace(/^--\s*/, '');
     } else {
       last = null;
       const text = c.text.replace(/^--\s?/, '');
@@ -154,6 +166,7 @@ export async function loadWorkload(path: string): Promise<Workload> {
     if (get('name').length > 1) throw inputError('two "-- name:" lines above one query', get('name')[1].location);
     const whenExists = get('when-exists')[0]?.value ?? null;
     const stmt = raw.stmt as Record<string, any>;
+    refuseNonTransactional(stmt, `query "${name.value}"`, location);
     const form: QueryForm = {
       sql: src.slice(start, to).trim(),
       location,
@@ -166,7 +179,10 @@ export async function loadWorkload(path: string): Promise<Workload> {
       try {
         const p = parseSync(params.value) as { stmts: any[] };
         if (p.stmts.length !== 1 || !p.stmts[0].stmt.SelectStmt) throw new Error('must be a single SELECT (or VALUES)');
+        if (!isReadOnly(p.stmts[0].stmt)) throw new Error('must only read: no data-modifying WITH, SELECT INTO or FOR UPDATE (it runs in a read-only transaction)');
+        refuseNonTransactional(p.stmts[0].stmt, 'params', params.location);
       } catch (err: any) {
+        if (err instanceof PgoptError) throw err;
         throw inputError(`params: ${err?.sqlDetails?.message ?? err?.message}`, params.location);
       }
     }

@@ -37,7 +37,7 @@ export function makeContext(g: GlobalOptions, reporter: Reporter): CommandContex
     reporter,
     target: () => {
       const t = resolveConnection({ db: g.db, connectTimeoutMs: parseDuration('--connect-timeout', g.connectTimeout ?? '5s') });
-      reporter.addSecret(t.secret);
+      reporter.addSecret(t.secret, [t.user, t.database].filter((x): x is string => !!x));
       return t;
     },
   };

@@ -13,6 +13,9 @@ export interface ConnectionTarget {
   display: string;
   /** Kept only so every output path can scrub it. */
   secret?: string;
+  /** Who and where, when known: a password equal to one of them cannot be scrubbed by value. */
+  user?: string;
+  database?: string;
 }
 
 export interface ConnectionOptions {
@@ -61,6 +64,8 @@ function fromUrl(url: string, source: ConnectionSource, timeout: number): Connec
     source,
     display,
     secret,
+    user: decodeURIComponent(parsed.username) || undefined,
+    database: decodeURIComponent(parsed.pathname.replace(/^\//, '')) || undefined,
   };
 }
 
@@ -91,10 +96,12 @@ export function resolveConnection(opts: ConnectionOptions = {}): ConnectionTarge
     source: 'libpq environment',
     display: `${user}@${host}:${port}/${database}`,
     secret: env.PGPASSWORD || undefined,
+    user,
+    database,
   };
 }
 
-/** Scrub a secret from any text that may reach a terminal, a log or JSON. */
+/** Scrub a secret from a message (by value, and URL-encoded). */
 export function redact(text: string, secret?: string): string {
   if (!secret) return text;
   let out = text.split(secret).join('***');
@@ -102,3 +109,17 @@ export function redact(text: string, secret?: string): string {
   if (encoded !== secret) out = out.split(encoded).join('***');
   return out;
 }
+
+/**
+ * Credentials by their shape, whatever they are: `scheme://user:password@` and a conninfo
+ * `password=…`. Applied to every line and every JSON string, also before any connection is
+ * resolved (a URL given where a pack path goes, say).
+ */
+export function redactCredentials(text: string): string {
+  return text
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, '$1***@')
+    .replace(/(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'"]+)/gi, '$1***');
+}
+
+/** Shorter than this, a password would match ordinary text (digits of a duration, say). */
+export const MIN_SCRUBBED_SECRET = 4;

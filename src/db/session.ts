@@ -40,6 +40,25 @@ export async function prepareSession(c: pg.Client): Promise<SessionState> {
   return state;
 }
 
+/**
+ * Pin pgopt's settings again after something that may have reset them (RESET ALL, DISCARD ALL,
+ * a pack's SET under --allow-unsafe).
+ */
+export async function repin(c: pg.Client): Promise<void> {
+  if (!sessions.has(c)) return;
+  await c.query(`SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', 'on', false)`, [PINNED_SEARCH_PATH]);
+}
+
+/**
+ * Between workload queries: whatever session state one query left that ROLLBACK does not undo
+ * (session advisory locks, temporary tables of a committed transaction, LISTEN, prepared
+ * statements, settings) is discarded, so the next query starts from a fresh session.
+ */
+export async function resetSession(c: pg.Client): Promise<void> {
+  await c.query('DISCARD ALL');
+  await repin(c);
+}
+
 /** The user's view of names on this connection (prepared on first use). */
 export const userSession = (c: pg.Client): Promise<SessionState> => prepareSession(c);
 

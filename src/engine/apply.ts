@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { PgoptError, type SourceLocation } from '../errors.js';
 import { findIndex, findMatview } from '../db/catalog.js';
 import { displayName, qualify, quoteIdent, withAdvisoryLock, withTransaction } from '../db/scoped.js';
-import { asUser, prepareSession, runOneStatement } from '../db/session.js';
+import { asUser, prepareSession, repin, runOneStatement } from '../db/session.js';
 import type { Pack, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment } from './assess.js';
 import { backendPid, buildIndex, dropForRebuild, failure, lockPolicy } from './objects.js';
@@ -64,6 +64,7 @@ export async function applyPack(c: pg.Client, pack: Pack, o: ApplyOptions): Prom
     return await applyLocked(c, pack, o);
   } finally {
     await resetPackSettings(c, pack);
+    await repin(c).catch(() => {});
   }
 }
 

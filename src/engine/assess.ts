@@ -4,6 +4,8 @@ import { inputError, PgoptError } from '../errors.js';
 import { currentSchema, findIndex, findMatview, findRelation, relationKindByName, type Relation } from '../db/catalog.js';
 import { displayName, qualify, withRolledBackTransaction } from '../db/scoped.js';
 import { checkRollbackOverride } from '../pack/rollback-override.js';
+import { allowedTarget, statementTargets, type Candidate } from '../pack/targets.js';
+import { foreignTarget } from '../pack/load-pack.js';
 import { asUser, prepareSession, runOneStatement } from '../db/session.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { displayRelation } from '../pack/ast.js';
@@ -32,6 +34,8 @@ export interface LiveObject {
   populated: boolean;
   definition: string;
   sizeBytes: number;
+  /** An index of the object's name on another table than the pack's (its name), else null. */
+  onOtherTable: string | null;
 }
 
 /** The relation an index is on, resolved. */
@@ -119,6 +123,8 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
   }
 
   for (const o of pack.objects) checkOverrideSchema(o, schemaOf.get(o)!);
+  refuseResolvedTwice(pack, schemaOf);
+  if (!pack.allowUnsafe) await checkTargets(c, pack, schemaOf, tables);
   const rows = await readRows(c);
   const live = new Map<PackObject, LiveObject | null>();
   const otherKind = new Map<PackObject, string | null>();
@@ -126,10 +132,12 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
     const schema = schemaOf.get(o)!;
     if (o.kind === 'index') {
       const i = await findIndex(c, schema, o.name);
-      live.set(o, i && { oid: i.oid, valid: i.valid && i.ready, populated: true, definition: i.definition, sizeBytes: i.sizeBytes });
+      // An index lives in its table's schema, so the table's name tells whether it is the pack's table.
+      const onOtherTable = i && i.table !== tables.get(o)!.name ? displayName(schema, i.table) : null;
+      live.set(o, i && { oid: i.oid, valid: i.valid && i.ready, populated: true, definition: i.definition, sizeBytes: i.sizeBytes, onOtherTable });
     } else {
       const m = await findMatview(c, schema, o.name);
-      live.set(o, m && { oid: m.oid, valid: true, populated: m.populated, definition: m.definition, sizeBytes: m.sizeBytes });
+      live.set(o, m && { oid: m.oid, valid: true, populated: m.populated, definition: m.definition, sizeBytes: m.sizeBytes, onOtherTable: null });
     }
     otherKind.set(o, live.get(o) ? null : await relationKindByName(c, schema, o.name));
   }
@@ -170,6 +178,35 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
   return { pack, assessments, tableOf, rowsRead };
 }
 
+/**
+ * Load time compared names as the pack writes them; now every name is resolved, a maintenance
+ * statement must still be about the pack's own objects and tables, schema and all.
+ */
+async function checkTargets(c: pg.Client, pack: Pack, schemaOf: Map<PackObject, string>, tables: Map<PackObject, IndexedRelation>): Promise<void> {
+  const candidates: Candidate[] = [
+    ...pack.objects.map((o) => ({ schema: schemaOf.get(o)!, name: o.name, matview: o.kind === 'matview', table: false })),
+    ...[...tables.values()].map((t) => ({ schema: t.schema, name: t.name, matview: false, table: true })),
+  ];
+  for (const s of pack.statements) {
+    const t = statementTargets(s);
+    for (const ref of t?.refs ?? []) {
+      const rel = ref.schema ? null : await findRelation(c, null, ref.name);
+      const resolved = rel ? { schema: rel.schema, name: rel.name } : ref;
+      if (!allowedTarget(resolved, t!.role, candidates)) throw foreignTarget(s, t!, resolved);
+    }
+  }
+}
+
+function refuseResolvedTwice(pack: Pack, schemaOf: Map<PackObject, string>): void {
+  const seen = new Map<string, PackObject>();
+  for (const o of pack.objects) {
+    const key = qualify(schemaOf.get(o)!, o.name);
+    const prior = seen.get(key);
+    if (prior) throw inputError(`${displayName(schemaOf.get(o)!, o.name)} is created twice (first at line ${prior.statement.location.line} of ${prior.statement.location.file})`, o.statement.location);
+    seen.set(key, o);
+  }
+}
+
 /** An override naming a schema must name the one the object resolved to (load time could not know it). */
 function checkOverrideSchema(o: PackObject, schema: string): void {
   if (!o.rollbackOverride) return;
@@ -202,6 +239,9 @@ function decideState(a: Assessment, otherKind: string | null): void {
     if (claimed && !row.preExisting) return set('missing', 'recorded as applied but not in the catalog (dropped outside pgopt?)');
     if (claimed && row.preExisting) return set('missing', 'pre-existing object is gone');
     return set('pending', row?.state === 'building' ? 'an earlier build was interrupted; will build' : 'not yet created');
+  }
+  if (live.onOtherTable) {
+    return set('conflict', `an index of this name exists on another table (${live.onOtherTable}); it is not the pack's`);
   }
   if (!live.valid) {
     return set('invalid', 'index is INVALID (a concurrent build failed or was interrupted); apply drops and rebuilds it');
@@ -275,8 +315,33 @@ async function dryRun(
         await run(rewriteMatviewSql(s.sql, qualify(schema, name)));
         const res = await c.query(`SELECT pg_get_viewdef(to_regclass($1)) AS d`, [qualify(schema, name)]);
         out.set(o, res.rows[0].d);
+        if (!pack.allowUnsafe) refuseVolatile(s, await volatileFunctionsOf(c, qualify(schema, name)));
       }
     }
   });
   return out;
+}
+
+/**
+ * A materialized view runs its query at apply and at every refresh: a VOLATILE function in it
+ * (setval, a function that writes) would change the database each time. Read from the catalog
+ * after the dry run made the view: the functions its stored query calls, as the server resolved
+ * them. pg_depend cannot tell (it records no dependency on built-in functions such as setval),
+ * so they are read from the rule's query tree: function, operator, aggregate and window calls.
+ */
+async function volatileFunctionsOf(c: pg.Client, view: string): Promise<string[]> {
+  const rule = await c.query(`SELECT ev_action::text AS tree FROM pg_rewrite WHERE ev_class = to_regclass($1)`, [view]);
+  const oids = new Set<string>();
+  for (const r of rule.rows) for (const m of (r.tree as string).matchAll(/:(?:funcid|opfuncid|aggfnoid|winfnoid) (\d+)/g)) oids.add(m[1]);
+  if (!oids.size) return [];
+  const res = await c.query(`SELECT p.oid::regprocedure::text AS f FROM pg_proc p WHERE p.oid = ANY ($1::oid[]) AND p.provolatile = 'v' ORDER BY 1`, [[...oids]]);
+  return res.rows.map((r) => r.f as string);
+}
+
+function refuseVolatile(s: PackStatement, functions: string[]): void {
+  if (!functions.length) return;
+  throw new PgoptError('input', `refused: the materialized view calls VOLATILE function(s) ${functions.join(', ')}, which may change the database at every build and refresh`, {
+    location: s.location,
+    hint: 'use only STABLE or IMMUTABLE functions in a view, or pass --allow-unsafe to run it anyway',
+  });
 }

@@ -9,7 +9,7 @@ import type { Assessment } from './assess.js';
 import { defaultBackoff, withLockRetry, type LockPolicy } from './locks.js';
 import { interruption } from './progress.js';
 import type { RunOptions } from './run-options.js';
-import { buildPartitionedIndex, dropPartitionedIndex, type PartitionedBuild } from './partitioned.js';
+import { buildPartitionedIndex, dropBuilt, dropPartitionedIndex, type PartitionedBuild } from './partitioned.js';
 
 /** Building and dropping single objects, with the timeouts and locks each needs. */
 
@@ -70,14 +70,27 @@ export async function buildIndex(
   if (a.table?.partitioned) return buildOnPartitions(c, a, o, (await findTableOid(c, a))!, inTransaction);
   const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'index');
   try {
-    await withBuildTimeout(c, o, () => asUser(c, () => runOneStatement(c, sql)));
+    await buildConcurrently(c, o, sql, a.schema, a.object.name);
   } catch (err) {
-    const failed = failure(err, what);
-    const left = await findIndex(c, a.schema, a.object.name).catch(() => null);
-    if (left && !left.valid) await cleanUp(() => dropIndexConcurrently(c, a.schema, a.object.name, o));
-    throw failed;
+    throw failure(err, what);
   } finally {
     stopWatch?.();
+  }
+}
+
+/**
+ * One CREATE INDEX CONCURRENTLY. A failed one leaves an INVALID index that every write would
+ * maintain for nothing: it is dropped at once — only when this statement made it (a new oid),
+ * never an index of that name that was there before.
+ */
+async function buildConcurrently(c: pg.Client, o: RunOptions, sql: string, schema: string, name: string): Promise<void> {
+  const before = await findIndex(c, schema, name);
+  try {
+    await withBuildTimeout(c, o, () => asUser(c, () => runOneStatement(c, sql)));
+  } catch (err) {
+    const left = await findIndex(c, schema, name).catch(() => null);
+    if (left && !left.valid && left.oid !== before?.oid) await cleanUp(() => dropIndexConcurrently(c, schema, name, o));
+    throw err;
   }
 }
 
@@ -99,16 +112,14 @@ function partitionSteps(c: pg.Client, a: Assessment, o: RunOptions, inTransactio
     concurrent: async (sql, schema, name) => {
       const stopWatch = o.watch?.(backendPid(c), `${a.qualifiedName} (${displayName(schema, name)})`, 'index');
       try {
-        await withBuildTimeout(c, o, () => asUser(c, () => runOneStatement(c, sql)));
+        await buildConcurrently(c, o, sql, schema, name);
       } catch (err) {
-        const failed = failure(err, `building ${displayName(schema, name)} for ${a.qualifiedName}`);
-        const left = await findIndex(c, schema, name).catch(() => null);
-        if (left && !left.valid) await cleanUp(() => dropIndexConcurrently(c, schema, name, o));
-        throw failed;
+        throw failure(err, `building ${displayName(schema, name)} for ${a.qualifiedName}`);
       } finally {
         stopWatch?.();
       }
     },
+    built: [],
   };
 }
 
@@ -118,8 +129,9 @@ async function buildOnPartitions(c: pg.Client, a: Assessment, o: RunOptions, tab
   try {
     await buildPartitionedIndex(c, a.schema, a.object.name, tableOid, relation, steps);
   } catch (err) {
-    // Leave nothing half-built: the parent (with what was attached) and any unattached partition index.
-    await cleanUp(() => dropPartitionedIndex(c, a.schema, a.object.name, tableOid, steps));
+    // Leave nothing half-built, and touch nothing this run did not build: the parent (with what
+    // was attached) and any unattached partition index, by the oids recorded as they were made.
+    await cleanUp(() => dropBuilt(c, [...steps.built], steps));
     throw err;
   }
 }

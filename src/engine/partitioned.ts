@@ -46,12 +46,16 @@ interface Found {
   attachedTo: number | null;
 }
 
-async function findIndexOn(c: pg.Client, schema: string, name: string): Promise<Found | null> {
+/**
+ * The index of that name *on that table*: an application's index that happens to carry the
+ * name pgopt would choose, on some other table, is never taken for pgopt's.
+ */
+async function findIndexOn(c: pg.Client, schema: string, name: string, tableOid: number): Promise<Found | null> {
   const r = await c.query(
     `SELECT ic.oid::int AS oid, i.indisvalid AS valid, (SELECT inhparent::int FROM pg_inherits WHERE inhrelid = ic.oid) AS "attachedTo"
        FROM pg_class ic JOIN pg_namespace n ON n.oid = ic.relnamespace JOIN pg_index i ON i.indexrelid = ic.oid
-      WHERE n.nspname = $1 AND ic.relname = $2`,
-    [schema, name],
+      WHERE n.nspname = $1 AND ic.relname = $2 AND i.indrelid = $3::oid`,
+    [schema, name, tableOid],
   );
   return r.rows[0] ?? null;
 }
@@ -62,6 +66,8 @@ export interface PartitionedBuild {
   blocking: (what: string, lockOids: number[], fn: () => Promise<unknown>) => Promise<unknown>;
   /** Builds one partition's index concurrently (progress, build timeout, INVALID cleanup). */
   concurrent: (sql: string, schema: string, name: string) => Promise<void>;
+  /** Oids of the indexes this run created, in order: after a failure, exactly these are dropped. */
+  built: number[];
 }
 
 /**
@@ -78,14 +84,17 @@ export async function buildPartitionedIndex(
   b: PartitionedBuild,
 ): Promise<void> {
   const parentSql = rewriteIndexSql(b.sql, { name, relation, concurrently: false, ifNotExists: true, only: true });
+  const before = await findIndexOn(c, schema, name, tableOid);
   await b.blocking(`creating ${displayName(schema, name)} on ${relation} alone`, [tableOid], () => c.query(parentSql));
-  const parent = await findIndexOn(c, schema, name);
-  if (!parent) throw new Error(`index ${displayName(schema, name)} was not created`);
+  const parent = await findIndexOn(c, schema, name, tableOid);
+  // IF NOT EXISTS is silent when the name is taken by an index elsewhere: that is a conflict, not ours.
+  if (!parent) throw new Error(`index ${displayName(schema, name)} was not created: the name is taken by another relation`);
+  if (!before) b.built.push(parent.oid);
   for (const p of await partitionsOf(c, tableOid)) {
     if (p.relkind === 'f') continue; // foreign partitions hold no index
     const childName = partitionIndexName(name, p.name);
     const rel = qualify(p.schema, p.name);
-    let child = await findIndexOn(c, p.schema, childName);
+    let child = await findIndexOn(c, p.schema, childName, p.oid);
     if (child?.attachedTo === parent.oid) continue;
     if (p.relkind === 'p') {
       await buildPartitionedIndex(c, p.schema, childName, p.oid, rel, b);
@@ -96,6 +105,8 @@ export async function buildPartitionedIndex(
       }
       if (!child) {
         await b.concurrent(rewriteIndexSql(b.sql, { name: childName, relation: rel, concurrently: true }), p.schema, childName);
+        const made = await findIndexOn(c, p.schema, childName, p.oid);
+        if (made) b.built.push(made.oid);
       }
     }
     await b.blocking(`attaching ${displayName(p.schema, childName)} to ${displayName(schema, name)}`, [tableOid, p.oid], () =>
@@ -117,11 +128,11 @@ export async function dropPartitionedIndex(
   tableOid: number,
   b: Pick<PartitionedBuild, 'blocking' | 'concurrent'>,
 ): Promise<void> {
-  const leftovers: { schema: string; name: string }[] = [];
+  const leftovers: { schema: string; name: string; table: number }[] = [];
   const walk = async (oid: number, index: string) => {
     for (const p of await partitionsOf(c, oid)) {
       const childName = partitionIndexName(index, p.name);
-      leftovers.push({ schema: p.schema, name: childName });
+      leftovers.push({ schema: p.schema, name: childName, table: p.oid });
       if (p.relkind === 'p') await walk(p.oid, childName);
     }
   };
@@ -131,7 +142,7 @@ export async function dropPartitionedIndex(
   let firstError: unknown = null;
   for (const l of leftovers) {
     try {
-      const found = await findIndexOn(c, l.schema, l.name);
+      const found = await findIndexOn(c, l.schema, l.name, l.table);
       if (!found) continue;
       const isPartitioned = (await c.query(`SELECT relkind::text AS k FROM pg_class WHERE oid = $1`, [found.oid])).rows[0]?.k === 'I';
       if (isPartitioned) await b.blocking(`dropping ${displayName(l.schema, l.name)}`, [], () => c.query(`DROP INDEX IF EXISTS ${qualify(l.schema, l.name)}`));
@@ -143,3 +154,27 @@ export async function dropPartitionedIndex(
   if (firstError) throw firstError;
 }
 
+
+/**
+ * After a failed build: drop exactly the indexes this run created (by oid, wherever they are
+ * now), parents first, since dropping a partitioned index takes its attached ones along.
+ */
+export async function dropBuilt(c: pg.Client, built: number[], b: Pick<PartitionedBuild, 'blocking' | 'concurrent'>): Promise<void> {
+  let firstError: unknown = null;
+  for (const oid of built) {
+    try {
+      const r = await c.query(
+        `SELECT n.nspname AS schema, ic.relname AS name, ic.relkind::text AS kind, i.indrelid::int AS "table"
+           FROM pg_class ic JOIN pg_namespace n ON n.oid = ic.relnamespace JOIN pg_index i ON i.indexrelid = ic.oid WHERE ic.oid = $1::oid`,
+        [oid],
+      );
+      const idx = r.rows[0];
+      if (!idx) continue;
+      if (idx.kind === 'I') await b.blocking(`dropping ${displayName(idx.schema, idx.name)}`, [idx.table], () => c.query(`DROP INDEX IF EXISTS ${qualify(idx.schema, idx.name)}`));
+      else await b.concurrent(`DROP INDEX CONCURRENTLY IF EXISTS ${qualify(idx.schema, idx.name)}`, idx.schema, idx.name);
+    } catch (err) {
+      firstError ??= err;
+    }
+  }
+  if (firstError) throw firstError;
+}

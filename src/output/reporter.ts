@@ -1,6 +1,6 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 import type { ProgressEvent } from '../engine/progress.js';
-import { redact } from '../db/connection.js';
+import { MIN_SCRUBBED_SECRET, redact, redactCredentials } from '../db/connection.js';
 import { describeSessions } from '../engine/locks.js';
 import { inert, inertDeep } from './inert.js';
 
@@ -41,12 +41,34 @@ export class Reporter {
     return !this.json && !!this.stderr.isTTY && (this.stderr.columns ?? 0) > 0;
   }
 
-  addSecret(secret?: string): void {
-    if (secret) this.secrets.push(secret);
+  /**
+   * A password to remove from messages by value. Not one that is too short, or that is also the
+   * user or database name (`postgres:postgres`): replacing it would garble ordinary text, so
+   * the reporter says once that it cannot, and relies on credentials never being printed.
+   */
+  addSecret(secret?: string, names: string[] = []): void {
+    if (!secret) return;
+    if (secret.length < MIN_SCRUBBED_SECRET || names.includes(secret)) {
+      this.info(`note: the password is ${secret.length < MIN_SCRUBBED_SECRET ? 'too short' : 'also the user or database name'}, so it is not scrubbed from messages by value (pgopt never prints connection passwords)`);
+      return;
+    }
+    this.secrets.push(secret);
   }
 
+  /** Messages: credentials by shape, and the known password by value. */
   scrub(text: string): string {
-    return this.secrets.reduce((t, s) => redact(t, s), text);
+    return this.secrets.reduce((t, s) => redact(t, s), redactCredentials(text));
+  }
+
+  /** JSON: every string value scrubbed before serialising, so numbers and the document's syntax are never touched. */
+  private scrubValues(value: unknown): unknown {
+    if (typeof value === 'string') return this.scrub(value);
+    if (Array.isArray(value)) return value.map((v) => this.scrubValues(v));
+    if (value && typeof value === 'object' && !(value instanceof Date)) {
+      const plain = value instanceof Error ? { ...value, message: value.message } : value;
+      return Object.fromEntries(Object.entries(plain).map(([k, v]) => [k, this.scrubValues(v)]));
+    }
+    return value;
   }
 
   /** Render a result for humans, every string from the database made inert first (inert.ts). */
@@ -67,7 +89,7 @@ export class Reporter {
   document(doc: unknown): void {
     if (this.documentWritten) return;
     this.documentWritten = true;
-    this.stdout.write(this.scrub(JSON.stringify(doc, null, 2)) + '\n');
+    this.stdout.write(JSON.stringify(this.scrubValues(JSON.parse(JSON.stringify(doc ?? null))), null, 2) + '\n');
   }
 
   info(text: string): void {

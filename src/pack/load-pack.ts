@@ -2,9 +2,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadModule, parseSync } from 'libpg-query';
 import { inputError, PgoptError } from '../errors.js';
-import { hashTree, rangeVarRef, relationsRead, statementLabel, stripLayout } from './ast.js';
-import { defaultIndexName } from './rewrite.js';
+import { displayRelation, hashTree, rangeVarRef, relationsRead, statementLabel, stripLayout } from './ast.js';
+import { defaultIndexName, indexColumnNames } from './rewrite.js';
 import { checkRollbackOverride } from './rollback-override.js';
+import { allowedTarget, COMMENTABLE, displayRef, statementTargets, writtenCandidates, writtenSchema, type Targets } from './targets.js';
 import { isComment, scanTokens, SourceText, type Token } from './source-text.js';
 import type { Pack, PackObject, PackStatement, RelationRef, StatementKind } from './types.js';
 
@@ -41,12 +42,46 @@ export const packNameOf = (path: string): string => basename(path.replace(/\/+$/
 
 /** Drops the pack may write for its own objects ("DROP INDEX IF EXISTS x" before "CREATE INDEX x"). */
 const DROPPABLE = new Set(['OBJECT_INDEX', 'OBJECT_MATVIEW']);
-const REFUSED_SETTINGS = new Set(['role', 'session_authorization']);
+/**
+ * Settings a pack may SET for its own builds: memory, parallelism, I/O and statistics. Anything
+ * else is refused without --allow-unsafe (README, "Pack format").
+ */
+export const PACK_SETTINGS = [
+  'maintenance_work_mem',
+  'work_mem',
+  'max_parallel_maintenance_workers',
+  'max_parallel_workers',
+  'max_parallel_workers_per_gather',
+  'maintenance_io_concurrency',
+  'effective_io_concurrency',
+  'default_statistics_target',
+  'temp_buffers',
+  'synchronous_commit',
+  'client_min_messages',
+  'jit',
+] as const;
+const ALLOWED_SETTINGS = new Set<string>(PACK_SETTINGS);
+
+/**
+ * Never, not even with --allow-unsafe: who pgopt acts as; how the server lexes the pack (with
+ * standard_conforming_strings off, 'x\' ends a literal one place earlier for the server than for
+ * the parser pgopt checks the pack with); and search_path (pgopt resolves the pack's names before
+ * anything runs, so a later SET search_path would build elsewhere than it checked).
+ */
+const NEVER_SETTINGS: Record<string, string> = {
+  role: 'SET ROLE changes who pgopt acts as',
+  session_authorization: 'SET SESSION AUTHORIZATION changes who pgopt acts as',
+  standard_conforming_strings: 'standard_conforming_strings changes how the server reads string literals: pgopt keeps it on so the server runs exactly what pgopt parsed',
+  backslash_quote: 'backslash_quote changes how the server reads string literals',
+  search_path: 'SET search_path in a pack would make apply build elsewhere than pgopt resolved and checked; schema-qualify the pack\'s names instead',
+};
 
 interface Classified {
   kind: StatementKind;
   references: RelationRef[];
   refusal?: string;
+  /** Refused even with --allow-unsafe. */
+  never?: boolean;
 }
 
 function classify(nodeType: string, node: Record<string, any>): Classified {
@@ -60,15 +95,14 @@ function classify(nodeType: string, node: Record<string, any>): Classified {
       const full = (node.options ?? []).some((o: any) => o.DefElem?.defname === 'full');
       const rels = (node.rels ?? []).map((r: any) => rangeVarRef(r.VacuumRelation.relation));
       if (full) return { kind: 'unsafe', references: rels, refusal: 'VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock' };
+      if (!rels.length) return { kind: 'unsafe', references: [], refusal: `${node.is_vacuumcmd ? 'VACUUM' : 'ANALYZE'} without a table acts on the whole database` };
       return { kind: 'analyze', references: rels };
     }
     case 'CommentStmt':
+      if (!COMMENTABLE.has(node.objtype)) return { kind: 'unsafe', references: [], refusal: `COMMENT ON ${String(node.objtype).replace(/^OBJECT_/, '')} is not about the pack's objects or the tables it indexes` };
       return { kind: 'comment', references: [] };
     case 'VariableSetStmt':
-      if (REFUSED_SETTINGS.has(String(node.name ?? '').toLowerCase()))
-        return { kind: 'unsafe', references: [], refusal: `SET ${node.name} changes who pgopt acts as` };
-      if (node.kind === 'VAR_SET_MULTI') return { kind: 'unsafe', references: [], refusal: 'SET TRANSACTION has no meaning in a pack' };
-      return { kind: 'set', references: [] };
+      return classifySet(node);
     case 'RefreshMatViewStmt':
       return { kind: 'refresh', references: [] };
     case 'DropStmt':
@@ -78,22 +112,22 @@ function classify(nodeType: string, node: Record<string, any>): Classified {
   return { kind: 'unsafe', references: [], refusal: `${statementLabel(nodeType, node)} is not an additive optimization` };
 }
 
-function indexColumnNames(node: Record<string, any>): string[] {
-  const elems = [...(node.indexParams ?? []), ...(node.indexIncludingParams ?? [])];
-  return elems.map((e: any) => {
-    const el = e.IndexElem;
-    if (el.name) return el.name as string;
-    const fn = el.expr?.FuncCall?.funcname;
-    if (fn) return fn[fn.length - 1].String.sval as string;
-    return 'expr';
-  });
+function classifySet(node: Record<string, any>): Classified {
+  const name = String(node.name ?? '').toLowerCase();
+  if (NEVER_SETTINGS[name]) return { kind: 'unsafe', references: [], refusal: NEVER_SETTINGS[name], never: true };
+  if (node.kind === 'VAR_SET_MULTI') return { kind: 'unsafe', references: [], refusal: 'SET TRANSACTION has no meaning in a pack' };
+  if (node.kind === 'VAR_RESET_ALL') return { kind: 'unsafe', references: [], refusal: 'RESET ALL resets more than the pack set' };
+  if (!ALLOWED_SETTINGS.has(name)) {
+    return { kind: 'unsafe', references: [], refusal: `SET ${name} is not one of the settings a pack may change (${PACK_SETTINGS.join(', ')})` };
+  }
+  return { kind: 'set', references: [] };
 }
 
 function buildObject(kind: StatementKind, node: Record<string, any>, statement: PackStatement): PackObject | undefined {
   const fingerprint = hashTree(stripLayout(node, new Set(['concurrent', 'if_not_exists'])));
   if (kind === 'create-index') {
     const table = rangeVarRef(node.relation);
-    const name: string = node.idxname ?? defaultIndexName(table.name, indexColumnNames(node));
+    const name: string = node.idxname ?? defaultIndexName(table.name, indexColumnNames([...(node.indexParams ?? []), ...(node.indexIncludingParams ?? [])]));
     return {
       kind: 'index',
       schema: table.schema,
@@ -212,6 +246,7 @@ function loadFile(file: string, offset: number): PackStatement[] {
       ast: raw.stmt,
       references: c.references,
       refusal: c.refusal,
+      refusedAlways: c.never,
     };
     statement.object = buildObject(c.kind, node, statement);
     statements.push(statement);
@@ -222,6 +257,24 @@ function loadFile(file: string, offset: number): PackStatement[] {
     applyRollbackDirective(src, d, statements, ends);
   }
   return statements;
+}
+
+/** DROP, REFRESH, ANALYZE and COMMENT may act only on the pack's own objects (and the tables it indexes). */
+function refuseForeignTargets(statements: PackStatement[], objects: PackObject[]): void {
+  const candidates = writtenCandidates(objects);
+  for (const s of statements) {
+    const t = statementTargets(s);
+    const foreign = t?.refs.find((ref) => !allowedTarget(ref, t.role, candidates));
+    if (t && foreign) throw foreignTarget(s, t, foreign);
+  }
+}
+
+export function foreignTarget(s: PackStatement, t: Targets, ref: RelationRef): PgoptError {
+  const what = t.role === 'own-or-table' ? "one of the pack's objects or a table it indexes" : t.role === 'own-matview' ? "a materialized view this pack creates" : 'an object this pack creates';
+  return new PgoptError('input', `refused: ${t.verb} ${displayRef(ref)}, which is not ${what}`, {
+    location: s.location,
+    hint: "a pack may only maintain its own objects and the tables it indexes; pass --allow-unsafe to run it anyway",
+  });
 }
 
 export interface LoadPackOptions {
@@ -244,6 +297,9 @@ export async function loadPack(path: string, opts: LoadPackOptions = {}): Promis
   const objects: PackObject[] = [];
   const seen = new Map<string, PackStatement>();
   for (const s of statements) {
+    if (s.refusedAlways) {
+      throw new PgoptError('input', `refused: ${s.refusal}`, { location: s.location, hint: 'not even --allow-unsafe runs this in a pack' });
+    }
     if (s.kind === 'unsafe' && !opts.allowUnsafe) {
       throw new PgoptError('input', `refused: ${s.refusal}`, {
         location: s.location,
@@ -251,34 +307,16 @@ export async function loadPack(path: string, opts: LoadPackOptions = {}): Promis
       });
     }
     if (!s.object) continue;
-    const prior = seen.get(s.object.name);
+    // Keyed by the schema the pack writes (an index: its table's); assess checks again once resolved.
+    const key = `${writtenSchema(s.object) ?? ''}.${s.object.name}`;
+    const prior = seen.get(key);
     if (prior) {
       throw inputError(`${s.object.name} is created twice (first at line ${prior.location.line} of ${prior.location.file})`, s.location);
     }
-    seen.set(s.object.name, s);
+    seen.set(key, s);
     objects.push(s.object);
   }
-  const own = new Set(objects.map((o) => o.name));
-  for (const s of statements) {
-    if (s.kind === 'drop-own' || s.kind === 'refresh') {
-      const node = Object.values(s.ast)[0] as Record<string, any>;
-      const names: string[] =
-        s.kind === 'refresh'
-          ? [node.relation.relname]
-          : (node.objects ?? []).map((o: any) => {
-              const items = o.List.items;
-              return items[items.length - 1].String.sval;
-            });
-      const foreign = names.find((n) => !own.has(n));
-      if (foreign && !opts.allowUnsafe) {
-        const what = s.kind === 'refresh' ? 'REFRESH' : 'DROP';
-        throw new PgoptError('input', `refused: ${what} of ${foreign}, which this pack does not create`, {
-          location: s.location,
-          hint: 'a pack may only drop or refresh its own objects; pass --allow-unsafe to run it anyway',
-        });
-      }
-    }
-  }
-  return { name: opts.name ?? packNameOf(path), source: path, files, statements, objects };
+  if (!opts.allowUnsafe) refuseForeignTargets(statements, objects);
+  return { name: opts.name ?? packNameOf(path), source: path, files, statements, objects, allowUnsafe: !!opts.allowUnsafe };
 }
 

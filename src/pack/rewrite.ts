@@ -127,6 +127,77 @@ function truncateBytes(s: string, max: number): string {
   return out;
 }
 
+const lastString = (list: unknown[] | undefined): string | null => {
+  let out: string | null = null;
+  for (const x of list ?? []) if (x && typeof x === 'object' && 'String' in x) out = (x as { String: { sval: string } }).String.sval;
+  return out;
+};
+
+const MINMAX: Record<string, string> = { IS_GREATEST: 'greatest', IS_LEAST: 'least' };
+
+/**
+ * The column name PostgreSQL figures for an index expression (FigureColnameInternal in
+ * parse_target.c): 2 = a name the expression clearly has, 1 = a fallback (a cast's type, "case"),
+ * 0 = none (the index column is then "expr").
+ */
+function figureColname(node: unknown): { name: string | null; strength: number } {
+  if (!node || typeof node !== 'object') return { name: null, strength: 0 };
+  const [type, n] = Object.entries(node as Record<string, any>)[0] ?? [];
+  switch (type) {
+    case 'ColumnRef': {
+      const name = lastString(n.fields);
+      return name ? { name, strength: 2 } : { name: null, strength: 0 };
+    }
+    case 'A_Indirection': {
+      const name = lastString(n.indirection);
+      return name ? { name, strength: 2 } : figureColname(n.arg);
+    }
+    case 'FuncCall':
+      return { name: lastString(n.funcname), strength: 2 };
+    case 'A_Expr':
+      return n.kind === 'AEXPR_NULLIF' ? { name: 'nullif', strength: 2 } : { name: null, strength: 0 };
+    case 'TypeCast': {
+      const inner = figureColname(n.arg);
+      if (inner.strength <= 1 && n.typeName) return { name: lastString(n.typeName.names), strength: 1 };
+      return inner;
+    }
+    case 'CollateClause':
+      return figureColname(n.arg);
+    case 'CaseExpr': {
+      const inner = figureColname(n.defresult);
+      return inner.strength <= 1 ? { name: 'case', strength: 1 } : inner;
+    }
+    case 'A_ArrayExpr':
+      return { name: 'array', strength: 2 };
+    case 'RowExpr':
+      return { name: 'row', strength: 2 };
+    case 'CoalesceExpr':
+      return { name: 'coalesce', strength: 2 };
+    case 'MinMaxExpr':
+      return MINMAX[n.op] ? { name: MINMAX[n.op], strength: 2 } : { name: null, strength: 0 };
+    case 'GroupingFunc':
+      return { name: 'grouping', strength: 2 };
+    default:
+      return { name: null, strength: 0 };
+  }
+}
+
+/**
+ * Index column names as PostgreSQL chooses them for an unnamed index (ChooseIndexColumnNames):
+ * a column's name, else the name figured from the expression, else "expr"; a name equal to an
+ * earlier one gets 1, 2, … appended (`lower`, `lower1`). INCLUDE columns count too.
+ */
+export function indexColumnNames(elems: { IndexElem: Record<string, any> }[]): string[] {
+  const out: string[] = [];
+  for (const { IndexElem: el } of elems) {
+    const orig: string = el.indexcolname ?? el.name ?? (el.expr ? figureColname(el.expr).name : null) ?? 'expr';
+    let cur = orig;
+    for (let i = 1; out.includes(cur); i++) cur = truncateBytes(orig, NAMEDATALEN - 1 - String(i).length) + String(i);
+    out.push(cur);
+  }
+  return out;
+}
+
 /**
  * The name PostgreSQL would give an unnamed index (ChooseIndexName): table, columns
  * ("expr" or the function name for expressions), "idx". pgopt writes it explicitly so

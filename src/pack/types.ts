@@ -34,6 +34,8 @@ export interface PackStatement {
   object?: PackObject;
   /** For unsafe statements: why they are refused without --allow-unsafe. */
   refusal?: string;
+  /** Refused even with --allow-unsafe (who pgopt acts as, how the server lexes, search_path). */
+  refusedAlways?: boolean;
 }
 
 export const OBJECT_KINDS = ['index', 'matview'] as const;
@@ -68,4 +70,6 @@ export interface Pack {
   files: string[];
   statements: PackStatement[];
   objects: PackObject[];
+  /** Loaded with --allow-unsafe: checks that need the database (volatile functions in views) let it through too. */
+  allowUnsafe: boolean;
 }

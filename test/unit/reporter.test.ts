@@ -33,4 +33,36 @@ describe('Reporter', () => {
     expect(out.lines).toHaveLength(1);
     expect(JSON.parse(out.lines[0])).toEqual({ url: 'postgres://u:***@h/db' });
   });
+
+  it('a password of one character leaves numbers and JSON intact, and says once that it is not scrubbed by value', () => {
+    const out = stream(false);
+    const err = stream(false);
+    const r = new Reporter({ json: true, color: false, stdout: out.s, stderr: err.s });
+    r.addSecret('1');
+    r.document({ durationMs: 10, name: 'a1b', url: 'postgres://u:1@h/db' });
+    expect(JSON.parse(out.lines[0])).toEqual({ durationMs: 10, name: 'a1b', url: 'postgres://u:***@h/db' });
+    expect(err.lines.join('')).toContain('too short');
+    // The unsafe way: a blind substring replace over the serialised JSON breaks it.
+    expect(() => JSON.parse(JSON.stringify({ durationMs: 10 }).split('1').join('***'))).toThrow();
+  });
+
+  it('postgres:postgres: the password that is also the user name is not replaced everywhere', () => {
+    const out = stream(false);
+    const err = stream(false);
+    const r = new Reporter({ json: true, color: false, stdout: out.s, stderr: err.s });
+    r.addSecret('postgres', ['postgres', 'app']);
+    r.document({ appliedBy: 'postgres', server: 'PostgreSQL 18' });
+    r.error('connecting to postgres@h:5432/app failed');
+    expect(JSON.parse(out.lines[0])).toEqual({ appliedBy: 'postgres', server: 'PostgreSQL 18' });
+    expect(err.lines.join('')).toContain('connecting to postgres@h:5432/app failed');
+  });
+
+  it('scrubs URL credentials by their shape even before any password is known', () => {
+    const err = stream(false);
+    const r = new Reporter({ json: false, color: false, stderr: err.s });
+    r.error('pack not found: postgres://app:S3cr3tPw@host/db');
+    r.warn('conninfo host=h password=S3cr3tPw dbname=x');
+    expect(err.lines.join('')).not.toContain('S3cr3tPw');
+    expect(err.lines.join('')).toContain('postgres://app:***@host/db');
+  });
 });

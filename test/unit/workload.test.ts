@@ -24,7 +24,7 @@ SELECT n FROM stats_view;
 `);
     expect(wl.queries.map((q) => q.name)).toEqual(['list', 'stats']);
     const [list, stats] = wl.queries;
-    expect(list.params).toBe('SELECT id, 0 FROM projects');
+    expect(list.params).toBe('SELECT id,\n0 FROM projects');
     expect(list.description).toBe("A project's list; newest first.");
     expect(list.forms[0]).toMatchObject({ paramCount: 2, readOnly: true, whenExists: null, location: { line: 7 } });
     expect(list.expectations).toEqual([
