@@ -44,7 +44,35 @@ export interface Workload {
   checksum: string;
 }
 
+export const DIRECTIVES = ['name', 'params', 'when-exists', 'expect'] as const;
 const DIRECTIVE = /^--\s*(name|params|when-exists|expect):\s*(.*)$/;
+
+/** Edit distance with adjacent swaps (Damerau–Levenshtein, optimal string alignment). */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * A comment line is a directive only when it is exactly one (`-- name:`, lower case). One that
+ * looks like a mistyped directive — the same word in other capitals, or one edit away
+ * (`-- parms:`, `-- expects:`, `-- Name:`) — is an error with the directive it resembles.
+ * Anything else (`-- Audit: …`, `-- See: https://…`, `-- Note: …`) describes the query.
+ */
+export function nearMissDirective(line: string): string | null {
+  const m = /^--\s*([A-Za-z][A-Za-z_ -]{0,20}?)\s*:/.exec(line);
+  if (!m || DIRECTIVE.test(line)) return null;
+  const word = m[1].toLowerCase();
+  return DIRECTIVES.find((d) => editDistance(word, d) <= 1) ?? null;
+}
 
 interface Directive {
   key: string;
@@ -125,8 +153,9 @@ function readDirectives(src: SourceText, comments: Token[]): { directives: Direc
     } else {
       last = null;
       const text = c.text.replace(/^--\s?/, '');
-      if (/^\s*[a-z-]+:/i.test(text) && /^--\s*[a-z-]+:/i.test(c.text) && !/^--\s*(note|todo|why)/i.test(c.text)) {
-        throw inputError(`unknown directive "${c.text.replace(/^--\s*/, '').split(':')[0]}:" (known: name, params, when-exists, expect)`, loc);
+      const meant = nearMissDirective(c.text);
+      if (meant) {
+        throw inputError(`unknown directive "${c.text.replace(/^--\s*/, '').split(':')[0].trim()}:" (did you mean "-- ${meant}:"?)`, loc, 'directives are lower case: name, params, when-exists, expect; other comment lines describe the query');
       }
       description.push(text.trim());
     }

@@ -178,7 +178,7 @@ describe('bad workloads through the CLI: exit 2, one line with file:line, databa
     ['params not a query', `-- name: q\n-- params: DELETE FROM t\nSELECT $1;\n`, 'params: must be a single SELECT', 2],
     ['name twice', `-- name: q\nSELECT 1;\n-- name: q\nSELECT 2;\n`, 'is named twice', 3],
     ['bad expectation', `-- name: q\n-- expect: fast please\nSELECT 1;\n`, 'unknown expectation "fast please"', 2],
-    ['unknown directive', `-- name: q\n-- parms: SELECT 1\nSELECT 1;\n`, 'unknown directive "parms:"', 2],
+    ['unknown directive', `-- name: q\n-- parms: SELECT 1\nSELECT 1;\n`, 'unknown directive "parms:" (did you mean "-- params:"?)', 2],
     ['when-exists first', `-- name: q\n-- when-exists: v\nSELECT 1;\n`, 'the raw form comes first', 3],
     ['too few param columns', `-- name: q\n-- params: SELECT 1\nSELECT $1::int + $2::int;\n`, 'uses $2 but its params query returns 1 column(s)', 2],
   ];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mannWhitney, quantile, summarize } from '../../src/bench/stats.js';
+import { mannWhitney, normalCdf, quantile, summarize } from '../../src/bench/stats.js';
 import { compareQuery } from '../../src/bench/compare.js';
 import type { QueryResult } from '../../src/bench/runner.js';
 
@@ -100,5 +100,82 @@ describe('statistics', () => {
     const a = noisy(10, 1, 30, 7);
     const b = [...noisy(10, 1, 29, 8), 10_000];
     expect(compareQuery('q', result(a), result(b)).verdict).toBe('unchanged');
+  });
+});
+
+/**
+ * p-values pinned to values computed independently:
+ * - SciPy's documentation example for `scipy.stats.mannwhitneyu` (males vs females):
+ *   U = 17, exact p = 0.1111111111111111 (method="exact"), and 0.11134688653314041 with
+ *   method="asymptotic" (normal approximation with continuity correction). Checked here also by
+ *   enumerating all C(9,4) = 126 splits by brute force, and by hand: σ = √(5·4·10/12) = 4.0825,
+ *   z = (|17 − 10| − 0.5)/σ = 1.5922, p = 2(1 − Φ(z)) = 0.11135.
+ * - Ties, by hand (R's `wilcox.test(c(1,2,2,3), c(2,3,4,5))` reports W = 2.5, p-value = 0.1366
+ *   with correct = TRUE): ranks 1, 3, 3, 5.5 → U = 2.5; tie term (3³−3)+(2³−2) = 30;
+ *   σ² = (16/12)(9 − 30/56) = 11.2857; z = (|2.5 − 8| − 0.5)/3.35942 = 1.48835; p = 0.13665.
+ */
+describe('Mann–Whitney U against reference values', () => {
+  const males = [19, 22, 16, 29, 24];
+  const females = [20, 11, 17, 12];
+
+  it('SciPy example, exact: U = 17, p = 0.1111 (both by the recurrence and by enumerating every split)', () => {
+    const r = mannWhitney(males, females);
+    expect(r.u).toBe(17);
+    expect(r.method).toBe('exact');
+    expect(r.p).toBeCloseTo(0.1111111111111111, 12);
+    // Independent check: all 126 ways to choose which 5 of the 9 ranks belong to the first sample.
+    const ranks = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+    let asExtreme = 0;
+    let total = 0;
+    const choose = (start: number, picked: number[]) => {
+      if (picked.length === 5) {
+        total++;
+        const u = picked.reduce((a, b) => a + b, 0) - 15;
+        if (Math.abs(u - 10) >= Math.abs(17 - 10)) asExtreme++;
+        return;
+      }
+      for (let i = start; i < ranks.length; i++) choose(i + 1, [...picked, ranks[i]]);
+    };
+    choose(0, []);
+    expect(total).toBe(126);
+    expect(r.p).toBeCloseTo(asExtreme / total, 12);
+  });
+
+  it('SciPy example, asymptotic with continuity correction: p = 0.11134688653314041', () => {
+    // Eight or more values per sample take the normal approximation: the same data, each value twice
+    // (so ties), is not the reference; instead check the approximation on the example directly.
+    const n1 = 5;
+    const n2 = 4;
+    const sigma = Math.sqrt((n1 * n2 * (n1 + n2 + 1)) / 12);
+    const z = (Math.abs(17 - (n1 * n2) / 2) - 0.5) / sigma;
+    expect(2 * (1 - normalCdf(z))).toBeCloseTo(0.11134688653314041, 6);
+  });
+
+  it('ties, normal approximation with tie and continuity correction: U = 2.5, p = 0.1366 (R)', () => {
+    const r = mannWhitney([1, 2, 2, 3], [2, 3, 4, 5]);
+    expect(r.u).toBe(2.5);
+    expect(r.method).toBe('asymptotic');
+    expect(r.p).toBeCloseTo(0.13665, 4);
+  });
+
+  it('exact p for 7 vs 8 values equals the brute-force count over all C(15,7) = 6435 splits; one more value switches to the approximation', () => {
+    const a = [1.1, 2.3, 3.2, 4.8, 5.1, 6.7, 7.2];
+    const b = [3.9, 5.5, 6.1, 7.9, 8.4, 9.3, 10.2, 11.8];
+    const r = mannWhitney(a, b);
+    expect(r).toMatchObject({ u: 8, method: 'exact' });
+    let asExtreme = 0;
+    let total = 0;
+    const choose = (start: number, sum: number, left: number) => {
+      if (left === 0) {
+        total++;
+        if (Math.abs(sum - 28 - 28) >= Math.abs(8 - 28)) asExtreme++;
+        return;
+      }
+      for (let rank = start; rank <= 15; rank++) choose(rank + 1, sum + rank, left - 1);
+    };
+    choose(1, 0, 7);
+    expect(total).toBe(6435);
+    expect(r.p).toBeCloseTo(asExtreme / total, 12);
+    expect(mannWhitney([...a, 0.5], b).method).toBe('asymptotic');
   });
 });

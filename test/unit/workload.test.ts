@@ -6,6 +6,20 @@ import { PgoptError } from '../../src/errors.js';
 const w = (text: string) => loadWorkload(writePack('wl', text));
 
 describe('workload files', () => {
+  it('comment lines of every kind describe the query; only exact lower-case directives are directives', async () => {
+    const wl = await w(`-- name: ssh_nodes
+-- Audit: which saved workflow versions contain an SSH node (JSONB containment).
+-- See: https://example.com/docs/jsonb#containment: the @> operator
+-- Owner: platform-team
+-- Example: SELECT 1
+-- Note: NOTE: TODO: anything with colons
+SELECT 1;
+`);
+    expect(wl.queries[0].name).toBe('ssh_nodes');
+    expect(wl.queries[0].description).toContain('Audit: which saved workflow versions contain an SSH node (JSONB containment).');
+    expect(wl.queries[0].description).toContain('See: https://example.com/docs/jsonb#containment: the @> operator');
+  });
+
   it('reads names, params (continued lines), alternative forms and expectations; comments may hold semicolons', async () => {
     const wl = await w(`-- name: list
 -- A project's list; newest first.
@@ -56,8 +70,14 @@ SELECT n FROM stats_view;
     ['name twice', `-- name: q\nSELECT 1;\n-- name: q\nSELECT 2;\n`, 'is named twice', 3],
     ['bad name', `-- name: my query\nSELECT 1;\n`, 'may only hold letters', 1],
     ['bad expectation', `-- name: q\n-- expect: fast please\nSELECT 1;\n`, 'unknown expectation "fast please"', 2],
-    ['unknown directive', `-- name: q\n-- parms: SELECT 1\nSELECT 1;\n`, 'unknown directive "parms:"', 2],
+    ['unknown directive', `-- name: q\n-- parms: SELECT 1\nSELECT 1;\n`, 'unknown directive "parms:" (did you mean "-- params:"?)', 2],
     ['when-exists first', `-- name: q\n-- when-exists: v\nSELECT 1;\n`, 'the raw form comes first', 3],
+    ['Name: in capitals', `-- Name: q\nSELECT 1;\n`, 'unknown directive "Name:" (did you mean "-- name:"?)', 1],
+    ['expects:', `-- name: q\n-- expects: under 5 ms\nSELECT 1;\n`, 'did you mean "-- expect:"', 2],
+    ['when_exists:', `-- name: q\nSELECT 1;\n-- name: q\n-- when_exists: v\nSELECT 2;\n`, 'did you mean "-- when-exists:"', 4],
+    ['param:', `-- name: q\n-- param: SELECT 1\nSELECT $1;\n`, 'did you mean "-- params:"', 2],
+    ['a data-modifying params query', `-- name: q\n-- params: WITH d AS (DELETE FROM t RETURNING id) SELECT id FROM d\nSELECT $1;\n`, 'params: must only read', 2],
+    ['a sequence in a query', `-- name: q\nSELECT nextval('s');\n`, 'calls nextval(): sequences are not rolled back', 2],
     ['empty', `-- nothing\n`, 'holds no queries', 0],
   ];
   for (const [name, text, message, line] of BAD) {
