@@ -17,6 +17,7 @@ const BENCH_FILE = z.object({
   dataChecksum: z.string(),
   options: z.object({ runs: z.number(), warmup: z.number(), budgetMs: z.number() }),
   calibrationMs: z.number().positive(),
+  calibrationSql: z.string().optional(),
   queries: z.array(
     z.object({
       name: z.string(),

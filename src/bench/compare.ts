@@ -1,7 +1,7 @@
 import type { BenchResult, QueryResult } from './runner.js';
 import { mannWhitney, summarize } from './stats.js';
 
-export const VERDICTS = ['faster', 'slower', 'unchanged', 'new', 'missing'] as const;
+export const VERDICTS = ['faster', 'slower', 'unchanged', 'inconclusive', 'new', 'missing'] as const;
 export type Verdict = (typeof VERDICTS)[number];
 
 /**
@@ -14,6 +14,76 @@ export type Verdict = (typeof VERDICTS)[number];
 export const SIGNIFICANCE = 0.01;
 export const MIN_EFFECT = 0.2;
 export const MIN_DIFF_MS = 0.05;
+/**
+ * Shared buffers (hit + read) of the same plan on the same data barely move between runs, and
+ * not at all with the machine's speed; a plan change that cuts them by this factor or more does
+ * real work less (seen: 1032 → 40 buffers with the pack's index, a 9× speedup).
+ */
+export const BUFFERS_FACTOR = 3;
+/**
+ * The same plan reading the same buffers (within 10%) did the same work: a timing change alone
+ * must then be at least 3× (beyond drift) to be called. Seen here, same state, calibration steady
+ * (drift 0.98): a 208-buffer Seq Scan at 0.216 ms, then 0.130 ms (1.7×, p = 2·10⁻⁷); and with a
+ * build running beside it, a 0.12 ms lookup at 0.21 ms. `npm run verdicts` saw same-work A/A
+ * differences up to 2.4× at 2× (three false verdicts in 396), none at 3×.
+ */
+export const SAME_WORK_FACTOR = 3;
+const SAME_BUFFERS = 1.1;
+/** A drift this large (25%) can hide a real change entirely: then "unchanged" is not a safe answer. */
+const HIDING_DRIFT = 0.25;
+
+/** What the verdict is decided from: two runs of one query, and the machine's drift between them. */
+export interface VerdictFacts {
+  beforeMedian: number;
+  afterMedian: number;
+  /** Two-sided Mann–Whitney p-value of the execution-time samples. */
+  p: number;
+  /** after / before median of the calibration query in this query's windows (1 = steady machine). */
+  drift: number;
+  planChanged: boolean;
+  beforeBuffers: number;
+  afterBuffers: number;
+}
+
+/**
+ * The verdict rule, in one place (README, "Verdicts", rules 1–6). The effect is a ratio on a log
+ * scale, |ln(after/before)|, so a 50× win and a 50× loss weigh the same. It must be significant
+ * (p < 0.01) and beyond ln 1.2 — ln 3 when the plan and buffers show the same work — plus the
+ * machine's drift |ln d| when that drift could explain the change. Drift widens the margin but
+ * never hides a change many times larger. A window too noisy to decide is `inconclusive` with its
+ * reason, never a confident verdict. Measured on both errors by `npm run verdicts`.
+ */
+export function decideVerdict(f: VerdictFacts): { verdict: Verdict; reason: string } {
+  const diff = Math.abs(f.afterMedian - f.beforeMedian);
+  const effect = Math.abs(Math.log(ratio(f.beforeMedian, f.afterMedian)));
+  const driftLog = Math.abs(Math.log(f.drift > 0 ? f.drift : 1));
+  const direction: Verdict = f.afterMedian < f.beforeMedian ? 'faster' : 'slower';
+  const buffers = ratio(f.beforeBuffers, f.afterBuffers);
+  const sameWork = !f.planChanged && buffers <= SAME_BUFFERS && buffers >= 1 / SAME_BUFFERS;
+  // A plan change whose buffers moved 3× the same way as the time: real work changed.
+  const buffersAgree = direction === 'faster' ? buffers <= 1 / BUFFERS_FACTOR : buffers >= BUFFERS_FACTOR;
+  const structural = f.planChanged && buffersAgree;
+  const moved = `the machine's speed moved ${Math.round(Math.abs(f.drift - 1) * 100)}% while this query ran`;
+  // Under a large drift, timing that shows nothing cannot outweigh a plan change the buffers confirm.
+  const hidden = () =>
+    driftLog >= Math.log(1 + HIDING_DRIFT) && f.planChanged && (buffers <= 1 / BUFFERS_FACTOR || buffers >= BUFFERS_FACTOR)
+      ? { verdict: 'inconclusive' as Verdict, reason: `${moved}, which can hide a change: the plan changed and the buffers went ${f.beforeBuffers} → ${f.afterBuffers}; re-run the comparison` }
+      : null;
+  if (f.p >= SIGNIFICANCE) return hidden() ?? { verdict: 'unchanged', reason: `not significant (p = ${f.p.toPrecision(2)})` };
+  // Below 0.05 ms medians move with cache state, unless the work itself changed (a 60 µs scan at 35 µs through an index).
+  if (diff < MIN_DIFF_MS && !structural) return hidden() ?? { verdict: 'unchanged', reason: `the medians differ by less than ${MIN_DIFF_MS} ms` };
+  // Drift widens the margin only when it could explain the change: the machine slower in the second
+  // run and the query slower, or faster and faster. A query that got faster on a machine that got
+  // slower changed by at least what it shows.
+  const driftExplains = f.drift > 0 && Math.sign(Math.log(f.drift)) === Math.sign(Math.log(ratio(f.beforeMedian, f.afterMedian)));
+  const margin = Math.log(sameWork ? SAME_WORK_FACTOR : 1 + MIN_EFFECT) + (driftExplains ? driftLog : 0);
+  if (effect >= margin) return { verdict: direction, reason: driftExplains || driftLog < Math.log(1 + DRIFT_WARNING) ? '' : `the machine's speed moved ${Math.round(Math.abs(f.drift - 1) * 100)}% the other way, so the change is at least this large` };
+  if (effect < Math.log(1 + MIN_EFFECT)) return hidden() ?? { verdict: 'unchanged', reason: `a change of less than ${MIN_EFFECT * 100}%` };
+  if (sameWork && driftLog < Math.log(1 + DRIFT_WARNING)) {
+    return { verdict: 'unchanged', reason: `same plan and buffers in both runs: the same work, and a ${Math.exp(effect).toFixed(1)}× timing difference is within what this machine does to one query (under ${SAME_WORK_FACTOR}×)` };
+  }
+  return { verdict: 'inconclusive', reason: `${moved}; re-run the comparison` };
+}
 
 export interface QueryComparison {
   name: string;
@@ -24,6 +94,8 @@ export interface QueryComparison {
   /** Two-sided Mann–Whitney p-value of the execution-time samples. */
   p: number | null;
   verdict: Verdict;
+  /** Why the verdict is what it is, when that is not plain (inconclusive, or decided on buffers). */
+  reason: string;
   planChanged: boolean;
   /**
    * after / before median of the calibration query measured alongside this query: how much
@@ -38,6 +110,9 @@ export interface Comparison {
   /** after / before median of the calibration query: the machine's own change of speed. */
   drift: number;
 }
+
+/** The calibration query of runs saved before it was recorded in the file. */
+const OLD_CALIBRATION_SQL = 'SELECT count(*) FROM generate_series(1, 20000) g WHERE g % 7 = 1';
 
 /** Machine drift beyond which a comparison says so. */
 export const DRIFT_WARNING = 0.1;
@@ -62,17 +137,23 @@ const ratio = (before: number, after: number) => (before > 0 && after > 0 ? afte
  */
 export function compareQuery(name: string, b: QueryResult | undefined, a: QueryResult | undefined, runDrift = 1): QueryComparison {
   if (!b || !a) {
-    return { name, before: b ? side(b) : null, after: a ? side(a) : null, speedup: null, p: null, verdict: b ? 'missing' : 'new', planChanged: false, drift: runDrift };
+    return { name, before: b ? side(b) : null, after: a ? side(a) : null, speedup: null, p: null, verdict: b ? 'missing' : 'new', reason: '', planChanged: false, drift: runDrift };
   }
   const drift = b.calibration?.length && a.calibration?.length ? ratio(summarize(b.calibration).median, summarize(a.calibration).median) : runDrift;
   const afterMedian = a.execution.median;
   const test = mannWhitney(b.samples, a.samples);
   const speedup = afterMedian > 0 ? b.execution.median / afterMedian : Infinity;
-  const diff = Math.abs(afterMedian - b.execution.median);
-  const needed = MIN_EFFECT + Math.abs(drift - 1);
-  let verdict: Verdict = 'unchanged';
-  if (test.p < SIGNIFICANCE && diff / b.execution.median >= needed && diff >= MIN_DIFF_MS) verdict = afterMedian < b.execution.median ? 'faster' : 'slower';
-  return { name, before: side(b), after: side(a), speedup, p: test.p, verdict, planChanged: b.plan.headline !== a.plan.headline, drift };
+  const planChanged = b.plan.headline !== a.plan.headline || b.form !== a.form;
+  const { verdict, reason } = decideVerdict({
+    beforeMedian: b.execution.median,
+    afterMedian,
+    p: test.p,
+    drift,
+    planChanged,
+    beforeBuffers: b.buffers.hit + b.buffers.read,
+    afterBuffers: a.buffers.hit + a.buffers.read,
+  });
+  return { name, before: side(b), after: side(a), speedup, p: test.p, verdict, reason, planChanged: b.plan.headline !== a.plan.headline, drift };
 }
 
 /** Compare two runs query by query, and say what makes the comparison less than fair. */
@@ -84,20 +165,24 @@ export function compareRuns(before: BenchResult, after: BenchResult): Comparison
   for (const [k, v] of Object.entries(before.settings)) {
     if (after.settings[k] !== undefined && after.settings[k] !== v) warnings.push(`setting ${k} differs (${v} vs ${after.settings[k]})`);
   }
-  const drift = ratio(before.calibrationMs, after.calibrationMs);
+  // Two calibration queries say nothing about each other's speed: then no drift is known.
+  const sameCalibration = (before.calibrationSql ?? OLD_CALIBRATION_SQL) === (after.calibrationSql ?? OLD_CALIBRATION_SQL);
+  if (!sameCalibration) warnings.push('the two runs timed different calibration queries (made by different pgopt versions): the machine\'s drift is not known, so verdicts assume none');
+  const drift = sameCalibration ? ratio(before.calibrationMs, after.calibrationMs) : 1;
   const names = [...new Set([...before.queries.map((q) => q.name), ...after.queries.map((q) => q.name)])];
+  const strip = (q: QueryResult | undefined) => (q && !sameCalibration ? { ...q, calibration: undefined } : q);
   const queries = names.map((n) =>
     compareQuery(
       n,
-      before.queries.find((q) => q.name === n),
-      after.queries.find((q) => q.name === n),
+      strip(before.queries.find((q) => q.name === n)),
+      strip(after.queries.find((q) => q.name === n)),
       drift,
     ),
   );
   const drifted = queries.filter((q) => Math.abs(q.drift - 1) > DRIFT_WARNING);
   if (drifted.length) {
     const each = drifted.map((q) => `${q.name} ${Math.round(Math.abs(q.drift - 1) * 100)}% ${q.drift > 1 ? 'slower' : 'faster'}`).join(', ');
-    warnings.push(`the machine's own speed changed between the runs (calibration query in the second run: ${each}): those verdicts need a change of 20% plus that much`);
+    warnings.push(`the machine's own speed changed between the runs (calibration query in the second run: ${each}): those verdicts need a change of 20% plus that much, or a plan change the buffers confirm`);
   }
   return { queries, warnings, drift };
 }

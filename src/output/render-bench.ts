@@ -16,6 +16,7 @@ export const ms = (v: number | null | undefined): string => {
 const speedupText = (q: QueryComparison) => {
   if (q.speedup === null) return '—';
   if (q.verdict === 'unchanged') return `${q.speedup.toFixed(2)}× (noise)`;
+  if (q.verdict === 'inconclusive') return `${q.speedup.toFixed(2)}× (inconclusive)`;
   return q.speedup >= 1 ? `${q.speedup >= 100 ? Math.round(q.speedup) : q.speedup.toFixed(1)}× faster` : `${(1 / q.speedup).toFixed(1)}× slower`;
 };
 
@@ -43,10 +44,20 @@ export function renderComparison(cmp: Comparison, c: ChalkInstance): string {
     t.push([q.name, ms(q.before?.median), ms(q.after?.median), speedupText(q), planText(q), buffersText(q)].map((x) => paint(c, q, x)));
   }
   const warn = cmp.warnings.map((w) => c.yellow(`warning: ${w}`)).join('\n');
-  const faster = cmp.queries.filter((q) => q.verdict === 'faster').length;
-  const slower = cmp.queries.filter((q) => q.verdict === 'slower').length;
-  const summary = `${faster} faster, ${slower} slower, ${cmp.queries.length - faster - slower} unchanged or unmatched (Mann–Whitney U test, p < 0.01, and a change of at least 20% and 0.05 ms)`;
-  return [t.toString(), summary, warn].filter(Boolean).join('\n');
+  const notes = verdictNotes(cmp).map((n) => (n.startsWith('inconclusive') ? c.yellow(n) : c.dim(n)));
+  return [t.toString(), ...notes, verdictCounts(cmp), warn].filter(Boolean).join('\n');
+}
+
+/** Every comparison ends with how many queries got each verdict. */
+export function verdictCounts(cmp: Comparison): string {
+  const order = ['faster', 'slower', 'unchanged', 'inconclusive', 'new', 'missing'] as const;
+  const counts = order.map((v) => [v, cmp.queries.filter((q) => q.verdict === v).length] as const).filter(([v, n]) => n > 0 || v === 'faster' || v === 'slower' || v === 'unchanged');
+  return `${counts.map(([v, n]) => `${n} ${v}`).join(', ')} (Mann–Whitney U test, p < 0.01, and a change of at least 20% and 0.05 ms beyond the machine's drift; see README, "Verdicts")`;
+}
+
+/** Why each inconclusive row is so, and which verdicts the buffers decided. */
+export function verdictNotes(cmp: Comparison): string[] {
+  return cmp.queries.filter((q) => q.reason && (q.verdict === 'inconclusive' || q.verdict === 'faster' || q.verdict === 'slower')).map((q) => `${q.verdict}: ${q.name} — ${q.reason}`);
 }
 
 const mdEscape = (s: string) => s.replace(/\|/g, '\\|');
@@ -56,6 +67,9 @@ export function renderComparisonMarkdown(cmp: Comparison): string {
   for (const q of cmp.queries) {
     lines.push(`| ${mdEscape(q.name)} | ${ms(q.before?.median)} | ${ms(q.after?.median)} | ${speedupText(q)} | ${mdEscape(planText(q))} | ${buffersText(q)} |`);
   }
+  const notes = verdictNotes(cmp);
+  if (notes.length) lines.push('', ...notes.map((n) => `- ${mdEscape(n)}`));
+  lines.push('', verdictCounts(cmp));
   for (const w of cmp.warnings) lines.push('', `> warning: ${w}`);
   return lines.join('\n');
 }

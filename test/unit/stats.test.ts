@@ -13,7 +13,7 @@ const noisy = (center: number, spread: number, n: number, seed: number) => {
   return Array.from({ length: n }, () => center + (r() - 0.5) * spread);
 };
 
-const result = (samples: number[], headline = 'Seq Scan on t', calibration?: number[]): QueryResult =>
+const result = (samples: number[], headline = 'Seq Scan on t', calibration?: number[], buffers = 1): QueryResult =>
   ({
     calibration,
     name: 'q',
@@ -25,7 +25,7 @@ const result = (samples: number[], headline = 'Seq Scan on t', calibration?: num
     planning: summarize(samples),
     roundTrip: summarize(samples),
     rows: 1,
-    buffers: { hit: 1, read: 0 },
+    buffers: { hit: buffers, read: 0 },
     plan: { nodeTypes: [], indexes: [], seqScans: [], relations: [], headline, rows: 1, sharedHit: 1, sharedRead: 0 },
     profile: { 'Node Type': 'Result' },
     expectations: [],
@@ -58,9 +58,14 @@ describe('statistics', () => {
 
   it('a 30% difference of a few microseconds is not a verdict; the same ratio at milliseconds is', () => {
     const tiny = Array.from({ length: 30 }, (_, i) => 0.055 + i * 0.0001);
-    expect(compareQuery('q', result(tiny), result(tiny.map((v) => v * 0.7))).verdict).toBe('unchanged');
+    const ix = 'Index Scan using i on t';
+    expect(compareQuery('q', result(tiny), result(tiny.map((v) => v * 0.7), ix)).verdict).toBe('unchanged');
     const big = tiny.map((v) => v * 100);
-    expect(compareQuery('q', result(big), result(big.map((v) => v * 0.7))).verdict).toBe('faster');
+    expect(compareQuery('q', result(big), result(big.map((v) => v * 0.7), ix)).verdict).toBe('faster');
+    // The same 30% with the same plan and buffers: the same work, so the timing alone is the machine's.
+    const same = compareQuery('q', result(big), result(big.map((v) => v * 0.7)));
+    expect(same.verdict).toBe('unchanged');
+    expect(same.reason).toContain('same plan and buffers in both runs');
   });
 
   it('a significant 14% shift (the run-to-run variation measured here) is not a verdict', () => {
@@ -71,13 +76,16 @@ describe('statistics', () => {
   it('a machine that ran 25% slower (calibration drift) does not make a query "slower"', () => {
     const a = noisy(20, 1, 30, 13);
     const b = a.map((v) => v * 1.25);
-    expect(compareQuery('q', result(a), result(b)).verdict).toBe('slower');
+    const seq = 'Seq Scan on t';
+    expect(compareQuery('q', result(a, 'Index Scan using i on t'), result(b, seq)).verdict).toBe('slower');
+    // The whole change is the machine's: no confident verdict, and the row says why.
     const drifted = compareQuery('q', result(a), result(b), 1.25);
-    expect(drifted.verdict).toBe('unchanged');
+    expect(drifted.verdict).toBe('inconclusive');
+    expect(drifted.reason).toContain("the machine's speed moved 25% while this query ran; re-run");
     // …and a machine that drifted the other way cannot turn an unchanged query into a regression.
     expect(compareQuery('q', result(a), result(a.map((v) => v * 1.01)), 0.75).verdict).toBe('unchanged');
-    // A real change beyond margin + drift is still reported.
-    expect(compareQuery('q', result(a), result(a.map((v) => v * 2)), 1.25).verdict).toBe('slower');
+    // A real change (the plan changed) beyond margin + drift is still reported.
+    expect(compareQuery('q', result(a, 'Index Scan using i on t'), result(a.map((v) => v * 2), seq), 1.25).verdict).toBe('slower');
   });
 
   it("a slow spell of the machine during one query's runs is caught by the calibration measured alongside it", () => {
@@ -86,14 +94,15 @@ describe('statistics', () => {
     const fast = noisy(19.5, 1, 30, 22);
     const calSlow = noisy(3.4, 0.1, 30, 23);
     const calFast = noisy(2.1, 0.1, 30, 24);
-    // The whole run's calibration barely moved (the spell was short), so by itself it cannot help…
-    expect(compareQuery('q', result(slow), result(fast), 1.02).verdict).toBe('faster');
+    // The whole run's calibration barely moved (the spell was short), so by itself it cannot help;
+    // the same plan and buffers (the same work) keep it from a verdict…
+    expect(compareQuery('q', result(slow), result(fast), 1.02).verdict).toBe('unchanged');
     // …the calibration samples taken right before each run of this query can.
     const c = compareQuery('q', result(slow, undefined, calSlow), result(fast, undefined, calFast), 1.02);
     expect(c.drift).toBeCloseTo(2.1 / 3.4, 1);
-    expect(c.verdict).toBe('unchanged');
-    // A steady machine: the same samples with a steady calibration are a real change.
-    expect(compareQuery('q', result(slow, undefined, calFast), result(fast, undefined, calFast), 1.5).verdict).toBe('faster');
+    expect(c.verdict).toBe('inconclusive');
+    // A steady machine and a changed plan: the same samples are a real change.
+    expect(compareQuery('q', result(slow, undefined, calFast), result(fast, 'Index Scan using i on t', calFast), 1.5).verdict).toBe('faster');
   });
 
   it('an outlier cannot fake a speedup: the test ranks, it does not average', () => {
@@ -177,5 +186,69 @@ describe('Mann–Whitney U against reference values', () => {
     expect(total).toBe(6435);
     expect(r.p).toBeCloseTo(asExtreme / total, 12);
     expect(mannWhitney([...a, 0.5], b).method).toBe('asymptotic');
+  });
+});
+
+/**
+ * Recorded cases from issue 8, both of which today's rule must call faster and the old rule
+ * (|after − before| / before ≥ 0.2 + |drift − 1|) called noise: a ratio of medians can never
+ * exceed 1 on that scale, so once the calibration drifts 80% no speedup could be a verdict.
+ */
+describe('verdicts under machine drift', () => {
+  const oldRule = (before: number, after: number, drift: number) => Math.abs(after - before) / before >= 0.2 + Math.abs(drift - 1);
+
+  it('queue_next_job: 2.54 → 0.050 ms (51×), drift 1.79, Seq Scan → Index Scan, buffers 100 → 3: faster', () => {
+    const before = noisy(2.54, 0.3, 30, 31);
+    const after = noisy(0.05, 0.006, 30, 32);
+    const calBefore = noisy(2.0, 0.1, 30, 33);
+    const calAfter = noisy(3.58, 0.2, 30, 34);
+    const c = compareQuery('queue_next_job', result(before, 'Seq Scan on jobs', calBefore, 100), result(after, 'Index Scan using jobs_next_idx on jobs', calAfter, 3));
+    expect(c.drift).toBeCloseTo(1.79, 1);
+    expect(c.verdict).toBe('faster');
+    expect(oldRule(2.54, 0.05, 1.79)).toBe(false);
+  });
+
+  it('workflow_list: 1.57 → 0.176 ms (8.9×), drift 1.83, Seq Scan → Bitmap Heap Scan, buffers 1032 → 40: faster', () => {
+    const c = compareQuery('workflow_list', result(noisy(1.57, 0.2, 20, 41), 'Seq Scan on workflows', noisy(2, 0.1, 20, 42), 1032), result(noisy(0.176, 0.02, 20, 43), 'Bitmap Heap Scan on workflows', noisy(3.66, 0.2, 20, 44), 40));
+    expect(c.verdict).toBe('faster');
+    expect(oldRule(1.57, 0.176, 1.83)).toBe(false);
+  });
+
+  it('drift widens the margin only when it could explain the change', () => {
+    const before = noisy(2, 0.1, 30, 51);
+    const after = noisy(1.1, 0.05, 30, 52);
+    const ix = 'Index Only Scan using i on t';
+    // The machine got 80% slower, the query 1.8× faster: the change is at least what it shows.
+    const [cb, slowerMachine] = [noisy(2, 0.1, 30, 53), noisy(3.6, 0.1, 30, 54)];
+    const opposed = compareQuery('q', result(before, 'Seq Scan on t', cb, 1000), result(after, ix, slowerMachine, 40));
+    expect(opposed.verdict).toBe('faster');
+    expect(opposed.reason).toContain('the other way');
+    // The machine got 45% faster and so did the query: the drift explains it, and 25× fewer buffers do
+    // not prove a speedup (recorded: a parallel Seq Scan and an Index Only Scan reading 5× fewer
+    // buffers ran equally fast, true ratio 1.01, measured 1.26× under drift 0.58).
+    const fasterMachine = noisy(1.1, 0.05, 30, 55);
+    const explained = compareQuery('q', result(before, 'Seq Scan on t', cb, 1000), result(after, ix, fasterMachine, 40));
+    expect(explained.verdict).toBe('inconclusive');
+    expect(explained.reason).toContain("the machine's speed moved 45% while this query ran; re-run");
+  });
+
+  it('a 50× loss weighs the same as a 50× win', () => {
+    const fast = noisy(0.05, 0.006, 30, 61);
+    const slow = noisy(2.54, 0.3, 30, 62);
+    const cal = [noisy(2, 0.1, 30, 63), noisy(3.58, 0.2, 30, 64)];
+    expect(compareQuery('q', result(fast, 'Index Scan using i on t', cal[0], 3), result(slow, 'Seq Scan on t', cal[1], 100)).verdict).toBe('slower');
+  });
+});
+
+describe('a drift that can hide a change', () => {
+  it('timing that shows nothing under 86% drift does not outweigh a plan change the buffers confirm: inconclusive, not unchanged', () => {
+    // Recorded by npm run verdicts: workflow_list, true ratio 1.83×, measured 1.03× while the calibration moved 86%.
+    const before = noisy(0.2, 0.04, 20, 71);
+    const after = noisy(0.2, 0.04, 20, 72);
+    const c = compareQuery('workflow_list', result(before, 'Seq Scan on workflows', noisy(2, 0.1, 20, 73), 208), result(after, 'Bitmap Heap Scan on workflows', noisy(3.72, 0.1, 20, 74), 9));
+    expect(c.verdict).toBe('inconclusive');
+    expect(c.reason).toContain('which can hide a change');
+    // The same timings with the same plan and buffers are simply unchanged.
+    expect(compareQuery('q', result(before, 'Seq Scan on t', noisy(2, 0.1, 20, 73), 208), result(after, 'Seq Scan on t', noisy(3.72, 0.1, 20, 74), 208)).verdict).toBe('unchanged');
   });
 });
