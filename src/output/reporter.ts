@@ -64,10 +64,7 @@ export class Reporter {
   private scrubValues(value: unknown): unknown {
     if (typeof value === 'string') return this.scrub(value);
     if (Array.isArray(value)) return value.map((v) => this.scrubValues(v));
-    if (value && typeof value === 'object' && !(value instanceof Date)) {
-      const plain = value instanceof Error ? { ...value, message: value.message } : value;
-      return Object.fromEntries(Object.entries(plain).map(([k, v]) => [k, this.scrubValues(v)]));
-    }
+    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.scrubValues(v)]));
     return value;
   }
 

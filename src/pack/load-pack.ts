@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadModule, parseSync } from 'libpg-query';
 import { inputError, PgoptError } from '../errors.js';
-import { displayRelation, hashTree, rangeVarRef, relationsRead, statementLabel, stripLayout } from './ast.js';
+import { hashTree, rangeVarRef, relationsRead, statementLabel, stripLayout } from './ast.js';
 import { defaultIndexName, indexColumnNames } from './rewrite.js';
 import { checkRollbackOverride } from './rollback-override.js';
 import { allowedTarget, COMMENTABLE, displayRef, statementTargets, writtenCandidates, writtenSchema, type Targets } from './targets.js';

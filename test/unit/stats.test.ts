@@ -214,22 +214,21 @@ describe('verdicts under machine drift', () => {
     expect(oldRule(1.57, 0.176, 1.83)).toBe(false);
   });
 
-  it('drift widens the margin only when it could explain the change', () => {
+  it('drift widens the margin whichever way it went; buffers alone never decide', () => {
     const before = noisy(2, 0.1, 30, 51);
     const after = noisy(1.1, 0.05, 30, 52);
     const ix = 'Index Only Scan using i on t';
-    // The machine got 80% slower, the query 1.8× faster: the change is at least what it shows.
-    const [cb, slowerMachine] = [noisy(2, 0.1, 30, 53), noisy(3.6, 0.1, 30, 54)];
-    const opposed = compareQuery('q', result(before, 'Seq Scan on t', cb, 1000), result(after, ix, slowerMachine, 40));
-    expect(opposed.verdict).toBe('faster');
-    expect(opposed.reason).toContain('the other way');
-    // The machine got 45% faster and so did the query: the drift explains it, and 25× fewer buffers do
-    // not prove a speedup (recorded: a parallel Seq Scan and an Index Only Scan reading 5× fewer
-    // buffers ran equally fast, true ratio 1.01, measured 1.26× under drift 0.58).
-    const fasterMachine = noisy(1.1, 0.05, 30, 55);
-    const explained = compareQuery('q', result(before, 'Seq Scan on t', cb, 1000), result(after, ix, fasterMachine, 40));
-    expect(explained.verdict).toBe('inconclusive');
-    expect(explained.reason).toContain("the machine's speed moved 45% while this query ran; re-run");
+    const cb = noisy(2, 0.1, 30, 53);
+    // Recorded by npm run verdicts: the calibration 37% faster while a CPU burst slowed a parallel
+    // scan 1.3× (true ratio 1.25 the other way). A query moving against the drift is not proven either.
+    for (const cal of [noisy(3.6, 0.1, 30, 54), noisy(1.1, 0.05, 30, 55)]) {
+      const c = compareQuery('q', result(before, 'Seq Scan on t', cb, 1000), result(after, ix, cal, 40));
+      expect(c.verdict).toBe('inconclusive');
+      expect(c.reason).toMatch(/the machine's speed moved \d+% while this query ran; re-run/);
+    }
+    // A parallel Seq Scan and an Index Only Scan reading 25× fewer buffers can run equally fast:
+    // with a steady machine the same 1.8× is a verdict by timing, not by buffers.
+    expect(compareQuery('q', result(before, 'Seq Scan on t', cb, 1000), result(after, ix, noisy(2, 0.1, 30, 56), 40)).verdict).toBe('faster');
   });
 
   it('a 50× loss weighs the same as a 50× win', () => {
