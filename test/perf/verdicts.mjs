@@ -32,45 +32,35 @@ const BENCH = { runs: 20, warmup: 3, budgetMs: 15_000, minRuns: 5, statementTime
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const log = (...a) => console.error(...a);
 
+/** Ledgers on SSD-like settings. VACUUM sets the visibility map, so the covering index is read without the heap. */
+function ledger(name, databaseSettings) {
+  // Qualified: after pgopt ran on this connection, its search_path is pgopt's pinned one.
+  const vacuum = async (c) => {
+    await c.query('VACUUM ANALYZE public.ledger');
+    await c.query('VACUUM ANALYZE public.ledger_narrow');
+  };
+  return {
+    name,
+    databaseSettings,
+    workload: here('verdicts/ledger.workload.sql'),
+    pack: here('verdicts/ledger.pack.sql'),
+    load: async (c) => {
+      await c.query(readFileSync(here('verdicts/ledger.schema.sql'), 'utf8'));
+      await vacuum(c);
+    },
+    afterApply: vacuum,
+  };
+}
+
 const ONLY = process.env.VERDICT_SCHEMAS ? process.env.VERDICT_SCHEMAS.split(',') : null;
 const ALL_SCHEMAS = [
   { name: 'audit_engine', workload: here('../../fixtures/audit_engine/workload.sql'), pack: here('../../sql/audit_engine'), load: (c) => loadFixture(c, 'audit_engine', { scale: SCALE, seed: 42, replace: false }) },
   { name: 'queue', workload: here('verdicts/queue.workload.sql'), pack: here('verdicts/queue.pack.sql'), load: (c) => c.query(readFileSync(here('verdicts/queue.schema.sql'), 'utf8')) },
   { name: 'shop', workload: here('verdicts/shop.workload.sql'), pack: here('verdicts/shop.pack.sql'), load: (c) => c.query(readFileSync(here('verdicts/shop.schema.sql'), 'utf8')) },
-  {
-    name: 'ledger',
-    databaseSettings: { random_page_cost: '1.1' },
-    workload: here('verdicts/ledger.workload.sql'),
-    pack: here('verdicts/ledger.pack.sql'),
-    // VACUUM sets the visibility map, so the covering index is read without the heap: index-only scans.
-    load: async (c) => {
-      await c.query(readFileSync(here('verdicts/ledger.schema.sql'), 'utf8'));
-      await c.query('VACUUM ANALYZE ledger');
-      await c.query('VACUUM ANALYZE ledger_narrow');
-    },
-    // Qualified: after pgopt ran on this connection, its search_path is pgopt's pinned one.
-    afterApply: async (c) => {
-      await c.query('VACUUM ANALYZE public.ledger');
-      await c.query('VACUUM ANALYZE public.ledger_narrow');
-    },
-  },
-  // The same ledgers without parallel query: serial scans, where the covering index should give
-  // the modest 1.25–2× changes the parallel plans do not.
-  {
-    name: 'ledger_serial',
-    databaseSettings: { random_page_cost: '1.1', max_parallel_workers_per_gather: '0' },
-    workload: here('verdicts/ledger.workload.sql'),
-    pack: here('verdicts/ledger.pack.sql'),
-    load: async (c) => {
-      await c.query(readFileSync(here('verdicts/ledger.schema.sql'), 'utf8'));
-      await c.query('VACUUM ANALYZE ledger');
-      await c.query('VACUUM ANALYZE ledger_narrow');
-    },
-    afterApply: async (c) => {
-      await c.query('VACUUM ANALYZE public.ledger');
-      await c.query('VACUUM ANALYZE public.ledger_narrow');
-    },
-  },
+  ledger('ledger', { random_page_cost: '1.1' }),
+  // The same ledgers without parallel query: serial scans, where the covering index gives the
+  // modest 1.25–2× changes the parallel plans do not.
+  ledger('ledger_serial', { random_page_cost: '1.1', max_parallel_workers_per_gather: '0' }),
 ];
 const SCHEMAS = ALL_SCHEMAS.filter((s) => !ONLY || ONLY.includes(s.name));
 
