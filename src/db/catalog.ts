@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { userSession } from './session.js';
+import { prepareSession } from './session.js';
 
 /** Catalog reads, each named for the question it answers. */
 
@@ -17,7 +17,7 @@ export interface Relation {
  * of the user's search_path, in order (pgopt's own queries run under a pinned one).
  */
 export async function findRelation(c: pg.Client, schema: string | null, name: string): Promise<Relation | null> {
-  const schemas = schema ? [schema] : (await userSession(c)).userSchemas;
+  const schemas = schema ? [schema] : (await prepareSession(c)).userSchemas;
   const res = await c.query(
     `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
             greatest(c.reltuples, 0)::float8 AS rows
@@ -32,7 +32,7 @@ export async function findRelation(c: pg.Client, schema: string | null, name: st
 
 /** Where an unqualified CREATE of the user's puts its object; null when the search_path names no existing schema. */
 export async function currentSchema(c: pg.Client): Promise<string | null> {
-  return (await userSession(c)).userCurrentSchema;
+  return (await prepareSession(c)).userCurrentSchema;
 }
 
 export interface IndexInfo {
@@ -191,13 +191,13 @@ export async function registryFacts(c: pg.Client, schema: string): Promise<Regis
       ns AS (SELECT oid, nspowner, nspacl FROM pg_catalog.pg_namespace WHERE nspname = $1),
       parts AS (
         SELECT 'schema'::text AS name, 'schema'::text AS relkind, ns.nspowner AS owner,
-               (SELECT coalesce(array_agg(g.grantee::text || ':' || g.privilege_type), '{}')
+               (SELECT coalesce(array_agg(CASE g.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(g.grantee)::text END || ':' || g.privilege_type), '{}')
                   FROM pg_catalog.aclexplode(ns.nspacl) g
                  WHERE g.privilege_type = 'CREATE' AND g.grantee NOT IN (SELECT oid FROM trusted)) AS grants
           FROM ns
         UNION ALL
         SELECT c.relname::text, c.relkind::text, c.relowner,
-               (SELECT coalesce(array_agg(g.grantee::text || ':' || g.privilege_type), '{}')
+               (SELECT coalesce(array_agg(CASE g.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(g.grantee)::text END || ':' || g.privilege_type), '{}')
                   FROM pg_catalog.aclexplode(c.relacl) g
                  WHERE g.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES', 'USAGE')
                    AND g.grantee NOT IN (SELECT oid FROM trusted))
@@ -211,16 +211,8 @@ export async function registryFacts(c: pg.Client, schema: string): Promise<Regis
   const me = res.rows[0].me as string;
   const rows = res.rows.filter((r) => r.name !== null);
   if (!rows.some((r) => r.relkind === 'schema')) return { currentUser: me, parts: null };
-  const roleName = async (oid: string) =>
-    oid === '0' ? 'PUBLIC' : ((await c.query('SELECT pg_catalog.pg_get_userbyid($1::oid)::text AS n', [oid])).rows[0].n as string);
-  const parts: RegistryPart[] = [];
-  for (const r of rows) {
-    const grants = [];
-    for (const g of r.grants as string[]) {
-      const [oid, privilege] = g.split(':');
-      grants.push({ grantee: await roleName(oid), privilege });
-    }
-    parts.push({ name: r.name, relkind: r.relkind, owner: r.owner, ownerTrusted: r.owner_trusted, untrustedGrants: grants });
-  }
+  // A role name may hold ':', the privilege never does: split at the last one.
+  const grant = (g: string) => ({ grantee: g.slice(0, g.lastIndexOf(':')), privilege: g.slice(g.lastIndexOf(':') + 1) });
+  const parts = rows.map((r): RegistryPart => ({ name: r.name, relkind: r.relkind, owner: r.owner, ownerTrusted: r.owner_trusted, untrustedGrants: (r.grants as string[]).map(grant) }));
   return { currentUser: me, parts };
 }

@@ -59,9 +59,6 @@ export async function resetSession(c: pg.Client): Promise<void> {
   await repin(c);
 }
 
-/** The user's view of names on this connection (prepared on first use). */
-export const userSession = (c: pg.Client): Promise<SessionState> => prepareSession(c);
-
 /**
  * Run `fn` — which executes SQL the user wrote — under the user's search_path, then pin
  * pgopt's again. Inside a transaction that is later rolled back the setting reverts to

@@ -119,7 +119,7 @@ export async function buildPartitionedIndex(
  * Drop an index of a partitioned table: DROP INDEX (CONCURRENTLY is not possible) takes the
  * parent's and partitions' locks for a moment, under lock_timeout; the attached partition
  * indexes go with it. Partition indexes a failed run built but never attached are dropped
- * concurrently.
+ * concurrently. Only indexes on the very partitions named as pgopt names them are touched.
  */
 export async function dropPartitionedIndex(
   c: pg.Client,
@@ -128,36 +128,27 @@ export async function dropPartitionedIndex(
   tableOid: number,
   b: Pick<PartitionedBuild, 'blocking' | 'concurrent'>,
 ): Promise<void> {
-  const leftovers: { schema: string; name: string; table: number }[] = [];
-  const walk = async (oid: number, index: string) => {
+  const oids: number[] = [];
+  const walk = async (oid: number, indexSchema: string, index: string) => {
+    const found = await findIndexOn(c, indexSchema, index, oid);
+    if (found) oids.push(found.oid);
     for (const p of await partitionsOf(c, oid)) {
       const childName = partitionIndexName(index, p.name);
-      leftovers.push({ schema: p.schema, name: childName, table: p.oid });
-      if (p.relkind === 'p') await walk(p.oid, childName);
+      if (p.relkind === 'p') await walk(p.oid, p.schema, childName);
+      else {
+        const child = await findIndexOn(c, p.schema, childName, p.oid);
+        if (child) oids.push(child.oid);
+      }
     }
   };
-  await walk(tableOid, name);
-  await b.blocking(`dropping ${displayName(schema, name)}`, [tableOid], () => c.query(`DROP INDEX IF EXISTS ${qualify(schema, name)}`));
-  // Parents before their partitions: dropping a sub-partitioned index takes its attached ones along.
-  let firstError: unknown = null;
-  for (const l of leftovers) {
-    try {
-      const found = await findIndexOn(c, l.schema, l.name, l.table);
-      if (!found) continue;
-      const isPartitioned = (await c.query(`SELECT relkind::text AS k FROM pg_class WHERE oid = $1`, [found.oid])).rows[0]?.k === 'I';
-      if (isPartitioned) await b.blocking(`dropping ${displayName(l.schema, l.name)}`, [], () => c.query(`DROP INDEX IF EXISTS ${qualify(l.schema, l.name)}`));
-      else await b.concurrent(`DROP INDEX CONCURRENTLY IF EXISTS ${qualify(l.schema, l.name)}`, l.schema, l.name);
-    } catch (err) {
-      firstError ??= err;
-    }
-  }
-  if (firstError) throw firstError;
+  await walk(tableOid, schema, name);
+  await dropBuilt(c, oids, b);
 }
 
-
 /**
- * After a failed build: drop exactly the indexes this run created (by oid, wherever they are
- * now), parents first, since dropping a partitioned index takes its attached ones along.
+ * Drop these indexes, by oid wherever they are now, in order: parents first, since dropping a
+ * partitioned index takes its attached ones along (those are then gone and skipped). After a
+ * failed build these are exactly the indexes that run created.
  */
 export async function dropBuilt(c: pg.Client, built: number[], b: Pick<PartitionedBuild, 'blocking' | 'concurrent'>): Promise<void> {
   let firstError: unknown = null;

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { PgoptError } from '../errors.js';
 import { findMatview, findRelation } from '../db/catalog.js';
-import { displayName, qualify, withAdvisoryLock } from '../db/scoped.js';
+import { displayName, qualify, withAdvisoryLock, withStatementTimeout } from '../db/scoped.js';
 import { backendPid, failure, lockPolicy } from './objects.js';
 import { withLockRetry } from './locks.js';
 import { ensureRegistry, logEvent, readRows } from './registry.js';
@@ -86,9 +86,10 @@ export async function refreshViews(c: pg.Client, targets: { schema: string; name
       const stop = o.watch?.(backendPid(c), view, 'matview');
       try {
         o.onProgress?.({ type: 'step', message: `refreshing ${view}` });
-        await c.query(`SET statement_timeout = ${Math.max(0, Math.round(o.buildTimeoutMs))}`);
         // Under the user's search_path: the view's query may call the user's functions.
-        await withLockRetry(c, `refreshing ${view}`, mv ? [mv.oid] : [], lockPolicy(o, `refreshing ${view}`), () => asUser(c, () => c.query(sql)));
+        await withStatementTimeout(c, o.buildTimeoutMs, () =>
+          withLockRetry(c, `refreshing ${view}`, mv ? [mv.oid] : [], lockPolicy(o, `refreshing ${view}`), () => asUser(c, () => c.query(sql))),
+        );
         r.outcome = 'refreshed';
         r.rows = Number((await c.query(`SELECT count(*) AS n FROM ${qualify(t.schema, t.name)}`)).rows[0].n);
       } catch (err) {
@@ -96,7 +97,6 @@ export async function refreshViews(c: pg.Client, targets: { schema: string; name
         result.error = err instanceof PgoptError ? err : failure(err, `refreshing ${view}`);
       } finally {
         stop?.();
-        await c.query('SET statement_timeout = 0').catch(() => {});
         r.durationMs = Math.round(performance.now() - t0);
         await logEvent(c, {
           runId,
