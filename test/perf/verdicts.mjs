@@ -10,6 +10,8 @@
 //
 // VERDICT_ROUNDS (default 6), VERDICT_SCALE (audit_engine scale, default 0.1),
 // PGOPT_TEST_PG_BIN (server binaries; default the embedded PostgreSQL 18).
+// Every measured run is kept in verdicts-raw.json (not committed). VERDICT_FROM=raw scores that file
+// again without measuring: a changed rule is then judged on exactly the same samples as the old one.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -52,6 +54,7 @@ function ledger(name, databaseSettings) {
   };
 }
 
+const FROM_RAW = process.env.VERDICT_FROM === 'raw';
 const ONLY = process.env.VERDICT_SCHEMAS ? process.env.VERDICT_SCHEMAS.split(',') : null;
 const ALL_SCHEMAS = [
   { name: 'audit_engine', workload: here('../../fixtures/audit_engine/workload.sql'), pack: here('../../sql/audit_engine'), load: (c) => loadFixture(c, 'audit_engine', { scale: SCALE, seed: 42, replace: false }) },
@@ -75,88 +78,115 @@ async function withCpuBurst(on, fn) {
   }
 }
 
-const server = process.env.PGOPT_TEST_PG_BIN ? await startFromBinaries(process.env.PGOPT_TEST_PG_BIN) : await startEmbedded();
-process.on('SIGINT', () => void server.stop().then(() => process.exit(130)));
-const out = { machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version, rounds: ROUNDS, scale: SCALE, bench: BENCH, schemas: {} };
+// Only what the verdict rule reads: samples, calibration, plan headline, buffers.
+const slim = (q) => ({ name: q.name, form: q.form, samples: q.samples, execution: q.execution, calibration: q.calibration, buffers: q.buffers, plan: { headline: q.plan.headline } });
+const slimRun = (r) => ({ ...r, queries: r.queries.map(slim) });
+const slimPair = (p) => ({ burst: p.burst, first: slimRun(p.first), second: slimRun(p.second) });
+
+const raw = FROM_RAW ? JSON.parse(readFileSync(here('verdicts-raw.json'), 'utf8')) : await measure();
+const out = { machine: raw.machine, node: raw.node, rounds: raw.rounds, scale: raw.scale, bench: raw.bench, server: raw.server, schemas: {} };
 const recorded = [];
-try {
-  const admin = new pg.Client({ connectionString: server.url });
-  admin.on('error', () => {});
-  await admin.connect();
-  out.server = (await admin.query('SHOW server_version')).rows[0].server_version;
-  for (const s of SCHEMAS) {
-    await admin.query(`CREATE DATABASE verdicts_${s.name}`);
-    for (const [k, v] of Object.entries(s.databaseSettings ?? {})) await admin.query(`ALTER DATABASE verdicts_${s.name} SET ${k} = '${v}'`);
-    const c = new pg.Client({ connectionString: server.url.replace(/\/postgres$/, `/verdicts_${s.name}`) });
-    c.on('error', () => {});
-    await c.connect();
-    log(`${s.name}: loading`);
-    await s.load(c);
-    const workload = await loadWorkload(s.workload);
-    const pack = await loadPack(s.pack);
-    const bench = () => runBench(c, workload, BENCH);
-    const pairs = { A: [], B: [] };
-    for (const state of ['A', 'B']) {
-      if (state === 'B') {
-        log(`${s.name}: applying the pack`);
-        const r = await applyPack(c, pack, { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false, jobs: 1 });
-        if (r.error) throw r.error;
-        await s.afterApply?.(c);
-      }
-      for (let round = 0; round < ROUNDS; round++) {
-        const burst = round % 3 === 2;
-        log(`${s.name}: state ${state}, round ${round + 1}/${ROUNDS}${burst ? ' (CPU burst in the second run)' : ''}`);
-        const first = await bench();
-        const second = await withCpuBurst(burst, bench);
-        pairs[state].push({ first, second, burst });
-      }
-    }
-    // The truth: every calm run of each state pooled (2 × ROUNDS × runs samples less the bursts).
-    const pooled = (state) => Object.fromEntries(workload.queries.map((q) => [q.name, summarize(pairs[state].flatMap((p) => [p.first, ...(p.burst ? [] : [p.second])]).flatMap((r) => r.queries.find((x) => x.name === q.name).samples)).median]));
-    const truthA = pooled('A');
-    const truthB = pooled('B');
-    const truth = Object.fromEntries(workload.queries.map((q) => [q.name, truthA[q.name] / truthB[q.name]]));
-    const truthDiffMs = Object.fromEntries(workload.queries.map((q) => [q.name, Math.abs(truthA[q.name] - truthB[q.name])]));
-    const aa = [];
-    for (const state of ['A', 'B']) {
-      for (const p of pairs[state]) {
-        for (const q of compareRuns(p.first, p.second).queries) {
-          aa.push({ state, burst: p.burst, name: q.name, verdict: q.verdict, drift: q.drift, p: q.p, reason: q.reason, before: q.before, after: q.after });
-          // Every same-state pair called faster or slower is kept for the unit tests: the rule's own mistakes.
-          if (q.verdict === 'faster' || q.verdict === 'slower') recorded.push({ schema: s.name, name: q.name, kind: 'A/A', truth: 1, burst: p.burst, before: p.first.queries.find((x) => x.name === q.name), after: p.second.queries.find((x) => x.name === q.name) });
+for (const [schema, r] of Object.entries(raw.schemas)) out.schemas[schema] = score(schema, r.queries, r.pairs, raw.rounds);
+
+/** Both states of every schema, each benched in ROUNDS pairs of back-to-back runs. */
+async function measure() {
+  const server = process.env.PGOPT_TEST_PG_BIN ? await startFromBinaries(process.env.PGOPT_TEST_PG_BIN) : await startEmbedded();
+  process.on('SIGINT', () => void server.stop().then(() => process.exit(130)));
+  const raw = { machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version, rounds: ROUNDS, scale: SCALE, bench: BENCH, schemas: {} };
+  try {
+    const admin = new pg.Client({ connectionString: server.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    raw.server = (await admin.query('SHOW server_version')).rows[0].server_version;
+    for (const s of SCHEMAS) {
+      await admin.query(`CREATE DATABASE verdicts_${s.name}`);
+      for (const [k, v] of Object.entries(s.databaseSettings ?? {})) await admin.query(`ALTER DATABASE verdicts_${s.name} SET ${k} = '${v}'`);
+      const c = new pg.Client({ connectionString: server.url.replace(/\/postgres$/, `/verdicts_${s.name}`) });
+      c.on('error', () => {});
+      await c.connect();
+      log(`${s.name}: loading`);
+      await s.load(c);
+      const workload = await loadWorkload(s.workload);
+      const pack = await loadPack(s.pack);
+      const bench = () => runBench(c, workload, BENCH);
+      const pairs = { A: [], B: [] };
+      for (const state of ['A', 'B']) {
+        if (state === 'B') {
+          log(`${s.name}: applying the pack`);
+          const r = await applyPack(c, pack, { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false, jobs: 1 });
+          if (r.error) throw r.error;
+          await s.afterApply?.(c);
+        }
+        for (let round = 0; round < ROUNDS; round++) {
+          const burst = round % 3 === 2;
+          log(`${s.name}: state ${state}, round ${round + 1}/${ROUNDS}${burst ? ' (CPU burst in the second run)' : ''}`);
+          const first = await bench();
+          const second = await withCpuBurst(burst, bench);
+          pairs[state].push({ first, second, burst });
         }
       }
+      raw.schemas[s.name] = { queries: workload.queries.map((q) => q.name), pairs: { A: pairs.A.map(slimPair), B: pairs.B.map(slimPair) } };
+      await c.end();
     }
-    const ab = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const before = pairs.A[round].first;
-      const after = pairs.B[round].second;
-      const burst = pairs.B[round].burst;
-      for (const q of compareRuns(before, after).queries) {
-        ab.push({ name: q.name, burst, truth: truth[q.name], truthDiffMs: truthDiffMs[q.name], verdict: q.verdict, speedup: q.speedup, drift: q.drift, reason: q.reason });
-        if (recorded.filter((r) => r.schema === s.name && r.name === q.name).length < 2 && (truth[q.name] >= 1.25 || truth[q.name] <= 0.8)) {
-          recorded.push({ schema: s.name, name: q.name, kind: 'A/B', truth: truth[q.name], burst, before: before.queries.find((x) => x.name === q.name), after: after.queries.find((x) => x.name === q.name) });
-        }
-      }
-    }
-    for (const p of pairs.A.filter((x) => x.burst).slice(0, 1)) {
-      for (const q of p.first.queries) recorded.push({ schema: s.name, name: q.name, kind: 'A/A', truth: 1, burst: true, before: q, after: p.second.queries.find((x) => x.name === q.name) });
-    }
-    out.schemas[s.name] = { truth, aa, ab };
-    await c.end();
+    await admin.end();
+  } catch (err) {
+    console.error(err);
+    process.exitCode = 1;
+  } finally {
+    await server.stop();
   }
-  await admin.end();
-} catch (err) {
-  console.error(err);
-  process.exitCode = 1;
-} finally {
-  await server.stop();
+  if (process.exitCode) process.exit(process.exitCode);
+  writeFileSync(here('verdicts-raw.json'), JSON.stringify(raw));
+  return raw;
 }
-if (process.exitCode) process.exit(process.exitCode);
+
+/** The verdict of every A/A and A/B pair of one schema, against the truth from its pooled calm runs. */
+function score(schema, names, pairs, rounds) {
+  // The truth: every calm run of each state pooled (2 × ROUNDS × runs samples less the bursts).
+  const pooled = (state) => Object.fromEntries(names.map((q) => [q, summarize(pairs[state].flatMap((p) => [p.first, ...(p.burst ? [] : [p.second])]).flatMap((r) => r.queries.find((x) => x.name === q).samples)).median]));
+  const truthA = pooled('A');
+  const truthB = pooled('B');
+  const truth = Object.fromEntries(names.map((q) => [q, truthA[q] / truthB[q]]));
+  const truthDiffMs = Object.fromEntries(names.map((q) => [q, Math.abs(truthA[q] - truthB[q])]));
+  const aa = [];
+  for (const state of ['A', 'B']) {
+    for (const p of pairs[state]) {
+      for (const q of compareRuns(p.first, p.second).queries) {
+        aa.push({ state, burst: p.burst, name: q.name, verdict: q.verdict, drift: q.drift, p: q.p, reason: q.reason, before: q.before, after: q.after });
+        // Every same-state pair called faster or slower is kept for the unit tests: the rule's own mistakes.
+        if (q.verdict === 'faster' || q.verdict === 'slower') recorded.push({ schema, name: q.name, kind: 'A/A', truth: 1, burst: p.burst, before: p.first.queries.find((x) => x.name === q.name), after: p.second.queries.find((x) => x.name === q.name) });
+      }
+    }
+  }
+  const ab = [];
+  const abPairs = [];
+  for (let round = 0; round < rounds; round++) {
+    const before = pairs.A[round].first;
+    const after = pairs.B[round].second;
+    const burst = pairs.B[round].burst;
+    for (const q of compareRuns(before, after).queries) {
+      ab.push({ name: q.name, burst, truth: truth[q.name], truthDiffMs: truthDiffMs[q.name], verdict: q.verdict, speedup: q.speedup, drift: q.drift, reason: q.reason });
+      abPairs.push({ name: q.name, burst, drift: q.drift, planChanged: q.planChanged, before: before.queries.find((x) => x.name === q.name), after: after.queries.find((x) => x.name === q.name) });
+    }
+  }
+  // For the unit tests, the hardest pairs of each query the pack changed (a real change, or a plan
+  // change): the one under the largest drift, and the one under a burst with the largest drift.
+  // Chosen by the conditions, never by the verdict.
+  for (const name of names) {
+    const xs = abPairs.filter((x) => x.name === name && (truth[name] >= 1.25 || truth[name] <= 0.8 || x.planChanged));
+    const byDrift = (a, b) => Math.abs(Math.log(b.drift)) - Math.abs(Math.log(a.drift));
+    const picks = new Set([xs.sort(byDrift)[0], xs.filter((x) => x.burst).sort(byDrift)[0]].filter(Boolean));
+    for (const x of picks) recorded.push({ schema, name, kind: 'A/B', truth: truth[name], burst: x.burst, before: x.before, after: x.after });
+  }
+  for (const p of pairs.A.filter((x) => x.burst).slice(0, 1)) {
+    for (const q of p.first.queries) recorded.push({ schema, name: q.name, kind: 'A/A', truth: 1, burst: true, before: q, after: p.second.queries.find((x) => x.name === q.name) });
+  }
+  return { truth, aa, ab };
+}
 
 // Counts and rates.
 const rate = (n, d) => (d ? `${((100 * n) / d).toFixed(1)}%` : '—');
-const lines = [`Machine: ${out.machine}, Node ${out.node}, PostgreSQL ${out.server}; ${ROUNDS} rounds, ${BENCH.runs} runs + ${BENCH.warmup} warm-up per query per bench; CPU burst in every third round.`, ''];
+const lines = [`Machine: ${out.machine}, Node ${out.node}, PostgreSQL ${out.server}; ${out.rounds} rounds, ${out.bench.runs} runs + ${out.bench.warmup} warm-up per query per bench; CPU burst in every third round.`, ''];
 lines.push('| schema | A/A comparisons | of them under a CPU burst | called faster/slower (false positive) | inconclusive |', '|---|--:|--:|--:|--:|');
 let tot = { n: 0, burst: 0, fp: 0, inc: 0 };
 for (const [name, r] of Object.entries(out.schemas)) {
@@ -192,8 +222,6 @@ lines.push(`A/B comparisons of queries the pack changes by less than 1.25× (tru
 const report = lines.join('\n');
 console.log(report);
 mkdirSync(here('../../fixtures/verdicts'), { recursive: true });
-// Only what the verdict rule reads: samples, calibration, plan headline, buffers.
-const slim = (q) => ({ name: q.name, form: q.form, samples: q.samples, execution: q.execution, calibration: q.calibration, buffers: q.buffers, plan: { headline: q.plan.headline } });
 const cases = recorded.map((r) => ({ ...r, before: slim(r.before), after: slim(r.after) }));
 writeFileSync(here('../../fixtures/verdicts/recorded.json'), JSON.stringify({ note: 'Recorded by npm run verdicts: real samples with their true ratio, for the unit tests of the verdict rule.', server: out.server, machine: out.machine, cases }));
 writeFileSync(here('verdicts-last.json'), JSON.stringify(out, null, 1));

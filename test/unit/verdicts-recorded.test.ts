@@ -33,24 +33,17 @@ describe('the verdict rule on recorded runs', () => {
     expect(['unchanged', 'inconclusive']).toContain(compareQuery(c.name, c.before, c.after).verdict);
   });
 
-  // The target is every one called (issue 8, still open): today a change of 2× under a drift of
-  // about as much is inconclusive. It is never "unchanged", and at least 9 in 10 are called.
+  // Issue 8's target: every one called. The recorded pairs are each query's hardest: the largest
+  // drift, and the largest drift under a CPU burst.
   it.each(ab.filter((c) => Math.max(c.truth, 1 / c.truth) >= 2).map((c) => [`${c.schema}/${c.name} (true ${c.truth.toFixed(1)}×)`, c] as const))(
-    'a real change of 2× or more: %s is called in its direction, or inconclusive with its reason',
+    'a real change of 2× or more: %s is called in its direction',
     (_label, c) => {
-      const q = compareQuery(c.name, c.before, c.after);
-      if (q.verdict === 'inconclusive') expect(q.reason).toMatch(/re-run/);
-      else expect(q.verdict).toBe(c.truth > 1 ? 'faster' : 'slower');
+      expect(compareQuery(c.name, c.before, c.after).verdict).toBe(c.truth > 1 ? 'faster' : 'slower');
     },
   );
 
-  it('at least 90% of the recorded real changes of 2× or more are called in their direction', () => {
-    const big = ab.filter((c) => Math.max(c.truth, 1 / c.truth) >= 2);
-    const called = big.filter((c) => compareQuery(c.name, c.before, c.after).verdict === (c.truth > 1 ? 'faster' : 'slower'));
-    expect(called.length / big.length).toBeGreaterThanOrEqual(0.9);
-  });
-
   it('a real change is never called in the wrong direction', () => {
-    for (const c of ab) expect(compareQuery(c.name, c.before, c.after).verdict).not.toBe(c.truth > 1 ? 'slower' : 'faster');
+    // Barely-changed queries too (a covering index 1.19× faster, measured 1.3× slower under a burst).
+    for (const c of ab) expect(compareQuery(c.name, c.before, c.after).verdict, `${c.schema}/${c.name}`).not.toBe(c.truth > 1 ? 'slower' : 'faster');
   });
 });
