@@ -1,10 +1,12 @@
 // npm run lint: the house rules that a reviewer would otherwise have to remember (ARCHITECTURE.md).
+import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const CORE = ['src/engine/**/*.ts', 'src/bench/**/*.ts', 'src/pack/**/*.ts', 'src/db/**/*.ts', 'src/sql/**/*.ts'];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/perf/**', 'fixtures/**', 'bin/**', '.ci/**'] },
+  js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     rules: {

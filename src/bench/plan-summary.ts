@@ -80,6 +80,7 @@ export function summarizePlan(out: ExplainOutput): PlanSummary {
       if (!scans.includes(d)) scans.push(d);
     }
   });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EXPLAIN's JSON is open-ended; only known keys are read below
   const plan = out.Plan as Record<string, any>;
   return {
     nodeTypes,

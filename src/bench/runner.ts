@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
+import { withRolledBackTransaction } from '../db/scoped.js';
 import { asUser, prepareSession, resetSession, runOneStatement } from '../db/session.js';
 import type { ProgressListener } from '../engine/progress.js';
 import { PGOPT_VERSION } from '../version.js';
@@ -125,15 +126,7 @@ async function chooseForm(c: pg.Client, q: WorkloadQuery): Promise<QueryForm> {
  * statement_timeout, rolled back, in the user's search_path.
  */
 export async function readParams(c: pg.Client, sql: string, timeoutMs: number): Promise<pg.QueryResult> {
-  return asUser(c, async () => {
-    await c.query('BEGIN READ ONLY');
-    try {
-      await c.query(`SET LOCAL statement_timeout = ${Math.round(timeoutMs)}`);
-      return await runOneStatement(c, sql, [], { rowMode: 'array' });
-    } finally {
-      await c.query('ROLLBACK').catch(() => {});
-    }
-  });
+  return asUser(c, () => withRolledBackTransaction(c, () => runOneStatement(c, sql, [], { rowMode: 'array' }), { readOnly: true, timeoutMs }));
 }
 
 async function paramRows(c: pg.Client, q: WorkloadQuery, form: QueryForm, o: BenchOptions): Promise<unknown[][]> {
@@ -156,9 +149,7 @@ async function paramRows(c: pg.Client, q: WorkloadQuery, form: QueryForm, o: Ben
  * that writes never changes data, and a runaway query is cancelled.
  */
 async function explainOnce(c: pg.Client, form: QueryForm, params: unknown[], timing: boolean, timeoutMs: number): Promise<{ out: ExplainOutput; wallMs: number }> {
-  await c.query(form.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
-  try {
-    await c.query(`SET LOCAL statement_timeout = ${Math.round(timeoutMs)}`);
+  return withRolledBackTransaction(c, async () => {
     // TIMING OFF for measured runs: per-node clock reads distort sub-millisecond queries.
     const sql = `EXPLAIN (ANALYZE, BUFFERS, TIMING ${timing ? 'ON' : 'OFF'}, FORMAT JSON) ${form.sql}`;
     const t0 = performance.now();
@@ -167,9 +158,7 @@ async function explainOnce(c: pg.Client, form: QueryForm, params: unknown[], tim
     const raw = res.rows[0]['QUERY PLAN'];
     const out = (typeof raw === 'string' ? JSON.parse(raw) : raw)[0] as ExplainOutput;
     return { out, wallMs };
-  } finally {
-    await c.query('ROLLBACK').catch(() => {});
-  }
+  }, { readOnly: form.readOnly, timeoutMs });
 }
 
 const CALIBRATION_FORM: QueryForm = { sql: CALIBRATION_SQL, location: { file: '(calibration)', line: 0 }, whenExists: null, readOnly: true, paramCount: 0 };

@@ -1,4 +1,4 @@
-import { walk } from '../pack/ast.js';
+import { walk } from '../sql/tree.js';
 
 /**
  * Functions whose effect a ROLLBACK does not undo. bench runs every query inside

@@ -1,12 +1,12 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { createHash } from 'node:crypto';
-import { parseSync } from 'libpg-query';
-import { inputError, PgoptError, type SourceLocation } from '../errors.js';
+import type { Node } from '@pgsql/types';
+import { inputError, type SourceLocation } from '../errors.js';
 import { nonTransactionalCalls } from './workload-rules.js';
-import { ensureParser } from '../pack/load-pack.js';
-import { stripLayout } from '../pack/ast.js';
-import { isComment, scanTokens, SourceText, type Token } from '../pack/source-text.js';
+import { ensureParser, parseAt, parseFile, type SqlStatement } from '../sql/parse.js';
+import { nodeAs, stripLayout } from '../sql/tree.js';
+import type { SourceText, Token } from '../sql/source-text.js';
 
 /** A CI expectation on a query's plan or speed. */
 export type Expectation =
@@ -95,8 +95,8 @@ function maxParam(tree: unknown): number {
   return max;
 }
 
-function isReadOnly(stmt: Record<string, any>): boolean {
-  const sel = stmt.SelectStmt;
+function isReadOnly(stmt: Node): boolean {
+  const sel = nodeAs(stmt, 'SelectStmt');
   if (!sel) return false;
   if (sel.lockingClause?.length || sel.intoClause) return false;
   let writes = false;
@@ -164,82 +164,82 @@ function readDirectives(src: SourceText, comments: Token[]): { directives: Direc
   return { directives, description };
 }
 
+/** The `-- params:` query: one read-only SELECT (or VALUES) that changes nothing ROLLBACK cannot undo. */
+function checkParams(params: Directive): void {
+  const stmts = parseAt(params.value, params.location, 'params');
+  try {
+    if (stmts.length !== 1 || !nodeAs(stmts[0], 'SelectStmt')) throw new Error('must be a single SELECT (or VALUES)');
+    if (!isReadOnly(stmts[0])) throw new Error('must only read: no data-modifying WITH, SELECT INTO or FOR UPDATE (it runs in a read-only transaction)');
+  } catch (err) {
+    throw inputError(`params: ${(err as Error).message}`, params.location);
+  }
+  refuseNonTransactional(stmts[0], 'params', params.location);
+}
+
+/** One statement of the file with the directives in the comments above it. */
+interface Entry {
+  name: Directive;
+  whenExists: string | null;
+  params: Directive | null;
+  description: string[];
+  form: QueryForm;
+  expectations: Expectation[];
+}
+
+function readEntry(src: SourceText, raw: SqlStatement): Entry {
+  const { directives, description } = readDirectives(src, raw.comments);
+  const get = (key: string) => directives.filter((d) => d.key === key);
+  const name = get('name')[0];
+  if (!name) throw inputError('query without a name: put "-- name: <id>" above it', raw.location);
+  if (!/^[A-Za-z0-9_.-]+$/.test(name.value)) throw inputError(`query name "${name.value}" may only hold letters, digits, _ . -`, name.location);
+  if (get('name').length > 1) throw inputError('two "-- name:" lines above one query', get('name')[1].location);
+  refuseNonTransactional(raw.node, `query "${name.value}"`, raw.location);
+  const whenExists = get('when-exists')[0]?.value ?? null;
+  const form: QueryForm = { sql: raw.sql, location: raw.location, whenExists, readOnly: isReadOnly(raw.node), paramCount: maxParam(raw.node) };
+  const params = get('params')[0] ?? null;
+  if (params) checkParams(params);
+  const expectations = get('expect').map((d) => parseExpectation(d.value, d.location));
+  return { name, whenExists, params, description, form, expectations };
+}
+
+/** A second entry of one name: the form used once `when-exists` names an object that exists. */
+function addAlternative(existing: WorkloadQuery, e: Entry): void {
+  const name = e.name.value;
+  if (!e.whenExists) throw inputError(`query "${name}" is named twice; an alternative form needs "-- when-exists: <object>"`, e.name.location);
+  if (existing.forms.some((f) => f.whenExists === e.whenExists)) throw inputError(`query "${name}" has two forms for ${e.whenExists}`, e.form.location);
+  if (e.params) throw inputError('an alternative form shares the parameters of the query it replaces: remove its "-- params:"', e.params.location);
+  existing.forms.push(e.form);
+  existing.expectations.push(...e.expectations);
+}
+
+function firstForm(e: Entry): WorkloadQuery {
+  const name = e.name.value;
+  if (e.whenExists) throw inputError(`"-- when-exists:" on the first form of "${name}": the raw form comes first`, e.form.location);
+  if (e.form.paramCount > 0 && !e.params) throw inputError(`query "${name}" uses $${e.form.paramCount} but has no "-- params:" query`, e.form.location);
+  const description = e.description.filter(Boolean).join(' ');
+  return { name, description, params: e.params?.value ?? null, paramsLocation: e.params?.location ?? null, forms: [e.form], expectations: e.expectations };
+}
+
+/** Hash of what the workload means (parse trees and directives, not layout), to compare baselines. */
+function workloadChecksum(queries: WorkloadQuery[], trees: Map<QueryForm, Node>): string {
+  const meaning = queries.map((q) => ({ n: q.name, p: q.params, f: q.forms.map((f) => [f.whenExists, [JSON.stringify(stripLayout(trees.get(f)))]]) }));
+  return createHash('sha256').update(JSON.stringify(meaning)).digest('hex').slice(0, 16);
+}
+
 /** Parse a workload file: named queries, their parameters, alternative forms and expectations. */
 export async function loadWorkload(path: string): Promise<Workload> {
   await ensureParser();
   if (!existsSync(path)) throw inputError(`workload not found: ${path}`);
-  const src = new SourceText(path, readFileSync(path, 'utf8'));
-  let parsed: { stmts: any[] };
-  try {
-    parsed = parseSync(src.text) as { stmts: any[] };
-  } catch (err: any) {
-    const pos = err?.sqlDetails?.cursorPosition;
-    throw inputError(`syntax error: ${err?.sqlDetails?.message ?? err?.message}`, typeof pos === 'number' ? src.locationOfChar(pos) : { file: path, line: 1 });
-  }
-  const tokens = scanTokens(src.text);
+  const parsed = parseFile(path, readFileSync(path, 'utf8'));
   const queries: WorkloadQuery[] = [];
-  let prevEnd = 0;
-  for (const raw of parsed.stmts) {
-    const from = raw.stmt_location ?? 0;
-    const to = raw.stmt_len ? from + raw.stmt_len : src.bytes.length;
-    const first = tokens.find((t) => t.start >= from && t.start < to && !isComment(t));
-    const start = first ? first.start : from;
-    const comments = tokens.filter((t) => isComment(t) && t.start >= prevEnd && t.start < start);
-    prevEnd = to;
-    const location = src.location(start);
-    const { directives, description } = readDirectives(src, comments);
-    const get = (key: string) => directives.filter((d) => d.key === key);
-    const name = get('name')[0];
-    if (!name) throw inputError('query without a name: put "-- name: <id>" above it', location);
-    if (!/^[A-Za-z0-9_.-]+$/.test(name.value)) throw inputError(`query name "${name.value}" may only hold letters, digits, _ . -`, name.location);
-    if (get('name').length > 1) throw inputError('two "-- name:" lines above one query', get('name')[1].location);
-    const whenExists = get('when-exists')[0]?.value ?? null;
-    const stmt = raw.stmt as Record<string, any>;
-    refuseNonTransactional(stmt, `query "${name.value}"`, location);
-    const form: QueryForm = {
-      sql: src.slice(start, to).trim(),
-      location,
-      whenExists,
-      readOnly: isReadOnly(stmt),
-      paramCount: maxParam(stmt),
-    };
-    const params = get('params')[0] ?? null;
-    if (params) {
-      try {
-        const p = parseSync(params.value) as { stmts: any[] };
-        if (p.stmts.length !== 1 || !p.stmts[0].stmt.SelectStmt) throw new Error('must be a single SELECT (or VALUES)');
-        if (!isReadOnly(p.stmts[0].stmt)) throw new Error('must only read: no data-modifying WITH, SELECT INTO or FOR UPDATE (it runs in a read-only transaction)');
-        refuseNonTransactional(p.stmts[0].stmt, 'params', params.location);
-      } catch (err: any) {
-        if (err instanceof PgoptError) throw err;
-        throw inputError(`params: ${err?.sqlDetails?.message ?? err?.message}`, params.location);
-      }
-    }
-    const expectations = get('expect').map((d) => parseExpectation(d.value, d.location));
-    const existing = queries.find((q) => q.name === name.value);
-    if (existing) {
-      if (!whenExists) throw inputError(`query "${name.value}" is named twice; an alternative form needs "-- when-exists: <object>"`, name.location);
-      if (existing.forms.some((f) => f.whenExists === whenExists)) throw inputError(`query "${name.value}" has two forms for ${whenExists}`, location);
-      if (params) throw inputError('an alternative form shares the parameters of the query it replaces: remove its "-- params:"', params.location);
-      existing.forms.push(form);
-      existing.expectations.push(...expectations);
-      continue;
-    }
-    if (whenExists) throw inputError(`"-- when-exists:" on the first form of "${name.value}": the raw form comes first`, location);
-    if (form.paramCount > 0 && !params) throw inputError(`query "${name.value}" uses $${form.paramCount} but has no "-- params:" query`, location);
-    queries.push({
-      name: name.value,
-      description: description.filter(Boolean).join(' '),
-      params: params?.value ?? null,
-      paramsLocation: params?.location ?? null,
-      forms: [form],
-      expectations,
-    });
+  const trees = new Map<QueryForm, Node>();
+  for (const raw of parsed.statements) {
+    const entry = readEntry(parsed.src, raw);
+    trees.set(entry.form, raw.node);
+    const existing = queries.find((q) => q.name === entry.name.value);
+    if (existing) addAlternative(existing, entry);
+    else queries.push(firstForm(entry));
   }
   if (queries.length === 0) throw inputError(`workload ${path} holds no queries`);
-  const checksum = createHash('sha256')
-    .update(JSON.stringify(queries.map((q) => ({ n: q.name, p: q.params, f: q.forms.map((f) => [f.whenExists, (parseSync(f.sql) as any).stmts.map((s: any) => JSON.stringify(stripLayout(s.stmt)))]) }))))
-    .digest('hex')
-    .slice(0, 16);
-  return { name: basename(path).replace(/\.sql$/i, ''), source: path, queries, checksum };
+  return { name: basename(path).replace(/\.sql$/i, ''), source: path, queries, checksum: workloadChecksum(queries, trees) };
 }

@@ -1,8 +1,9 @@
 import type pg from 'pg';
 import { asUser, runOneStatement } from '../db/session.js';
-import { qualify, quoteIdent } from '../db/scoped.js';
+import { qualify, quoteIdent, withRolledBackTransaction } from '../db/scoped.js';
 import type { Pack, PackObject } from '../pack/types.js';
-import { walk } from '../pack/ast.js';
+import type { Node } from '@pgsql/types';
+import { nodeAs, walk } from '../sql/tree.js';
 import { assessPack } from '../engine/assess.js';
 import type { QueryForm, WorkloadQuery } from './workload.js';
 
@@ -18,8 +19,8 @@ export function indexedColumns(o: PackObject): string[] {
   walk(o.statement.ast, (key, value) => {
     if (key === 'IndexElem' && typeof value.name === 'string') cols.add(value.name);
     if (key === 'ColumnRef') {
-      const last = (value.fields as Array<Record<string, any>>).at(-1);
-      if (last?.String?.sval) cols.add(last.String.sval);
+      const last = nodeAs((value.fields as Node[] | undefined)?.at(-1), 'String')?.sval;
+      if (last) cols.add(last);
     }
   });
   return [...cols];
@@ -89,18 +90,13 @@ async function trial(c: pg.Client, q: WorkloadQuery, timeoutMs: number): Promise
 }
 
 async function trialAsUser(c: pg.Client, q: WorkloadQuery, timeoutMs: number): Promise<string | null> {
-  await c.query('BEGIN');
-  try {
-    await c.query(`SET LOCAL statement_timeout = ${Math.round(timeoutMs)}`);
+  const probe = async (): Promise<string | null> => {
     const params = (await runOneStatement(c, q.params!, [], { rowMode: 'array' })).rows;
     if (params.length === 0) return 'the table is empty';
     await runOneStatement(c, q.forms[0].sql, params[0].slice(0, q.forms[0].paramCount));
     return null;
-  } catch (err) {
-    return `the server rejects the probe: ${(err as Error).message}`;
-  } finally {
-    await c.query('ROLLBACK').catch(() => {});
-  }
+  };
+  return withRolledBackTransaction(c, probe, { timeoutMs }).catch((err) => `the server rejects the probe: ${(err as Error).message}`);
 }
 
 /**
@@ -114,6 +110,32 @@ async function trialAsUser(c: pg.Client, q: WorkloadQuery, timeoutMs: number): P
  * triggers get none (the trigger would be measured too).
  */
 export async function writeProbes(c: pg.Client, pack: Pack, timeoutMs: number): Promise<WriteProbes> {
+  const queries: WorkloadQuery[] = [];
+  const skipped: WriteProbes['skipped'] = [];
+  for (const [name, t] of await indexedTables(c, pack)) {
+    const rel = qualify(t.schema, t.name);
+    const f = await tableFacts(c, rel);
+    if (!f || !['r', 'p'].includes(f.kind)) continue;
+    if (f.triggers) {
+      for (const probe of ['insert', 'update'] as const) skipped.push({ table: name, probe, reason: 'it has triggers, which would be measured too' });
+      continue;
+    }
+    const candidates: WorkloadQuery[] = [];
+    for (const made of [insertProbe(name, rel, f), updateProbe(name, rel, f, t.objects)]) {
+      if ('reason' in made) skipped.push({ table: name, ...made });
+      else candidates.push(made);
+    }
+    for (const q of candidates) {
+      const why = await trial(c, q, timeoutMs);
+      if (why) skipped.push({ table: name, probe: q.name.startsWith('insert') ? 'insert' : 'update', reason: why });
+      else queries.push(q);
+    }
+  }
+  return { queries, skipped };
+}
+
+/** The tables the pack indexes, with the pack's indexes on each. */
+async function indexedTables(c: pg.Client, pack: Pack): Promise<Map<string, { schema: string; name: string; objects: PackObject[] }>> {
   const { assessments } = await assessPack(c, pack);
   const byTable = new Map<string, { schema: string; name: string; objects: PackObject[] }>();
   for (const a of assessments) {
@@ -123,58 +145,39 @@ export async function writeProbes(c: pg.Client, pack: Pack, timeoutMs: number): 
     entry.objects.push(a.object);
     byTable.set(key, entry);
   }
-  const queries: WorkloadQuery[] = [];
-  const skipped: WriteProbes['skipped'] = [];
-  for (const [name, t] of byTable) {
-    const rel = qualify(t.schema, t.name);
-    const f = await tableFacts(c, rel);
-    if (!f || !['r', 'p'].includes(f.kind)) continue;
-    if (f.triggers) {
-      for (const probe of ['insert', 'update'] as const) skipped.push({ table: name, probe, reason: 'it has triggers, which would be measured too' });
-      continue;
-    }
-    const candidates: WorkloadQuery[] = [];
-    if (f.referenced) {
-      skipped.push({ table: name, probe: 'insert', reason: 'other tables reference it: a delete could cascade' });
-    } else {
-      const cols = f.cols.map(quoteIdent).join(', ');
-      candidates.push({
-        name: `insert:${name}`,
-        description: `delete and re-insert one sampled row of ${name}: the cost of its indexes on inserts`,
-        params: `SELECT ctid::text, tableoid::int FROM (${sampleRows(rel)}) s`,
-        paramsLocation: null,
-        forms: [
-          probeForm(
-            `WITH old AS (DELETE FROM ${rel} WHERE ${rowAt('$1', '$2')} RETURNING ${cols}) INSERT INTO ${rel} (${cols}) ${f.identityAlways ? 'OVERRIDING SYSTEM VALUE ' : ''}SELECT ${cols} FROM old`,
-            2,
-          ),
-        ],
-        expectations: [],
-      });
-    }
-    const packUnique = t.objects.filter((o) => o.unique).flatMap(indexedColumns);
-    const blocked = new Set([...f.keyed, ...f.identity, ...packUnique]);
-    const settable = new Set(f.cols);
-    const updated = [...new Set(t.objects.flatMap(indexedColumns))].filter((col) => settable.has(col) && !blocked.has(col));
-    if (updated.length === 0) {
-      skipped.push({ table: name, probe: 'update', reason: 'the pack indexes only key, identity or generated columns here' });
-    } else {
-      const list = updated.map(quoteIdent).join(', ');
-      candidates.push({
-        name: `update:${name}`,
-        description: `set ${updated.join(', ')} of one sampled row to another's: the cost of its indexes on updates`,
-        params: `SELECT s.ids[i], s.oids[i], s.ids[i % cardinality(s.ids) + 1], s.oids[i % cardinality(s.ids) + 1]
-                   FROM (SELECT array_agg(ctid::text) AS ids, array_agg(tableoid::int) AS oids FROM (${sampleRows(rel)}) x) s, generate_series(1, cardinality(s.ids)) i`,
-        paramsLocation: null,
-        forms: [probeForm(`UPDATE ${rel} SET (${list}) = (SELECT ${list} FROM ${rel} WHERE ${rowAt('$3', '$4')}) WHERE ${rowAt('$1', '$2')}`, 4)],
-        expectations: [],
-      });
-    }
-    for (const q of candidates) {
-      const why = await trial(c, q, timeoutMs);
-      if (why) skipped.push({ table: name, probe: q.name.startsWith('insert') ? 'insert' : 'update', reason: why });
-      else queries.push(q);
-    }
-  }
-  return { queries, skipped };
+  return byTable;
+}
+
+type Skip = { probe: 'insert' | 'update'; reason: string };
+
+function insertProbe(name: string, rel: string, f: TableFacts): WorkloadQuery | Skip {
+  if (f.referenced) return { probe: 'insert', reason: 'other tables reference it: a delete could cascade' };
+  const cols = f.cols.map(quoteIdent).join(', ');
+  const sql = `WITH old AS (DELETE FROM ${rel} WHERE ${rowAt('$1', '$2')} RETURNING ${cols}) INSERT INTO ${rel} (${cols}) ${f.identityAlways ? 'OVERRIDING SYSTEM VALUE ' : ''}SELECT ${cols} FROM old`;
+  return {
+    name: `insert:${name}`,
+    description: `delete and re-insert one sampled row of ${name}: the cost of its indexes on inserts`,
+    params: `SELECT ctid::text, tableoid::int FROM (${sampleRows(rel)}) s`,
+    paramsLocation: null,
+    forms: [probeForm(sql, 2)],
+    expectations: [],
+  };
+}
+
+function updateProbe(name: string, rel: string, f: TableFacts, objects: PackObject[]): WorkloadQuery | Skip {
+  const packUnique = objects.filter((o) => o.unique).flatMap(indexedColumns);
+  const blocked = new Set([...f.keyed, ...f.identity, ...packUnique]);
+  const settable = new Set(f.cols);
+  const updated = [...new Set(objects.flatMap(indexedColumns))].filter((col) => settable.has(col) && !blocked.has(col));
+  if (updated.length === 0) return { probe: 'update', reason: 'the pack indexes only key, identity or generated columns here' };
+  const list = updated.map(quoteIdent).join(', ');
+  return {
+    name: `update:${name}`,
+    description: `set ${updated.join(', ')} of one sampled row to another's: the cost of its indexes on updates`,
+    params: `SELECT s.ids[i], s.oids[i], s.ids[i % cardinality(s.ids) + 1], s.oids[i % cardinality(s.ids) + 1]
+               FROM (SELECT array_agg(ctid::text) AS ids, array_agg(tableoid::int) AS oids FROM (${sampleRows(rel)}) x) s, generate_series(1, cardinality(s.ids)) i`,
+    paramsLocation: null,
+    forms: [probeForm(`UPDATE ${rel} SET (${list}) = (SELECT ${list} FROM ${rel} WHERE ${rowAt('$3', '$4')}) WHERE ${rowAt('$1', '$2')}`, 4)],
+    expectations: [],
+  };
 }

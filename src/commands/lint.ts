@@ -1,7 +1,7 @@
 import { PgoptError } from '../errors.js';
 import { withClient } from '../db/scoped.js';
 import { loadPack } from '../pack/load-pack.js';
-import { lintPack } from '../engine/lint.js';
+import { lintPack } from '../engine/lint/index.js';
 import { renderFindings } from '../output/render-pack.js';
 import { appName, type PackFlags } from './pack-flags.js';
 import type { CommandContext } from './options.js';

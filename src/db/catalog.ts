@@ -149,6 +149,7 @@ export async function lockHolders(c: pg.Client, relationOid: number): Promise<(S
   return res.rows.map((r) => ({ ...toSession(r), mode: r.mode }));
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a pg row is untyped; this is where it gets its type
 const toSession = (r: any): SessionInfo => ({
   pid: r.pid,
   user: r.usename,
@@ -215,4 +216,53 @@ export async function registryFacts(c: pg.Client, schema: string): Promise<Regis
   const grant = (g: string) => ({ grantee: g.slice(0, g.lastIndexOf(':')), privilege: g.slice(g.lastIndexOf(':') + 1) });
   const parts = rows.map((r): RegistryPart => ({ name: r.name, relkind: r.relkind, owner: r.owner, ownerTrusted: r.owner_trusted, untrustedGrants: (r.grants as string[]).map(grant) }));
   return { currentUser: me, parts };
+}
+
+/** Every index on a table with the server's rendering of its definition. */
+export async function indexDefinitionsOn(c: pg.Client, table: string): Promise<{ name: string; def: string }[]> {
+  const r = await c.query(
+    `SELECT ic.relname AS name, pg_catalog.pg_get_indexdef(i.indexrelid) AS def
+       FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+      WHERE i.indrelid = pg_catalog.to_regclass($1)`,
+    [table],
+  );
+  return r.rows;
+}
+
+export interface TableActivity {
+  /** pg_class.reltuples (0 when never analyzed). */
+  rows: number;
+  /** Inserts + updates + deletes since the statistics were reset. */
+  writes: number;
+  /** Sequential + index scans since then. */
+  reads: number;
+  indexes: number;
+}
+
+/** Size and read/write activity of a table (pg_stat_user_tables), or null when it does not exist. */
+export async function tableActivity(c: pg.Client, table: string): Promise<TableActivity | null> {
+  const r = await c.query(
+    `SELECT greatest(c.reltuples, 0)::float8 AS rows, coalesce(st.n_tup_ins + st.n_tup_upd + st.n_tup_del, 0)::float8 AS writes,
+            coalesce(st.seq_scan + coalesce(st.idx_scan, 0), 0)::float8 AS reads,
+            (SELECT count(*) FROM pg_catalog.pg_index WHERE indrelid = c.oid)::int AS indexes
+       FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_stat_user_tables st ON st.relid = c.oid
+      WHERE c.oid = pg_catalog.to_regclass($1)`,
+    [table],
+  );
+  return r.rows[0] ?? null;
+}
+
+/** format_type of a table's column, or null. */
+export async function columnType(c: pg.Client, table: string, column: string): Promise<string | null> {
+  const r = await c.query(
+    `SELECT pg_catalog.format_type(atttypid, atttypmod) AS t FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($1) AND attname = $2`,
+    [table, column],
+  );
+  return r.rows[0]?.t ?? null;
+}
+
+/** pg_stats.n_distinct of a column (negative: a fraction of the rows), or null before ANALYZE. */
+export async function columnDistinct(c: pg.Client, schema: string, table: string, column: string): Promise<number | null> {
+  const r = await c.query(`SELECT n_distinct::float8 AS n FROM pg_catalog.pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = $3`, [schema, table, column]);
+  return r.rows[0]?.n ?? null;
 }

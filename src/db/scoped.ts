@@ -70,10 +70,18 @@ export async function withTransaction<T>(
   }
 }
 
-/** BEGIN … ROLLBACK: for dry runs that must leave nothing behind. */
-export async function withRolledBackTransaction<T>(client: pg.Client, fn: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
+/**
+ * BEGIN … ROLLBACK: for dry runs, probes and measurements that must leave nothing behind.
+ * `timeoutMs` is a statement_timeout local to the transaction (gone with the ROLLBACK).
+ */
+export async function withRolledBackTransaction<T>(
+  client: pg.Client,
+  fn: () => Promise<T>,
+  opts: { readOnly?: boolean; timeoutMs?: number } = {},
+): Promise<T> {
+  await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
   try {
+    if (opts.timeoutMs !== undefined) await client.query(`SET LOCAL statement_timeout = ${Math.max(0, Math.round(opts.timeoutMs))}`);
     return await fn();
   } finally {
     await client.query('ROLLBACK').catch(() => {});
@@ -152,9 +160,4 @@ export async function withAdvisoryLock<T>(
   }
 }
 
-export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
-export const qualify = (schema: string, name: string): string => `${quoteIdent(schema)}.${quoteIdent(name)}`;
-
-/** schema.name for people: quoted only where SQL would need quotes ("workflowId", not app). */
-export const displayName = (schema: string, name: string): string => `${displayIdent(schema)}.${displayIdent(name)}`;
-const displayIdent = (s: string) => (/^[a-z_][a-z0-9_$]*$/.test(s) ? s : quoteIdent(s));
+export { displayName, qualify, quoteIdent } from './ident.js';

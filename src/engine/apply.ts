@@ -1,16 +1,17 @@
+import { nodeAs } from '../sql/tree.js';
 import type pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { PgoptError, type SourceLocation } from '../errors.js';
 import { findIndex, findMatview } from '../db/catalog.js';
 import { displayName, qualify, quoteIdent, withAdvisoryLock, withTransaction } from '../db/scoped.js';
 import { asUser, prepareSession, repin, runOneStatement } from '../db/session.js';
-import type { Pack, PackStatement } from '../pack/types.js';
-import { assessPack, type Assessment } from './assess.js';
+import type { Pack, PackObject, PackStatement } from '../pack/types.js';
+import { assessPack, type Assessment, type PackAssessment } from './assess.js';
 import { backendPid, buildIndex, dropForRebuild, failure, lockPolicy } from './objects.js';
 import { progressWatcher } from './watch.js';
 import { withLockRetry } from './locks.js';
-import { barrier, planLanes } from './lanes.js';
-import { lintPack } from './lint.js';
+import { planLanes, runLanes, type LaneWork, type LanePlan } from './lanes.js';
+import { lintPack } from './lint/index.js';
 import { ensureRegistry, logEvent, upsertRow, deleteRow } from './registry.js';
 import type { RunOptions } from './run-options.js';
 
@@ -75,171 +76,169 @@ export async function applyPack(c: pg.Client, pack: Pack, o: ApplyOptions): Prom
 async function resetPackSettings(c: pg.Client, pack: Pack): Promise<void> {
   for (const s of pack.statements) {
     if (s.kind !== 'set') continue;
-    const name = (s.ast as any).VariableSetStmt?.name as string | undefined;
+    const name = nodeAs(s.ast, 'VariableSetStmt')?.name;
     await c.query(name ? `RESET ${quoteIdent(name)}` : 'RESET ALL').catch(() => {});
   }
 }
 
+/** Everything one apply run shares between its connections, passed explicitly. */
+interface ApplyRun {
+  pack: Pack;
+  /** The caller's options, plus the progress watcher once a monitor connection is open. */
+  o: ApplyOptions;
+  runId: string;
+  byObject: Map<PackObject, Assessment>;
+  tableOf: PackAssessment['tableOf'];
+  result: ApplyResult;
+  /** Objects this run built (REFRESH, ANALYZE and COMMENT only follow a build). */
+  created: Set<string>;
+  /** Relations already analyzed: two lanes can touch one (a view, then its index). */
+  analyzed: Set<string>;
+}
+
 async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
-  const runId = randomUUID();
   return withAdvisoryLock(c, o.waitMs, async () => {
-    await c.query('SET lock_timeout = 0');
-    await c.query('SET statement_timeout = 0');
-    const { assessments, tableOf, rowsRead } = await assessPack(c, pack, { forChange: true });
-    const problems = assessments.map((a) => blockingProblem(a, o)).filter((p): p is string => !!p);
-    if (problems.length) {
-      throw new PgoptError('check', `apply stopped before changing anything: ${problems.join('; ')}`, { details: { problems } });
-    }
-    const lint = await lintPack(c, pack, assessments);
-    const errors = lint.findings.filter((f) => f.severity === 'error');
-    if (errors.length) {
-      const list = errors.map((f) => `${f.location.file}:${f.location.line}: ${f.object}: ${f.message}`).join('; ');
-      throw new PgoptError('check', `apply stopped before changing anything (lint): ${list}`, { details: { findings: errors } });
-    }
-    const warnings = lint.findings.length;
-    if (warnings) o.onProgress?.({ type: 'warning', message: `lint: ${warnings} warning(s); see pgopt lint ${pack.source}` });
+    await noSessionTimeouts(c);
+    const assessed = await preflight(c, pack, o);
     await ensureRegistry(c);
+    const run = startRun(pack, o, assessed);
     const started = Date.now();
-    await logEvent(c, { runId, pack: pack.name, action: 'apply', outcome: 'started' });
-    const result: ApplyResult = { pack: pack.name, runId, statements: [], analyzed: [], changed: false };
-    const byObject = new Map(assessments.map((a) => [a.object, a]));
-    const created = new Set<string>();
-    result.statements = pack.statements.map((s) => ({
-      ordinal: s.ordinal,
-      kind: s.kind,
-      location: s.location,
-      object: s.object ? byObject.get(s.object)!.qualifiedName : null,
-      outcome: 'not-run' as StatementOutcome,
-      durationMs: 0,
-      reason: '',
-    }));
-
-    /** Run one statement on `conn`, recording its outcome; the first failure stops every connection. */
-    const execute = async (conn: pg.Client, s: PackStatement, touched: Map<string, string>) => {
-      if (result.error) return;
-      const a = s.object ? byObject.get(s.object)! : null;
-      const res = result.statements[s.ordinal];
-      const t0 = performance.now();
-      try {
-        if (a) o.onProgress?.({ type: 'step', message: describeStep(s, a) });
-        await runStatement(conn, pack, s, a, o, res, created, tableOf.get(s.ordinal)?.oid);
-        if (res.outcome === 'created' || res.outcome === 'rebuilt') {
-          result.changed = true;
-          if (a) {
-            created.add(a.object.name);
-            const [schema, name] = a.table ? [a.table.schema, a.table.name] : [a.schema, a.object.name];
-            touched.set(qualify(schema, name), displayName(schema, name));
-          }
-        }
-        if ((res.outcome === 'ran' && s.kind !== 'set') || res.outcome === 'recorded') result.changed = true;
-      } catch (err) {
-        res.outcome = 'failed';
-        const e = err instanceof PgoptError ? err : failure(err, `statement at ${s.location.file}:${s.location.line}`);
-        res.reason = e.message;
-        result.error ??= e;
-      } finally {
-        res.durationMs = Math.round(performance.now() - t0);
-        if (res.outcome !== 'not-run') {
-          await logEvent(conn, { runId, pack: pack.name, action: 'apply', object: res.object, outcome: res.outcome, durationMs: res.durationMs, detail: res.reason ? { reason: res.reason } : undefined });
-        }
-      }
-    };
-
-    /** ANALYZE what a connection's builds touched: expression indexes and new views need statistics. */
-    const analyzed = new Set<string>();
-    const analyze = async (conn: pg.Client, touched: Map<string, string>) => {
-      if (result.error || !o.analyze) return;
-      for (const [rel, shown] of touched) {
-        // Two lanes can touch one relation (a view, then its index): analyze it once.
-        if (analyzed.has(rel)) continue;
-        analyzed.add(rel);
-        try {
-          o.onProgress?.({ type: 'step', message: `ANALYZE ${shown}` });
-          // Under the user's search_path: ANALYZE evaluates index expressions, which may call the user's functions.
-          await withLockRetry(conn, `ANALYZE ${rel}`, [], lockPolicy(o, `ANALYZE ${rel}`), () => asUser(conn, () => conn.query(`ANALYZE ${rel}`)));
-          result.analyzed.push(shown);
-        } catch (err) {
-          result.error ??= failure(err, `ANALYZE ${rel}`);
-          return;
-        }
-      }
-    };
-
-    const lanes = planLanes(pack, assessments, o.withExtraClient ? o.jobs ?? 1 : 1, (s) => (s.kind === 'create-matview' ? 2 : 1) * (rowsRead.get(s.ordinal) ?? 0));
-    const laneCount = Math.max(...lanes.phases.map((p) => p.length));
-    const phaseDone = lanes.phases.map(() => barrier(laneCount));
-    const work = async (conn: pg.Client | null, lane: number) => {
-      let phase = 0;
-      try {
-        if (!conn) return;
-        await prepareSession(conn);
-        await conn.query('SET lock_timeout = 0');
-        await conn.query('SET statement_timeout = 0');
-        for (const s of lanes.prelude) await execute(conn, s, new Map());
-        const touched = new Map<string, string>();
-        for (; phase < lanes.phases.length; phase++) {
-          for (const s of lanes.phases[phase][lane] ?? []) await execute(conn, s, touched);
-          // Also after the last phase: an early ANALYZE of a view would wait behind another
-          // lane's concurrent build on that view (both take SHARE UPDATE EXCLUSIVE).
-          await phaseDone[phase].arrive(lane);
-        }
-        await analyze(conn, touched);
-      } finally {
-        // A lane that failed still arrives everywhere, so the others never wait for it forever.
-        for (; phase < lanes.phases.length; phase++) void phaseDone[phase].arrive(lane);
-      }
-    };
-    const runLanes = () =>
-      Promise.all(
-        Array.from({ length: laneCount }, (_, i) =>
-          i === 0
-            ? work(c, 0)
-            : o.withExtraClient!((extra) => work(extra, i)).catch(async (err) => {
-                result.error ??= failure(err, 'opening a build connection');
-                await work(null, i);
-              }),
-        ),
-      );
-    if (o.withExtraClient && o.onProgress) {
-      // A monitor connection reads pg_stat_progress_create_index while the builders are busy.
-      await o.withExtraClient(async (monitor) => {
-        o = { ...o, watch: progressWatcher(monitor, o.onProgress!) };
-        await runLanes();
-      });
-    } else {
-      await runLanes();
-    }
+    await logEvent(c, { runId: run.runId, pack: pack.name, action: 'apply', outcome: 'started' });
+    const lanes = planLanes(pack, assessed.assessments, o.withExtraClient ? (o.jobs ?? 1) : 1, (s) => (s.kind === 'create-matview' ? 2 : 1) * (assessed.rowsRead.get(s.ordinal) ?? 0));
+    await runAllLanes(c, run, lanes);
     const tailTouched = new Map<string, string>();
-    for (const s of lanes.tail) await execute(c, s, tailTouched);
-    await analyze(c, tailTouched);
+    for (const s of lanes.tail) await execute(run, c, s, tailTouched);
+    await analyzeTouched(run, c, tailTouched);
     // A prelude SET ran once per connection; report it once.
-    for (const s of lanes.prelude) result.statements[s.ordinal].outcome = result.statements[s.ordinal].outcome === 'failed' ? 'failed' : 'ran';
-    await logEvent(c, {
-      runId,
-      pack: pack.name,
-      action: 'apply',
-      outcome: result.error ? 'failed' : result.changed ? 'finished' : 'no-op',
-      durationMs: Date.now() - started,
-      detail: result.error ? { error: result.error.message } : undefined,
-    });
+    for (const s of lanes.prelude) run.result.statements[s.ordinal].outcome = run.result.statements[s.ordinal].outcome === 'failed' ? 'failed' : 'ran';
+    const { result } = run;
+    const outcome = result.error ? 'failed' : result.changed ? 'finished' : 'no-op';
+    await logEvent(c, { runId: run.runId, pack: pack.name, action: 'apply', outcome, durationMs: Date.now() - started, detail: result.error ? { error: result.error.message } : undefined });
     return result;
   });
+}
+
+/** A build may take hours and waits for locks by policy (withLockRetry), never by a session timeout. */
+async function noSessionTimeouts(c: pg.Client): Promise<void> {
+  await c.query('SET lock_timeout = 0');
+  await c.query('SET statement_timeout = 0');
+}
+
+/** Assess, refuse what needs a human decision, lint: nothing has changed yet when this throws. */
+async function preflight(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<PackAssessment> {
+  const assessed = await assessPack(c, pack, { forChange: true });
+  const problems = assessed.assessments.map((a) => blockingProblem(a, o)).filter((p): p is string => !!p);
+  if (problems.length) {
+    throw new PgoptError('check', `apply stopped before changing anything: ${problems.join('; ')}`, { details: { problems } });
+  }
+  const lint = await lintPack(c, pack, assessed.assessments);
+  const errors = lint.findings.filter((f) => f.severity === 'error');
+  if (errors.length) {
+    const list = errors.map((f) => `${f.location.file}:${f.location.line}: ${f.object}: ${f.message}`).join('; ');
+    throw new PgoptError('check', `apply stopped before changing anything (lint): ${list}`, { details: { findings: errors } });
+  }
+  if (lint.findings.length) o.onProgress?.({ type: 'warning', message: `lint: ${lint.findings.length} warning(s); see pgopt lint ${pack.source}` });
+  return assessed;
+}
+
+function startRun(pack: Pack, o: ApplyOptions, assessed: PackAssessment): ApplyRun {
+  const byObject = new Map(assessed.assessments.map((a) => [a.object, a]));
+  const statements = pack.statements.map((s) => ({
+    ordinal: s.ordinal,
+    kind: s.kind,
+    location: s.location,
+    object: s.object ? byObject.get(s.object)!.qualifiedName : null,
+    outcome: 'not-run' as StatementOutcome,
+    durationMs: 0,
+    reason: '',
+  }));
+  const result: ApplyResult = { pack: pack.name, runId: randomUUID(), statements, analyzed: [], changed: false };
+  return { pack, o, runId: result.runId, byObject, tableOf: assessed.tableOf, result, created: new Set(), analyzed: new Set() };
+}
+
+/** The lanes, with a monitor connection reading pg_stat_progress_create_index while the builders are busy. */
+async function runAllLanes(c: pg.Client, run: ApplyRun, lanes: LanePlan): Promise<void> {
+  const { o } = run;
+  const work: LaneWork<pg.Client> = {
+    start: async (conn) => {
+      await prepareSession(conn);
+      await noSessionTimeouts(conn);
+      for (const s of lanes.prelude) await execute(run, conn, s, new Map());
+    },
+    run: (conn, s, touched) => execute(run, conn, s, touched),
+    finish: (conn, touched) => analyzeTouched(run, conn, touched),
+    failedToConnect: (err) => {
+      run.result.error ??= failure(err, 'opening a build connection');
+    },
+  };
+  if (!o.withExtraClient || !o.onProgress) return runLanes(lanes, c, o.withExtraClient, work);
+  await o.withExtraClient(async (monitor) => {
+    run.o = { ...o, watch: progressWatcher(monitor, o.onProgress!) };
+    await runLanes(lanes, c, o.withExtraClient, work);
+  });
+}
+
+/** Run one statement on `conn`, recording its outcome; the first failure stops every connection. */
+async function execute(run: ApplyRun, conn: pg.Client, s: PackStatement, touched: Map<string, string>): Promise<void> {
+  const { result, o } = run;
+  if (result.error) return;
+  const a = s.object ? run.byObject.get(s.object)! : null;
+  const res = result.statements[s.ordinal];
+  const t0 = performance.now();
+  try {
+    if (a) o.onProgress?.({ type: 'step', message: describeStep(s, a) });
+    await runStatement(conn, run, s, a, res);
+    noteChange(run, s, a, res, touched);
+  } catch (err) {
+    res.outcome = 'failed';
+    const e = err instanceof PgoptError ? err : failure(err, `statement at ${s.location.file}:${s.location.line}`);
+    res.reason = e.message;
+    result.error ??= e;
+  } finally {
+    res.durationMs = Math.round(performance.now() - t0);
+    if (res.outcome !== 'not-run') {
+      await logEvent(conn, { runId: run.runId, pack: run.pack.name, action: 'apply', object: res.object, outcome: res.outcome, durationMs: res.durationMs, detail: res.reason ? { reason: res.reason } : undefined });
+    }
+  }
+}
+
+function noteChange(run: ApplyRun, s: PackStatement, a: Assessment | null, res: StatementResult, touched: Map<string, string>): void {
+  if (res.outcome === 'created' || res.outcome === 'rebuilt') {
+    run.result.changed = true;
+    if (!a) return;
+    run.created.add(a.object.name);
+    const [schema, name] = a.table ? [a.table.schema, a.table.name] : [a.schema, a.object.name];
+    touched.set(qualify(schema, name), displayName(schema, name));
+  }
+  if ((res.outcome === 'ran' && s.kind !== 'set') || res.outcome === 'recorded') run.result.changed = true;
+}
+
+/** ANALYZE what a connection's builds touched: expression indexes and new views need statistics. */
+async function analyzeTouched(run: ApplyRun, conn: pg.Client, touched: Map<string, string>): Promise<void> {
+  const { result, o } = run;
+  if (result.error || !o.analyze) return;
+  for (const [rel, shown] of touched) {
+    if (run.analyzed.has(rel)) continue;
+    run.analyzed.add(rel);
+    try {
+      o.onProgress?.({ type: 'step', message: `ANALYZE ${shown}` });
+      // Under the user's search_path: ANALYZE evaluates index expressions, which may call the user's functions.
+      await withLockRetry(conn, `ANALYZE ${rel}`, [], lockPolicy(o, `ANALYZE ${rel}`), () => asUser(conn, () => conn.query(`ANALYZE ${rel}`)));
+      result.analyzed.push(shown);
+    } catch (err) {
+      result.error ??= failure(err, `ANALYZE ${rel}`);
+      return;
+    }
+  }
 }
 
 function describeStep(s: PackStatement, a: Assessment): string {
   return `${s.kind === 'create-index' ? 'index' : 'materialized view'} ${a.qualifiedName}`;
 }
 
-async function runStatement(
-  c: pg.Client,
-  pack: Pack,
-  s: PackStatement,
-  a: Assessment | null,
-  o: ApplyOptions,
-  res: StatementResult,
-  created: Set<string>,
-  tableOid: number | undefined,
-): Promise<void> {
+async function runStatement(c: pg.Client, run: ApplyRun, s: PackStatement, a: Assessment | null, res: StatementResult): Promise<void> {
+  const { o, created } = run;
+  const tableOid = run.tableOf.get(s.ordinal)?.oid;
   switch (s.kind) {
     case 'set':
       await runOneStatement(c, s.sql);
@@ -250,7 +249,7 @@ async function runStatement(
       res.reason = 'pgopt drops its own objects only on rollback; apply builds only what is missing';
       return;
     case 'refresh': {
-      const name = (s.ast as any).RefreshMatViewStmt.relation.relname;
+      const name = nodeAs(s.ast, 'RefreshMatViewStmt')?.relation?.relname ?? '';
       if (!created.has(name)) {
         res.outcome = 'skipped';
         res.reason = 'view was not created by this run';
@@ -283,13 +282,13 @@ async function runStatement(
     }
   }
   if (!a) return;
-  await applyObject(c, pack, a, o, res);
+  await applyObject(c, run.pack, a, run.o, res);
 }
 
-/** Bring one object to its applied state; the registry row is written around the work so a crash leaves it truthful. */
-async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptions, res: StatementResult): Promise<void> {
+/** What an object's registry row says, before the build fills in what the catalog shows. */
+function rowOf(pack: Pack, a: Assessment) {
   const obj = a.object;
-  const row = {
+  return {
     pack: pack.name,
     schema: a.schema,
     name: obj.name,
@@ -301,79 +300,95 @@ async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOpti
     // Kept as written, never executed: rollback re-checks it and derives the drop itself.
     rollbackSql: obj.rollbackOverride ?? [],
   };
-  const record = async (durationMs: number | null, preExisting: boolean) => {
-    const index = obj.kind === 'index' ? await findIndex(c, a.schema, obj.name) : null;
-    const live = index ?? (obj.kind === 'matview' ? await findMatview(c, a.schema, obj.name) : null);
-    await upsertRow(c, { ...row, state: 'applied', catalogDefinition: live?.definition ?? null, objectOid: live?.oid ?? null, tableOid: index?.tableOid ?? null, preExisting, durationMs });
-  };
+}
 
+/** Write the applied row with the live object's oid and the server's rendering of it. */
+async function recordApplied(c: pg.Client, pack: Pack, a: Assessment, durationMs: number | null, preExisting: boolean): Promise<void> {
+  const index = a.object.kind === 'index' ? await findIndex(c, a.schema, a.object.name) : null;
+  const live = index ?? (a.object.kind === 'matview' ? await findMatview(c, a.schema, a.object.name) : null);
+  const facts = { catalogDefinition: live?.definition ?? null, objectOid: live?.oid ?? null, tableOid: index?.tableOid ?? null };
+  await upsertRow(c, { ...rowOf(pack, a), state: 'applied', ...facts, preExisting, durationMs });
+}
+
+/**
+ * What an object's state asks of apply without building anything: skip it, or record what is
+ * already there. Returns false when it must be built.
+ */
+async function settleWithoutBuilding(c: pg.Client, pack: Pack, a: Assessment, res: StatementResult): Promise<boolean> {
   switch (a.state) {
     case 'applied':
     case 'unpopulated':
       res.outcome = 'skipped';
       res.reason = 'already applied';
-      return;
+      return true;
     case 'pre-existing':
-      if (!a.row) {
-        await record(null, true);
-        res.outcome = 'recorded';
-        res.reason = a.ownedBy ? `owned by pack "${a.ownedBy}": recorded, never dropped by this pack` : 'existed before pgopt: recorded as pre-existing, never dropped by rollback';
-      } else {
+      if (a.row) {
         res.outcome = 'skipped';
         res.reason = 'pre-existing';
+        return true;
       }
-      return;
+      await recordApplied(c, pack, a, null, true);
+      res.outcome = 'recorded';
+      res.reason = a.ownedBy ? `owned by pack "${a.ownedBy}": recorded, never dropped by this pack` : 'existed before pgopt: recorded as pre-existing, never dropped by rollback';
+      return true;
     case 'pending':
-      if (a.live && a.matches) {
-        // Built by a run that died before it could record it.
-        await record(null, false);
-        res.outcome = 'recorded';
-        res.reason = 'built by an interrupted run; now recorded';
-        return;
-      }
-      break;
+      if (!(a.live && a.matches)) return false;
+      // Built by a run that died before it could record it.
+      await recordApplied(c, pack, a, null, false);
+      res.outcome = 'recorded';
+      res.reason = 'built by an interrupted run; now recorded';
+      return true;
     case 'changed-since-applied':
     case 'invalid':
     case 'missing':
-      break;
+      return false;
     default:
       throw new PgoptError('check', `${a.qualifiedName}: ${a.reason}`);
   }
+}
 
-  const t0 = performance.now();
+/** Bring one object to its applied state; the registry row is written around the work so a crash leaves it truthful. */
+async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptions, res: StatementResult): Promise<void> {
+  if (await settleWithoutBuilding(c, pack, a, res)) return;
+  if (a.object.kind === 'index') await applyIndex(c, pack, a, o);
+  else await applyMatview(c, pack, a, o);
   const rebuilding = a.state === 'invalid' || a.state === 'changed-since-applied';
-  if (obj.kind === 'index') {
-    await upsertRow(c, { ...row, state: 'building', catalogDefinition: null, objectOid: null, tableOid: null, preExisting: false, durationMs: null });
-    try {
-      if (a.live) await dropForRebuild(c, a, o, (fn) => withTransaction(c, fn));
-      await buildIndex(c, a, o, (fn) => withTransaction(c, fn));
-    } catch (err) {
-      // Nothing was built: no row may claim it.
-      await deleteRow(c, pack.name, a.schema, obj.name).catch(() => {});
-      throw err;
-    }
-    await record(Math.round(performance.now() - t0), false);
-  } else {
-    const what = `creating materialized view ${a.qualifiedName}`;
-    const rel = qualify(a.schema, obj.name);
-    await withLockRetry(c, what, [], lockPolicy(o, what), () =>
-      withTransaction(c, async () => {
-        // Materialized view DDL is transactional: the view and its registry row commit together.
-        if (a.live) await c.query(`DROP MATERIALIZED VIEW ${rel}`);
-        await c.query(`SET LOCAL statement_timeout = ${Math.max(0, Math.round(o.buildTimeoutMs))}`);
-        const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'matview');
-        try {
-          await asUser(c, () => runOneStatement(c, obj.statement.sql));
-        } finally {
-          stopWatch?.();
-        }
-        await record(Math.round(performance.now() - t0), false);
-      }),
-    ).catch((err) => {
-      throw failure(err, what);
-    });
-  }
   res.outcome = rebuilding ? 'rebuilt' : 'created';
   if (a.state === 'missing') res.reason = 'was missing; recreated';
   if (a.state === 'invalid') res.reason = 'was INVALID; dropped and rebuilt';
+}
+
+/** A concurrent build cannot share a transaction with its row: "building" first, "applied" after, none if it failed. */
+async function applyIndex(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptions): Promise<void> {
+  const t0 = performance.now();
+  await upsertRow(c, { ...rowOf(pack, a), state: 'building', catalogDefinition: null, objectOid: null, tableOid: null, preExisting: false, durationMs: null });
+  try {
+    if (a.live) await dropForRebuild(c, a, o, (fn) => withTransaction(c, fn));
+    await buildIndex(c, a, o, (fn) => withTransaction(c, fn));
+  } catch (err) {
+    // Nothing was built: no row may claim it.
+    await deleteRow(c, pack.name, a.schema, a.object.name).catch(() => {});
+    throw err;
+  }
+  await recordApplied(c, pack, a, Math.round(performance.now() - t0), false);
+}
+
+/** Materialized view DDL is transactional: the view and its registry row commit together. */
+async function applyMatview(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptions): Promise<void> {
+  const t0 = performance.now();
+  const what = `creating materialized view ${a.qualifiedName}`;
+  const build = async () => {
+    if (a.live) await c.query(`DROP MATERIALIZED VIEW ${qualify(a.schema, a.object.name)}`);
+    await c.query(`SET LOCAL statement_timeout = ${Math.max(0, Math.round(o.buildTimeoutMs))}`);
+    const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'matview');
+    try {
+      await asUser(c, () => runOneStatement(c, a.object.statement.sql));
+    } finally {
+      stopWatch?.();
+    }
+    await recordApplied(c, pack, a, Math.round(performance.now() - t0), false);
+  };
+  await withLockRetry(c, what, [], lockPolicy(o, what), () => withTransaction(c, build)).catch((err) => {
+    throw failure(err, what);
+  });
 }

@@ -8,7 +8,7 @@ import { allowedTarget, statementTargets, type Candidate } from '../pack/targets
 import { foreignTarget } from '../pack/load-pack.js';
 import { asUser, prepareSession, runOneStatement } from '../db/session.js';
 import { translatePgError } from '../db/pg-errors.js';
-import { displayRelation } from '../pack/ast.js';
+import { displayRelation } from '../sql/tree.js';
 import { rewriteIndexSql, rewriteMatviewSql } from '../pack/rewrite.js';
 import type { Pack, PackObject, PackStatement, RelationRef } from '../pack/types.js';
 import { indexShape, queryShape } from './definition.js';
@@ -94,11 +94,40 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
   await prepareSession(c);
   const defaultSchema = await currentSchema(c);
   if (!defaultSchema) throw new PgoptError('input', 'the connection has no current schema (search_path is empty)');
-  const schemaOf = new Map<PackObject, string>();
-  const tableOf = new Map<number, Relation>();
-  const tables = new Map<PackObject, IndexedRelation>();
-  const rowsRead = new Map<number, number>();
+  const names = await resolveNames(c, pack, defaultSchema);
+  const { schemaOf, tables } = names;
+  for (const o of pack.objects) checkOverrideSchema(o, schemaOf.get(o)!);
+  refuseResolvedTwice(pack, schemaOf);
+  if (!pack.allowUnsafe) await checkTargets(c, pack, schemaOf, tables);
+  const rows = await readRows(c);
+  const { live, otherKind } = await readLive(c, pack, names);
+  if (opts.forChange) {
+    // Before the dry run: a role without privileges gets the whole list, not the first refusal.
+    await checkPrivileges(
+      c,
+      pack.objects.map((o) => ({ table: tables.get(o) ?? null, schema: schemaOf.get(o)!, qualifiedName: displayName(schemaOf.get(o)!, o.name), exists: !!live.get(o) })),
+    );
+  }
+  const expected = await dryRun(c, pack, schemaOf, tables, live);
+  const assessments = pack.objects.map((o) => {
+    const a = assessmentOf(pack, o, { schema: schemaOf.get(o)!, table: tables.get(o) ?? null, rows, live: live.get(o) ?? null, expected: expected.get(o)! });
+    decideState(a, otherKind.get(o) ?? null);
+    return a;
+  });
+  return { pack, assessments, tableOf: names.tableOf, rowsRead: names.rowsRead };
+}
 
+/** Every name of the pack resolved against the catalog (or against a view the pack creates first). */
+interface ResolvedNames {
+  schemaOf: Map<PackObject, string>;
+  tables: Map<PackObject, IndexedRelation>;
+  tableOf: Map<number, Relation>;
+  rowsRead: Map<number, number>;
+}
+
+async function resolveNames(c: pg.Client, pack: Pack, defaultSchema: string): Promise<ResolvedNames> {
+  const names: ResolvedNames = { schemaOf: new Map(), tables: new Map(), tableOf: new Map(), rowsRead: new Map() };
+  const { schemaOf, tables } = names;
   for (const s of pack.statements) {
     const o = s.object;
     if (o?.kind === 'matview') schemaOf.set(o, o.schema ?? defaultSchema);
@@ -108,32 +137,33 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
         if (o?.kind === 'index') tables.set(o, { schema: schemaOf.get(mv)!, name: mv.name, partitioned: false });
         continue;
       }
-      const rel = await findRelation(c, ref.schema, ref.name);
-      if (!rel) throw missingRelation(s, ref);
-      rowsRead.set(s.ordinal, (rowsRead.get(s.ordinal) ?? 0) + rel.estimatedRows);
-      if (o?.kind === 'index') {
-        if (!['r', 'p', 'm'].includes(rel.relkind)) {
-          throw inputError(`"${displayRelation(ref)}" is not a table or materialized view`, s.location);
-        }
-        tables.set(o, { schema: rel.schema, name: rel.name, partitioned: rel.relkind === 'p' });
-        tableOf.set(s.ordinal, rel);
-      }
+      await resolveReference(c, s, ref, names);
     }
     if (o?.kind === 'index') schemaOf.set(o, tables.get(o)!.schema);
   }
+  return names;
+}
 
-  for (const o of pack.objects) checkOverrideSchema(o, schemaOf.get(o)!);
-  refuseResolvedTwice(pack, schemaOf);
-  if (!pack.allowUnsafe) await checkTargets(c, pack, schemaOf, tables);
-  const rows = await readRows(c);
+async function resolveReference(c: pg.Client, s: PackStatement, ref: RelationRef, names: ResolvedNames): Promise<void> {
+  const rel = await findRelation(c, ref.schema, ref.name);
+  if (!rel) throw missingRelation(s, ref);
+  names.rowsRead.set(s.ordinal, (names.rowsRead.get(s.ordinal) ?? 0) + rel.estimatedRows);
+  if (s.object?.kind !== 'index') return;
+  if (!['r', 'p', 'm'].includes(rel.relkind)) throw inputError(`"${displayRelation(ref)}" is not a table or materialized view`, s.location);
+  names.tables.set(s.object, { schema: rel.schema, name: rel.name, partitioned: rel.relkind === 'p' });
+  names.tableOf.set(s.ordinal, rel);
+}
+
+/** What exists today under each object's name: the object itself, or something else of that name. */
+async function readLive(c: pg.Client, pack: Pack, names: ResolvedNames) {
   const live = new Map<PackObject, LiveObject | null>();
   const otherKind = new Map<PackObject, string | null>();
   for (const o of pack.objects) {
-    const schema = schemaOf.get(o)!;
+    const schema = names.schemaOf.get(o)!;
     if (o.kind === 'index') {
       const i = await findIndex(c, schema, o.name);
       // An index lives in its table's schema, so the table's name tells whether it is the pack's table.
-      const onOtherTable = i && i.table !== tables.get(o)!.name ? displayName(schema, i.table) : null;
+      const onOtherTable = i && i.table !== names.tables.get(o)!.name ? displayName(schema, i.table) : null;
       live.set(o, i && { oid: i.oid, valid: i.valid && i.ready, populated: true, definition: i.definition, sizeBytes: i.sizeBytes, onOtherTable });
     } else {
       const m = await findMatview(c, schema, o.name);
@@ -141,41 +171,30 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
     }
     otherKind.set(o, live.get(o) ? null : await relationKindByName(c, schema, o.name));
   }
+  return { live, otherKind };
+}
 
-  if (opts.forChange) {
-    // Before the dry run: a role without privileges gets the whole list, not the first refusal.
-    await checkPrivileges(
-      c,
-      pack.objects.map((o) => ({ table: tables.get(o) ?? null, schema: schemaOf.get(o)!, qualifiedName: displayName(schemaOf.get(o)!, o.name), exists: !!live.get(o) })),
-    );
-  }
-  const expected = await dryRun(c, pack, schemaOf, tables, live);
-
-  const assessments = pack.objects.map((o): Assessment => {
-    const schema = schemaOf.get(o)!;
-    const row = rows.find((r) => r.pack === pack.name && r.schema === schema && r.name === o.name) ?? null;
-    const owner = rows.find((r) => r.pack !== pack.name && r.schema === schema && r.name === o.name && !r.preExisting && r.state === 'applied');
-    const l = live.get(o) ?? null;
-    const exp = expected.get(o)!;
-    let matches: boolean | null = null;
-    if (l && l.valid) matches = sameDefinition(o, l.definition, exp);
-    const a: Assessment = {
-      object: o,
-      schema,
-      qualifiedName: displayName(schema, o.name),
-      table: tables.get(o) ?? null,
-      row,
-      ownedBy: owner?.pack ?? null,
-      live: l,
-      expectedDefinition: exp,
-      matches,
-      state: 'pending',
-      reason: '',
-    };
-    decideState(a, otherKind.get(o) ?? null);
-    return a;
-  });
-  return { pack, assessments, tableOf, rowsRead };
+function assessmentOf(
+  pack: Pack,
+  o: PackObject,
+  f: { schema: string; table: IndexedRelation | null; rows: RegistryRow[]; live: LiveObject | null; expected: string },
+): Assessment {
+  const row = f.rows.find((r) => r.pack === pack.name && r.schema === f.schema && r.name === o.name) ?? null;
+  const owner = f.rows.find((r) => r.pack !== pack.name && r.schema === f.schema && r.name === o.name && !r.preExisting && r.state === 'applied');
+  const matches = f.live && f.live.valid ? sameDefinition(o, f.live.definition, f.expected) : null;
+  return {
+    object: o,
+    schema: f.schema,
+    qualifiedName: displayName(f.schema, o.name),
+    table: f.table,
+    row,
+    ownedBy: owner?.pack ?? null,
+    live: f.live,
+    expectedDefinition: f.expected,
+    matches,
+    state: 'pending',
+    reason: '',
+  };
 }
 
 /**
@@ -275,7 +294,6 @@ async function dryRun(
   const tag = randomBytes(4).toString('hex');
   await withRolledBackTransaction(c, async () => {
     await c.query(`SET LOCAL lock_timeout = '5s'`);
-    await c.query(`SET LOCAL statement_timeout = '60s'`);
     for (const s of pack.statements) {
       const o = s.object;
       /** `clone`: the dry run's stand-in, named in errors by the table it stands for. */
@@ -283,12 +301,12 @@ async function dryRun(
         await c.query('SAVEPOINT pgopt_dry');
         try {
           await asUser(c, () => runOneStatement(c, sql));
-        } catch (err: any) {
+        } catch (err) {
           await c.query('ROLLBACK TO SAVEPOINT pgopt_dry').catch(() => {});
           const t = translatePgError(err, 'the server rejects this statement');
           const message = clone ? t.message.replaceAll(`"${clone.name}"`, clone.for).replaceAll(clone.name, clone.for) : t.message;
           // A missing privilege is the database saying no, not a bad pack.
-          const kind = err?.code === '42501' ? 'database' : 'input';
+          const kind = (err as { code?: string })?.code === '42501' ? 'database' : 'input';
           throw new PgoptError(kind, message, { location: s.location, hint: t.hint, cause: err });
         }
       };
@@ -318,7 +336,7 @@ async function dryRun(
         if (!pack.allowUnsafe) refuseVolatile(s, await volatileFunctionsOf(c, qualify(schema, name)));
       }
     }
-  });
+  }, { timeoutMs: 60_000 });
   return out;
 }
 

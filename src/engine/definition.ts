@@ -1,5 +1,5 @@
-import { parseSync } from 'libpg-query';
-import { stripLayout } from '../pack/ast.js';
+import { parseTrusted } from '../sql/parse.js';
+import { nodeAs, stripLayout } from '../sql/tree.js';
 
 /**
  * Definitions are compared as parse trees of the server's own rendering
@@ -9,8 +9,8 @@ import { stripLayout } from '../pack/ast.js';
 
 /** What an index is, without its name or table: two indexes with equal keys do the same job. */
 export function indexShape(indexdef: string): string {
-  const stmt = (parseSync(indexdef) as any).stmts[0].stmt.IndexStmt;
-  const shape = stripLayout(stmt, new Set(['idxname', 'concurrent', 'if_not_exists'])) as Record<string, any>;
+  const stmt = nodeAs(parseTrusted(indexdef), 'IndexStmt');
+  const shape = stripLayout(stmt, new Set(['idxname', 'concurrent', 'if_not_exists'])) as Record<string, unknown>;
   // The relation is different by design (dry-run clone vs real table). So is ONLY: the server
   // renders an index of a partitioned table as ON ONLY, whichever way it was built.
   delete shape.relation;
@@ -19,5 +19,5 @@ export function indexShape(indexdef: string): string {
 
 /** A view's query as a tree. */
 export function queryShape(viewdef: string): string {
-  return JSON.stringify(stripLayout((parseSync(viewdef) as any).stmts[0].stmt));
+  return JSON.stringify(stripLayout(parseTrusted(viewdef)));
 }

@@ -97,3 +97,47 @@ export function barrier(parties: number): { arrive: (lane: number) => Promise<vo
     },
   };
 }
+
+/** What a lane does with its connection; `runLanes` only decides when. */
+export interface LaneWork<C> {
+  /** Session settings and the prelude, once per connection. */
+  start(conn: C): Promise<void>;
+  /** One statement; `touched` collects what this connection built, for `finish`. */
+  run(conn: C, s: PackStatement, touched: Map<string, string>): Promise<void>;
+  /** After the last phase (ANALYZE of what this connection built). */
+  finish(conn: C, touched: Map<string, string>): Promise<void>;
+  /** An extra connection could not be opened: its lane still arrives at every barrier. */
+  failedToConnect(err: unknown): void;
+}
+
+/**
+ * Run a plan's phases on `main` plus one extra connection per further lane. A lane starts phase
+ * n+1 only when every lane has finished phase n (a barrier), also after the last phase: an early
+ * ANALYZE of a view would wait behind another lane's concurrent build on that view (both take
+ * SHARE UPDATE EXCLUSIVE). A lane that fails still arrives everywhere, so no lane waits forever.
+ */
+export async function runLanes<C>(plan: LanePlan, main: C, withExtra: (<T>(fn: (c: C) => Promise<T>) => Promise<T>) | undefined, w: LaneWork<C>): Promise<void> {
+  const laneCount = Math.max(...plan.phases.map((p) => p.length));
+  const phaseDone = plan.phases.map(() => barrier(laneCount));
+  const lane = async (conn: C | null, i: number) => {
+    let phase = 0;
+    try {
+      if (!conn) return;
+      await w.start(conn);
+      const touched = new Map<string, string>();
+      for (; phase < plan.phases.length; phase++) {
+        for (const s of plan.phases[phase][i] ?? []) await w.run(conn, s, touched);
+        await phaseDone[phase].arrive(i);
+      }
+      await w.finish(conn, touched);
+    } finally {
+      for (; phase < plan.phases.length; phase++) void phaseDone[phase].arrive(i);
+    }
+  };
+  const extra = (i: number) =>
+    withExtra!((c) => lane(c, i)).catch(async (err) => {
+      w.failedToConnect(err);
+      await lane(null, i);
+    });
+  await Promise.all(Array.from({ length: laneCount }, (_, i) => (i === 0 ? lane(main, 0) : extra(i))));
+}

@@ -1,3 +1,4 @@
+import { nodeAs } from '../sql/tree.js';
 import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { lockHolders, type SessionInfo } from '../db/catalog.js';
@@ -14,7 +15,7 @@ export function lockOf(s: PackStatement, concurrently: boolean): { lock: string;
     case 'comment':
       return { lock: 'SHARE UPDATE EXCLUSIVE', concurrent: false };
     case 'refresh': {
-      const node = (s.ast as any).RefreshMatViewStmt;
+      const node = nodeAs(s.ast, 'RefreshMatViewStmt');
       return node?.concurrent ? { lock: 'EXCLUSIVE', concurrent: true } : { lock: 'ACCESS EXCLUSIVE', concurrent: false };
     }
     case 'set':
@@ -57,8 +58,8 @@ export async function withLockRetry<T>(
     try {
       await c.query(`SET lock_timeout = ${Math.max(1, Math.round(policy.lockTimeoutMs))}`);
       return await fn();
-    } catch (err: any) {
-      if (err?.code !== '55P03') throw err;
+    } catch (err) {
+      if ((err as { code?: string })?.code !== '55P03') throw err;
       const blockers = (await Promise.all(relationOids.map((oid) => lockHolders(c, oid).catch(() => [])))).flat();
       if (attempt > policy.retries) {
         throw new PgoptError(

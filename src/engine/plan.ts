@@ -3,7 +3,7 @@ import type { SourceLocation } from '../errors.js';
 import type { Pack, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment, type ObjectState } from './assess.js';
 import { lockOf } from './locks.js';
-import { lintPack, type LintFinding } from './lint.js';
+import { lintPack, type LintFinding } from './lint/index.js';
 
 export const PLAN_ACTIONS = ['create', 'rebuild', 'record', 'skip', 'run', 'stop'] as const;
 export type PlanAction = (typeof PLAN_ACTIONS)[number];
@@ -57,9 +57,10 @@ export async function planPack(c: pg.Client, pack: Pack, opts: { concurrently: b
   const byObject = new Map(assessments.map((a) => [a.object, a]));
   const steps = pack.statements.map((s): PlanStep => {
     const a = s.object ? byObject.get(s.object)! : null;
-    let { lock, concurrent } = lockOf(s, opts.concurrently);
+    const taken = lockOf(s, opts.concurrently);
+    const { concurrent } = taken;
     // Built per partition (see partitioned.ts): the parent itself is locked only for a moment.
-    if (concurrent && a?.table?.partitioned) lock = 'SHARE UPDATE EXCLUSIVE per partition; SHARE on the parent for a moment';
+    const lock = concurrent && a?.table?.partitioned ? 'SHARE UPDATE EXCLUSIVE per partition; SHARE on the parent for a moment' : taken.lock;
     return {
       ordinal: s.ordinal,
       location: s.location,

@@ -3,6 +3,7 @@ import { PGOPT_VERSION } from '../version.js';
 import { PgoptError } from '../errors.js';
 import { registryFacts, type RegistryFacts, type RegistryPart } from '../db/catalog.js';
 import { prepareSession } from '../db/session.js';
+import { withTransaction } from '../db/scoped.js';
 
 /**
  * pgopt's own state lives in the target database, schema `pgopt`: one row per object a pack
@@ -154,18 +155,12 @@ export async function ensureRegistry(c: pg.Client): Promise<void> {
     if (!has.rowCount) await c.query(MIGRATIONS);
     return;
   }
-  await c.query('BEGIN');
-  try {
-    await c.query(DDL);
-    await c.query('COMMIT');
-  } catch (err) {
-    await c.query('ROLLBACK').catch(() => {});
-    throw err;
-  }
+  await withTransaction(c, () => c.query(DDL));
   // Check what was created, as any later run will (a concurrent creator could have won the race).
   if (!(await registryExists(c))) throw new PgoptError('database', `the registry schema ${REGISTRY_SCHEMA} was not created`);
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a pg row is untyped; this is where it gets its type
 const toRow = (r: any): RegistryRow => ({
   pack: r.pack,
   schema: r.schema_name,

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { ensureParser } from '../pack/load-pack.js';
+import { ensureParser } from '../sql/parse.js';
 import { prepareSession } from '../db/session.js';
 import { randomUUID } from 'node:crypto';
 import { PgoptError } from '../errors.js';

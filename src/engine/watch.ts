@@ -30,7 +30,7 @@ export function progressWatcher(monitor: pg.Client, onProgress: ProgressListener
                FROM pg_stat_progress_create_index WHERE pid = $1`,
             [pid],
           )
-          .catch(() => ({ rows: [] as any[] }));
+          .catch(() => ({ rows: [] as { phase: string; bd: number; bt: number; td: number; tt: number }[] }));
         const p = r.rows[0];
         if (!p || stopped) return;
         const percent = p.bt > 0 ? (100 * p.bd) / p.bt : p.tt > 0 ? (100 * p.td) / p.tt : null;

@@ -51,7 +51,7 @@ export function renderPlan(r: PlanResult, c: ChalkInstance): string {
   return `${t.toString()}${lint}\n${summary}`;
 }
 
-export function renderFindings(findings: import('../engine/lint.js').LintFinding[], c: ChalkInstance): string {
+export function renderFindings(findings: import('../engine/lint/index.js').LintFinding[], c: ChalkInstance): string {
   if (!findings.length) return c.green('lint: no findings');
   return findings
     .map((f) => `${formatLocation(f.location)}: ${f.severity === 'error' ? c.red('error') : c.yellow('warning')} [${f.rule}] ${f.object}: ${f.message}\n    ${c.dim(`fix: ${f.hint}`)}`)

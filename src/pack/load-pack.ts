@@ -1,28 +1,15 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { loadModule, parseSync } from 'libpg-query';
 import { inputError, PgoptError } from '../errors.js';
-import { hashTree, rangeVarRef, relationsRead, statementLabel, stripLayout } from './ast.js';
+import { hashTree, nodeAs, nodeType, payloadOf, rangeVarRef, relationsRead, statementLabel, stripLayout, type NodeOf } from '../sql/tree.js';
 import { defaultIndexName, indexColumnNames } from './rewrite.js';
 import { checkRollbackOverride } from './rollback-override.js';
 import { allowedTarget, COMMENTABLE, displayRef, statementTargets, writtenCandidates, writtenSchema, type Targets } from './targets.js';
-import { isComment, scanTokens, SourceText, type Token } from './source-text.js';
+import type { SourceText, Token } from '../sql/source-text.js';
+import type { Node } from '@pgsql/types';
+import { ensureParser, parseFile, type SqlFile, type SqlStatement } from '../sql/parse.js';
 import type { Pack, PackObject, PackStatement, RelationRef, StatementKind } from './types.js';
 
-let parserReady: Promise<void> | null = null;
-/** libpg-query is WebAssembly: load it once, lazily, so `pgopt --version` stays fast. */
-export const ensureParser = (): Promise<void> => (parserReady ??= loadModule());
-
-/** Parse SQL text, turning a syntax error into file:line:column. */
-export function parseSql(src: SourceText): { stmts: any[] } {
-  try {
-    return parseSync(src.text) as { stmts: any[] };
-  } catch (err: any) {
-    const pos = err?.sqlDetails?.cursorPosition;
-    const loc = typeof pos === 'number' ? src.locationOfChar(pos) : { file: src.file, line: 1 };
-    throw inputError(`syntax error: ${err?.sqlDetails?.message ?? err?.message ?? String(err)}`, loc);
-  }
-}
 
 /** Pack files in file-name order. */
 export function packFiles(path: string): string[] {
@@ -84,35 +71,39 @@ interface Classified {
   never?: boolean;
 }
 
-function classify(nodeType: string, node: Record<string, any>): Classified {
-  switch (nodeType) {
-    case 'IndexStmt':
-      return { kind: 'create-index', references: [rangeVarRef(node.relation)] };
-    case 'CreateTableAsStmt':
-      if (node.objtype === 'OBJECT_MATVIEW') return { kind: 'create-matview', references: relationsRead(node.query) };
-      return { kind: 'unsafe', references: [], refusal: 'CREATE TABLE AS creates a table, not an optimization object' };
-    case 'VacuumStmt': {
-      const full = (node.options ?? []).some((o: any) => o.DefElem?.defname === 'full');
-      const rels = (node.rels ?? []).map((r: any) => rangeVarRef(r.VacuumRelation.relation));
-      if (full) return { kind: 'unsafe', references: rels, refusal: 'VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock' };
-      if (!rels.length) return { kind: 'unsafe', references: [], refusal: `${node.is_vacuumcmd ? 'VACUUM' : 'ANALYZE'} without a table acts on the whole database` };
-      return { kind: 'analyze', references: rels };
-    }
-    case 'CommentStmt':
-      if (!COMMENTABLE.has(node.objtype)) return { kind: 'unsafe', references: [], refusal: `COMMENT ON ${String(node.objtype).replace(/^OBJECT_/, '')} is not about the pack's objects or the tables it indexes` };
-      return { kind: 'comment', references: [] };
-    case 'VariableSetStmt':
-      return classifySet(node);
-    case 'RefreshMatViewStmt':
-      return { kind: 'refresh', references: [] };
-    case 'DropStmt':
-      if (DROPPABLE.has(node.removeType)) return { kind: 'drop-own', references: [] };
-      break;
+function classify(node: Node): Classified {
+  const type = nodeType(node);
+  const payload = payloadOf(node);
+  const index = nodeAs(node, 'IndexStmt');
+  if (index) return { kind: 'create-index', references: [rangeVarRef(index.relation)] };
+  const ctas = nodeAs(node, 'CreateTableAsStmt');
+  if (ctas) {
+    if (ctas.objtype === 'OBJECT_MATVIEW') return { kind: 'create-matview', references: relationsRead(ctas.query) };
+    return { kind: 'unsafe', references: [], refusal: 'CREATE TABLE AS creates a table, not an optimization object' };
   }
-  return { kind: 'unsafe', references: [], refusal: `${statementLabel(nodeType, node)} is not an additive optimization` };
+  const vacuum = nodeAs(node, 'VacuumStmt');
+  if (vacuum) return classifyVacuum(vacuum);
+  const comment = nodeAs(node, 'CommentStmt');
+  if (comment) {
+    if (!COMMENTABLE.has(comment.objtype ?? '')) return { kind: 'unsafe', references: [], refusal: `COMMENT ON ${String(comment.objtype).replace(/^OBJECT_/, '')} is not about the pack's objects or the tables it indexes` };
+    return { kind: 'comment', references: [] };
+  }
+  const set = nodeAs(node, 'VariableSetStmt');
+  if (set) return classifySet(set);
+  if (type === 'RefreshMatViewStmt') return { kind: 'refresh', references: [] };
+  if (DROPPABLE.has(nodeAs(node, 'DropStmt')?.removeType ?? '')) return { kind: 'drop-own', references: [] };
+  return { kind: 'unsafe', references: [], refusal: `${statementLabel(type, payload)} is not an additive optimization` };
 }
 
-function classifySet(node: Record<string, any>): Classified {
+function classifyVacuum(node: NodeOf<'VacuumStmt'>): Classified {
+  const full = (node.options ?? []).some((o) => nodeAs(o, 'DefElem')?.defname === 'full');
+  const rels = (node.rels ?? []).map((r) => rangeVarRef(nodeAs(r, 'VacuumRelation')?.relation));
+  if (full) return { kind: 'unsafe', references: rels, refusal: 'VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock' };
+  if (!rels.length) return { kind: 'unsafe', references: [], refusal: `${node.is_vacuumcmd ? 'VACUUM' : 'ANALYZE'} without a table acts on the whole database` };
+  return { kind: 'analyze', references: rels };
+}
+
+function classifySet(node: NodeOf<'VariableSetStmt'>): Classified {
   const name = String(node.name ?? '').toLowerCase();
   if (NEVER_SETTINGS[name]) return { kind: 'unsafe', references: [], refusal: NEVER_SETTINGS[name], never: true };
   if (node.kind === 'VAR_SET_MULTI') return { kind: 'unsafe', references: [], refusal: 'SET TRANSACTION has no meaning in a pack' };
@@ -123,40 +114,21 @@ function classifySet(node: Record<string, any>): Classified {
   return { kind: 'set', references: [] };
 }
 
-function buildObject(kind: StatementKind, node: Record<string, any>, statement: PackStatement): PackObject | undefined {
-  const fingerprint = hashTree(stripLayout(node, new Set(['concurrent', 'if_not_exists'])));
-  if (kind === 'create-index') {
-    const table = rangeVarRef(node.relation);
-    const name: string = node.idxname ?? defaultIndexName(table.name, indexColumnNames([...(node.indexParams ?? []), ...(node.indexIncludingParams ?? [])]));
-    return {
-      kind: 'index',
-      schema: table.schema,
-      name,
-      nameDerived: !node.idxname,
-      table,
-      unique: !!node.unique,
-      method: node.accessMethod ?? 'btree',
-      writtenConcurrently: !!node.concurrent,
-      fingerprint,
-      rollbackOverride: null,
-      statement,
-    };
+const OBJECT_DEFAULTS = { rollbackOverride: null, writtenConcurrently: false, unique: false, method: null, nameDerived: false, table: null } as const;
+
+function buildObject(node: Node, statement: PackStatement): PackObject | undefined {
+  const fingerprint = hashTree(stripLayout(payloadOf(node), new Set(['concurrent', 'if_not_exists'])));
+  const index = nodeAs(node, 'IndexStmt');
+  if (index) {
+    const table = rangeVarRef(index.relation);
+    const name = index.idxname ?? defaultIndexName(table.name, indexColumnNames([...(index.indexParams ?? []), ...(index.indexIncludingParams ?? [])]));
+    const shape = { kind: 'index', schema: table.schema, name, nameDerived: !index.idxname, table, unique: !!index.unique, method: index.accessMethod ?? 'btree' } as const;
+    return { ...OBJECT_DEFAULTS, ...shape, writtenConcurrently: !!index.concurrent, fingerprint, statement };
   }
-  if (kind === 'create-matview') {
-    const rel = rangeVarRef(node.into.rel);
-    return {
-      kind: 'matview',
-      schema: rel.schema,
-      name: rel.name,
-      nameDerived: false,
-      table: null,
-      unique: false,
-      method: null,
-      writtenConcurrently: false,
-      fingerprint,
-      rollbackOverride: null,
-      statement,
-    };
+  const view = nodeAs(node, 'CreateTableAsStmt');
+  if (view?.objtype === 'OBJECT_MATVIEW') {
+    const rel = rangeVarRef(view.into?.rel);
+    return { ...OBJECT_DEFAULTS, kind: 'matview', schema: rel.schema, name: rel.name, fingerprint, statement };
   }
   return undefined;
 }
@@ -196,19 +168,14 @@ function applyRollbackDirective(src: SourceText, d: Directive, statements: PackS
   for (let i = 0; i < statements.length; i++) if (ends[i] <= d.start) owner = i;
   const stmt = statements[owner];
   if (!stmt?.object) throw inputError('-- pgopt:rollback must follow the CREATE INDEX or CREATE MATERIALIZED VIEW it undoes', loc);
-  const body = new SourceText(src.file, d.body);
-  let parsed: { stmts: any[] };
+  let body: SqlFile;
   try {
-    parsed = parseSync(d.body) as { stmts: any[] };
-  } catch (err: any) {
-    throw inputError(`syntax error in -- pgopt:rollback: ${err?.sqlDetails?.message ?? err?.message}`, loc);
+    body = parseFile(src.file, d.body);
+  } catch (err) {
+    throw inputError(`syntax error in -- pgopt:rollback: ${err instanceof Error ? err.message.replace(/^syntax error: /, '') : String(err)}`, loc);
   }
-  if (parsed.stmts.length === 0) throw inputError('-- pgopt:rollback is empty', loc);
-  const sqls: string[] = [];
-  for (const s of parsed.stmts) {
-    const start = s.stmt_location ?? 0;
-    sqls.push(body.slice(start, s.stmt_len ? start + s.stmt_len : body.bytes.length).trim());
-  }
+  if (body.statements.length === 0) throw inputError('-- pgopt:rollback is empty', loc);
+  const sqls = body.statements.map((s) => s.sql);
   const checked = checkRollbackOverride(sqls, stmt.object.kind, stmt.object.schema, stmt.object.name);
   if ('refused' in checked) {
     throw inputError(`-- pgopt:rollback may only drop ${stmt.object.name}, the object it follows, and nothing with it: ${checked.refused}`, loc);
@@ -217,46 +184,35 @@ function applyRollbackDirective(src: SourceText, d: Directive, statements: PackS
 }
 
 function loadFile(file: string, offset: number): PackStatement[] {
-  const src = new SourceText(file, readFileSync(file, 'utf8'));
-  const parsed = parseSql(src);
-  const tokens = scanTokens(src.text);
-  const code = tokens.filter((t) => !isComment(t));
-  const statements: PackStatement[] = [];
-  const ends: number[] = [];
-  for (const raw of parsed.stmts) {
-    const from = raw.stmt_location ?? 0;
-    const to = raw.stmt_len ? from + raw.stmt_len : src.bytes.length;
-    // stmt_location points just past the previous semicolon; the statement starts at its first token.
-    const first = code.find((t) => t.start >= from && t.start < to);
-    const start = first ? first.start : from;
-    const location = src.location(start);
-    const [nodeType, node] = Object.entries(raw.stmt)[0] as [string, Record<string, any>];
-    if (nodeType === 'TransactionStmt') {
-      throw inputError(
-        'transaction control (BEGIN/COMMIT) is not allowed in a pack: pgopt runs each statement itself, and concurrent index builds cannot run inside a transaction block',
-        location,
-      );
-    }
-    const c = classify(nodeType, node);
-    const statement: PackStatement = {
-      ordinal: offset + statements.length,
-      kind: c.kind,
-      sql: src.slice(start, to).trim(),
-      location,
-      ast: raw.stmt,
-      references: c.references,
-      refusal: c.refusal,
-      refusedAlways: c.never,
-    };
-    statement.object = buildObject(c.kind, node, statement);
-    statements.push(statement);
-    ends.push(to);
-  }
-  for (const d of readDirectives(src, tokens)) {
-    if (d.name !== 'rollback') throw inputError(`unknown directive "pgopt:${d.name}" (known: pgopt:rollback)`, src.location(d.start));
-    applyRollbackDirective(src, d, statements, ends);
+  const parsed = parseFile(file, readFileSync(file, 'utf8'));
+  const statements = parsed.statements.map((raw, i) => packStatement(raw, offset + i));
+  for (const d of readDirectives(parsed.src, parsed.tokens)) {
+    if (d.name !== 'rollback') throw inputError(`unknown directive "pgopt:${d.name}" (known: pgopt:rollback)`, parsed.src.location(d.start));
+    applyRollbackDirective(parsed.src, d, statements, parsed.statements.map((s) => s.end));
   }
   return statements;
+}
+
+function packStatement(raw: SqlStatement, ordinal: number): PackStatement {
+  if (raw.type === 'TransactionStmt') {
+    throw inputError(
+      'transaction control (BEGIN/COMMIT) is not allowed in a pack: pgopt runs each statement itself, and concurrent index builds cannot run inside a transaction block',
+      raw.location,
+    );
+  }
+  const c = classify(raw.node);
+  const statement: PackStatement = {
+    ordinal,
+    kind: c.kind,
+    sql: raw.sql,
+    location: raw.location,
+    ast: raw.node,
+    references: c.references,
+    refusal: c.refusal,
+    refusedAlways: c.never,
+  };
+  statement.object = buildObject(raw.node, statement);
+  return statement;
 }
 
 /** DROP, REFRESH, ANALYZE and COMMENT may act only on the pack's own objects (and the tables it indexes). */

@@ -1,4 +1,7 @@
-import { isComment, scanTokens, type Token } from './source-text.js';
+import { quoteIdent } from '../db/ident.js';
+import type { Node } from '@pgsql/types';
+import { nodeAs, nodeType, type NodeType } from '../sql/tree.js';
+import { isComment, scanTokens, type Token } from '../sql/source-text.js';
 
 /**
  * Rewrites of pack statements, done on PostgreSQL's own tokens so everything after the
@@ -113,7 +116,6 @@ export function splitMatviewSql(sql: string): { head: string; query: string; wit
   return { head, query, withData };
 }
 
-export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 const NAMEDATALEN = 64;
 
@@ -127,59 +129,50 @@ function truncateBytes(s: string, max: number): string {
   return out;
 }
 
-const lastString = (list: unknown[] | undefined): string | null => {
+const lastString = (list: Node[] | undefined): string | null => {
   let out: string | null = null;
-  for (const x of list ?? []) if (x && typeof x === 'object' && 'String' in x) out = (x as { String: { sval: string } }).String.sval;
+  for (const x of list ?? []) out = nodeAs(x, 'String')?.sval ?? out;
   return out;
 };
 
 const MINMAX: Record<string, string> = { IS_GREATEST: 'greatest', IS_LEAST: 'least' };
+type Figured = { name: string | null; strength: number };
+const NONE: Figured = { name: null, strength: 0 };
+const named = (name: string | null): Figured => (name ? { name, strength: 2 } : NONE);
+/** Expressions PostgreSQL names by their kind alone. */
+const KIND_NAMES: Partial<Record<NodeType, string>> = { A_ArrayExpr: 'array', RowExpr: 'row', CoalesceExpr: 'coalesce', GroupingFunc: 'grouping' };
 
 /**
  * The column name PostgreSQL figures for an index expression (FigureColnameInternal in
  * parse_target.c): 2 = a name the expression clearly has, 1 = a fallback (a cast's type, "case"),
  * 0 = none (the index column is then "expr").
  */
-function figureColname(node: unknown): { name: string | null; strength: number } {
-  if (!node || typeof node !== 'object') return { name: null, strength: 0 };
-  const [type, n] = Object.entries(node as Record<string, any>)[0] ?? [];
-  switch (type) {
-    case 'ColumnRef': {
-      const name = lastString(n.fields);
-      return name ? { name, strength: 2 } : { name: null, strength: 0 };
-    }
-    case 'A_Indirection': {
-      const name = lastString(n.indirection);
-      return name ? { name, strength: 2 } : figureColname(n.arg);
-    }
-    case 'FuncCall':
-      return { name: lastString(n.funcname), strength: 2 };
-    case 'A_Expr':
-      return n.kind === 'AEXPR_NULLIF' ? { name: 'nullif', strength: 2 } : { name: null, strength: 0 };
-    case 'TypeCast': {
-      const inner = figureColname(n.arg);
-      if (inner.strength <= 1 && n.typeName) return { name: lastString(n.typeName.names), strength: 1 };
-      return inner;
-    }
-    case 'CollateClause':
-      return figureColname(n.arg);
-    case 'CaseExpr': {
-      const inner = figureColname(n.defresult);
-      return inner.strength <= 1 ? { name: 'case', strength: 1 } : inner;
-    }
-    case 'A_ArrayExpr':
-      return { name: 'array', strength: 2 };
-    case 'RowExpr':
-      return { name: 'row', strength: 2 };
-    case 'CoalesceExpr':
-      return { name: 'coalesce', strength: 2 };
-    case 'MinMaxExpr':
-      return MINMAX[n.op] ? { name: MINMAX[n.op], strength: 2 } : { name: null, strength: 0 };
-    case 'GroupingFunc':
-      return { name: 'grouping', strength: 2 };
-    default:
-      return { name: null, strength: 0 };
+function figureColname(node: Node | undefined): Figured {
+  if (!node) return NONE;
+  const kindName = KIND_NAMES[nodeType(node)];
+  if (kindName) return named(kindName);
+  const column = nodeAs(node, 'ColumnRef');
+  if (column) return named(lastString(column.fields));
+  const ind = nodeAs(node, 'A_Indirection');
+  if (ind) return lastString(ind.indirection) ? named(lastString(ind.indirection)) : figureColname(ind.arg);
+  const call = nodeAs(node, 'FuncCall');
+  if (call) return { name: lastString(call.funcname), strength: 2 };
+  const expr = nodeAs(node, 'A_Expr');
+  if (expr) return expr.kind === 'AEXPR_NULLIF' ? named('nullif') : NONE;
+  const cast = nodeAs(node, 'TypeCast');
+  if (cast) {
+    const inner = figureColname(cast.arg);
+    return inner.strength <= 1 && cast.typeName ? { name: lastString(cast.typeName.names), strength: 1 } : inner;
   }
+  const collate = nodeAs(node, 'CollateClause');
+  if (collate) return figureColname(collate.arg);
+  const kase = nodeAs(node, 'CaseExpr');
+  if (kase) {
+    const inner = figureColname(kase.defresult);
+    return inner.strength <= 1 ? { name: 'case', strength: 1 } : inner;
+  }
+  const minmax = nodeAs(node, 'MinMaxExpr');
+  return minmax ? named(MINMAX[minmax.op ?? ''] ?? null) : NONE;
 }
 
 /**
@@ -187,9 +180,9 @@ function figureColname(node: unknown): { name: string | null; strength: number }
  * a column's name, else the name figured from the expression, else "expr"; a name equal to an
  * earlier one gets 1, 2, … appended (`lower`, `lower1`). INCLUDE columns count too.
  */
-export function indexColumnNames(elems: { IndexElem: Record<string, any> }[]): string[] {
+export function indexColumnNames(elems: Node[]): string[] {
   const out: string[] = [];
-  for (const { IndexElem: el } of elems) {
+  for (const el of elems.map((e) => nodeAs(e, 'IndexElem') ?? {})) {
     const orig: string = el.indexcolname ?? el.name ?? (el.expr ? figureColname(el.expr).name : null) ?? 'expr';
     let cur = orig;
     for (let i = 1; out.includes(cur); i++) cur = truncateBytes(orig, NAMEDATALEN - 1 - String(i).length) + String(i);

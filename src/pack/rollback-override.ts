@@ -1,4 +1,5 @@
-import { parseSync } from 'libpg-query';
+import { tryParse } from '../sql/parse.js';
+import { nameList, nodeAs, nodeType } from '../sql/tree.js';
 import type { ObjectKind } from './types.js';
 
 /**
@@ -21,18 +22,14 @@ const REMOVE_TYPE: Record<ObjectKind, string> = { index: 'OBJECT_INDEX', matview
 export function checkRollbackOverride(sqls: string[], kind: ObjectKind, schema: string | null, name: string): RollbackChoice | { refused: string } {
   let concurrently = false;
   for (const sql of sqls) {
-    let stmts: { stmt: Record<string, any> }[];
-    try {
-      stmts = (parseSync(sql) as { stmts: { stmt: Record<string, any> }[] }).stmts;
-    } catch {
-      return { refused: 'it does not parse' };
-    }
+    const stmts = tryParse(sql);
+    if (!stmts) return { refused: 'it does not parse' };
     for (const s of stmts) {
-      const drop = s.stmt.DropStmt;
-      if (!drop) return { refused: `it is a ${Object.keys(s.stmt)[0] ?? 'statement'}, not a DROP` };
+      const drop = nodeAs(s, 'DropStmt');
+      if (!drop) return { refused: `it is a ${nodeType(s) ?? 'statement'}, not a DROP` };
       if (drop.removeType !== REMOVE_TYPE[kind]) return { refused: `it drops another kind of object than ${kind === 'index' ? 'an index' : 'a materialized view'}` };
       if (drop.behavior === 'DROP_CASCADE') return { refused: 'CASCADE would drop other objects with it' };
-      const objects: string[][] = (drop.objects ?? []).map((o: any) => (o.List?.items ?? []).map((x: any) => x.String?.sval));
+      const objects = (drop.objects ?? []).map((o) => nameList(o));
       if (objects.length !== 1) return { refused: 'it must drop exactly one object' };
       const parts = objects[0];
       if (parts.length > 2 || parts[parts.length - 1] !== name) return { refused: `it drops ${parts.join('.')}` };

@@ -1,4 +1,6 @@
+import { displayIdent } from '../db/ident.js';
 import type { PackObject, PackStatement, RelationRef } from './types.js';
+import { nameList, nodeAs, rangeVarRef } from '../sql/tree.js';
 
 /**
  * What a pack's maintenance statements (DROP, REFRESH, ANALYZE/VACUUM, COMMENT) act on, and
@@ -16,23 +18,22 @@ export interface Targets {
   verb: string;
 }
 
-const nameList = (o: any): string[] => (o?.List?.items ?? []).map((x: any) => x.String?.sval as string);
 const refOf = (parts: string[]): RelationRef => ({ schema: parts.length > 1 ? parts[parts.length - 2] : null, name: parts[parts.length - 1] });
 
 /** The relations a maintenance statement acts on, or null for statements that act on none of the pack's business. */
 export function statementTargets(s: PackStatement): Targets | null {
-  const [type, node] = Object.entries(s.ast)[0] as [string, Record<string, any>];
   switch (s.kind) {
     case 'drop-own':
-      return { refs: (node.objects ?? []).map((o: any) => refOf(nameList(o))), role: 'own-object', verb: 'DROP' };
+      return { refs: (nodeAs(s.ast, 'DropStmt')?.objects ?? []).map((o) => refOf(nameList(o))), role: 'own-object', verb: 'DROP' };
     case 'refresh':
-      return { refs: [{ schema: node.relation.schemaname ?? null, name: node.relation.relname }], role: 'own-matview', verb: 'REFRESH' };
+      return { refs: [rangeVarRef(nodeAs(s.ast, 'RefreshMatViewStmt')?.relation)], role: 'own-matview', verb: 'REFRESH' };
     case 'analyze':
-      return { refs: s.references, role: 'own-or-table', verb: type === 'VacuumStmt' && node.is_vacuumcmd ? 'VACUUM' : 'ANALYZE' };
+      return { refs: s.references, role: 'own-or-table', verb: nodeAs(s.ast, 'VacuumStmt')?.is_vacuumcmd ? 'VACUUM' : 'ANALYZE' };
     case 'comment': {
-      const parts = nameList(node.object);
+      const node = nodeAs(s.ast, 'CommentStmt');
+      const parts = nameList(node?.object);
       // COMMENT ON COLUMN names the relation, then the column.
-      const rel = node.objtype === 'OBJECT_COLUMN' ? parts.slice(0, -1) : parts;
+      const rel = node?.objtype === 'OBJECT_COLUMN' ? parts.slice(0, -1) : parts;
       return { refs: [refOf(rel)], role: 'own-or-table', verb: 'COMMENT ON' };
     }
     default:
@@ -40,9 +41,8 @@ export function statementTargets(s: PackStatement): Targets | null {
   }
 }
 
-const ident = (s: string) => (/^[a-z_][a-z0-9_$]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`);
 /** schema.name as SQL would need it written (`app."Execution"`). */
-export const displayRef = (r: RelationRef): string => (r.schema ? `${ident(r.schema)}.${ident(r.name)}` : ident(r.name));
+export const displayRef = (r: RelationRef): string => (r.schema ? `${displayIdent(r.schema)}.${displayIdent(r.name)}` : displayIdent(r.name));
 
 /** COMMENT ON kinds that can be about a pack's object or an indexed table. */
 export const COMMENTABLE = new Set(['OBJECT_INDEX', 'OBJECT_MATVIEW', 'OBJECT_TABLE', 'OBJECT_COLUMN']);

@@ -1,3 +1,4 @@
+import type { Node } from '@pgsql/types';
 import type { SourceLocation } from '../errors.js';
 
 /** A relation as written in a pack: schema is null when the pack leaves it to search_path. */
@@ -27,7 +28,7 @@ export interface PackStatement {
   sql: string;
   location: SourceLocation;
   /** The parse tree node (e.g. `{ IndexStmt: … }`). */
-  ast: Record<string, any>;
+  ast: Node;
   /** Relations the statement reads or targets that must exist before the pack runs. */
   references: RelationRef[];
   /** For create-index / create-matview. */

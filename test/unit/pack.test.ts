@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadPack, ensureParser } from '../../src/pack/load-pack.js';
+import { loadPack } from '../../src/pack/load-pack.js';
+import { ensureParser } from '../../src/sql/parse.js';
 import { defaultIndexName, rewriteIndexSql, rewriteMatviewSql, splitMatviewSql } from '../../src/pack/rewrite.js';
 import { writePack } from '../helpers/packs.js';
 import { PgoptError } from '../../src/errors.js';

@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureParser } from '../../src/pack/load-pack.js';
+import { ensureParser } from '../../src/sql/parse.js';
 import { checkRollbackOverride } from '../../src/pack/rollback-override.js';
 import { dropStatement } from '../../src/engine/rollback-sql.js';
 import { registryDistrust } from '../../src/engine/registry.js';
 import type { RegistryFacts, RegistryPart } from '../../src/db/catalog.js';
 import { inert, inertDeep } from '../../src/output/inert.js';
-import { scanTokens } from '../../src/pack/source-text.js';
+import { scanTokens } from '../../src/sql/source-text.js';
 
 beforeAll(() => ensureParser());
 

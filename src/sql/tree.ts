@@ -1,5 +1,32 @@
 import { createHash } from 'node:crypto';
-import type { RelationRef } from './types.js';
+import type { Node, RangeVar } from '@pgsql/types';
+import type { RelationRef } from '../pack/types.js';
+
+type KeysOf<T> = T extends unknown ? keyof T : never;
+/** Every node type of PostgreSQL's parse tree: 'IndexStmt', 'RangeVar', 'String', … */
+export type NodeType = KeysOf<Node>;
+/** The payload of one node type: `NodeOf<'IndexStmt'>` is libpg-query's IndexStmt. */
+export type NodeOf<K extends NodeType> = Extract<Node, Record<K, unknown>>[K];
+/** Any payload, for code that walks trees generically. */
+export type AnyNode = { [key: string]: unknown };
+
+/** A node's type: the single key of `{ IndexStmt: … }`. */
+export const nodeType = (n: Node): NodeType => Object.keys(n)[0] as NodeType;
+
+/** The payload of `n` when it is a `type` node. */
+export function nodeAs<K extends NodeType>(n: Node | null | undefined, type: K): NodeOf<K> | undefined {
+  return n && type in n ? (n as unknown as Record<K, NodeOf<K>>)[type] : undefined;
+}
+
+/** The payload of a node whatever its type, for the rules that read a field many statements share. */
+export const payloadOf = (n: Node): AnyNode => Object.values(n)[0] as AnyNode;
+
+/** The strings of a name list (`List` of `String`), e.g. a DROP's qualified name. */
+export const nameList = (n: Node | undefined): string[] =>
+  (nodeAs(n, 'List')?.items ?? []).map((x) => nodeAs(x, 'String')?.sval ?? '');
+
+/** The strings of a list of `String` nodes (a qualified type or function name). */
+export const strings = (items: Node[] | undefined): string[] => (items ?? []).map((x) => nodeAs(x, 'String')?.sval ?? '');
 
 /** Keys that describe where text was, not what it means (location, stmt_len, list_start, …). */
 const isLayoutKey = (key: string) => key === 'stmt_len' || key.endsWith('location') || /_(start|end)$/.test(key);
@@ -22,20 +49,20 @@ export const hashTree = (tree: unknown): string =>
   createHash('sha256').update(JSON.stringify(tree)).digest('hex').slice(0, 16);
 
 /** Visit every object node of a parse tree. */
-export function walk(node: unknown, visit: (key: string, value: Record<string, any>) => void): void {
+export function walk(node: unknown, visit: (key: string, value: AnyNode) => void): void {
   if (Array.isArray(node)) {
     for (const n of node) walk(n, visit);
   } else if (node && typeof node === 'object') {
     for (const [k, v] of Object.entries(node)) {
-      if (v && typeof v === 'object' && !Array.isArray(v)) visit(k, v as Record<string, any>);
+      if (v && typeof v === 'object' && !Array.isArray(v)) visit(k, v as AnyNode);
       walk(v, visit);
     }
   }
 }
 
-export const rangeVarRef = (rv: { schemaname?: string; relname: string }): RelationRef => ({
-  schema: rv.schemaname ?? null,
-  name: rv.relname,
+export const rangeVarRef = (rv: RangeVar | undefined): RelationRef => ({
+  schema: rv?.schemaname ?? null,
+  name: rv?.relname ?? '',
 });
 
 /** Relations a query reads (RangeVar nodes), minus names that are its own CTEs. */
@@ -43,8 +70,8 @@ export function relationsRead(query: unknown): RelationRef[] {
   const ctes = new Set<string>();
   const found: RelationRef[] = [];
   walk(query, (key, value) => {
-    if (key === 'CommonTableExpr' && value.ctename) ctes.add(value.ctename);
-    if (key === 'RangeVar') found.push(rangeVarRef(value as { relname: string; schemaname?: string }));
+    if (key === 'CommonTableExpr' && typeof value.ctename === 'string') ctes.add(value.ctename);
+    if (key === 'RangeVar') found.push(rangeVarRef(value as RangeVar));
   });
   const seen = new Set<string>();
   return found.filter((r) => {
@@ -59,7 +86,7 @@ export function relationsRead(query: unknown): RelationRef[] {
 export const displayRelation = (r: RelationRef): string => (r.schema ? `${r.schema}.${r.name}` : r.name);
 
 /** "DropStmt" → "DROP", "AlterTableStmt" → "ALTER TABLE": how a DBA names a statement. */
-export function statementLabel(nodeType: string, node: Record<string, any>): string {
+export function statementLabel(nodeType: string, node: AnyNode): string {
   const special: Record<string, string> = {
     InsertStmt: 'INSERT',
     UpdateStmt: 'UPDATE',

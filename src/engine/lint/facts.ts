@@ -1,0 +1,106 @@
+import type pg from 'pg';
+import { asUser, runOneStatement } from '../../db/session.js';
+import { qualify, withRolledBackTransaction } from '../../db/scoped.js';
+import { columnDistinct, columnType, indexDefinitionsOn, tableActivity } from '../../db/catalog.js';
+import { parseTrusted } from '../../sql/parse.js';
+import { nodeAs } from '../../sql/tree.js';
+import { rewriteIndexSql } from '../../pack/rewrite.js';
+import type { PackObject } from '../../pack/types.js';
+import type { Assessment } from '../assess.js';
+import { ginDefaultColumns, keyOf, simpleColumns } from './keys.js';
+import { columnKey, type IndexKey, type LintFacts, type LintObject } from './types.js';
+
+/** The duplicate probe gives up after this long: the build itself will tell. */
+const DUPLICATE_PROBE_MS = 30_000;
+
+const pending = (a: Assessment) => !['applied', 'pre-existing'].includes(a.state);
+
+function lintObject(a: Assessment): LintObject {
+  const index = nodeAs(a.object.statement.ast, 'IndexStmt') ?? null;
+  const view = nodeAs(a.object.statement.ast, 'CreateTableAsStmt');
+  const key = index && a.table ? keyOf(index, a.object.name, qualify(a.table.schema, a.table.name)) : null;
+  return { a, index, key, ifNotExists: !!(index?.if_not_exists ?? view?.if_not_exists) };
+}
+
+/** Indexes already on a table, as keys; a definition that does not parse is simply not compared. */
+async function existingKeys(c: pg.Client, table: string): Promise<IndexKey[]> {
+  const keys: IndexKey[] = [];
+  for (const row of await indexDefinitionsOn(c, table)) {
+    try {
+      const stmt = nodeAs(parseTrusted(row.def), 'IndexStmt');
+      if (stmt) keys.push(keyOf(stmt, row.name, table));
+    } catch {
+      /* not compared */
+    }
+  }
+  return keys;
+}
+
+/** Column facts the GIN and low-cardinality rules read. */
+async function columnFacts(c: pg.Client, objects: LintObject[], facts: LintFacts): Promise<void> {
+  for (const o of objects) {
+    if (!o.index || !o.key || !o.a.table) continue;
+    if (o.a.object.method === 'gin') {
+      for (const col of ginDefaultColumns(o.index)) {
+        const t = await columnType(c, o.key.table, col);
+        if (t) facts.columnTypes.set(columnKey(o.key.table, col), t);
+      }
+    }
+    const cols = simpleColumns(o.index);
+    if (cols?.length === 1 && o.a.object.method === 'btree' && !o.index.whereClause) {
+      const nd = await columnDistinct(c, o.a.table.schema, o.a.table.name, cols[0]);
+      if (nd !== null) facts.distinct.set(columnKey(o.key.table, cols[0]), nd);
+    }
+  }
+}
+
+/** Read, in one pass, everything any lint rule needs from the database. */
+export async function gatherFacts(c: pg.Client, assessments: Assessment[]): Promise<LintFacts> {
+  const objects = assessments.map(lintObject);
+  const facts: LintFacts = { objects, existing: [], tables: new Map(), columnTypes: new Map(), distinct: new Map(), duplicates: new Map() };
+  const tables = [...new Set(objects.filter((o) => o.key).map((o) => o.key!.table))];
+  for (const t of tables) {
+    facts.existing.push(...(await existingKeys(c, t)));
+    const stats = await tableActivity(c, t);
+    if (stats) facts.tables.set(t, stats);
+  }
+  await columnFacts(c, objects, facts);
+  for (const o of objects) {
+    if (!o.index?.unique || !o.key || !pending(o.a)) continue;
+    const d = await duplicateKey(c, o.a.object, o.key.table);
+    if (d) facts.duplicates.set(o, d);
+  }
+  return facts;
+}
+
+/**
+ * A key of a pending UNIQUE index that the table already holds twice, if any. The index is
+ * first built on an empty clone of the table (inside a transaction that is rolled back) so the
+ * server renders its key expressions and predicate; the duplicate query then reads the real
+ * table under that predicate, so a partial index (… WHERE deleted_at IS NULL) only counts the
+ * rows it would hold. A check that fails or takes too long is skipped: the build will tell.
+ */
+async function duplicateKey(c: pg.Client, o: PackObject, table: string): Promise<{ sample: string; count: number } | null> {
+  return withRolledBackTransaction(c, () => probeDuplicates(c, o, table), { timeoutMs: DUPLICATE_PROBE_MS }).catch(() => null);
+}
+
+async function probeDuplicates(c: pg.Client, o: PackObject, table: string): Promise<{ sample: string; count: number } | null> {
+    await c.query(`CREATE TEMP TABLE pgopt_lint_clone (LIKE ${table})`);
+    await asUser(c, () => runOneStatement(c, rewriteIndexSql(o.statement.sql, { name: 'pgopt_lint_clone_key', relation: 'pg_temp.pgopt_lint_clone', concurrently: false })));
+    const def = await c.query(
+      `SELECT array(SELECT pg_get_indexdef(i.indexrelid, k, false) FROM generate_series(1, i.indnkeyatts) k) AS keys,
+              pg_get_expr(i.indpred, i.indrelid) AS pred,
+              coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) AS "nullsNotDistinct"
+         FROM pg_catalog.pg_index i WHERE i.indexrelid = 'pg_temp.pgopt_lint_clone_key'::regclass`,
+    );
+    const { keys, pred, nullsNotDistinct } = def.rows[0] as { keys: string[]; pred: string | null; nullsNotDistinct: boolean };
+    // By default NULLs never collide in a unique index: rows with a NULL key are left out.
+    const filters = [...(pred ? [`(${pred})`] : []), ...(nullsNotDistinct ? [] : keys.map((k) => `(${k}) IS NOT NULL`))];
+    const d = await c.query({
+      text: `SELECT ${keys.map((k) => `(${k})::text`).join(', ')}, count(*)::int FROM ${table} ${filters.length ? `WHERE ${filters.join(' AND ')}` : ''} GROUP BY ${keys.map((_, i) => i + 1).join(', ')} HAVING count(*) > 1 LIMIT 1`,
+      rowMode: 'array',
+    });
+    if (!d.rows.length) return null;
+    const row = d.rows[0] as unknown[];
+    return { sample: keys.map((k, i) => `${k}=${JSON.stringify(row[i])}`).join(', '), count: row[keys.length] as number };
+}

@@ -1,0 +1,97 @@
+import { loadModule, parseSync } from 'libpg-query';
+import type { Node, RawStmt } from '@pgsql/types';
+import { inputError, type SourceLocation } from '../errors.js';
+import { isComment, scanTokens, SourceText, type Token } from './source-text.js';
+import { nodeType, type NodeType } from './tree.js';
+
+let parserReady: Promise<void> | null = null;
+/** libpg-query is WebAssembly: load it once, lazily, so `pgopt --version` stays fast. */
+export const ensureParser = (): Promise<void> => (parserReady ??= loadModule());
+
+/** One statement of a SQL file, as PostgreSQL's parser cut it. */
+export interface SqlStatement {
+  /** The statement's text from its first token (no comments before it, no semicolon). */
+  sql: string;
+  /** Byte offsets into the file: first token, end of the statement. */
+  start: number;
+  end: number;
+  location: SourceLocation;
+  /** The parse tree, e.g. `{ IndexStmt: … }`. */
+  node: Node;
+  type: NodeType;
+  /** Comments between the previous statement and this one. */
+  comments: Token[];
+}
+
+/** A parsed file: its statements and every token (directives live in comments). */
+export interface SqlFile {
+  src: SourceText;
+  statements: SqlStatement[];
+  tokens: Token[];
+}
+
+/** What libpg-query throws on a syntax error. */
+interface ParserError {
+  message?: string;
+  sqlDetails?: { message?: string; cursorPosition?: number };
+}
+
+const parserMessage = (err: unknown): string => {
+  const e = (err ?? {}) as ParserError;
+  return e.sqlDetails?.message ?? e.message ?? String(err);
+};
+
+/** Parse text whose statements are reported at `where` (a directive's line, say). */
+export function parseAt(sql: string, where: SourceLocation, what = 'syntax error'): Node[] {
+  try {
+    return (parseSync(sql).stmts ?? []).map((s) => s.stmt as Node);
+  } catch (err) {
+    throw inputError(`${what}: ${parserMessage(err)}`, where);
+  }
+}
+
+/** The statements of `sql`, or null when it does not parse (the caller says what that means). */
+export function tryParse(sql: string): Node[] | null {
+  try {
+    return (parseSync(sql).stmts ?? []).map((s) => s.stmt as Node);
+  } catch {
+    return null;
+  }
+}
+
+/** Parse SQL that PostgreSQL itself wrote (pg_get_indexdef, pg_get_viewdef): an error there is a bug. */
+export function parseTrusted(sql: string): Node {
+  const first = parseSync(sql).stmts?.[0]?.stmt;
+  if (!first) throw new Error(`the parser returned no statement for: ${sql}`);
+  return first;
+}
+
+function parseRaw(src: SourceText): RawStmt[] {
+  try {
+    return parseSync(src.text).stmts ?? [];
+  } catch (err) {
+    const pos = (err as ParserError)?.sqlDetails?.cursorPosition;
+    const loc = typeof pos === 'number' ? src.locationOfChar(pos) : { file: src.file, line: 1 };
+    throw inputError(`syntax error: ${parserMessage(err)}`, loc);
+  }
+}
+
+/** Parse a file, syntax errors as file:line:column, each statement with the comments above it. */
+export function parseFile(file: string, text: string): SqlFile {
+  const src = new SourceText(file, text);
+  const raws = parseRaw(src);
+  const tokens = scanTokens(src.text);
+  let gapStart = 0;
+  const statements = raws.map((raw): SqlStatement => {
+    const from = raw.stmt_location ?? 0;
+    const end = raw.stmt_len ? from + raw.stmt_len : src.bytes.length;
+    // stmt_location points just past the previous semicolon; the statement starts at its first token.
+    const first = tokens.find((t) => t.start >= from && t.start < end && !isComment(t));
+    const start = first ? first.start : from;
+    const comments = tokens.filter((t) => isComment(t) && t.start >= gapStart && t.start < start);
+    gapStart = end;
+    const node = raw.stmt as Node;
+    return { sql: src.slice(start, end).trim(), start, end, location: src.location(start), node, type: nodeType(node), comments };
+  });
+  return { src, statements, tokens };
+}
