@@ -1,9 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT_CODES, formatLocation, PgoptError } from './errors.js';
+import { asPgoptError, EXIT_CODES, formatLocation, PgoptError } from './errors.js';
+import { translatePgError } from './db/pg-errors.js';
 import { Reporter } from './output/reporter.js';
 import { PGOPT_VERSION } from './version.js';
+import { packFlags } from './commands/pack-flags.js';
 import { makeContext, reportFlags, runFlags, type CommandContext, type GlobalOptions } from './commands/options.js';
-import { interruption } from './engine/progress.js';
 
 /** Each command's module loads on first use, so `pgopt --version` stays fast. */
 const commands = {
@@ -28,12 +29,8 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--json', 'write exactly one JSON document to stdout')
     .option('--no-color', 'no colors (also NO_COLOR)')
     .option('--connect-timeout <duration>', 'give up connecting after this long', '5s')
+    .option('--verbose', 'on an error, also print its stack and causes (passwords scrubbed like all output)')
     .exitOverride();
-
-  const packFlags = (cmd: Command) =>
-    cmd
-      .option('--name <name>', 'pack name (default: the file or directory name)')
-      .option('--allow-unsafe', 'run statements that are not additive optimizations (DROP TABLE, ALTER, DML…)');
 
   packFlags(program.command('plan <pack>').description('show what apply would do: statements, objects, locks, states'))
     .option('--no-concurrently', 'plan non-concurrent builds')
@@ -123,18 +120,17 @@ export async function main(argv: string[]): Promise<void> {
   const json = argv.includes('--json');
   const color = !argv.includes('--no-color') && !process.env.NO_COLOR && !!process.stdout.isTTY;
   const reporter = new Reporter({ json, color });
-  let interrupted = 0;
+  const interrupt = new AbortController();
   process.on('SIGINT', () => {
-    interrupted++;
-    if (interrupted > 1) process.exit(EXIT_CODES.interrupted);
-    interruption.requested = true;
+    if (interrupt.signal.aborted) process.exit(EXIT_CODES.interrupted);
+    interrupt.abort();
     reporter.warn('interrupted: cancelling the running statement and cleaning up (Ctrl-C again to quit at once)');
     void import('./db/scoped.js').then((m) => m.cancelActiveQueries());
   });
 
   const run = async (fn: (ctx: CommandContext) => Promise<number>) => {
     const globals = program.opts<GlobalOptions>();
-    process.exitCode = await fn(makeContext(globals, reporter));
+    process.exitCode = await fn(makeContext(globals, reporter, interrupt.signal));
   };
   const program = buildProgram(run);
   program.configureOutput({
@@ -146,23 +142,32 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    process.exitCode = report(err, reporter);
+    process.exitCode = report(err, reporter, argv.includes('--verbose'), interrupt.signal.aborted);
   }
 }
 
-function report(err: unknown, reporter: Reporter): number {
+/** The error's stack and each cause's, for --verbose. */
+function stackOf(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    parts.push(depth ? `caused by: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}` : e instanceof Error ? (e.stack ?? e.message) : String(e));
+  }
+  return parts.join('\n');
+}
+
+function report(err: unknown, reporter: Reporter, verbose: boolean, interrupted: boolean): number {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-    if (reporter.json) reporter.document({ error: { kind: 'input', message: err.message.replace(/^error: /, '') } });
+    if (reporter.json) reporter.document({ error: new PgoptError('input', err.message.replace(/^error: /, '')).toJSON() });
     return EXIT_CODES.input;
   }
-  let e = err instanceof PgoptError ? err : new PgoptError('database', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  let e = asPgoptError(err, (x) => translatePgError(x, 'unexpected database error'));
   // Whatever broke after Ctrl-C (a cancelled statement, a closed connection) broke because of it.
-  if (interruption.requested && e.kind !== 'input') e = new PgoptError('interrupted', `interrupted (${e.message})`);
+  if (interrupted && e.kind !== 'input' && e.kind !== 'internal') e = new PgoptError('interrupted', `interrupted (${e.message})`);
   const where = formatLocation(e.location);
   const line = `${where ? `${where}: ` : ''}${e.message.replace(/\s*\n\s*/g, ' ')}${e.hint ? ` (${e.hint})` : ''}`;
-  if (reporter.json) reporter.document({ error: { kind: e.kind, message: e.message, location: e.location ?? null, hint: e.hint ?? null } });
+  if (reporter.json) reporter.document({ error: e.toJSON() });
   reporter.error(line);
-  if (process.env.PGOPT_DEBUG && !(err instanceof PgoptError)) console.error(err);
+  if (verbose) reporter.trace(stackOf(err));
   return e.exitCode;
 }

@@ -4,11 +4,13 @@ export const EXIT_CODES = {
   check: 1,
   input: 2,
   database: 3,
+  /** A bug in pgopt itself (EX_SOFTWARE): anything thrown that is not a PgoptError. */
+  internal: 70,
   interrupted: 130,
 } as const;
 
 /** What went wrong, from the user's point of view; decides the exit code. */
-export type ErrorKind = 'check' | 'input' | 'database' | 'interrupted';
+export type ErrorKind = 'check' | 'input' | 'database' | 'internal' | 'interrupted';
 
 /** A place in a pack or workload file, for messages like `pack.sql:12:5`. */
 export interface SourceLocation {
@@ -43,6 +45,30 @@ export class PgoptError extends Error {
   get exitCode(): number {
     return EXIT_CODES[this.kind];
   }
+
+  /** The one JSON shape of an error, wherever it is reported (the funnel, apply/refresh/rollback results). */
+  toJSON(): ErrorJson {
+    return { kind: this.kind, message: this.message, location: this.location ?? null, hint: this.hint ?? null };
+  }
+}
+
+export interface ErrorJson {
+  kind: ErrorKind;
+  message: string;
+  location: SourceLocation | null;
+  hint: string | null;
+}
+
+/**
+ * Any thrown value as a PgoptError. A driver or server error (it carries a SQLSTATE or a
+ * system error code) is the database's; anything else is a bug in pgopt.
+ */
+export function asPgoptError(err: unknown, translate: (err: unknown) => PgoptError): PgoptError {
+  if (err instanceof PgoptError) return err;
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string' && (/^[0-9A-Z]{5}$/.test(code) || /^E[A-Z]+$/.test(code))) return translate(err);
+  const message = err instanceof Error ? err.message : String(err);
+  return new PgoptError('internal', `internal error (a bug in pgopt; run again with --verbose and report it): ${message}`, { cause: err });
 }
 
 export const inputError = (message: string, location?: SourceLocation, hint?: string) =>

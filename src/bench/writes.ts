@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { asUser, runOneStatement } from '../db/session.js';
-import { qualify, quoteIdent, withRolledBackTransaction } from '../db/scoped.js';
+import { withRolledBackTransaction } from '../db/scoped.js';
+import { qualify, quoteIdent } from '../db/ident.js';
 import type { Pack, PackObject } from '../pack/types.js';
 import type { Node } from '@pgsql/types';
 import { nodeAs, walk } from '../sql/tree.js';

@@ -7,7 +7,7 @@ import { appName, type PackFlags } from './pack-flags.js';
 import { parseCount, runOptionsFrom, type CommandContext, type RunFlagValues } from './options.js';
 
 export async function apply(path: string, f: PackFlags & RunFlagValues & { analyze: boolean; jobs: string }, ctx: CommandContext): Promise<number> {
-  const run = runOptionsFrom(f, ctx.reporter);
+  const run = runOptionsFrom(f, ctx);
   const jobs = parseCount('--jobs', f.jobs, 1);
   const pack = await loadPack(path, { name: f.name, allowUnsafe: f.allowUnsafe });
   const target = ctx.target();
@@ -22,7 +22,7 @@ export async function apply(path: string, f: PackFlags & RunFlagValues & { analy
       withExtraClient: <T>(fn: (extra: pg.Client) => Promise<T>) => withClient(target, name, fn),
     }),
   ).finally(() => ctx.reporter.stopSpinner());
-  if (ctx.reporter.json) ctx.reporter.document({ ...result, error: result.error ? { kind: result.error.kind, message: result.error.message } : undefined });
+  if (ctx.reporter.json) ctx.reporter.document({ ...result, error: result.error?.toJSON() });
   ctx.reporter.render(result, renderApply);
   if (result.error) throw result.error;
   return 0;

@@ -1,5 +1,5 @@
 import { withClient } from '../db/scoped.js';
-import { loadFixture } from '../fixtures/load-fixture.js';
+import { loadFixture } from '../fixture-loader/load-fixture.js';
 import { renderFixtureLoad } from '../output/render-fixtures.js';
 import { parseCount, type CommandContext } from './options.js';
 import { PgoptError } from '../errors.js';

@@ -30,11 +30,14 @@ export function parseCount(flag: string, value: string, min = 0): number {
 export interface CommandContext {
   reporter: Reporter;
   target: () => ConnectionTarget;
+  /** Aborted by Ctrl-C: the core then reports what it was doing as interrupted. */
+  signal: AbortSignal;
 }
 
-export function makeContext(g: GlobalOptions, reporter: Reporter): CommandContext {
+export function makeContext(g: GlobalOptions, reporter: Reporter, signal: AbortSignal): CommandContext {
   return {
     reporter,
+    signal,
     target: () => {
       const t = resolveConnection({ db: g.db, connectTimeoutMs: parseDuration('--connect-timeout', g.connectTimeout ?? '5s') });
       reporter.addSecret(t.secret, [t.user, t.database].filter((x): x is string => !!x));
@@ -66,7 +69,7 @@ export interface RunFlagValues {
   concurrently: boolean;
 }
 
-export function runOptionsFrom(f: RunFlagValues, reporter: Reporter): RunOptions {
+export function runOptionsFrom(f: RunFlagValues, ctx: CommandContext): RunOptions {
   return {
     ...DEFAULT_RUN_OPTIONS,
     concurrently: f.concurrently,
@@ -74,6 +77,7 @@ export function runOptionsFrom(f: RunFlagValues, reporter: Reporter): RunOptions
     lockRetries: parseCount('--lock-retries', f.lockRetries),
     buildTimeoutMs: parseDuration('--build-timeout', f.buildTimeout),
     waitMs: parseDuration('--wait', f.wait),
-    onProgress: reporter.progress,
+    onProgress: ctx.reporter.progress,
+    signal: ctx.signal,
   };
 }

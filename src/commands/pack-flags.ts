@@ -1,4 +1,12 @@
-/** Flags of the commands that read a pack. */
+import type { Command } from 'commander';
+
+/** Declares the flags every command that reads a pack takes. */
+export const packFlags = (cmd: Command): Command =>
+  cmd
+    .option('--name <name>', 'pack name (default: the file or directory name)')
+    .option('--allow-unsafe', 'run statements that are not additive optimizations (DROP TABLE, ALTER, DML…)');
+
+/** Their values, as commander hands them over (with each command's own flags). */
 export interface PackFlags {
   name?: string;
   allowUnsafe?: boolean;

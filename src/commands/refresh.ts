@@ -6,7 +6,7 @@ import { renderRefresh } from '../output/render-pack.js';
 import { runOptionsFrom, type CommandContext, type RunFlagValues } from './options.js';
 
 export async function refresh(targets: string[], f: RunFlagValues, ctx: CommandContext): Promise<number> {
-  const run = runOptionsFrom(f, ctx.reporter);
+  const run = runOptionsFrom(f, ctx);
   const target = ctx.target();
   await ctx.reporter.startSpinner('refreshing materialized views');
   const result = await withClient(target, 'pgopt refresh', (c) =>
@@ -15,7 +15,7 @@ export async function refresh(targets: string[], f: RunFlagValues, ctx: CommandC
       return refreshViews(c, views, { ...run, watch: progressWatcher(monitor, ctx.reporter.progress) });
     }),
   ).finally(() => ctx.reporter.stopSpinner());
-  if (ctx.reporter.json) ctx.reporter.document({ ...result, error: result.error ? { kind: result.error.kind, message: result.error.message } : undefined });
+  if (ctx.reporter.json) ctx.reporter.document({ ...result, error: result.error?.toJSON() });
   ctx.reporter.render(result, renderRefresh);
   if (result.error) throw result.error;
   return 0;

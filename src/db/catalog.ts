@@ -266,3 +266,32 @@ export async function columnDistinct(c: pg.Client, schema: string, table: string
   const r = await c.query(`SELECT n_distinct::float8 AS n FROM pg_catalog.pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = $3`, [schema, table, column]);
   return r.rows[0]?.n ?? null;
 }
+
+/** Advisory lock key: one apply or rollback at a time per database. */
+export const RUN_LOCK = { classid: 0x70676f70 /* 'pgop' */, objid: 1 } as const;
+
+/** Who holds pgopt's run lock in this database, if anyone. */
+export interface LockHolder {
+  pid: number;
+  applicationName: string;
+  user: string;
+  clientAddr: string | null;
+  since: string;
+}
+
+export async function findRunLockHolder(client: pg.Client): Promise<LockHolder | null> {
+  const res = await client.query(
+    `SELECT a.pid, a.application_name, a.usename, a.client_addr::text AS client_addr,
+            to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') AS since
+       FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted
+        AND l.classid = $1::oid AND l.objid = $2::oid AND l.objsubid = 2
+        AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+      LIMIT 1`,
+    [RUN_LOCK.classid, RUN_LOCK.objid],
+  );
+  const r = res.rows[0];
+  return r
+    ? { pid: r.pid, applicationName: r.application_name, user: r.usename, clientAddr: r.client_addr, since: r.since }
+    : null;
+}

@@ -3,6 +3,7 @@ import { PgoptError } from '../errors.js';
 import type { ConnectionTarget } from './connection.js';
 import { translatePgError } from './pg-errors.js';
 import { prepareSession } from './session.js';
+import { RUN_LOCK, findRunLockHolder } from './catalog.js';
 
 export type Client = pg.Client;
 
@@ -98,33 +99,6 @@ export async function withStatementTimeout<T>(client: pg.Client, ms: number, fn:
   }
 }
 
-/** Advisory lock key: one apply or rollback at a time per database. */
-export const RUN_LOCK = { classid: 0x70676f70 /* 'pgop' */, objid: 1 } as const;
-
-export interface LockHolder {
-  pid: number;
-  applicationName: string;
-  user: string;
-  clientAddr: string | null;
-  since: string;
-}
-
-export async function findRunLockHolder(client: pg.Client): Promise<LockHolder | null> {
-  const res = await client.query(
-    `SELECT a.pid, a.application_name, a.usename, a.client_addr::text AS client_addr,
-            to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') AS since
-       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted
-        AND l.classid = $1::oid AND l.objid = $2::oid AND l.objsubid = 2
-        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      LIMIT 1`,
-    [RUN_LOCK.classid, RUN_LOCK.objid],
-  );
-  const r = res.rows[0];
-  return r
-    ? { pid: r.pid, applicationName: r.application_name, user: r.usename, clientAddr: r.client_addr, since: r.since }
-    : null;
-}
 
 /**
  * Hold the per-database run lock for the duration of `fn`. A second run waits up to
@@ -160,4 +134,3 @@ export async function withAdvisoryLock<T>(
   }
 }
 
-export { displayName, qualify, quoteIdent } from './ident.js';

@@ -82,3 +82,6 @@ export async function asUser<T>(c: pg.Client, fn: () => Promise<T>): Promise<T> 
 export function runOneStatement(c: pg.Client, sql: string, params: unknown[] = [], opts: { rowMode?: 'array' } = {}): Promise<pg.QueryResult> {
   return c.query({ text: sql, values: params, queryMode: 'extended', ...opts } as pg.QueryConfig);
 }
+
+/** The server process id of a connection (pg keeps it from the BackendKeyData message). */
+export const backendPid = (c: pg.Client): number => (c as unknown as { processID: number }).processID;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { resolveConnection } from '../db/connection.js';
 import { withClient } from '../db/scoped.js';
 import { startEmbedded, type EmbeddedServer } from '../embedded/server.js';
-import { loadFixture, type LoadFixtureResult } from '../fixtures/load-fixture.js';
+import { loadFixture, type LoadFixtureResult } from '../fixture-loader/load-fixture.js';
 import { loadPack } from '../pack/load-pack.js';
 import { applyPack, type ApplyResult } from '../engine/apply.js';
 import { verifyPack, type VerifyResult } from '../engine/verify.js';

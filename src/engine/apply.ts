@@ -3,11 +3,14 @@ import type pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { PgoptError, type SourceLocation } from '../errors.js';
 import { findIndex, findMatview } from '../db/catalog.js';
-import { displayName, qualify, quoteIdent, withAdvisoryLock, withTransaction } from '../db/scoped.js';
-import { asUser, prepareSession, repin, runOneStatement } from '../db/session.js';
+import { withAdvisoryLock, withTransaction } from '../db/scoped.js';
+import { displayName, qualify, quoteIdent } from '../db/ident.js';
+import { asUser, backendPid, prepareSession, repin, runOneStatement } from '../db/session.js';
 import type { Pack, PackObject, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment, type PackAssessment } from './assess.js';
-import { backendPid, buildIndex, dropForRebuild, failure, lockPolicy } from './objects.js';
+import { buildIndex, dropForRebuild } from './build.js';
+import { failure } from './failure.js';
+import { lockPolicy } from './locks.js';
 import { progressWatcher } from './watch.js';
 import { withLockRetry } from './locks.js';
 import { planLanes, runLanes, type LaneWork, type LanePlan } from './lanes.js';
@@ -168,7 +171,7 @@ async function runAllLanes(c: pg.Client, run: ApplyRun, lanes: LanePlan): Promis
     run: (conn, s, touched) => execute(run, conn, s, touched),
     finish: (conn, touched) => analyzeTouched(run, conn, touched),
     failedToConnect: (err) => {
-      run.result.error ??= failure(err, 'opening a build connection');
+      run.result.error ??= failure(err, 'opening a build connection', o.signal);
     },
   };
   if (!o.withExtraClient || !o.onProgress) return runLanes(lanes, c, o.withExtraClient, work);
@@ -191,7 +194,7 @@ async function execute(run: ApplyRun, conn: pg.Client, s: PackStatement, touched
     noteChange(run, s, a, res, touched);
   } catch (err) {
     res.outcome = 'failed';
-    const e = err instanceof PgoptError ? err : failure(err, `statement at ${s.location.file}:${s.location.line}`);
+    const e = err instanceof PgoptError ? err : failure(err, `statement at ${s.location.file}:${s.location.line}`, o.signal);
     res.reason = e.message;
     result.error ??= e;
   } finally {
@@ -226,7 +229,7 @@ async function analyzeTouched(run: ApplyRun, conn: pg.Client, touched: Map<strin
       await withLockRetry(conn, `ANALYZE ${rel}`, [], lockPolicy(o, `ANALYZE ${rel}`), () => asUser(conn, () => conn.query(`ANALYZE ${rel}`)));
       result.analyzed.push(shown);
     } catch (err) {
-      result.error ??= failure(err, `ANALYZE ${rel}`);
+      result.error ??= failure(err, `ANALYZE ${rel}`, o.signal);
       return;
     }
   }
@@ -256,7 +259,7 @@ async function runStatement(c: pg.Client, run: ApplyRun, s: PackStatement, a: As
         return;
       }
       await withLockRetry(c, 'REFRESH', [], lockPolicy(o, 'REFRESH'), () => asUser(c, () => runOneStatement(c, s.sql))).catch((e) => {
-        throw failure(e, 'REFRESH');
+        throw failure(e, 'REFRESH', o.signal);
       });
       res.outcome = 'ran';
       return;
@@ -275,7 +278,7 @@ async function runStatement(c: pg.Client, run: ApplyRun, s: PackStatement, a: As
       const one = () => asUser(c, () => runOneStatement(c, s.sql));
       const run = () => (s.kind === 'analyze' ? one() : withTransaction(c, one));
       await withLockRetry(c, what, tableOid ? [tableOid] : [], lockPolicy(o, what), run).catch((e) => {
-        throw failure(e, what);
+        throw failure(e, what, o.signal);
       });
       res.outcome = 'ran';
       return;
@@ -389,6 +392,6 @@ async function applyMatview(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOpt
     await recordApplied(c, pack, a, Math.round(performance.now() - t0), false);
   };
   await withLockRetry(c, what, [], lockPolicy(o, what), () => withTransaction(c, build)).catch((err) => {
-    throw failure(err, what);
+    throw failure(err, what, o.signal);
   });
 }

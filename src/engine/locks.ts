@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { lockHolders, type SessionInfo } from '../db/catalog.js';
 import type { PackStatement } from '../pack/types.js';
+import type { RunOptions } from './run-options.js';
 
 /** The lock each kind of statement takes on the relation it touches (as in the PostgreSQL docs, "Explicit Locking"). */
 export function lockOf(s: PackStatement, concurrently: boolean): { lock: string; concurrent: boolean } {
@@ -76,3 +77,10 @@ export async function withLockRetry<T>(
   }
 }
 
+/** The lock policy of a run's options, reporting each retry as progress. */
+export const lockPolicy = (o: RunOptions, what: string): LockPolicy => ({
+  lockTimeoutMs: o.lockTimeoutMs,
+  retries: o.lockRetries,
+  backoffMs: o.backoffMs ?? defaultBackoff,
+  onRetry: (attempt, blockers) => o.onProgress?.({ type: 'lock-retry', what, attempt, blockers }),
+});

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { createHash } from 'node:crypto';
-import { displayName, qualify } from '../db/scoped.js';
+import { displayName, qualify } from '../db/ident.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
 
 /**

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { PgoptError } from '../errors.js';
-import { qualify } from '../db/scoped.js';
+import { qualify } from '../db/ident.js';
 import { registryExists } from './registry.js';
 
 /**

@@ -22,5 +22,3 @@ export type ProgressEvent =
 
 export type ProgressListener = (e: ProgressEvent) => void;
 
-/** Set by the CLI's SIGINT handler: the core turns the resulting cancel into 'interrupted'. */
-export const interruption = { requested: false };

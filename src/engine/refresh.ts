@@ -1,11 +1,13 @@
 import type pg from 'pg';
-import { asUser, prepareSession } from '../db/session.js';
+import { asUser, backendPid, prepareSession } from '../db/session.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { PgoptError } from '../errors.js';
 import { findMatview, findRelation } from '../db/catalog.js';
-import { displayName, qualify, withAdvisoryLock, withStatementTimeout } from '../db/scoped.js';
-import { backendPid, failure, lockPolicy } from './objects.js';
+import { withAdvisoryLock, withStatementTimeout } from '../db/scoped.js';
+import { displayName, qualify } from '../db/ident.js';
+import { failure } from './failure.js';
+import { lockPolicy } from './locks.js';
 import { withLockRetry } from './locks.js';
 import { ensureRegistry, logEvent, readRows } from './registry.js';
 import type { RunOptions } from './run-options.js';
@@ -94,7 +96,7 @@ export async function refreshViews(c: pg.Client, targets: { schema: string; name
         r.rows = Number((await c.query(`SELECT count(*) AS n FROM ${qualify(t.schema, t.name)}`)).rows[0].n);
       } catch (err) {
         r.outcome = 'failed';
-        result.error = err instanceof PgoptError ? err : failure(err, `refreshing ${view}`);
+        result.error = err instanceof PgoptError ? err : failure(err, `refreshing ${view}`, o.signal);
       } finally {
         stop?.();
         r.durationMs = Math.round(performance.now() - t0);

@@ -1,4 +1,4 @@
-import { qualify } from '../db/scoped.js';
+import { qualify } from '../db/ident.js';
 import type { ObjectKind } from '../pack/types.js';
 export { checkRollbackOverride, type RollbackChoice } from '../pack/rollback-override.js';
 

@@ -4,10 +4,12 @@ import { prepareSession } from '../db/session.js';
 import { randomUUID } from 'node:crypto';
 import { PgoptError } from '../errors.js';
 import { findIndex, findMatview, relationByOid } from '../db/catalog.js';
-import { displayName, withAdvisoryLock, withStatementTimeout } from '../db/scoped.js';
+import { withAdvisoryLock, withStatementTimeout } from '../db/scoped.js';
+import { displayName } from '../db/ident.js';
 import { checkRollbackOverride, dropStatement, type RollbackChoice } from './rollback-sql.js';
 import { indexShape, queryShape } from './definition.js';
-import { failure, lockPolicy } from './objects.js';
+import { failure } from './failure.js';
+import { lockPolicy } from './locks.js';
 import { withLockRetry } from './locks.js';
 import { deleteRow, logEvent, readRows, setRowState, type RegistryRow } from './registry.js';
 import type { RunOptions } from './run-options.js';
@@ -118,8 +120,9 @@ export async function rollbackPack(c: pg.Client, packName: string, o: RollbackOp
         await rollbackObject(c, r, choices.get(r) ?? null, o, res);
       } catch (err) {
         res.outcome = 'failed';
-        result.error = err instanceof PgoptError ? err : failure(err, `dropping ${res.object}`);
-        res.reason = result.error.message;
+        const e = err instanceof PgoptError ? err : failure(err, `dropping ${res.object}`, o.signal);
+        result.error = e;
+        res.reason = e.message;
         await setRowState(c, packName, r.schema, r.name, 'applied').catch(() => {});
       }
       res.durationMs = Math.round(performance.now() - t0);

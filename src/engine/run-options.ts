@@ -17,6 +17,8 @@ export interface RunOptions {
   onProgress?: ProgressListener;
   /** Set by apply when it has a monitor connection: live progress of each build. */
   watch?: import('./watch.js').Watch;
+  /** Aborted when the user interrupts (Ctrl-C): a failure after that is reported as interrupted. */
+  signal?: AbortSignal;
   /** For tests: backoff between lock retries. */
   backoffMs?: (attempt: number) => number;
 }

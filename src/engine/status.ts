@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { displayName } from '../db/scoped.js';
+import { displayName } from '../db/ident.js';
 import { recentEvents, readRows, registryExists, type EventRow, type RegistryRow } from './registry.js';
 
 export interface PackStatus {

@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
 import type { ChalkInstance } from 'chalk';
-import type { LoadFixtureResult } from '../fixtures/load-fixture.js';
+import type { LoadFixtureResult } from '../fixture-loader/load-fixture.js';
 import { formatMs } from './render-pack.js';
 
 export function renderFixtureLoad(r: LoadFixtureResult, c: ChalkInstance): string {

@@ -102,6 +102,11 @@ export class Reporter {
     this.stderr.write(this.scrub(this.c.red(`error: ${inert(text)}`)) + '\n');
   }
 
+  /** A stack trace (--verbose), line by line through the same scrubbing as every other line. */
+  trace(text: string): void {
+    for (const line of text.split('\n')) this.stderr.write(this.scrub(inert(line)) + '\n');
+  }
+
   private pauseSpinner(fn: () => void): void {
     const s = this.spinner;
     if (s) s.stop();

@@ -5,7 +5,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbedded } from '../../dist/embedded/server.js';
-import { loadFixture } from '../../dist/fixtures/load-fixture.js';
+import { loadFixture } from '../../dist/fixture-loader/load-fixture.js';
 import { loadPack } from '../../dist/pack/load-pack.js';
 import { applyPack } from '../../dist/engine/apply.js';
 import { DEFAULT_RUN_OPTIONS } from '../../dist/engine/run-options.js';

@@ -10,7 +10,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startEmbedded } from '../../dist/embedded/server.js';
-import { loadFixture } from '../../dist/fixtures/load-fixture.js';
+import { loadFixture } from '../../dist/fixture-loader/load-fixture.js';
 import { loadWorkload } from '../../dist/bench/workload.js';
 import { runBench } from '../../dist/bench/runner.js';
 import { summarize } from '../../dist/bench/stats.js';

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbedded } from '../../dist/embedded/server.js';
 import { startFromBinaries } from '../../dist/embedded/binaries.js';
-import { loadFixture } from '../../dist/fixtures/load-fixture.js';
+import { loadFixture } from '../../dist/fixture-loader/load-fixture.js';
 import { loadWorkload } from '../../dist/bench/workload.js';
 import { runBench } from '../../dist/bench/runner.js';
 import { compareRuns } from '../../dist/bench/compare.js';

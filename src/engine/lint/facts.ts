@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { asUser, runOneStatement } from '../../db/session.js';
-import { qualify, withRolledBackTransaction } from '../../db/scoped.js';
+import { withRolledBackTransaction } from '../../db/scoped.js';
+import { qualify } from '../../db/ident.js';
 import { columnDistinct, columnType, indexDefinitionsOn, tableActivity } from '../../db/catalog.js';
 import { parseTrusted } from '../../sql/parse.js';
 import { nodeAs } from '../../sql/tree.js';

@@ -1,30 +1,17 @@
 import type pg from 'pg';
-import { PgoptError } from '../errors.js';
 import { findIndex, longTransactions } from '../db/catalog.js';
-import { displayName, qualify, withStatementTimeout } from '../db/scoped.js';
+import { withStatementTimeout } from '../db/scoped.js';
+import { displayName, qualify } from '../db/ident.js';
 import { asUser, runOneStatement } from '../db/session.js';
-import { translatePgError } from '../db/pg-errors.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
 import type { Assessment } from './assess.js';
-import { defaultBackoff, withLockRetry, type LockPolicy } from './locks.js';
-import { interruption } from './progress.js';
+import { lockPolicy, withLockRetry } from './locks.js';
+import { failure } from './failure.js';
+import { backendPid } from '../db/session.js';
 import type { RunOptions } from './run-options.js';
 import { buildPartitionedIndex, dropBuilt, dropPartitionedIndex, type PartitionedBuild } from './partitioned.js';
 
 /** Building and dropping single objects, with the timeouts and locks each needs. */
-
-export const lockPolicy = (o: RunOptions, what: string): LockPolicy => ({
-  lockTimeoutMs: o.lockTimeoutMs,
-  retries: o.lockRetries,
-  backoffMs: o.backoffMs ?? defaultBackoff,
-  onRetry: (attempt, blockers) => o.onProgress?.({ type: 'lock-retry', what, attempt, blockers }),
-});
-
-/** A failure in the middle of work: interrupted if the user asked, else the server's reason. */
-export function failure(err: unknown, what: string): PgoptError {
-  if (interruption.requested) return new PgoptError('interrupted', `${what}: interrupted`, { cause: err });
-  return translatePgError(err, what);
-}
 
 /**
  * statement_timeout for one long step. lock_timeout is 0 on purpose: a concurrent build
@@ -62,7 +49,7 @@ export async function buildIndex(
   if (!o.concurrently) {
     const tableOid = (await findTableOid(c, a)) ?? 0;
     await withLockRetry(c, what, [tableOid], lockPolicy(o, what), () => inTransaction(async () => { await asUser(c, () => runOneStatement(c, sql)); })).catch((err) => {
-      throw failure(err, what);
+      throw failure(err, what, o.signal);
     });
     return;
   }
@@ -72,7 +59,7 @@ export async function buildIndex(
   try {
     await buildConcurrently(c, o, sql, a.schema, a.object.name);
   } catch (err) {
-    throw failure(err, what);
+    throw failure(err, what, o.signal);
   } finally {
     stopWatch?.();
   }
@@ -94,12 +81,9 @@ async function buildConcurrently(c: pg.Client, o: RunOptions, sql: string, schem
   }
 }
 
-/** Cleanup after a failure must run even when the failure was Ctrl-C: it must not be cancelled as well. */
+/** Cleanup after a failure runs even when the failure was Ctrl-C, and its own errors never replace the first one. */
 async function cleanUp(fn: () => Promise<unknown>): Promise<void> {
-  const wasInterrupted = interruption.requested;
-  interruption.requested = false;
   await fn().catch(() => {});
-  interruption.requested = wasInterrupted;
 }
 
 function partitionSteps(c: pg.Client, a: Assessment, o: RunOptions, inTransaction: (fn: () => Promise<void>) => Promise<void>): PartitionedBuild {
@@ -107,14 +91,14 @@ function partitionSteps(c: pg.Client, a: Assessment, o: RunOptions, inTransactio
     sql: a.object.statement.sql,
     blocking: (what, oids, fn) =>
       withLockRetry(c, what, oids, lockPolicy(o, what), () => inTransaction(async () => { await asUser(c, fn); })).catch((err) => {
-        throw failure(err, what);
+        throw failure(err, what, o.signal);
       }),
     concurrent: async (sql, schema, name) => {
       const stopWatch = o.watch?.(backendPid(c), `${a.qualifiedName} (${displayName(schema, name)})`, 'index');
       try {
         await buildConcurrently(c, o, sql, schema, name);
       } catch (err) {
-        throw failure(err, `building ${displayName(schema, name)} for ${a.qualifiedName}`);
+        throw failure(err, `building ${displayName(schema, name)} for ${a.qualifiedName}`, o.signal);
       } finally {
         stopWatch?.();
       }
@@ -142,7 +126,6 @@ export async function dropForRebuild(c: pg.Client, a: Assessment, o: RunOptions,
   return dropIndexConcurrently(c, a.schema, a.object.name, o);
 }
 
-export const backendPid = (c: pg.Client): number => (c as unknown as { processID: number }).processID;
 
 async function findTableOid(c: pg.Client, a: Assessment): Promise<number | null> {
   if (!a.table) return null;
