@@ -49,9 +49,9 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--strict', 'warnings exit 1 too')
     .action((pack, flags) => run(async (ctx) => (await commands.lint()).lint(pack, flags, ctx)));
 
-  packFlags(program.command('verify <pack>').description('check every object of a pack against the catalog (exit 1 on any problem)')).action(
-    (pack, flags) => run(async (ctx) => (await commands.verify()).verify(pack, flags, ctx)),
-  );
+  packFlags(
+    program.command('verify <pack>').description('check every object of a pack against the catalog (exit 1 on any problem)'),
+  ).action((pack, flags) => run(async (ctx) => (await commands.verify()).verify(pack, flags, ctx)));
 
   const rollback = program
     .command('rollback <pack>')
@@ -65,7 +65,9 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .command('refresh [targets...]')
     .description('refresh materialized views: of a pack (path or name), named views, or (no argument) every view a pack owns');
   for (const o of runFlags()) if (o.long !== '--no-concurrently') refresh.addOption(o);
-  refresh.action((targets, flags) => run(async (ctx) => (await commands.refresh()).refresh(targets, { ...flags, concurrently: true }, ctx)));
+  refresh.action((targets, flags) =>
+    run(async (ctx) => (await commands.refresh()).refresh(targets, { ...flags, concurrently: true }, ctx)),
+  );
 
   program
     .command('status')
@@ -150,7 +152,13 @@ export async function main(argv: string[]): Promise<void> {
 function stackOf(err: unknown): string {
   const parts: string[] = [];
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    parts.push(depth ? `caused by: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}` : e instanceof Error ? (e.stack ?? e.message) : String(e));
+    parts.push(
+      depth
+        ? `caused by: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`
+        : e instanceof Error
+          ? (e.stack ?? e.message)
+          : String(e),
+    );
   }
   return parts.join('\n');
 }

@@ -74,5 +74,4 @@ export function asPgoptError(err: unknown, translate: (err: unknown) => PgoptErr
 export const inputError = (message: string, location?: SourceLocation, hint?: string) =>
   new PgoptError('input', message, { location, hint });
 
-export const formatLocation = (loc?: SourceLocation): string =>
-  loc ? `${loc.file}:${loc.line}${loc.column ? `:${loc.column}` : ''}` : '';
+export const formatLocation = (loc?: SourceLocation): string => (loc ? `${loc.file}:${loc.line}${loc.column ? `:${loc.column}` : ''}` : '');

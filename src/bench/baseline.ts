@@ -3,7 +3,15 @@ import { z } from 'zod';
 import { inputError } from '../errors.js';
 import type { BenchResult } from './runner.js';
 
-const summary = z.object({ n: z.number(), median: z.number(), p95: z.number(), min: z.number(), max: z.number(), mean: z.number(), stddev: z.number() });
+const summary = z.object({
+  n: z.number(),
+  median: z.number(),
+  p95: z.number(),
+  min: z.number(),
+  max: z.number(),
+  mean: z.number(),
+  stddev: z.number(),
+});
 
 /** The saved-run format, validated on load: a bad or foreign file is refused with the reason. */
 const BENCH_FILE = z.object({
@@ -68,7 +76,8 @@ export function loadBaseline(path: string): BenchResult {
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     const where = first.path.length ? first.path.join('.') : 'the file';
-    if ((json as { kind?: unknown })?.kind !== 'pgopt-bench') throw inputError(`${path} is not a pgopt bench file (saved with pgopt bench --save)`);
+    if ((json as { kind?: unknown })?.kind !== 'pgopt-bench')
+      throw inputError(`${path} is not a pgopt bench file (saved with pgopt bench --save)`);
     throw inputError(`${path} is not a valid pgopt bench file: ${where}: ${first.message}`);
   }
   return parsed.data as unknown as BenchResult;

@@ -78,19 +78,27 @@ export function decideVerdict(f: VerdictFacts): { verdict: Verdict; reason: stri
 function timingVerdict(f: VerdictFacts, e: Evidence): { verdict: Verdict; reason: string } {
   if (f.p >= SIGNIFICANCE) return hidden(f, e) ?? { verdict: 'unchanged', reason: `not significant (p = ${f.p.toPrecision(2)})` };
   // Below 0.05 ms medians move with cache state, unless the work itself changed (a 60 µs scan at 35 µs through an index).
-  if (e.diff < MIN_DIFF_MS && e.work !== e.direction) return hidden(f, e) ?? { verdict: 'unchanged', reason: `the medians differ by less than ${MIN_DIFF_MS} ms` };
+  if (e.diff < MIN_DIFF_MS && e.work !== e.direction)
+    return hidden(f, e) ?? { verdict: 'unchanged', reason: `the medians differ by less than ${MIN_DIFF_MS} ms` };
   // Drift widens the margin whichever way it went: the calibration tracks the machine only roughly
   // (`npm run verdicts` saw it 37% faster while a CPU burst made a parallel scan 1.3× slower), so a
   // query moving against it proves nothing more than one moving with it.
   const contradicted = e.work !== null && e.work !== e.direction;
   const margin = Math.log(e.sameWork ? SAME_WORK_FACTOR : contradicted ? CONTRADICTED_FACTOR : 1 + MIN_EFFECT) + e.driftLog;
   if (e.effect >= margin) return { verdict: e.direction, reason: '' };
-  if (e.effect < Math.log(1 + MIN_EFFECT)) return hidden(f, e) ?? { verdict: 'unchanged', reason: `a change of less than ${MIN_EFFECT * 100}%` };
+  if (e.effect < Math.log(1 + MIN_EFFECT))
+    return hidden(f, e) ?? { verdict: 'unchanged', reason: `a change of less than ${MIN_EFFECT * 100}%` };
   if (e.sameWork && e.driftLog < Math.log(1 + DRIFT_WARNING)) {
-    return { verdict: 'unchanged', reason: `same plan and buffers in both runs: the same work, and a ${Math.exp(e.effect).toFixed(1)}× timing difference is within what this machine does to one query (under ${SAME_WORK_FACTOR}×)` };
+    return {
+      verdict: 'unchanged',
+      reason: `same plan and buffers in both runs: the same work, and a ${Math.exp(e.effect).toFixed(1)}× timing difference is within what this machine does to one query (under ${SAME_WORK_FACTOR}×)`,
+    };
   }
   if (contradicted) {
-    return { verdict: 'inconclusive', reason: `the buffers went ${f.beforeBuffers} → ${f.afterBuffers} but the time moved the other way, by less than ${CONTRADICTED_FACTOR}×${e.driftLog >= Math.log(1 + DRIFT_WARNING) ? ` (and ${moved(f)})` : ''}; re-run the comparison` };
+    return {
+      verdict: 'inconclusive',
+      reason: `the buffers went ${f.beforeBuffers} → ${f.afterBuffers} but the time moved the other way, by less than ${CONTRADICTED_FACTOR}×${e.driftLog >= Math.log(1 + DRIFT_WARNING) ? ` (and ${moved(f)})` : ''}; re-run the comparison`,
+    };
   }
   return { verdict: 'inconclusive', reason: `${moved(f)}; re-run the comparison` };
 }
@@ -138,13 +146,19 @@ function confirmedChange(f: VerdictFacts, work: 'faster' | 'slower', driftLog: n
   if (f.pAdjusted >= SIGNIFICANCE || effect < margin) return null;
   if (driftLog < Math.log(1 + DRIFT_WARNING)) return null; // a steady machine: the plain rule decides
   const adjusted = Math.exp(effect).toFixed(1);
-  return { verdict: work, reason: `the plan changed and the buffers went ${f.beforeBuffers} → ${f.afterBuffers}; ${moved(f)}, and with that taken out the query ran ${adjusted}× ${work}` };
+  return {
+    verdict: work,
+    reason: `the plan changed and the buffers went ${f.beforeBuffers} → ${f.afterBuffers}; ${moved(f)}, and with that taken out the query ran ${adjusted}× ${work}`,
+  };
 }
 
 /** Under a large drift, timing that shows nothing cannot outweigh a plan change the buffers confirm. */
 function hidden(f: VerdictFacts, e: Evidence): { verdict: Verdict; reason: string } | null {
   if (e.driftLog < Math.log(1 + HIDING_DRIFT) || e.work === null) return null;
-  return { verdict: 'inconclusive', reason: `${moved(f)}, which can hide a change: the plan changed and the buffers went ${f.beforeBuffers} → ${f.afterBuffers}; re-run the comparison` };
+  return {
+    verdict: 'inconclusive',
+    reason: `${moved(f)}, which can hide a change: the plan changed and the buffers went ${f.beforeBuffers} → ${f.afterBuffers}; re-run the comparison`,
+  };
 }
 
 export interface QueryComparison {
@@ -199,12 +213,29 @@ const ratio = (before: number, after: number) => (before > 0 && after > 0 ? afte
  */
 export function compareQuery(name: string, b: QueryResult | undefined, a: QueryResult | undefined, runDrift = 1): QueryComparison {
   if (!b || !a) {
-    return { name, before: b ? side(b) : null, after: a ? side(a) : null, speedup: null, p: null, verdict: b ? 'missing' : 'new', reason: '', planChanged: false, drift: runDrift };
+    return {
+      name,
+      before: b ? side(b) : null,
+      after: a ? side(a) : null,
+      speedup: null,
+      p: null,
+      verdict: b ? 'missing' : 'new',
+      reason: '',
+      planChanged: false,
+      drift: runDrift,
+    };
   }
-  const drift = b.calibration?.length && a.calibration?.length ? ratio(summarize(b.calibration).median, summarize(a.calibration).median) : runDrift;
+  const drift =
+    b.calibration?.length && a.calibration?.length ? ratio(summarize(b.calibration).median, summarize(a.calibration).median) : runDrift;
   const afterMedian = a.execution.median;
   const test = mannWhitney(b.samples, a.samples);
-  const adjusted = drift > 0 && drift !== 1 ? mannWhitney(b.samples, a.samples.map((x) => x / drift)) : test;
+  const adjusted =
+    drift > 0 && drift !== 1
+      ? mannWhitney(
+          b.samples,
+          a.samples.map((x) => x / drift),
+        )
+      : test;
   const speedup = afterMedian > 0 ? b.execution.median / afterMedian : Infinity;
   const planChanged = b.plan.headline !== a.plan.headline || b.form !== a.form;
   const { verdict, reason } = decideVerdict({
@@ -217,36 +248,52 @@ export function compareQuery(name: string, b: QueryResult | undefined, a: QueryR
     beforeBuffers: b.buffers.hit + b.buffers.read,
     afterBuffers: a.buffers.hit + a.buffers.read,
   });
-  return { name, before: side(b), after: side(a), speedup, p: test.p, verdict, reason, planChanged: b.plan.headline !== a.plan.headline, drift };
+  return {
+    name,
+    before: side(b),
+    after: side(a),
+    speedup,
+    p: test.p,
+    verdict,
+    reason,
+    planChanged: b.plan.headline !== a.plan.headline,
+    drift,
+  };
 }
 
 /** Compare two runs query by query, and say what makes the comparison less than fair. */
 export function compareRuns(before: BenchResult, after: BenchResult): Comparison {
   const warnings: string[] = [];
-  if (before.workload.checksum !== after.workload.checksum) warnings.push(`the workloads differ (${before.workload.name} ${before.workload.checksum} vs ${after.workload.name} ${after.workload.checksum})`);
+  if (before.workload.checksum !== after.workload.checksum)
+    warnings.push(
+      `the workloads differ (${before.workload.name} ${before.workload.checksum} vs ${after.workload.name} ${after.workload.checksum})`,
+    );
   if (before.dataChecksum !== after.dataChecksum) warnings.push('the table sizes differ: the two runs did not see the same data');
-  if (before.server.versionNum !== after.server.versionNum) warnings.push(`the server versions differ (${before.server.version} vs ${after.server.version})`);
+  if (before.server.versionNum !== after.server.versionNum)
+    warnings.push(`the server versions differ (${before.server.version} vs ${after.server.version})`);
   for (const [k, v] of Object.entries(before.settings)) {
     if (after.settings[k] !== undefined && after.settings[k] !== v) warnings.push(`setting ${k} differs (${v} vs ${after.settings[k]})`);
   }
   // Two calibration queries say nothing about each other's speed: then no drift is known.
   const sameCalibration = (before.calibrationSql ?? OLD_CALIBRATION_SQL) === (after.calibrationSql ?? OLD_CALIBRATION_SQL);
-  if (!sameCalibration) warnings.push('the two runs timed different calibration queries (made by different pgopt versions): the machine\'s drift is not known, so verdicts assume none');
+  if (!sameCalibration)
+    warnings.push(
+      "the two runs timed different calibration queries (made by different pgopt versions): the machine's drift is not known, so verdicts assume none",
+    );
   const drift = sameCalibration ? ratio(before.calibrationMs, after.calibrationMs) : 1;
   const names = [...new Set([...before.queries.map((q) => q.name), ...after.queries.map((q) => q.name)])];
   const strip = (q: QueryResult | undefined) => (q && !sameCalibration ? { ...q, calibration: undefined } : q);
   const queries = names.map((n) =>
-    compareQuery(
-      n,
-      strip(before.queries.find((q) => q.name === n)),
-      strip(after.queries.find((q) => q.name === n)),
-      drift,
-    ),
+    compareQuery(n, strip(before.queries.find((q) => q.name === n)), strip(after.queries.find((q) => q.name === n)), drift),
   );
   const drifted = queries.filter((q) => Math.abs(q.drift - 1) > DRIFT_WARNING);
   if (drifted.length) {
-    const each = drifted.map((q) => `${q.name} ${Math.round(Math.abs(q.drift - 1) * 100)}% ${q.drift > 1 ? 'slower' : 'faster'}`).join(', ');
-    warnings.push(`the machine's own speed changed between the runs (calibration query in the second run: ${each}): those verdicts need a change of 20% plus that much, or a plan change the buffers confirm`);
+    const each = drifted
+      .map((q) => `${q.name} ${Math.round(Math.abs(q.drift - 1) * 100)}% ${q.drift > 1 ? 'slower' : 'faster'}`)
+      .join(', ');
+    warnings.push(
+      `the machine's own speed changed between the runs (calibration query in the second run: ${each}): those verdicts need a change of 20% plus that much, or a plan change the buffers confirm`,
+    );
   }
   return { queries, warnings, drift };
 }

@@ -3,7 +3,7 @@
 export interface PlanNode {
   'Node Type': string;
   'Relation Name'?: string;
-  'Schema'?: string;
+  Schema?: string;
   'Index Name'?: string;
   'Actual Rows'?: number;
   'Actual Loops'?: number;
@@ -73,7 +73,8 @@ export function summarizePlan(out: ExplainOutput): PlanSummary {
     if (!nodeTypes.includes(t)) nodeTypes.push(t);
     if (n['Relation Name'] && !relations.includes(n['Relation Name'])) relations.push(n['Relation Name']);
     if (n['Index Name'] && !indexes.includes(n['Index Name'])) indexes.push(n['Index Name']);
-    if ((t === 'Seq Scan' || t === 'Parallel Seq Scan') && n['Relation Name'] && !seqScans.includes(n['Relation Name'])) seqScans.push(n['Relation Name']);
+    if ((t === 'Seq Scan' || t === 'Parallel Seq Scan') && n['Relation Name'] && !seqScans.includes(n['Relation Name']))
+      seqScans.push(n['Relation Name']);
     // A Bitmap Heap Scan is described by the Bitmap Index Scan beneath it.
     if (SCAN_TYPES.has(t) && t !== 'Bitmap Heap Scan' && !describedByParent.has(n)) {
       const d = describeScan(n);

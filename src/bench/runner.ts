@@ -24,7 +24,14 @@ export interface BenchOptions {
 export const DEFAULT_BENCH_OPTIONS: BenchOptions = { runs: 30, warmup: 5, budgetMs: 15_000, minRuns: 5, statementTimeoutMs: 30_000 };
 
 /** Settings that change plans and timings; a comparison warns when they differ. */
-export const PLAN_SETTINGS = ['shared_buffers', 'work_mem', 'effective_cache_size', 'random_page_cost', 'jit', 'max_parallel_workers_per_gather'] as const;
+export const PLAN_SETTINGS = [
+  'shared_buffers',
+  'work_mem',
+  'effective_cache_size',
+  'random_page_cost',
+  'jit',
+  'max_parallel_workers_per_gather',
+] as const;
 
 export interface QueryResult {
   name: string;
@@ -64,7 +71,11 @@ export function checkExpectations(q: WorkloadQuery, plan: PlanSummary, median: n
     switch (e.kind) {
       case 'uses-index': {
         const ok = plan.indexes.includes(e.index);
-        return { text: e.text, ok, reason: ok ? '' : `the plan uses ${plan.indexes.length ? plan.indexes.join(', ') : 'no index'} (${plan.headline})` };
+        return {
+          text: e.text,
+          ok,
+          reason: ok ? '' : `the plan uses ${plan.indexes.length ? plan.indexes.join(', ') : 'no index'} (${plan.headline})`,
+        };
       }
       case 'no-seq-scan': {
         const ok = !plan.seqScans.includes(e.table);
@@ -126,7 +137,9 @@ async function chooseForm(c: pg.Client, q: WorkloadQuery): Promise<QueryForm> {
  * statement_timeout, rolled back, in the user's search_path.
  */
 export async function readParams(c: pg.Client, sql: string, timeoutMs: number): Promise<pg.QueryResult> {
-  return asUser(c, () => withRolledBackTransaction(c, () => runOneStatement(c, sql, [], { rowMode: 'array' }), { readOnly: true, timeoutMs }));
+  return asUser(c, () =>
+    withRolledBackTransaction(c, () => runOneStatement(c, sql, [], { rowMode: 'array' }), { readOnly: true, timeoutMs }),
+  );
 }
 
 async function paramRows(c: pg.Client, q: WorkloadQuery, form: QueryForm, o: BenchOptions): Promise<unknown[][]> {
@@ -136,10 +149,13 @@ async function paramRows(c: pg.Client, q: WorkloadQuery, form: QueryForm, o: Ben
       location: q.paramsLocation ?? undefined,
     });
   });
-  if (res.rows.length === 0) throw new PgoptError('input', `params of "${q.name}" returned no rows`, { location: q.paramsLocation ?? undefined });
+  if (res.rows.length === 0)
+    throw new PgoptError('input', `params of "${q.name}" returned no rows`, { location: q.paramsLocation ?? undefined });
   const width = res.fields.length;
   if (width < form.paramCount) {
-    throw new PgoptError('input', `"${q.name}" uses $${form.paramCount} but its params query returns ${width} column(s)`, { location: q.paramsLocation ?? undefined });
+    throw new PgoptError('input', `"${q.name}" uses $${form.paramCount} but its params query returns ${width} column(s)`, {
+      location: q.paramsLocation ?? undefined,
+    });
   }
   return res.rows.map((r: unknown[]) => r.slice(0, form.paramCount));
 }
@@ -148,27 +164,47 @@ async function paramRows(c: pg.Client, q: WorkloadQuery, form: QueryForm, o: Ben
  * One EXPLAIN ANALYZE inside BEGIN … ROLLBACK, under a local statement_timeout: a workload
  * that writes never changes data, and a runaway query is cancelled.
  */
-async function explainOnce(c: pg.Client, form: QueryForm, params: unknown[], timing: boolean, timeoutMs: number): Promise<{ out: ExplainOutput; wallMs: number }> {
-  return withRolledBackTransaction(c, async () => {
-    // TIMING OFF for measured runs: per-node clock reads distort sub-millisecond queries.
-    const sql = `EXPLAIN (ANALYZE, BUFFERS, TIMING ${timing ? 'ON' : 'OFF'}, FORMAT JSON) ${form.sql}`;
-    const t0 = performance.now();
-    const res = await runOneStatement(c, sql, params);
-    const wallMs = performance.now() - t0;
-    const raw = res.rows[0]['QUERY PLAN'];
-    const out = (typeof raw === 'string' ? JSON.parse(raw) : raw)[0] as ExplainOutput;
-    return { out, wallMs };
-  }, { readOnly: form.readOnly, timeoutMs });
+async function explainOnce(
+  c: pg.Client,
+  form: QueryForm,
+  params: unknown[],
+  timing: boolean,
+  timeoutMs: number,
+): Promise<{ out: ExplainOutput; wallMs: number }> {
+  return withRolledBackTransaction(
+    c,
+    async () => {
+      // TIMING OFF for measured runs: per-node clock reads distort sub-millisecond queries.
+      const sql = `EXPLAIN (ANALYZE, BUFFERS, TIMING ${timing ? 'ON' : 'OFF'}, FORMAT JSON) ${form.sql}`;
+      const t0 = performance.now();
+      const res = await runOneStatement(c, sql, params);
+      const wallMs = performance.now() - t0;
+      const raw = res.rows[0]['QUERY PLAN'];
+      const out = (typeof raw === 'string' ? JSON.parse(raw) : raw)[0] as ExplainOutput;
+      return { out, wallMs };
+    },
+    { readOnly: form.readOnly, timeoutMs },
+  );
 }
 
-const CALIBRATION_FORM: QueryForm = { sql: CALIBRATION_SQL, location: { file: '(calibration)', line: 0 }, whenExists: null, readOnly: true, paramCount: 0 };
+const CALIBRATION_FORM: QueryForm = {
+  sql: CALIBRATION_SQL,
+  location: { file: '(calibration)', line: 0 },
+  whenExists: null,
+  readOnly: true,
+  paramCount: 0,
+};
 
 async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label: string): Promise<QueryResult> {
   const form = await chooseForm(c, q);
   const rows = await paramRows(c, q, form, o);
   const run = (i: number, timing = false) =>
     asUser(c, () => explainOnce(c, form, rows[i % rows.length], timing, o.statementTimeoutMs)).catch((err) => {
-      throw new PgoptError(err instanceof PgoptError ? err.kind : 'database', `query "${q.name}" (${form.location.file}:${form.location.line}): ${translatePgError(err, 'failed').message.replace(/^failed: /, '')}`, { cause: err });
+      throw new PgoptError(
+        err instanceof PgoptError ? err.kind : 'database',
+        `query "${q.name}" (${form.location.file}:${form.location.line}): ${translatePgError(err, 'failed').message.replace(/^failed: /, '')}`,
+        { cause: err },
+      );
     });
   for (let i = 0; i < o.warmup; i++) {
     o.onProgress?.({ type: 'step', message: `${label}: warm-up ${i + 1}/${o.warmup}`, group: label });

@@ -29,8 +29,8 @@ export function summarize(values: readonly number[]): Summary {
 
 /** Standard normal CDF (Abramowitz–Stegun 7.1.26 via erf), accurate to ~1e-7. */
 export function normalCdf(z: number): number {
-  const t = 1 / (1 + 0.3275911 * Math.abs(z) / Math.SQRT2);
-  const y = 1 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-(z * z) / 2);
+  const t = 1 / (1 + (0.3275911 * Math.abs(z)) / Math.SQRT2);
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-(z * z) / 2);
   return z >= 0 ? (1 + y) / 2 : (1 - y) / 2;
 }
 
@@ -58,7 +58,7 @@ export function mannWhitney(a: readonly number[], b: readonly number[]): MannWhi
   const all = [...a.map((v) => ({ v, g: 0 })), ...b.map((v) => ({ v, g: 1 }))].sort((x, y) => x.v - y.v);
   const ranks = new Array<number>(all.length);
   let tieTerm = 0;
-  for (let i = 0; i < all.length; ) {
+  for (let i = 0; i < all.length;) {
     let j = i;
     while (j + 1 < all.length && all[j + 1].v === all[i].v) j++;
     const rank = (i + j) / 2 + 1;
@@ -99,7 +99,7 @@ function exactP(u: number, n1: number, n2: number): number {
       const size = m * n + 1;
       const row = new Array(size).fill(0);
       for (let k = 0; k < size; k++) {
-        const a = k - n >= 0 ? prev[n][k - n] ?? 0 : 0;
+        const a = k - n >= 0 ? (prev[n][k - n] ?? 0) : 0;
         const b = cur[n - 1][k] ?? 0;
         row[k] = a + b;
       }

@@ -155,7 +155,14 @@ function readDirectives(src: SourceText, comments: Token[]): { directives: Direc
       const text = c.text.replace(/^--\s?/, '');
       const meant = nearMissDirective(c.text);
       if (meant) {
-        throw inputError(`unknown directive "${c.text.replace(/^--\s*/, '').split(':')[0].trim()}:" (did you mean "-- ${meant}:"?)`, loc, 'directives are lower case: name, params, when-exists, expect; other comment lines describe the query');
+        throw inputError(
+          `unknown directive "${c.text
+            .replace(/^--\s*/, '')
+            .split(':')[0]
+            .trim()}:" (did you mean "-- ${meant}:"?)`,
+          loc,
+          'directives are lower case: name, params, when-exists, expect; other comment lines describe the query',
+        );
       }
       description.push(text.trim());
     }
@@ -169,7 +176,8 @@ function checkParams(params: Directive): void {
   const stmts = parseAt(params.value, params.location, 'params');
   try {
     if (stmts.length !== 1 || !nodeAs(stmts[0], 'SelectStmt')) throw new Error('must be a single SELECT (or VALUES)');
-    if (!isReadOnly(stmts[0])) throw new Error('must only read: no data-modifying WITH, SELECT INTO or FOR UPDATE (it runs in a read-only transaction)');
+    if (!isReadOnly(stmts[0]))
+      throw new Error('must only read: no data-modifying WITH, SELECT INTO or FOR UPDATE (it runs in a read-only transaction)');
   } catch (err) {
     throw inputError(`params: ${(err as Error).message}`, params.location);
   }
@@ -191,11 +199,18 @@ function readEntry(src: SourceText, raw: SqlStatement): Entry {
   const get = (key: string) => directives.filter((d) => d.key === key);
   const name = get('name')[0];
   if (!name) throw inputError('query without a name: put "-- name: <id>" above it', raw.location);
-  if (!/^[A-Za-z0-9_.-]+$/.test(name.value)) throw inputError(`query name "${name.value}" may only hold letters, digits, _ . -`, name.location);
+  if (!/^[A-Za-z0-9_.-]+$/.test(name.value))
+    throw inputError(`query name "${name.value}" may only hold letters, digits, _ . -`, name.location);
   if (get('name').length > 1) throw inputError('two "-- name:" lines above one query', get('name')[1].location);
   refuseNonTransactional(raw.node, `query "${name.value}"`, raw.location);
   const whenExists = get('when-exists')[0]?.value ?? null;
-  const form: QueryForm = { sql: raw.sql, location: raw.location, whenExists, readOnly: isReadOnly(raw.node), paramCount: maxParam(raw.node) };
+  const form: QueryForm = {
+    sql: raw.sql,
+    location: raw.location,
+    whenExists,
+    readOnly: isReadOnly(raw.node),
+    paramCount: maxParam(raw.node),
+  };
   const params = get('params')[0] ?? null;
   if (params) checkParams(params);
   const expectations = get('expect').map((d) => parseExpectation(d.value, d.location));
@@ -205,9 +220,12 @@ function readEntry(src: SourceText, raw: SqlStatement): Entry {
 /** A second entry of one name: the form used once `when-exists` names an object that exists. */
 function addAlternative(existing: WorkloadQuery, e: Entry): void {
   const name = e.name.value;
-  if (!e.whenExists) throw inputError(`query "${name}" is named twice; an alternative form needs "-- when-exists: <object>"`, e.name.location);
-  if (existing.forms.some((f) => f.whenExists === e.whenExists)) throw inputError(`query "${name}" has two forms for ${e.whenExists}`, e.form.location);
-  if (e.params) throw inputError('an alternative form shares the parameters of the query it replaces: remove its "-- params:"', e.params.location);
+  if (!e.whenExists)
+    throw inputError(`query "${name}" is named twice; an alternative form needs "-- when-exists: <object>"`, e.name.location);
+  if (existing.forms.some((f) => f.whenExists === e.whenExists))
+    throw inputError(`query "${name}" has two forms for ${e.whenExists}`, e.form.location);
+  if (e.params)
+    throw inputError('an alternative form shares the parameters of the query it replaces: remove its "-- params:"', e.params.location);
   existing.forms.push(e.form);
   existing.expectations.push(...e.expectations);
 }
@@ -215,14 +233,26 @@ function addAlternative(existing: WorkloadQuery, e: Entry): void {
 function firstForm(e: Entry): WorkloadQuery {
   const name = e.name.value;
   if (e.whenExists) throw inputError(`"-- when-exists:" on the first form of "${name}": the raw form comes first`, e.form.location);
-  if (e.form.paramCount > 0 && !e.params) throw inputError(`query "${name}" uses $${e.form.paramCount} but has no "-- params:" query`, e.form.location);
+  if (e.form.paramCount > 0 && !e.params)
+    throw inputError(`query "${name}" uses $${e.form.paramCount} but has no "-- params:" query`, e.form.location);
   const description = e.description.filter(Boolean).join(' ');
-  return { name, description, params: e.params?.value ?? null, paramsLocation: e.params?.location ?? null, forms: [e.form], expectations: e.expectations };
+  return {
+    name,
+    description,
+    params: e.params?.value ?? null,
+    paramsLocation: e.params?.location ?? null,
+    forms: [e.form],
+    expectations: e.expectations,
+  };
 }
 
 /** Hash of what the workload means (parse trees and directives, not layout), to compare baselines. */
 function workloadChecksum(queries: WorkloadQuery[], trees: Map<QueryForm, Node>): string {
-  const meaning = queries.map((q) => ({ n: q.name, p: q.params, f: q.forms.map((f) => [f.whenExists, [JSON.stringify(stripLayout(trees.get(f)))]]) }));
+  const meaning = queries.map((q) => ({
+    n: q.name,
+    p: q.params,
+    f: q.forms.map((f) => [f.whenExists, [JSON.stringify(stripLayout(trees.get(f)))]]),
+  }));
   return createHash('sha256').update(JSON.stringify(meaning)).digest('hex').slice(0, 16);
 }
 

@@ -118,7 +118,8 @@ export async function writeProbes(c: pg.Client, pack: Pack, timeoutMs: number): 
     const f = await tableFacts(c, rel);
     if (!f || !['r', 'p'].includes(f.kind)) continue;
     if (f.triggers) {
-      for (const probe of ['insert', 'update'] as const) skipped.push({ table: name, probe, reason: 'it has triggers, which would be measured too' });
+      for (const probe of ['insert', 'update'] as const)
+        skipped.push({ table: name, probe, reason: 'it has triggers, which would be measured too' });
       continue;
     }
     const candidates: WorkloadQuery[] = [];
@@ -178,7 +179,9 @@ function updateProbe(name: string, rel: string, f: TableFacts, objects: PackObje
     params: `SELECT s.ids[i], s.oids[i], s.ids[i % cardinality(s.ids) + 1], s.oids[i % cardinality(s.ids) + 1]
                FROM (SELECT array_agg(ctid::text) AS ids, array_agg(tableoid::int) AS oids FROM (${sampleRows(rel)}) x) s, generate_series(1, cardinality(s.ids)) i`,
     paramsLocation: null,
-    forms: [probeForm(`UPDATE ${rel} SET (${list}) = (SELECT ${list} FROM ${rel} WHERE ${rowAt('$3', '$4')}) WHERE ${rowAt('$1', '$2')}`, 4)],
+    forms: [
+      probeForm(`UPDATE ${rel} SET (${list}) = (SELECT ${list} FROM ${rel} WHERE ${rowAt('$3', '$4')}) WHERE ${rowAt('$1', '$2')}`, 4),
+    ],
     expectations: [],
   };
 }

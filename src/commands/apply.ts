@@ -6,7 +6,11 @@ import { renderApply } from '../output/render-pack.js';
 import { appName, type PackFlags } from './pack-flags.js';
 import { parseCount, runOptionsFrom, type CommandContext, type RunFlagValues } from './options.js';
 
-export async function apply(path: string, f: PackFlags & RunFlagValues & { analyze: boolean; jobs: string }, ctx: CommandContext): Promise<number> {
+export async function apply(
+  path: string,
+  f: PackFlags & RunFlagValues & { analyze: boolean; jobs: string },
+  ctx: CommandContext,
+): Promise<number> {
   const run = runOptionsFrom(f, ctx);
   const jobs = parseCount('--jobs', f.jobs, 1);
   const pack = await loadPack(path, { name: f.name, allowUnsafe: f.allowUnsafe });

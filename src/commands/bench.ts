@@ -9,7 +9,14 @@ import { compareRuns, regressions, type Comparison } from '../bench/compare.js';
 import { accountPack, type PackAccount } from '../bench/accounting.js';
 import { writeProbes } from '../bench/writes.js';
 import { loadPack } from '../pack/load-pack.js';
-import { renderAccount, renderAccountMarkdown, renderComparison, renderComparisonMarkdown, renderRun, renderRunMarkdown } from '../output/render-bench.js';
+import {
+  renderAccount,
+  renderAccountMarkdown,
+  renderComparison,
+  renderComparisonMarkdown,
+  renderRun,
+  renderRunMarkdown,
+} from '../output/render-bench.js';
 import { parseCount, parseDuration, type CommandContext } from './options.js';
 import type { Reporter } from '../output/reporter.js';
 
@@ -58,7 +65,9 @@ export function report(
   const md = [
     parts.comparison ? renderComparisonMarkdown(parts.comparison) : parts.run ? renderRunMarkdown(parts.run) : '',
     parts.account ? renderAccountMarkdown(parts.account) : '',
-  ].filter(Boolean).join('\n\n');
+  ]
+    .filter(Boolean)
+    .join('\n\n');
   if (process.env.GITHUB_STEP_SUMMARY) appendFileSync(process.env.GITHUB_STEP_SUMMARY, `## pgopt\n\n${md}\n`);
   if (format === 'markdown') {
     r.result(md);
@@ -67,14 +76,17 @@ export function report(
   const text = [
     parts.comparison ? renderComparison(parts.comparison, r.c) : parts.run ? renderRun(parts.run, r.c) : '',
     parts.account ? renderAccount(parts.account, r.c) : '',
-  ].filter(Boolean).join('\n\n');
+  ]
+    .filter(Boolean)
+    .join('\n\n');
   r.result(text);
 }
 
 /** Exit 1 for failed expectations and for regressions beyond the allowed percentage. */
 export function gate(run: BenchResult | undefined, comparison: Comparison | undefined, failPct: number | null): void {
   const problems: string[] = [];
-  for (const q of run?.queries ?? []) for (const e of q.expectations) if (!e.ok) problems.push(`${q.name}: expected "${e.text}", but ${e.reason}`);
+  for (const q of run?.queries ?? [])
+    for (const e of q.expectations) if (!e.ok) problems.push(`${q.name}: expected "${e.text}", but ${e.reason}`);
   if (comparison && failPct !== null) {
     for (const q of regressions(comparison, failPct)) {
       problems.push(`${q.name} is ${((1 / q.speedup! - 1) * 100).toFixed(0)}% slower than the baseline (p = ${q.p!.toPrecision(2)})`);

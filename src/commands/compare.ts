@@ -4,7 +4,12 @@ import { gate, parseFormat, parsePercent, report } from './bench.js';
 import type { CommandContext } from './options.js';
 
 /** Compare two saved runs; no database needed. */
-export async function compare(beforePath: string, afterPath: string, f: { format?: string; failOnRegression?: string }, ctx: CommandContext): Promise<number> {
+export async function compare(
+  beforePath: string,
+  afterPath: string,
+  f: { format?: string; failOnRegression?: string },
+  ctx: CommandContext,
+): Promise<number> {
   const format = parseFormat(f.format, ctx.reporter.json);
   const failPct = parsePercent('--fail-on-regression', f.failOnRegression);
   const before = loadBaseline(beforePath);

@@ -5,7 +5,10 @@ import { renderAccount, renderComparison } from '../output/render-bench.js';
 import { renderVerify, formatMs } from '../output/render-pack.js';
 import { parseCount, type CommandContext } from './options.js';
 
-export async function demo(f: { scale: string; seed: string; runs: string; warmup: string; keep?: boolean }, ctx: CommandContext): Promise<number> {
+export async function demo(
+  f: { scale: string; seed: string; runs: string; warmup: string; keep?: boolean },
+  ctx: CommandContext,
+): Promise<number> {
   const scale = Number(f.scale);
   if (!(scale > 0) || scale > 10) throw new PgoptError('input', `--scale: "${f.scale}" must be a number > 0 and <= 10`);
   let server: EmbeddedServer | null = null;
@@ -32,7 +35,9 @@ export async function demo(f: { scale: string; seed: string; runs: string; warmu
     ctx.reporter.document(r);
   } else {
     ctx.reporter.render(r, (r, c) => {
-      const rows = Object.entries(r.load.rows).map(([t, n]) => `${t} ${n.toLocaleString('en-US')}`).join(', ');
+      const rows = Object.entries(r.load.rows)
+        .map(([t, n]) => `${t} ${n.toLocaleString('en-US')}`)
+        .join(', ');
       return [
         c.bold(`pgopt demo — ${r.server}, audit_engine at scale ${r.load.scale} (${rows}), loaded in ${formatMs(r.load.totalMs)}`),
         `${r.before.options.runs} measured runs per query after ${r.before.options.warmup} warm-up, same parameters before and after; medians of EXPLAIN ANALYZE execution time.`,
@@ -43,9 +48,13 @@ export async function demo(f: { scale: string; seed: string; runs: string; warmu
         '',
         renderVerify(r.verify, c),
         '',
-        Object.entries(r.timingsMs).map(([k, v]) => `${k}: ${formatMs(v)}`).join('\n'),
+        Object.entries(r.timingsMs)
+          .map(([k, v]) => `${k}: ${formatMs(v)}`)
+          .join('\n'),
         r.kept
-          ? c.green(`server kept running (pid ${r.kept.pid}, data in ${r.dataDir}; stop it with: kill ${r.kept.pid})\n  connect: PGPASSFILE=${r.kept.passfile} psql ${r.url}\n  (the password is only in that file, readable by you alone)`)
+          ? c.green(
+              `server kept running (pid ${r.kept.pid}, data in ${r.dataDir}; stop it with: kill ${r.kept.pid})\n  connect: PGPASSFILE=${r.kept.passfile} psql ${r.url}\n  (the password is only in that file, readable by you alone)`,
+            )
           : `rolled back ${r.rollback?.objects.filter((o) => o.outcome === 'dropped').length ?? 0} object(s); server stopped`,
       ].join('\n');
     });

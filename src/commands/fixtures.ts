@@ -4,7 +4,11 @@ import { renderFixtureLoad } from '../output/render-fixtures.js';
 import { parseCount, type CommandContext } from './options.js';
 import { PgoptError } from '../errors.js';
 
-export async function fixturesLoad(name: string, f: { scale: string; seed: string; anchor?: string; replace?: boolean }, ctx: CommandContext): Promise<number> {
+export async function fixturesLoad(
+  name: string,
+  f: { scale: string; seed: string; anchor?: string; replace?: boolean },
+  ctx: CommandContext,
+): Promise<number> {
   const scale = Number(f.scale);
   if (!Number.isFinite(scale)) throw new PgoptError('input', `--scale: "${f.scale}" is not a number`);
   const seed = parseCount('--seed', f.seed);

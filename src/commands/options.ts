@@ -40,7 +40,10 @@ export function makeContext(g: GlobalOptions, reporter: Reporter, signal: AbortS
     signal,
     target: () => {
       const t = resolveConnection({ db: g.db, connectTimeoutMs: parseDuration('--connect-timeout', g.connectTimeout ?? '5s') });
-      reporter.addSecret(t.secret, [t.user, t.database].filter((x): x is string => !!x));
+      reporter.addSecret(
+        t.secret,
+        [t.user, t.database].filter((x): x is string => !!x),
+      );
       return t;
     },
   };

@@ -63,7 +63,16 @@ export async function findIndex(c: pg.Client, schema: string, name: string): Pro
   );
   const r = res.rows[0];
   return r
-    ? { oid: r.oid, table: r.table, tableOid: r.table_oid, valid: r.valid, ready: r.ready, definition: r.def, sizeBytes: r.size, partitioned: r.partitioned }
+    ? {
+        oid: r.oid,
+        table: r.table,
+        tableOid: r.table_oid,
+        valid: r.valid,
+        ready: r.ready,
+        definition: r.def,
+        sizeBytes: r.size,
+        partitioned: r.partitioned,
+      }
     : null;
 }
 
@@ -159,7 +168,6 @@ const toSession = (r: any): SessionInfo => ({
   query: r.query,
 });
 
-
 /** One relation, sequence or the schema itself in pgopt's registry schema, with who may change it. */
 export interface RegistryPart {
   /** 'schema', or the relation's name. */
@@ -214,7 +222,13 @@ export async function registryFacts(c: pg.Client, schema: string): Promise<Regis
   if (!rows.some((r) => r.relkind === 'schema')) return { currentUser: me, parts: null };
   // A role name may hold ':', the privilege never does: split at the last one.
   const grant = (g: string) => ({ grantee: g.slice(0, g.lastIndexOf(':')), privilege: g.slice(g.lastIndexOf(':') + 1) });
-  const parts = rows.map((r): RegistryPart => ({ name: r.name, relkind: r.relkind, owner: r.owner, ownerTrusted: r.owner_trusted, untrustedGrants: (r.grants as string[]).map(grant) }));
+  const parts = rows.map((r): RegistryPart => ({
+    name: r.name,
+    relkind: r.relkind,
+    owner: r.owner,
+    ownerTrusted: r.owner_trusted,
+    untrustedGrants: (r.grants as string[]).map(grant),
+  }));
   return { currentUser: me, parts };
 }
 
@@ -263,7 +277,10 @@ export async function columnType(c: pg.Client, table: string, column: string): P
 
 /** pg_stats.n_distinct of a column (negative: a fraction of the rows), or null before ANALYZE. */
 export async function columnDistinct(c: pg.Client, schema: string, table: string, column: string): Promise<number | null> {
-  const r = await c.query(`SELECT n_distinct::float8 AS n FROM pg_catalog.pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = $3`, [schema, table, column]);
+  const r = await c.query(
+    `SELECT n_distinct::float8 AS n FROM pg_catalog.pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = $3`,
+    [schema, table, column],
+  );
   return r.rows[0]?.n ?? null;
 }
 
@@ -291,7 +308,5 @@ export async function findRunLockHolder(client: pg.Client): Promise<LockHolder |
     [RUN_LOCK.classid, RUN_LOCK.objid],
   );
   const r = res.rows[0];
-  return r
-    ? { pid: r.pid, applicationName: r.application_name, user: r.usename, clientAddr: r.client_addr, since: r.since }
-    : null;
+  return r ? { pid: r.pid, applicationName: r.application_name, user: r.usename, clientAddr: r.client_addr, since: r.since } : null;
 }

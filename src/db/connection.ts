@@ -35,7 +35,10 @@ export function readDotEnv(path: string): Record<string, string> {
     if (!line || line.startsWith('#')) continue;
     const eq = line.indexOf('=');
     if (eq <= 0) continue;
-    const key = line.slice(0, eq).replace(/^export\s+/, '').trim();
+    const key = line
+      .slice(0, eq)
+      .replace(/^export\s+/, '')
+      .trim();
     let value = line.slice(eq + 1).trim();
     if ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'"))) {
       value = value.slice(1, -1);
@@ -88,9 +91,10 @@ export function resolveConnection(opts: ConnectionOptions = {}): ConnectionTarge
   const user = env.PGUSER ?? env.USER ?? 'postgres';
   const database = env.PGDATABASE ?? user;
   const sslmode = env.PGSSLMODE;
-  const ssl = sslmode && !['disable', 'allow', 'prefer'].includes(sslmode)
-    ? { rejectUnauthorized: sslmode === 'verify-full' || sslmode === 'verify-ca' }
-    : undefined;
+  const ssl =
+    sslmode && !['disable', 'allow', 'prefer'].includes(sslmode)
+      ? { rejectUnauthorized: sslmode === 'verify-full' || sslmode === 'verify-ca' }
+      : undefined;
   return {
     config: { host, port, user, database, password: env.PGPASSWORD, ssl, connectionTimeoutMillis: timeout },
     source: 'libpq environment',

@@ -23,17 +23,25 @@ export function translatePgError(err: unknown, what: string): PgoptError {
   switch (code) {
     case '28P01':
     case '28000':
-      return new PgoptError('database', `${what}: authentication failed (${msg.replace(/ for user .*/, '')})`, { cause: err, hint: 'check the user and password' });
+      return new PgoptError('database', `${what}: authentication failed (${msg.replace(/ for user .*/, '')})`, {
+        cause: err,
+        hint: 'check the user and password',
+      });
     case '3D000':
       return new PgoptError('database', `${what}: ${msg}`, { cause: err });
     case '42501':
-      return new PgoptError('database', `${what}: permission denied — ${msg}`, { cause: err, hint: 'pgopt needs to own the tables it indexes (or be granted that role)' });
+      return new PgoptError('database', `${what}: permission denied — ${msg}`, {
+        cause: err,
+        hint: 'pgopt needs to own the tables it indexes (or be granted that role)',
+      });
     case '55P03':
       return new PgoptError('database', `${what}: lock timeout — ${msg}`, { cause: err });
     case '57014':
       return new PgoptError('database', `${what}: cancelled (statement timeout or cancel request) — ${msg}`, { cause: err });
     case 'ECONNREFUSED':
-      return new PgoptError('database', `${what}: connection refused — is the server running and accepting TCP connections?`, { cause: err });
+      return new PgoptError('database', `${what}: connection refused — is the server running and accepting TCP connections?`, {
+        cause: err,
+      });
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new PgoptError('database', `${what}: host not found`, { cause: err });

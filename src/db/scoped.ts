@@ -31,11 +31,7 @@ export async function cancelActiveQueries(): Promise<void> {
 }
 
 /** Open a connection for the duration of `fn`; closing it is never the caller's job. */
-export async function withClient<T>(
-  target: ConnectionTarget,
-  applicationName: string,
-  fn: (client: pg.Client) => Promise<T>,
-): Promise<T> {
+export async function withClient<T>(target: ConnectionTarget, applicationName: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ ...target.config, application_name: applicationName });
   // An idle client can still emit 'error' (server restart); without a listener Node would crash.
   client.on('error', () => {});
@@ -55,11 +51,7 @@ export async function withClient<T>(
 }
 
 /** BEGIN … COMMIT around `fn`, ROLLBACK on any error. */
-export async function withTransaction<T>(
-  client: pg.Client,
-  fn: () => Promise<T>,
-  opts: { readOnly?: boolean } = {},
-): Promise<T> {
+export async function withTransaction<T>(client: pg.Client, fn: () => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
   await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
   try {
     const out = await fn();
@@ -99,7 +91,6 @@ export async function withStatementTimeout<T>(client: pg.Client, ms: number, fn:
   }
 }
 
-
 /**
  * Hold the per-database run lock for the duration of `fn`. A second run waits up to
  * `waitMs` and then fails naming the holder. Session-level, so it is released when the
@@ -133,4 +124,3 @@ export async function withAdvisoryLock<T>(
     await client.query('SELECT pg_advisory_unlock($1::int, $2::int)', [RUN_LOCK.classid, RUN_LOCK.objid]).catch(() => {});
   }
 }
-

@@ -34,8 +34,15 @@ export async function prepareSession(c: pg.Client): Promise<SessionState> {
             pg_catalog.current_schemas(true)::text[] AS schemas,
             pg_catalog.current_schema()::text AS current`,
   );
-  const state: SessionState = { userSearchPath: res.rows[0].path, userSchemas: res.rows[0].schemas, userCurrentSchema: res.rows[0].current };
-  await c.query(`SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', 'on', false)`, [PINNED_SEARCH_PATH]);
+  const state: SessionState = {
+    userSearchPath: res.rows[0].path,
+    userSchemas: res.rows[0].schemas,
+    userCurrentSchema: res.rows[0].current,
+  };
+  await c.query(
+    `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', 'on', false)`,
+    [PINNED_SEARCH_PATH],
+  );
   sessions.set(c, state);
   return state;
 }
@@ -46,7 +53,10 @@ export async function prepareSession(c: pg.Client): Promise<SessionState> {
  */
 export async function repin(c: pg.Client): Promise<void> {
   if (!sessions.has(c)) return;
-  await c.query(`SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', 'on', false)`, [PINNED_SEARCH_PATH]);
+  await c.query(
+    `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', 'on', false)`,
+    [PINNED_SEARCH_PATH],
+  );
 }
 
 /**
@@ -79,7 +89,12 @@ export async function asUser<T>(c: pg.Client, fn: () => Promise<T>): Promise<T> 
  * protocol parses a single statement, where the simple protocol runs whatever follows a
  * semicolon the server sees and pgopt's parser did not.
  */
-export function runOneStatement(c: pg.Client, sql: string, params: unknown[] = [], opts: { rowMode?: 'array' } = {}): Promise<pg.QueryResult> {
+export function runOneStatement(
+  c: pg.Client,
+  sql: string,
+  params: unknown[] = [],
+  opts: { rowMode?: 'array' } = {},
+): Promise<pg.QueryResult> {
   return c.query({ text: sql, values: params, queryMode: 'extended', ...opts } as pg.QueryConfig);
 }
 

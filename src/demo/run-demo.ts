@@ -93,9 +93,19 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const bench = { ...DEFAULT_BENCH_OPTIONS, runs: o.runs, warmup: o.warmup, onProgress: o.onProgress };
     const run = { ...DEFAULT_RUN_OPTIONS, onProgress: o.onProgress };
     const result = await withClient(target, 'pgopt demo', async (c) => {
-      const load = await timed(`loading audit_engine at scale ${o.scale}`, () => loadFixture(c, 'audit_engine', { scale: o.scale, seed: o.seed, replace: false, onProgress: o.onProgress }));
+      const load = await timed(`loading audit_engine at scale ${o.scale}`, () =>
+        loadFixture(c, 'audit_engine', { scale: o.scale, seed: o.seed, replace: false, onProgress: o.onProgress }),
+      );
       const before = await timed('benchmarking before the pack', () => runBench(c, workload, bench));
-      const apply = await timed('applying sql/audit_engine', () => applyPack(c, pack, { ...run, analyze: true, replaceChanged: false, jobs: 2, withExtraClient: (fn) => withClient(target, 'pgopt demo', fn) }));
+      const apply = await timed('applying sql/audit_engine', () =>
+        applyPack(c, pack, {
+          ...run,
+          analyze: true,
+          replaceChanged: false,
+          jobs: 2,
+          withExtraClient: (fn) => withClient(target, 'pgopt demo', fn),
+        }),
+      );
       if (apply.error) throw apply.error;
       const after = await timed('benchmarking after the pack', () => runBench(c, workload, bench));
       const account = await accountPack(c, pack, after);

@@ -30,20 +30,39 @@ export async function startFromBinaries(binDir: string, settings: Record<string,
   const dataDir = mkdtempSync(join(tmpdir(), 'pgopt-pgbin-'));
   const user = serverUser();
   if (user) chownSync(dataDir, user.uid, user.gid);
-  const run = (cmd: string, args: string[]) =>
-    execFileSync(join(binDir, cmd), args, { ...(user ?? {}), stdio: 'pipe', cwd: tmpdir() });
+  const run = (cmd: string, args: string[]) => execFileSync(join(binDir, cmd), args, { ...(user ?? {}), stdio: 'pipe', cwd: tmpdir() });
   // Password authentication over TCP, as in production, so authentication failures can be tested.
   const password = randomPassword();
   const pwfile = join(dataDir, 'pwfile');
   writeFileSync(pwfile, password + '\n');
   if (user) chownSync(pwfile, user.uid, user.gid);
   // Local connections only through the socket in dataDir, which only the server's user can enter.
-  run('initdb', ['-D', join(dataDir, 'data'), '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C']);
+  run('initdb', [
+    '-D',
+    join(dataDir, 'data'),
+    '-U',
+    'postgres',
+    '--auth-local=trust',
+    '--auth-host=scram-sha-256',
+    `--pwfile=${pwfile}`,
+    '-E',
+    'UTF8',
+    '--locale=C',
+  ]);
   rmSync(pwfile);
   const flags = Object.entries({ fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', ...settings })
     .map(([k, v]) => `-c ${k}=${v}`)
     .join(' ');
-  run('pg_ctl', ['-D', join(dataDir, 'data'), '-w', '-l', join(dataDir, 'server.log'), '-o', `-p ${port} -k ${dataDir} -h 127.0.0.1 ${flags}`, 'start']);
+  run('pg_ctl', [
+    '-D',
+    join(dataDir, 'data'),
+    '-w',
+    '-l',
+    join(dataDir, 'server.log'),
+    '-o',
+    `-p ${port} -k ${dataDir} -h 127.0.0.1 ${flags}`,
+    'start',
+  ]);
   return {
     restart: async (mode) => {
       // -l again: without it the new postmaster would inherit our stdout pipe and never let it close.

@@ -58,11 +58,15 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
   const password = randomPassword();
   const settings = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', listen_addresses: '127.0.0.1', ...opts.settings };
   const runner = fileURLToPath(new URL('../../dist/embedded/runner.js', import.meta.url));
-  const child = spawn(process.execPath, [runner, dataDir, String(port), JSON.stringify(settings), opts.detached ? 'detached' : 'attached'], {
-    stdio: [opts.detached ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    detached: !!opts.detached,
-    env: { ...process.env, PGOPT_EMBEDDED_PASSWORD: password },
-  });
+  const child = spawn(
+    process.execPath,
+    [runner, dataDir, String(port), JSON.stringify(settings), opts.detached ? 'detached' : 'attached'],
+    {
+      stdio: [opts.detached ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      detached: !!opts.detached,
+      env: { ...process.env, PGOPT_EMBEDDED_PASSWORD: password },
+    },
+  );
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   await new Promise<void>((resolve, reject) => {

@@ -107,16 +107,29 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
     const run = startRun(pack, o, assessed);
     const started = Date.now();
     await logEvent(c, { runId: run.runId, pack: pack.name, action: 'apply', outcome: 'started' });
-    const lanes = planLanes(pack, assessed.assessments, o.withExtraClient ? (o.jobs ?? 1) : 1, (s) => (s.kind === 'create-matview' ? 2 : 1) * (assessed.rowsRead.get(s.ordinal) ?? 0));
+    const lanes = planLanes(
+      pack,
+      assessed.assessments,
+      o.withExtraClient ? (o.jobs ?? 1) : 1,
+      (s) => (s.kind === 'create-matview' ? 2 : 1) * (assessed.rowsRead.get(s.ordinal) ?? 0),
+    );
     await runAllLanes(c, run, lanes);
     const tailTouched = new Map<string, string>();
     for (const s of lanes.tail) await execute(run, c, s, tailTouched);
     await analyzeTouched(run, c, tailTouched);
     // A prelude SET ran once per connection; report it once.
-    for (const s of lanes.prelude) run.result.statements[s.ordinal].outcome = run.result.statements[s.ordinal].outcome === 'failed' ? 'failed' : 'ran';
+    for (const s of lanes.prelude)
+      run.result.statements[s.ordinal].outcome = run.result.statements[s.ordinal].outcome === 'failed' ? 'failed' : 'ran';
     const { result } = run;
     const outcome = result.error ? 'failed' : result.changed ? 'finished' : 'no-op';
-    await logEvent(c, { runId: run.runId, pack: pack.name, action: 'apply', outcome, durationMs: Date.now() - started, detail: result.error ? { error: result.error.message } : undefined });
+    await logEvent(c, {
+      runId: run.runId,
+      pack: pack.name,
+      action: 'apply',
+      outcome,
+      durationMs: Date.now() - started,
+      detail: result.error ? { error: result.error.message } : undefined,
+    });
     return result;
   });
 }
@@ -140,7 +153,8 @@ async function preflight(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<Pac
     const list = errors.map((f) => `${f.location.file}:${f.location.line}: ${f.object}: ${f.message}`).join('; ');
     throw new PgoptError('check', `apply stopped before changing anything (lint): ${list}`, { details: { findings: errors } });
   }
-  if (lint.findings.length) o.onProgress?.({ type: 'warning', message: `lint: ${lint.findings.length} warning(s); see pgopt lint ${pack.source}` });
+  if (lint.findings.length)
+    o.onProgress?.({ type: 'warning', message: `lint: ${lint.findings.length} warning(s); see pgopt lint ${pack.source}` });
   return assessed;
 }
 
@@ -200,7 +214,15 @@ async function execute(run: ApplyRun, conn: pg.Client, s: PackStatement, touched
   } finally {
     res.durationMs = Math.round(performance.now() - t0);
     if (res.outcome !== 'not-run') {
-      await logEvent(conn, { runId: run.runId, pack: run.pack.name, action: 'apply', object: res.object, outcome: res.outcome, durationMs: res.durationMs, detail: res.reason ? { reason: res.reason } : undefined });
+      await logEvent(conn, {
+        runId: run.runId,
+        pack: run.pack.name,
+        action: 'apply',
+        object: res.object,
+        outcome: res.outcome,
+        durationMs: res.durationMs,
+        detail: res.reason ? { reason: res.reason } : undefined,
+      });
     }
   }
 }
@@ -226,7 +248,9 @@ async function analyzeTouched(run: ApplyRun, conn: pg.Client, touched: Map<strin
     try {
       o.onProgress?.({ type: 'step', message: `ANALYZE ${shown}` });
       // Under the user's search_path: ANALYZE evaluates index expressions, which may call the user's functions.
-      await withLockRetry(conn, `ANALYZE ${rel}`, [], lockPolicy(o, `ANALYZE ${rel}`), () => asUser(conn, () => conn.query(`ANALYZE ${rel}`)));
+      await withLockRetry(conn, `ANALYZE ${rel}`, [], lockPolicy(o, `ANALYZE ${rel}`), () =>
+        asUser(conn, () => conn.query(`ANALYZE ${rel}`)),
+      );
       result.analyzed.push(shown);
     } catch (err) {
       result.error ??= failure(err, `ANALYZE ${rel}`, o.signal);
@@ -332,7 +356,9 @@ async function settleWithoutBuilding(c: pg.Client, pack: Pack, a: Assessment, re
       }
       await recordApplied(c, pack, a, null, true);
       res.outcome = 'recorded';
-      res.reason = a.ownedBy ? `owned by pack "${a.ownedBy}": recorded, never dropped by this pack` : 'existed before pgopt: recorded as pre-existing, never dropped by rollback';
+      res.reason = a.ownedBy
+        ? `owned by pack "${a.ownedBy}": recorded, never dropped by this pack`
+        : 'existed before pgopt: recorded as pre-existing, never dropped by rollback';
       return true;
     case 'pending':
       if (!(a.live && a.matches)) return false;
@@ -364,7 +390,15 @@ async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOpti
 /** A concurrent build cannot share a transaction with its row: "building" first, "applied" after, none if it failed. */
 async function applyIndex(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptions): Promise<void> {
   const t0 = performance.now();
-  await upsertRow(c, { ...rowOf(pack, a), state: 'building', catalogDefinition: null, objectOid: null, tableOid: null, preExisting: false, durationMs: null });
+  await upsertRow(c, {
+    ...rowOf(pack, a),
+    state: 'building',
+    catalogDefinition: null,
+    objectOid: null,
+    tableOid: null,
+    preExisting: false,
+    durationMs: null,
+  });
   try {
     if (a.live) await dropForRebuild(c, a, o, (fn) => withTransaction(c, fn));
     await buildIndex(c, a, o, (fn) => withTransaction(c, fn));

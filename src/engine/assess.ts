@@ -81,8 +81,11 @@ const packMatview = (pack: Pack, ref: RelationRef, schemaOf: Map<PackObject, str
   pack.objects.find((o) => o.kind === 'matview' && o.name === ref.name && (ref.schema === null || ref.schema === schemaOf.get(o)));
 
 function missingRelation(s: PackStatement, ref: RelationRef): PgoptError {
-  return inputError(`relation "${displayRelation(ref)}" does not exist in the target database`, s.location,
-    'check the pack against the schema (and search_path) of the database you point pgopt at');
+  return inputError(
+    `relation "${displayRelation(ref)}" does not exist in the target database`,
+    s.location,
+    'check the pack against the schema (and search_path) of the database you point pgopt at',
+  );
 }
 
 /**
@@ -106,12 +109,23 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
     // Before the dry run: a role without privileges gets the whole list, not the first refusal.
     await checkPrivileges(
       c,
-      pack.objects.map((o) => ({ table: tables.get(o) ?? null, schema: schemaOf.get(o)!, qualifiedName: displayName(schemaOf.get(o)!, o.name), exists: !!live.get(o) })),
+      pack.objects.map((o) => ({
+        table: tables.get(o) ?? null,
+        schema: schemaOf.get(o)!,
+        qualifiedName: displayName(schemaOf.get(o)!, o.name),
+        exists: !!live.get(o),
+      })),
     );
   }
   const expected = await dryRun(c, pack, schemaOf, tables, live);
   const assessments = pack.objects.map((o) => {
-    const a = assessmentOf(pack, o, { schema: schemaOf.get(o)!, table: tables.get(o) ?? null, rows, live: live.get(o) ?? null, expected: expected.get(o)! });
+    const a = assessmentOf(pack, o, {
+      schema: schemaOf.get(o)!,
+      table: tables.get(o) ?? null,
+      rows,
+      live: live.get(o) ?? null,
+      expected: expected.get(o)!,
+    });
     decideState(a, otherKind.get(o) ?? null);
     return a;
   });
@@ -165,10 +179,16 @@ async function readLive(c: pg.Client, pack: Pack, names: ResolvedNames) {
       const i = await findIndex(c, schema, o.name);
       // An index lives in its table's schema, so the table's name tells whether it is the pack's table.
       const onOtherTable = i && i.table !== names.tables.get(o)!.name ? displayName(schema, i.table) : null;
-      live.set(o, i && { oid: i.oid, valid: i.valid && i.ready, populated: true, definition: i.definition, sizeBytes: i.sizeBytes, onOtherTable });
+      live.set(
+        o,
+        i && { oid: i.oid, valid: i.valid && i.ready, populated: true, definition: i.definition, sizeBytes: i.sizeBytes, onOtherTable },
+      );
     } else {
       const m = await findMatview(c, schema, o.name);
-      live.set(o, m && { oid: m.oid, valid: true, populated: m.populated, definition: m.definition, sizeBytes: m.sizeBytes, onOtherTable: null });
+      live.set(
+        o,
+        m && { oid: m.oid, valid: true, populated: m.populated, definition: m.definition, sizeBytes: m.sizeBytes, onOtherTable: null },
+      );
     }
     otherKind.set(o, live.get(o) ? null : await relationKindByName(c, schema, o.name));
   }
@@ -181,7 +201,9 @@ function assessmentOf(
   f: { schema: string; table: IndexedRelation | null; rows: RegistryRow[]; live: LiveObject | null; expected: string },
 ): Assessment {
   const row = f.rows.find((r) => r.pack === pack.name && r.schema === f.schema && r.name === o.name) ?? null;
-  const owner = f.rows.find((r) => r.pack !== pack.name && r.schema === f.schema && r.name === o.name && !r.preExisting && r.state === 'applied');
+  const owner = f.rows.find(
+    (r) => r.pack !== pack.name && r.schema === f.schema && r.name === o.name && !r.preExisting && r.state === 'applied',
+  );
   const matches = f.live && f.live.valid ? sameDefinition(o, f.live.definition, f.expected) : null;
   return {
     object: o,
@@ -202,7 +224,12 @@ function assessmentOf(
  * Load time compared names as the pack writes them; now every name is resolved, a maintenance
  * statement must still be about the pack's own objects and tables, schema and all.
  */
-async function checkTargets(c: pg.Client, pack: Pack, schemaOf: Map<PackObject, string>, tables: Map<PackObject, IndexedRelation>): Promise<void> {
+async function checkTargets(
+  c: pg.Client,
+  pack: Pack,
+  schemaOf: Map<PackObject, string>,
+  tables: Map<PackObject, IndexedRelation>,
+): Promise<void> {
   const candidates: Candidate[] = [
     ...pack.objects.map((o) => ({ schema: schemaOf.get(o)!, name: o.name, matview: o.kind === 'matview', table: false })),
     ...[...tables.values()].map((t) => ({ schema: t.schema, name: t.name, matview: false, table: true })),
@@ -222,7 +249,11 @@ function refuseResolvedTwice(pack: Pack, schemaOf: Map<PackObject, string>): voi
   for (const o of pack.objects) {
     const key = qualify(schemaOf.get(o)!, o.name);
     const prior = seen.get(key);
-    if (prior) throw inputError(`${displayName(schemaOf.get(o)!, o.name)} is created twice (first at line ${prior.statement.location.line} of ${prior.statement.location.file})`, o.statement.location);
+    if (prior)
+      throw inputError(
+        `${displayName(schemaOf.get(o)!, o.name)} is created twice (first at line ${prior.statement.location.line} of ${prior.statement.location.file})`,
+        o.statement.location,
+      );
     seen.set(key, o);
   }
 }
@@ -232,7 +263,10 @@ function checkOverrideSchema(o: PackObject, schema: string): void {
   if (!o.rollbackOverride) return;
   const checked = checkRollbackOverride(o.rollbackOverride, o.kind, schema, o.name);
   if ('refused' in checked) {
-    throw inputError(`-- pgopt:rollback of ${displayName(schema, o.name)} may only drop that object: ${checked.refused}`, o.statement.location);
+    throw inputError(
+      `-- pgopt:rollback of ${displayName(schema, o.name)} may only drop that object: ${checked.refused}`,
+      o.statement.location,
+    );
   }
 }
 
@@ -244,7 +278,16 @@ function sameDefinition(o: PackObject, liveDef: string, expectedDef: string): bo
   }
 }
 
-const KIND_NAMES: Record<string, string> = { r: 'table', p: 'partitioned table', v: 'view', m: 'materialized view', i: 'index', S: 'sequence', f: 'foreign table', I: 'partitioned index' };
+const KIND_NAMES: Record<string, string> = {
+  r: 'table',
+  p: 'partitioned table',
+  v: 'view',
+  m: 'materialized view',
+  i: 'index',
+  S: 'sequence',
+  f: 'foreign table',
+  I: 'partitioned index',
+};
 
 /** The one place that decides what state an object is in. */
 function decideState(a: Assessment, otherKind: string | null): void {
@@ -293,51 +336,59 @@ async function dryRun(
 ): Promise<Map<PackObject, string>> {
   const out = new Map<PackObject, string>();
   const tag = randomBytes(4).toString('hex');
-  await withRolledBackTransaction(c, async () => {
-    await c.query(`SET LOCAL lock_timeout = '5s'`);
-    for (const s of pack.statements) {
-      const o = s.object;
-      /** `clone`: the dry run's stand-in, named in errors by the table it stands for. */
-      const run = async (sql: string, clone?: { name: string; for: string }) => {
-        await c.query('SAVEPOINT pgopt_dry');
-        try {
-          await asUser(c, () => runOneStatement(c, sql));
-        } catch (err) {
-          await c.query('ROLLBACK TO SAVEPOINT pgopt_dry').catch(() => {});
-          const t = translatePgError(err, 'the server rejects this statement');
-          const message = clone ? t.message.replaceAll(`"${clone.name}"`, clone.for).replaceAll(clone.name, clone.for) : t.message;
-          // A missing privilege is the database saying no, not a bad pack.
-          const kind = (err as { code?: string })?.code === '42501' ? 'database' : 'input';
-          throw new PgoptError(kind, message, { location: s.location, hint: t.hint, cause: err });
+  await withRolledBackTransaction(
+    c,
+    async () => {
+      await c.query(`SET LOCAL lock_timeout = '5s'`);
+      for (const s of pack.statements) {
+        const o = s.object;
+        /** `clone`: the dry run's stand-in, named in errors by the table it stands for. */
+        const run = async (sql: string, clone?: { name: string; for: string }) => {
+          await c.query('SAVEPOINT pgopt_dry');
+          try {
+            await asUser(c, () => runOneStatement(c, sql));
+          } catch (err) {
+            await c.query('ROLLBACK TO SAVEPOINT pgopt_dry').catch(() => {});
+            const t = translatePgError(err, 'the server rejects this statement');
+            const message = clone ? t.message.replaceAll(`"${clone.name}"`, clone.for).replaceAll(clone.name, clone.for) : t.message;
+            // A missing privilege is the database saying no, not a bad pack.
+            const kind = (err as { code?: string })?.code === '42501' ? 'database' : 'input';
+            throw new PgoptError(kind, message, { location: s.location, hint: t.hint, cause: err });
+          }
+        };
+        if (s.kind === 'set') {
+          await run(s.sql);
+          continue;
         }
-      };
-      if (s.kind === 'set') {
-        await run(s.sql);
-        continue;
+        if (!o) continue;
+        const n = s.ordinal;
+        if (o.kind === 'index') {
+          const t = tables.get(o)!;
+          const clone = `pgopt_dry_${tag}_${n}`;
+          // A partitioned table's clone is partitioned the same way, so the server applies its rules
+          // (a UNIQUE index must include the partition key) here rather than half-way through apply.
+          const key = (await c.query(`SELECT pg_get_partkeydef(to_regclass($1)) AS k`, [qualify(t.schema, t.name)])).rows[0]?.k as
+            string | null;
+          await run(`CREATE TEMP TABLE ${clone} (LIKE ${qualify(t.schema, t.name)})${key ? ` PARTITION BY ${key}` : ''}`);
+          await run(rewriteIndexSql(s.sql, { name: `${clone}_idx`, relation: `pg_temp.${clone}`, concurrently: false }), {
+            name: clone,
+            for: displayName(t.schema, t.name),
+          });
+          const res = await c.query(`SELECT pg_get_indexdef(to_regclass($1)) AS d`, [`pg_temp.${clone}_idx`]);
+          out.set(o, res.rows[0].d);
+        } else {
+          const schema = schemaOf.get(o)!;
+          // Later statements may index or read this view, so it must exist (empty) under its own name.
+          const name = live.get(o) ? `pgopt_dry_${tag}_${n}` : o.name;
+          await run(rewriteMatviewSql(s.sql, qualify(schema, name)));
+          const res = await c.query(`SELECT pg_get_viewdef(to_regclass($1)) AS d`, [qualify(schema, name)]);
+          out.set(o, res.rows[0].d);
+          if (!pack.allowUnsafe) refuseVolatile(s, await volatileFunctionsOf(c, qualify(schema, name)));
+        }
       }
-      if (!o) continue;
-      const n = s.ordinal;
-      if (o.kind === 'index') {
-        const t = tables.get(o)!;
-        const clone = `pgopt_dry_${tag}_${n}`;
-        // A partitioned table's clone is partitioned the same way, so the server applies its rules
-        // (a UNIQUE index must include the partition key) here rather than half-way through apply.
-        const key = (await c.query(`SELECT pg_get_partkeydef(to_regclass($1)) AS k`, [qualify(t.schema, t.name)])).rows[0]?.k as string | null;
-        await run(`CREATE TEMP TABLE ${clone} (LIKE ${qualify(t.schema, t.name)})${key ? ` PARTITION BY ${key}` : ''}`);
-        await run(rewriteIndexSql(s.sql, { name: `${clone}_idx`, relation: `pg_temp.${clone}`, concurrently: false }), { name: clone, for: displayName(t.schema, t.name) });
-        const res = await c.query(`SELECT pg_get_indexdef(to_regclass($1)) AS d`, [`pg_temp.${clone}_idx`]);
-        out.set(o, res.rows[0].d);
-      } else {
-        const schema = schemaOf.get(o)!;
-        // Later statements may index or read this view, so it must exist (empty) under its own name.
-        const name = live.get(o) ? `pgopt_dry_${tag}_${n}` : o.name;
-        await run(rewriteMatviewSql(s.sql, qualify(schema, name)));
-        const res = await c.query(`SELECT pg_get_viewdef(to_regclass($1)) AS d`, [qualify(schema, name)]);
-        out.set(o, res.rows[0].d);
-        if (!pack.allowUnsafe) refuseVolatile(s, await volatileFunctionsOf(c, qualify(schema, name)));
-      }
-    }
-  }, { timeoutMs: 60_000 });
+    },
+    { timeoutMs: 60_000 },
+  );
   return out;
 }
 
@@ -353,14 +404,21 @@ async function volatileFunctionsOf(c: pg.Client, view: string): Promise<string[]
   const oids = new Set<string>();
   for (const r of rule.rows) for (const m of (r.tree as string).matchAll(/:(?:funcid|opfuncid|aggfnoid|winfnoid) (\d+)/g)) oids.add(m[1]);
   if (!oids.size) return [];
-  const res = await c.query(`SELECT p.oid::regprocedure::text AS f FROM pg_proc p WHERE p.oid = ANY ($1::oid[]) AND p.provolatile = 'v' ORDER BY 1`, [[...oids]]);
+  const res = await c.query(
+    `SELECT p.oid::regprocedure::text AS f FROM pg_proc p WHERE p.oid = ANY ($1::oid[]) AND p.provolatile = 'v' ORDER BY 1`,
+    [[...oids]],
+  );
   return res.rows.map((r) => r.f as string);
 }
 
 function refuseVolatile(s: PackStatement, functions: string[]): void {
   if (!functions.length) return;
-  throw new PgoptError('input', `refused: the materialized view calls VOLATILE function(s) ${functions.join(', ')}, which may change the database at every build and refresh`, {
-    location: s.location,
-    hint: 'use only STABLE or IMMUTABLE functions in a view, or pass --allow-unsafe to run it anyway',
-  });
+  throw new PgoptError(
+    'input',
+    `refused: the materialized view calls VOLATILE function(s) ${functions.join(', ')}, which may change the database at every build and refresh`,
+    {
+      location: s.location,
+      hint: 'use only STABLE or IMMUTABLE functions in a view, or pass --allow-unsafe to run it anyway',
+    },
+  );
 }

@@ -48,7 +48,11 @@ export async function buildIndex(
   const what = `building index ${a.qualifiedName}`;
   if (!o.concurrently) {
     const tableOid = (await findTableOid(c, a)) ?? 0;
-    await withLockRetry(c, what, [tableOid], lockPolicy(o, what), () => inTransaction(async () => { await asUser(c, () => runOneStatement(c, sql)); })).catch((err) => {
+    await withLockRetry(c, what, [tableOid], lockPolicy(o, what), () =>
+      inTransaction(async () => {
+        await asUser(c, () => runOneStatement(c, sql));
+      }),
+    ).catch((err) => {
       throw failure(err, what, o.signal);
     });
     return;
@@ -86,11 +90,20 @@ async function cleanUp(fn: () => Promise<unknown>): Promise<void> {
   await fn().catch(() => {});
 }
 
-function partitionSteps(c: pg.Client, a: Assessment, o: RunOptions, inTransaction: (fn: () => Promise<void>) => Promise<void>): PartitionedBuild {
+function partitionSteps(
+  c: pg.Client,
+  a: Assessment,
+  o: RunOptions,
+  inTransaction: (fn: () => Promise<void>) => Promise<void>,
+): PartitionedBuild {
   return {
     sql: a.object.statement.sql,
     blocking: (what, oids, fn) =>
-      withLockRetry(c, what, oids, lockPolicy(o, what), () => inTransaction(async () => { await asUser(c, fn); })).catch((err) => {
+      withLockRetry(c, what, oids, lockPolicy(o, what), () =>
+        inTransaction(async () => {
+          await asUser(c, fn);
+        }),
+      ).catch((err) => {
         throw failure(err, what, o.signal);
       }),
     concurrent: async (sql, schema, name) => {
@@ -107,7 +120,13 @@ function partitionSteps(c: pg.Client, a: Assessment, o: RunOptions, inTransactio
   };
 }
 
-async function buildOnPartitions(c: pg.Client, a: Assessment, o: RunOptions, tableOid: number, inTransaction: (fn: () => Promise<void>) => Promise<void>): Promise<void> {
+async function buildOnPartitions(
+  c: pg.Client,
+  a: Assessment,
+  o: RunOptions,
+  tableOid: number,
+  inTransaction: (fn: () => Promise<void>) => Promise<void>,
+): Promise<void> {
   const steps = partitionSteps(c, a, o, inTransaction);
   const relation = qualify(a.table!.schema, a.table!.name);
   try {
@@ -121,11 +140,16 @@ async function buildOnPartitions(c: pg.Client, a: Assessment, o: RunOptions, tab
 }
 
 /** Drop an index pgopt is about to rebuild: concurrently, or per partition for a partitioned table. */
-export async function dropForRebuild(c: pg.Client, a: Assessment, o: RunOptions, inTransaction: (fn: () => Promise<void>) => Promise<void>): Promise<void> {
-  if (a.table?.partitioned) return dropPartitionedIndex(c, a.schema, a.object.name, (await findTableOid(c, a))!, partitionSteps(c, a, o, inTransaction));
+export async function dropForRebuild(
+  c: pg.Client,
+  a: Assessment,
+  o: RunOptions,
+  inTransaction: (fn: () => Promise<void>) => Promise<void>,
+): Promise<void> {
+  if (a.table?.partitioned)
+    return dropPartitionedIndex(c, a.schema, a.object.name, (await findTableOid(c, a))!, partitionSteps(c, a, o, inTransaction));
   return dropIndexConcurrently(c, a.schema, a.object.name, o);
 }
-
 
 async function findTableOid(c: pg.Client, a: Assessment): Promise<number | null> {
   if (!a.table) return null;

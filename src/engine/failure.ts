@@ -6,4 +6,3 @@ export function failure(err: unknown, what: string, signal?: AbortSignal): Pgopt
   if (signal?.aborted) return new PgoptError('interrupted', `${what}: interrupted`, { cause: err });
   return translatePgError(err, what);
 }
-

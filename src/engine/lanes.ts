@@ -116,7 +116,12 @@ export interface LaneWork<C> {
  * ANALYZE of a view would wait behind another lane's concurrent build on that view (both take
  * SHARE UPDATE EXCLUSIVE). A lane that fails still arrives everywhere, so no lane waits forever.
  */
-export async function runLanes<C>(plan: LanePlan, main: C, withExtra: (<T>(fn: (c: C) => Promise<T>) => Promise<T>) | undefined, w: LaneWork<C>): Promise<void> {
+export async function runLanes<C>(
+  plan: LanePlan,
+  main: C,
+  withExtra: (<T>(fn: (c: C) => Promise<T>) => Promise<T>) | undefined,
+  w: LaneWork<C>,
+): Promise<void> {
   const laneCount = Math.max(...plan.phases.map((p) => p.length));
   const phaseDone = plan.phases.map(() => barrier(laneCount));
   const lane = async (conn: C | null, i: number) => {

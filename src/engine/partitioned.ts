@@ -161,7 +161,10 @@ export async function dropBuilt(c: pg.Client, built: number[], b: Pick<Partition
       );
       const idx = r.rows[0];
       if (!idx) continue;
-      if (idx.kind === 'I') await b.blocking(`dropping ${displayName(idx.schema, idx.name)}`, [idx.table], () => c.query(`DROP INDEX IF EXISTS ${qualify(idx.schema, idx.name)}`));
+      if (idx.kind === 'I')
+        await b.blocking(`dropping ${displayName(idx.schema, idx.name)}`, [idx.table], () =>
+          c.query(`DROP INDEX IF EXISTS ${qualify(idx.schema, idx.name)}`),
+        );
       else await b.concurrent(`DROP INDEX CONCURRENTLY IF EXISTS ${qualify(idx.schema, idx.name)}`, idx.schema, idx.name);
     } catch (err) {
       firstError ??= err;

@@ -60,7 +60,8 @@ export async function planPack(c: pg.Client, pack: Pack, opts: { concurrently: b
     const taken = lockOf(s, opts.concurrently);
     const { concurrent } = taken;
     // Built per partition (see partitioned.ts): the parent itself is locked only for a moment.
-    const lock = concurrent && a?.table?.partitioned ? 'SHARE UPDATE EXCLUSIVE per partition; SHARE on the parent for a moment' : taken.lock;
+    const lock =
+      concurrent && a?.table?.partitioned ? 'SHARE UPDATE EXCLUSIVE per partition; SHARE on the parent for a moment' : taken.lock;
     return {
       ordinal: s.ordinal,
       location: s.location,
@@ -74,5 +75,10 @@ export async function planPack(c: pg.Client, pack: Pack, opts: { concurrently: b
       reason: a?.reason ?? (s.kind === 'drop-own' ? 'apply builds only what is missing' : ''),
     };
   });
-  return { pack: pack.name, steps, findings, blocked: steps.some((s) => s.action === 'stop') || findings.some((f) => f.severity === 'error') };
+  return {
+    pack: pack.name,
+    steps,
+    findings,
+    blocked: steps.some((s) => s.action === 'stop') || findings.some((f) => f.severity === 'error'),
+  };
 }

@@ -30,7 +30,8 @@ export async function checkPrivileges(c: pg.Client, targets: PrivilegeTarget[]):
         [qualify(a.table.schema, a.table.name)],
       );
       // A table the pack creates in this run (a view) has no row yet: it will be ours.
-      if (r.rows[0] && !r.rows[0].ok) missing.push(`ownership of ${a.table.schema}.${a.table.name} (owned by ${r.rows[0].owner}) to index it`);
+      if (r.rows[0] && !r.rows[0].ok)
+        missing.push(`ownership of ${a.table.schema}.${a.table.name} (owned by ${r.rows[0].owner}) to index it`);
     } else {
       const r = await c.query(`SELECT has_schema_privilege($1, 'CREATE') AS ok`, [a.schema]);
       if (!r.rows[0].ok) missing.push(`CREATE on schema ${a.schema} for ${a.qualifiedName}`);
@@ -40,7 +41,9 @@ export async function checkPrivileges(c: pg.Client, targets: PrivilegeTarget[]):
     const r = await c.query(`SELECT has_database_privilege(current_database(), 'CREATE') AS ok`);
     if (!r.rows[0].ok) missing.push(`CREATE on this database, to create the registry schema pgopt (or let an owner run pgopt once)`);
   } else {
-    const r = await c.query(`SELECT has_table_privilege('pgopt.objects', 'INSERT, UPDATE, DELETE') AND has_table_privilege('pgopt.events', 'INSERT') AS ok`);
+    const r = await c.query(
+      `SELECT has_table_privilege('pgopt.objects', 'INSERT, UPDATE, DELETE') AND has_table_privilege('pgopt.events', 'INSERT') AS ok`,
+    );
     if (!r.rows[0].ok) missing.push('write access to the registry tables pgopt.objects and pgopt.events');
   }
   const unique = [...new Set(missing)];

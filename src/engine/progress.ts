@@ -21,4 +21,3 @@ export type ProgressEvent =
   | { type: 'warning'; message: string };
 
 export type ProgressListener = (e: ProgressEvent) => void;
-

@@ -32,7 +32,11 @@ export interface RefreshResult {
  * Which views to refresh: a pack (path or registry name) means its views; any other argument
  * names a materialized view; nothing means every view any pack owns.
  */
-export async function resolveRefreshTargets(c: pg.Client, args: string[], packNameOf: (path: string) => string): Promise<{ schema: string; name: string }[]> {
+export async function resolveRefreshTargets(
+  c: pg.Client,
+  args: string[],
+  packNameOf: (path: string) => string,
+): Promise<{ schema: string; name: string }[]> {
   const rows = (await readRows(c)).filter((r) => r.kind === 'matview' && r.state === 'applied');
   if (args.length === 0) return rows.map((r) => ({ schema: r.schema, name: r.name }));
   const out: { schema: string; name: string }[] = [];
@@ -90,7 +94,9 @@ export async function refreshViews(c: pg.Client, targets: { schema: string; name
         o.onProgress?.({ type: 'step', message: `refreshing ${view}` });
         // Under the user's search_path: the view's query may call the user's functions.
         await withStatementTimeout(c, o.buildTimeoutMs, () =>
-          withLockRetry(c, `refreshing ${view}`, mv ? [mv.oid] : [], lockPolicy(o, `refreshing ${view}`), () => asUser(c, () => c.query(sql))),
+          withLockRetry(c, `refreshing ${view}`, mv ? [mv.oid] : [], lockPolicy(o, `refreshing ${view}`), () =>
+            asUser(c, () => c.query(sql)),
+          ),
         );
         r.outcome = 'refreshed';
         r.rows = Number((await c.query(`SELECT count(*) AS n FROM ${qualify(t.schema, t.name)}`)).rows[0].n);

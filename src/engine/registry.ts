@@ -84,7 +84,16 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA pgopt FROM PUBLIC;
 /** The relations pgopt's registry is made of: a schema `pgopt` without them is not pgopt's. */
 const REGISTRY_TABLES = ['objects', 'events'] as const;
 
-const RELKIND_NAMES: Record<string, string> = { r: 'table', S: 'sequence', i: 'index', v: 'view', m: 'materialized view', f: 'foreign table', p: 'partitioned table', c: 'type' };
+const RELKIND_NAMES: Record<string, string> = {
+  r: 'table',
+  S: 'sequence',
+  i: 'index',
+  v: 'view',
+  m: 'materialized view',
+  f: 'foreign table',
+  p: 'partitioned table',
+  c: 'type',
+};
 
 /**
  * Why the registry in the database cannot be trusted, or null. Whoever can write it decides
@@ -108,7 +117,10 @@ export function registryDistrust(f: RegistryFacts): { problem: string; fix: stri
     const g = granted.untrustedGrants;
     const privileges = [...new Set(g.map((x) => x.privilege))].join(', ');
     const grantees = [...new Set(g.map((x) => x.grantee))];
-    const target = granted.relkind === 'schema' ? `SCHEMA ${REGISTRY_SCHEMA}` : `${granted.relkind === 'S' ? 'SEQUENCE' : 'TABLE'} ${REGISTRY_SCHEMA}.${granted.name}`;
+    const target =
+      granted.relkind === 'schema'
+        ? `SCHEMA ${REGISTRY_SCHEMA}`
+        : `${granted.relkind === 'S' ? 'SEQUENCE' : 'TABLE'} ${REGISTRY_SCHEMA}.${granted.name}`;
     return {
       problem: `${label(granted)} grants ${privileges} to ${grantees.join(', ')}, which ${me} does not trust: they could rewrite what pgopt believes it created`,
       fix: `REVOKE ${privileges} ON ${target} FROM ${grantees.map((x) => (x === 'PUBLIC' ? x : `"${x}"`)).join(', ')}`,
@@ -151,7 +163,9 @@ const MIGRATIONS = `ALTER TABLE pgopt.objects ADD COLUMN IF NOT EXISTS table_oid
 /** Created on first use, under the run lock so two first runs cannot race; no one else may write it. */
 export async function ensureRegistry(c: pg.Client): Promise<void> {
   if (await registryExists(c)) {
-    const has = await c.query(`SELECT 1 FROM pg_attribute WHERE attrelid = 'pgopt.objects'::regclass AND attname = 'table_oid' AND NOT attisdropped`);
+    const has = await c.query(
+      `SELECT 1 FROM pg_attribute WHERE attrelid = 'pgopt.objects'::regclass AND attname = 'table_oid' AND NOT attisdropped`,
+    );
     if (!has.rowCount) await c.query(MIGRATIONS);
     return;
   }
@@ -185,10 +199,7 @@ const toRow = (r: any): RegistryRow => ({
 /** All rows, or one pack's; empty when the registry was never created. */
 export async function readRows(c: pg.Client, pack?: string): Promise<RegistryRow[]> {
   if (!(await registryExists(c))) return [];
-  const res = await c.query(
-    `SELECT * FROM pgopt.objects WHERE $1::text IS NULL OR pack = $1 ORDER BY pack, ordinal`,
-    [pack ?? null],
-  );
+  const res = await c.query(`SELECT * FROM pgopt.objects WHERE $1::text IS NULL OR pack = $1 ORDER BY pack, ordinal`, [pack ?? null]);
   return res.rows.map(toRow);
 }
 
@@ -213,15 +224,34 @@ export async function upsertRow(c: pg.Client, row: NewRow): Promise<void> {
         applied_at = EXCLUDED.applied_at, applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
         pgopt_version = EXCLUDED.pgopt_version, table_oid = EXCLUDED.table_oid`,
     [
-      row.pack, row.schema, row.name, row.kind, row.table, row.ordinal, row.state, row.statement, row.fingerprint,
-      row.catalogDefinition, row.rollbackSql, row.objectOid, row.preExisting, row.durationMs, PGOPT_VERSION, row.tableOid,
+      row.pack,
+      row.schema,
+      row.name,
+      row.kind,
+      row.table,
+      row.ordinal,
+      row.state,
+      row.statement,
+      row.fingerprint,
+      row.catalogDefinition,
+      row.rollbackSql,
+      row.objectOid,
+      row.preExisting,
+      row.durationMs,
+      PGOPT_VERSION,
+      row.tableOid,
     ],
   );
 }
 
 export async function setRowState(c: pg.Client, pack: string, schema: string, name: string, state: RowState): Promise<void> {
   await assertRegistry(c);
-  await c.query(`UPDATE pgopt.objects SET state = $4 WHERE pack = $1 AND schema_name = $2 AND object_name = $3`, [pack, schema, name, state]);
+  await c.query(`UPDATE pgopt.objects SET state = $4 WHERE pack = $1 AND schema_name = $2 AND object_name = $3`, [
+    pack,
+    schema,
+    name,
+    state,
+  ]);
 }
 
 export async function deleteRow(c: pg.Client, pack: string, schema: string, name: string): Promise<void> {
@@ -246,7 +276,16 @@ export async function logEvent(c: pg.Client, e: EventInput): Promise<void> {
     .query(
       `INSERT INTO pgopt.events (run_id, pack, action, object, outcome, duration_ms, detail, pgopt_version)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
-      [e.runId, e.pack, e.action, e.object ?? null, e.outcome, e.durationMs ?? null, e.detail === undefined ? null : JSON.stringify(e.detail), PGOPT_VERSION],
+      [
+        e.runId,
+        e.pack,
+        e.action,
+        e.object ?? null,
+        e.outcome,
+        e.durationMs ?? null,
+        e.detail === undefined ? null : JSON.stringify(e.detail),
+        PGOPT_VERSION,
+      ],
     )
     .catch(() => {});
 }
@@ -266,10 +305,10 @@ export interface EventRow {
 
 export async function recentEvents(c: pg.Client, limit: number, pack?: string): Promise<EventRow[]> {
   if (!(await registryExists(c))) return [];
-  const res = await c.query(
-    `SELECT * FROM pgopt.events WHERE $2::text IS NULL OR pack = $2 ORDER BY id DESC LIMIT $1`,
-    [limit, pack ?? null],
-  );
+  const res = await c.query(`SELECT * FROM pgopt.events WHERE $2::text IS NULL OR pack = $2 ORDER BY id DESC LIMIT $1`, [
+    limit,
+    pack ?? null,
+  ]);
   return res.rows.map((r) => ({
     id: Number(r.id),
     at: new Date(r.at).toISOString(),

@@ -18,7 +18,12 @@ export interface DropPlan {
  * The drop for an object, built from its name: CONCURRENTLY for an index unless the caller
  * asks otherwise or the index is partitioned (PostgreSQL cannot drop those concurrently).
  */
-export function dropStatement(kind: ObjectKind, schema: string, name: string, o: { concurrently: boolean; partitioned: boolean }): DropPlan {
+export function dropStatement(
+  kind: ObjectKind,
+  schema: string,
+  name: string,
+  o: { concurrently: boolean; partitioned: boolean },
+): DropPlan {
   if (kind === 'matview') return { sql: `DROP MATERIALIZED VIEW IF EXISTS ${qualify(schema, name)}`, concurrently: false };
   const concurrently = o.concurrently && !o.partitioned;
   return { sql: `DROP INDEX ${concurrently ? 'CONCURRENTLY ' : ''}IF EXISTS ${qualify(schema, name)}`, concurrently };

@@ -41,10 +41,7 @@ const matchesOnly = (r: RegistryRow, only: string) => only === r.name || only ==
 
 /** Where the object a registry row names is now, and whether it is still the one pgopt created. */
 type Whereabouts =
-  | { state: 'gone' }
-  | { state: 'ours'; partitioned: boolean; oid: number }
-  | { state: 'renamed'; now: string }
-  | { state: 'replaced' };
+  { state: 'gone' } | { state: 'ours'; partitioned: boolean; oid: number } | { state: 'renamed'; now: string } | { state: 'replaced' };
 
 /**
  * Found by oid first: a renamed or moved object keeps its oid, and dropping by the recorded
@@ -86,9 +83,13 @@ function checkRows(rows: RegistryRow[]): Map<RegistryRow, RollbackChoice | null>
     const choice = checkRollbackOverride(r.rollbackSql, r.kind, r.schema, r.name);
     if ('refused' in choice) {
       const name = displayName(r.schema, r.name);
-      throw new PgoptError('input', `registry row for ${name} was altered: its rollback is not a drop of ${name} (${choice.refused}); nothing was run`, {
-        hint: `inspect pgopt.objects (pack "${r.pack}"); pgopt never executes SQL read from the database`,
-      });
+      throw new PgoptError(
+        'input',
+        `registry row for ${name} was altered: its rollback is not a drop of ${name} (${choice.refused}); nothing was run`,
+        {
+          hint: `inspect pgopt.objects (pack "${r.pack}"); pgopt never executes SQL read from the database`,
+        },
+      );
     }
     out.set(r, choice);
   }
@@ -112,7 +113,13 @@ export async function rollbackPack(c: pg.Client, packName: string, o: RollbackOp
     const choices = checkRows(rows);
     await logEvent(c, { runId, pack: packName, action: 'rollback', outcome: 'started' });
     for (const r of rows) {
-      const res: RollbackObjectResult = { object: displayName(r.schema, r.name), kind: r.kind, outcome: 'not-run', durationMs: 0, reason: '' };
+      const res: RollbackObjectResult = {
+        object: displayName(r.schema, r.name),
+        kind: r.kind,
+        outcome: 'not-run',
+        durationMs: 0,
+        reason: '',
+      };
       result.objects.push(res);
       if (result.error) continue;
       const t0 = performance.now();
@@ -126,14 +133,28 @@ export async function rollbackPack(c: pg.Client, packName: string, o: RollbackOp
         await setRowState(c, packName, r.schema, r.name, 'applied').catch(() => {});
       }
       res.durationMs = Math.round(performance.now() - t0);
-      await logEvent(c, { runId, pack: packName, action: 'rollback', object: res.object, outcome: res.outcome, durationMs: res.durationMs, detail: res.reason ? { reason: res.reason } : undefined });
+      await logEvent(c, {
+        runId,
+        pack: packName,
+        action: 'rollback',
+        object: res.object,
+        outcome: res.outcome,
+        durationMs: res.durationMs,
+        detail: res.reason ? { reason: res.reason } : undefined,
+      });
     }
     await logEvent(c, { runId, pack: packName, action: 'rollback', outcome: result.error ? 'failed' : 'finished' });
     return result;
   });
 }
 
-async function rollbackObject(c: pg.Client, r: RegistryRow, choice: RollbackChoice | null, o: RollbackOptions, res: RollbackObjectResult): Promise<void> {
+async function rollbackObject(
+  c: pg.Client,
+  r: RegistryRow,
+  choice: RollbackChoice | null,
+  o: RollbackOptions,
+  res: RollbackObjectResult,
+): Promise<void> {
   if (r.preExisting) {
     await deleteRow(c, r.pack, r.schema, r.name);
     res.outcome = 'kept';
@@ -156,7 +177,10 @@ async function rollbackObject(c: pg.Client, r: RegistryRow, choice: RollbackChoi
       hint: 'drop it by hand if it is not wanted; its registry row is kept',
     });
   }
-  const drop = dropStatement(r.kind, r.schema, r.name, { concurrently: choice ? choice.concurrently : o.concurrently, partitioned: where.partitioned });
+  const drop = dropStatement(r.kind, r.schema, r.name, {
+    concurrently: choice ? choice.concurrently : o.concurrently,
+    partitioned: where.partitioned,
+  });
   await setRowState(c, r.pack, r.schema, r.name, 'dropping');
   o.onProgress?.({ type: 'step', message: `drop ${r.kind === 'index' ? 'index' : 'materialized view'} ${res.object}` });
   if (drop.concurrently) {

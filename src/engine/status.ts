@@ -42,17 +42,35 @@ export async function readStatus(c: pg.Client, opts: { pack?: string; events: nu
     `SELECT DISTINCT ON (object) object, at, duration_ms, detail->>'rows' AS rows, extract(epoch FROM now() - at)::float8 AS age
        FROM pgopt.events WHERE action = 'refresh' AND outcome = 'refreshed' ORDER BY object, id DESC`,
   );
-  const ages = await c.query(`SELECT schema_name, object_name, extract(epoch FROM now() - applied_at)::float8 AS age FROM pgopt.objects WHERE kind = 'matview'`);
+  const ages = await c.query(
+    `SELECT schema_name, object_name, extract(epoch FROM now() - applied_at)::float8 AS age FROM pgopt.objects WHERE kind = 'matview'`,
+  );
   const views = rows
     .filter((r) => r.kind === 'matview' && !r.preExisting)
     .map((r): ViewFreshness => {
       const name = displayName(r.schema, r.name);
       const last = refreshes.rows.find((e) => e.object === name);
       if (last) {
-        return { pack: r.pack, view: name, refreshedAt: new Date(last.at).toISOString(), ageSeconds: Math.round(last.age), how: 'refresh', rows: last.rows === null ? null : Number(last.rows), durationMs: Number(last.duration_ms) };
+        return {
+          pack: r.pack,
+          view: name,
+          refreshedAt: new Date(last.at).toISOString(),
+          ageSeconds: Math.round(last.age),
+          how: 'refresh',
+          rows: last.rows === null ? null : Number(last.rows),
+          durationMs: Number(last.duration_ms),
+        };
       }
       const age = ages.rows.find((a) => a.schema_name === r.schema && a.object_name === r.name)?.age;
-      return { pack: r.pack, view: name, refreshedAt: r.appliedAt, ageSeconds: age === undefined || age === null ? null : Math.round(age), how: 'created', rows: null, durationMs: r.durationMs };
+      return {
+        pack: r.pack,
+        view: name,
+        refreshedAt: r.appliedAt,
+        ageSeconds: age === undefined || age === null ? null : Math.round(age),
+        how: 'created',
+        rows: null,
+        durationMs: r.durationMs,
+      };
     });
   return { registry: true, packs, views, events };
 }

@@ -40,6 +40,12 @@ export async function verifyPack(c: pg.Client, pack: Pack): Promise<VerifyResult
   });
   const result = { pack: pack.name, ok: objects.every((o) => o.ok), objects };
   const failed = objects.filter((o) => !o.ok).map((o) => ({ object: o.object, state: o.state, reason: o.reason }));
-  await logEvent(c, { runId: randomUUID(), pack: pack.name, action: 'verify', outcome: result.ok ? 'passed' : 'failed', detail: failed.length ? { failed } : undefined });
+  await logEvent(c, {
+    runId: randomUUID(),
+    pack: pack.name,
+    action: 'verify',
+    outcome: result.ok ? 'passed' : 'failed',
+    detail: failed.length ? { failed } : undefined,
+  });
   return result;
 }

@@ -34,7 +34,17 @@ export function progressWatcher(monitor: pg.Client, onProgress: ProgressListener
         const p = r.rows[0];
         if (!p || stopped) return;
         const percent = p.bt > 0 ? (100 * p.bd) / p.bt : p.tt > 0 ? (100 * p.td) / p.tt : null;
-        onProgress({ type: 'build-progress', object, phase: p.phase, percent, elapsedMs, blocksDone: p.bd, blocksTotal: p.bt, tuplesDone: p.td, tuplesTotal: p.tt });
+        onProgress({
+          type: 'build-progress',
+          object,
+          phase: p.phase,
+          percent,
+          elapsedMs,
+          blocksDone: p.bd,
+          blocksTotal: p.bt,
+          tuplesDone: p.td,
+          tuplesTotal: p.tt,
+        });
       });
     };
     const timer = setInterval(tick, POLL_MS);

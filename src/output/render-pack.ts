@@ -22,9 +22,11 @@ export const formatBytes = (n: number | null): string => {
   return `${n < 10 && i > 0 ? n.toFixed(1) : Math.round(n)} ${units[i]}`;
 };
 
-export const formatAge = (s: number): string => (s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : s < 172800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} d`);
+export const formatAge = (s: number): string =>
+  s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : s < 172800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} d`;
 
-export const formatMs = (ms: number | null): string => (ms === null ? '' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
+export const formatMs = (ms: number | null): string =>
+  ms === null ? '' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 
 const stateColor = (c: ChalkInstance, s: ObjectState | null): string => {
   if (!s) return '';
@@ -47,34 +49,53 @@ export function renderPlan(r: PlanResult, c: ChalkInstance): string {
     ]);
   }
   const lint = r.findings.length ? `\n${renderFindings(r.findings, c)}` : '';
-  const summary = r.blocked ? c.red('apply would stop: resolve the objects marked "stop" and the lint errors first') : `pack ${r.pack}: ${r.steps.filter((s) => ['create', 'rebuild'].includes(s.action)).length} object(s) to build`;
+  const summary = r.blocked
+    ? c.red('apply would stop: resolve the objects marked "stop" and the lint errors first')
+    : `pack ${r.pack}: ${r.steps.filter((s) => ['create', 'rebuild'].includes(s.action)).length} object(s) to build`;
   return `${t.toString()}${lint}\n${summary}`;
 }
 
 export function renderFindings(findings: import('../engine/lint/index.js').LintFinding[], c: ChalkInstance): string {
   if (!findings.length) return c.green('lint: no findings');
   return findings
-    .map((f) => `${formatLocation(f.location)}: ${f.severity === 'error' ? c.red('error') : c.yellow('warning')} [${f.rule}] ${f.object}: ${f.message}\n    ${c.dim(`fix: ${f.hint}`)}`)
+    .map(
+      (f) =>
+        `${formatLocation(f.location)}: ${f.severity === 'error' ? c.red('error') : c.yellow('warning')} [${f.rule}] ${f.object}: ${f.message}\n    ${c.dim(`fix: ${f.hint}`)}`,
+    )
     .join('\n');
 }
 
 export function renderApply(r: ApplyResult, c: ChalkInstance): string {
   const t = table(['#', 'statement', 'object', 'outcome', 'time', 'note'], c);
   for (const s of r.statements) {
-    const outcome = s.outcome === 'failed' ? c.red(s.outcome) : s.outcome === 'created' || s.outcome === 'rebuilt' ? c.green(s.outcome) : c.dim(s.outcome);
-    t.push([String(s.ordinal + 1), `${s.kind}\n${c.dim(formatLocation(s.location))}`, s.object ?? '', outcome, s.outcome === 'not-run' ? '' : formatMs(s.durationMs), s.reason]);
+    const outcome =
+      s.outcome === 'failed'
+        ? c.red(s.outcome)
+        : s.outcome === 'created' || s.outcome === 'rebuilt'
+          ? c.green(s.outcome)
+          : c.dim(s.outcome);
+    t.push([
+      String(s.ordinal + 1),
+      `${s.kind}\n${c.dim(formatLocation(s.location))}`,
+      s.object ?? '',
+      outcome,
+      s.outcome === 'not-run' ? '' : formatMs(s.durationMs),
+      s.reason,
+    ]);
   }
   const built = r.statements.filter((s) => s.outcome === 'created' || s.outcome === 'rebuilt').length;
   let summary: string;
   if (r.error) summary = c.red(`apply of ${r.pack} failed; statements after the failure did not run`);
   else if (!r.changed) summary = c.green(`pack ${r.pack} is already applied: nothing to do`);
-  else summary = c.green(`pack ${r.pack} applied: ${built} object(s) built${r.analyzed.length ? `, analyzed ${r.analyzed.join(', ')}` : ''}`);
+  else
+    summary = c.green(`pack ${r.pack} applied: ${built} object(s) built${r.analyzed.length ? `, analyzed ${r.analyzed.join(', ')}` : ''}`);
   return `${t.toString()}\n${summary}`;
 }
 
 export function renderVerify(r: VerifyResult, c: ChalkInstance): string {
   const t = table(['object', 'kind', 'table', 'state', 'size', 'problem'], c);
-  for (const o of r.objects) t.push([o.object, o.kind, o.table ?? '', stateColor(c, o.state), formatBytes(o.sizeBytes), o.ok ? '' : o.reason]);
+  for (const o of r.objects)
+    t.push([o.object, o.kind, o.table ?? '', stateColor(c, o.state), formatBytes(o.sizeBytes), o.ok ? '' : o.reason]);
   const bad = r.objects.filter((o) => !o.ok).length;
   return `${t.toString()}\n${r.ok ? c.green(`pack ${r.pack}: all ${r.objects.length} object(s) verified`) : c.red(`pack ${r.pack}: ${bad} of ${r.objects.length} object(s) failed verification`)}`;
 }
@@ -82,7 +103,14 @@ export function renderVerify(r: VerifyResult, c: ChalkInstance): string {
 export function renderRollback(r: RollbackResult, c: ChalkInstance): string {
   if (!r.objects.length) return `pack ${r.pack}: nothing to roll back`;
   const t = table(['object', 'kind', 'outcome', 'time', 'note'], c);
-  for (const o of r.objects) t.push([o.object, o.kind, o.outcome === 'failed' ? c.red(o.outcome) : o.outcome, o.outcome === 'not-run' ? '' : formatMs(o.durationMs), o.reason]);
+  for (const o of r.objects)
+    t.push([
+      o.object,
+      o.kind,
+      o.outcome === 'failed' ? c.red(o.outcome) : o.outcome,
+      o.outcome === 'not-run' ? '' : formatMs(o.durationMs),
+      o.reason,
+    ]);
   const dropped = r.objects.filter((o) => o.outcome === 'dropped').length;
   return `${t.toString()}\n${r.error ? c.red(`rollback of ${r.pack} failed`) : `pack ${r.pack}: ${dropped} object(s) dropped`}`;
 }
@@ -93,14 +121,30 @@ export function renderStatus(r: StatusResult, c: ChalkInstance): string {
   for (const p of r.packs) {
     const t = table(['object', 'kind', 'table', 'state', 'applied at', 'by', 'took'], c);
     for (const o of p.objects) {
-      t.push([`${o.schema}.${o.name}`, o.kind, o.table ?? '', o.preExisting ? 'pre-existing' : o.state, o.appliedAt ?? '', o.appliedBy ?? '', formatMs(o.durationMs)]);
+      t.push([
+        `${o.schema}.${o.name}`,
+        o.kind,
+        o.table ?? '',
+        o.preExisting ? 'pre-existing' : o.state,
+        o.appliedAt ?? '',
+        o.appliedBy ?? '',
+        formatMs(o.durationMs),
+      ]);
     }
     parts.push(`${c.bold(`pack ${p.pack}`)} (${p.objects.length} object(s))\n${t.toString()}`);
   }
   if (!r.packs.length) parts.push('no pack is applied');
   if (r.views.length) {
     const t = table(['view', 'pack', 'last refresh', 'age', 'rows', 'took'], c);
-    for (const v of r.views) t.push([v.view, v.pack, `${v.refreshedAt ?? ''}${v.how === 'created' ? ' (created)' : ''}`, v.ageSeconds === null ? '' : formatAge(v.ageSeconds), v.rows === null ? '' : String(v.rows), formatMs(v.durationMs)]);
+    for (const v of r.views)
+      t.push([
+        v.view,
+        v.pack,
+        `${v.refreshedAt ?? ''}${v.how === 'created' ? ' (created)' : ''}`,
+        v.ageSeconds === null ? '' : formatAge(v.ageSeconds),
+        v.rows === null ? '' : String(v.rows),
+        formatMs(v.durationMs),
+      ]);
     parts.push(`${c.bold('materialized views')}\n${t.toString()}`);
   }
   if (r.events.length) {
@@ -114,6 +158,14 @@ export function renderStatus(r: StatusResult, c: ChalkInstance): string {
 export function renderRefresh(r: import('../engine/refresh.js').RefreshResult, c: ChalkInstance): string {
   if (!r.views.length) return 'no materialized view to refresh';
   const t = table(['view', 'mode', 'outcome', 'time', 'rows', 'note'], c);
-  for (const v of r.views) t.push([v.view, v.mode, v.outcome === 'failed' ? c.red(v.outcome) : v.outcome, formatMs(v.durationMs), v.rows === null ? '' : String(v.rows), v.warning ? c.yellow(v.warning) : '']);
+  for (const v of r.views)
+    t.push([
+      v.view,
+      v.mode,
+      v.outcome === 'failed' ? c.red(v.outcome) : v.outcome,
+      formatMs(v.durationMs),
+      v.rows === null ? '' : String(v.rows),
+      v.warning ? c.yellow(v.warning) : '',
+    ]);
   return t.toString();
 }

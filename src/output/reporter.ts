@@ -49,7 +49,9 @@ export class Reporter {
   addSecret(secret?: string, names: string[] = []): void {
     if (!secret) return;
     if (secret.length < MIN_SCRUBBED_SECRET || names.includes(secret)) {
-      this.info(`note: the password is ${secret.length < MIN_SCRUBBED_SECRET ? 'too short' : 'also the user or database name'}, so it is not scrubbed from messages by value (pgopt never prints connection passwords)`);
+      this.info(
+        `note: the password is ${secret.length < MIN_SCRUBBED_SECRET ? 'too short' : 'also the user or database name'}, so it is not scrubbed from messages by value (pgopt never prints connection passwords)`,
+      );
       return;
     }
     this.secrets.push(secret);
@@ -147,10 +149,14 @@ export class Reporter {
         this.lastGroup = e.group ?? '';
         break;
       case 'waiting-for-transactions':
-        this.warn(`the concurrent build of ${e.object} waits for ${e.sessions.length} older transaction(s): ${describeSessions(e.sessions)}`);
+        this.warn(
+          `the concurrent build of ${e.object} waits for ${e.sessions.length} older transaction(s): ${describeSessions(e.sessions)}`,
+        );
         break;
       case 'lock-retry':
-        this.warn(`${e.what}: lock not granted in time (attempt ${e.attempt}); ${e.blockers.length ? `blocked by ${describeSessions(e.blockers)}; ` : ''}retrying`);
+        this.warn(
+          `${e.what}: lock not granted in time (attempt ${e.attempt}); ${e.blockers.length ? `blocked by ${describeSessions(e.blockers)}; ` : ''}retrying`,
+        );
         break;
       case 'build-progress': {
         const pct = e.percent === null ? '' : ` ${e.percent.toFixed(0)}%`;

@@ -1,7 +1,17 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { inputError, PgoptError } from '../errors.js';
-import { hashTree, nodeAs, nodeType, payloadOf, rangeVarRef, relationsRead, statementLabel, stripLayout, type NodeOf } from '../sql/tree.js';
+import {
+  hashTree,
+  nodeAs,
+  nodeType,
+  payloadOf,
+  rangeVarRef,
+  relationsRead,
+  statementLabel,
+  stripLayout,
+  type NodeOf,
+} from '../sql/tree.js';
 import { defaultIndexName, indexColumnNames } from './rewrite.js';
 import { checkRollbackOverride } from './rollback-override.js';
 import { allowedTarget, COMMENTABLE, displayRef, statementTargets, writtenCandidates, writtenSchema, type Targets } from './targets.js';
@@ -9,7 +19,6 @@ import type { SourceText, Token } from '../sql/source-text.js';
 import type { Node } from '@pgsql/types';
 import { ensureParser, parseFile, type SqlFile, type SqlStatement } from '../sql/parse.js';
 import type { Pack, PackObject, PackStatement, RelationRef, StatementKind } from './types.js';
-
 
 /** Pack files in file-name order. */
 export function packFiles(path: string): string[] {
@@ -58,9 +67,11 @@ const ALLOWED_SETTINGS = new Set<string>(PACK_SETTINGS);
 const NEVER_SETTINGS: Record<string, string> = {
   role: 'SET ROLE changes who pgopt acts as',
   session_authorization: 'SET SESSION AUTHORIZATION changes who pgopt acts as',
-  standard_conforming_strings: 'standard_conforming_strings changes how the server reads string literals: pgopt keeps it on so the server runs exactly what pgopt parsed',
+  standard_conforming_strings:
+    'standard_conforming_strings changes how the server reads string literals: pgopt keeps it on so the server runs exactly what pgopt parsed',
   backslash_quote: 'backslash_quote changes how the server reads string literals',
-  search_path: 'SET search_path in a pack would make apply build elsewhere than pgopt resolved and checked; schema-qualify the pack\'s names instead',
+  search_path:
+    "SET search_path in a pack would make apply build elsewhere than pgopt resolved and checked; schema-qualify the pack's names instead",
 };
 
 interface Classified {
@@ -85,7 +96,12 @@ function classify(node: Node): Classified {
   if (vacuum) return classifyVacuum(vacuum);
   const comment = nodeAs(node, 'CommentStmt');
   if (comment) {
-    if (!COMMENTABLE.has(comment.objtype ?? '')) return { kind: 'unsafe', references: [], refusal: `COMMENT ON ${String(comment.objtype).replace(/^OBJECT_/, '')} is not about the pack's objects or the tables it indexes` };
+    if (!COMMENTABLE.has(comment.objtype ?? ''))
+      return {
+        kind: 'unsafe',
+        references: [],
+        refusal: `COMMENT ON ${String(comment.objtype).replace(/^OBJECT_/, '')} is not about the pack's objects or the tables it indexes`,
+      };
     return { kind: 'comment', references: [] };
   }
   const set = nodeAs(node, 'VariableSetStmt');
@@ -99,7 +115,12 @@ function classifyVacuum(node: NodeOf<'VacuumStmt'>): Classified {
   const full = (node.options ?? []).some((o) => nodeAs(o, 'DefElem')?.defname === 'full');
   const rels = (node.rels ?? []).map((r) => rangeVarRef(nodeAs(r, 'VacuumRelation')?.relation));
   if (full) return { kind: 'unsafe', references: rels, refusal: 'VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock' };
-  if (!rels.length) return { kind: 'unsafe', references: [], refusal: `${node.is_vacuumcmd ? 'VACUUM' : 'ANALYZE'} without a table acts on the whole database` };
+  if (!rels.length)
+    return {
+      kind: 'unsafe',
+      references: [],
+      refusal: `${node.is_vacuumcmd ? 'VACUUM' : 'ANALYZE'} without a table acts on the whole database`,
+    };
   return { kind: 'analyze', references: rels };
 }
 
@@ -109,20 +130,41 @@ function classifySet(node: NodeOf<'VariableSetStmt'>): Classified {
   if (node.kind === 'VAR_SET_MULTI') return { kind: 'unsafe', references: [], refusal: 'SET TRANSACTION has no meaning in a pack' };
   if (node.kind === 'VAR_RESET_ALL') return { kind: 'unsafe', references: [], refusal: 'RESET ALL resets more than the pack set' };
   if (!ALLOWED_SETTINGS.has(name)) {
-    return { kind: 'unsafe', references: [], refusal: `SET ${name} is not one of the settings a pack may change (${PACK_SETTINGS.join(', ')})` };
+    return {
+      kind: 'unsafe',
+      references: [],
+      refusal: `SET ${name} is not one of the settings a pack may change (${PACK_SETTINGS.join(', ')})`,
+    };
   }
   return { kind: 'set', references: [] };
 }
 
-const OBJECT_DEFAULTS = { rollbackOverride: null, writtenConcurrently: false, unique: false, method: null, nameDerived: false, table: null } as const;
+const OBJECT_DEFAULTS = {
+  rollbackOverride: null,
+  writtenConcurrently: false,
+  unique: false,
+  method: null,
+  nameDerived: false,
+  table: null,
+} as const;
 
 function buildObject(node: Node, statement: PackStatement): PackObject | undefined {
   const fingerprint = hashTree(stripLayout(payloadOf(node), new Set(['concurrent', 'if_not_exists'])));
   const index = nodeAs(node, 'IndexStmt');
   if (index) {
     const table = rangeVarRef(index.relation);
-    const name = index.idxname ?? defaultIndexName(table.name, indexColumnNames([...(index.indexParams ?? []), ...(index.indexIncludingParams ?? [])]));
-    const shape = { kind: 'index', schema: table.schema, name, nameDerived: !index.idxname, table, unique: !!index.unique, method: index.accessMethod ?? 'btree' } as const;
+    const name =
+      index.idxname ??
+      defaultIndexName(table.name, indexColumnNames([...(index.indexParams ?? []), ...(index.indexIncludingParams ?? [])]));
+    const shape = {
+      kind: 'index',
+      schema: table.schema,
+      name,
+      nameDerived: !index.idxname,
+      table,
+      unique: !!index.unique,
+      method: index.accessMethod ?? 'btree',
+    } as const;
     return { ...OBJECT_DEFAULTS, ...shape, writtenConcurrently: !!index.concurrent, fingerprint, statement };
   }
   const view = nodeAs(node, 'CreateTableAsStmt');
@@ -172,13 +214,19 @@ function applyRollbackDirective(src: SourceText, d: Directive, statements: PackS
   try {
     body = parseFile(src.file, d.body);
   } catch (err) {
-    throw inputError(`syntax error in -- pgopt:rollback: ${err instanceof Error ? err.message.replace(/^syntax error: /, '') : String(err)}`, loc);
+    throw inputError(
+      `syntax error in -- pgopt:rollback: ${err instanceof Error ? err.message.replace(/^syntax error: /, '') : String(err)}`,
+      loc,
+    );
   }
   if (body.statements.length === 0) throw inputError('-- pgopt:rollback is empty', loc);
   const sqls = body.statements.map((s) => s.sql);
   const checked = checkRollbackOverride(sqls, stmt.object.kind, stmt.object.schema, stmt.object.name);
   if ('refused' in checked) {
-    throw inputError(`-- pgopt:rollback may only drop ${stmt.object.name}, the object it follows, and nothing with it: ${checked.refused}`, loc);
+    throw inputError(
+      `-- pgopt:rollback may only drop ${stmt.object.name}, the object it follows, and nothing with it: ${checked.refused}`,
+      loc,
+    );
   }
   stmt.object.rollbackOverride = sqls;
 }
@@ -187,8 +235,14 @@ function loadFile(file: string, offset: number): PackStatement[] {
   const parsed = parseFile(file, readFileSync(file, 'utf8'));
   const statements = parsed.statements.map((raw, i) => packStatement(raw, offset + i));
   for (const d of readDirectives(parsed.src, parsed.tokens)) {
-    if (d.name !== 'rollback') throw inputError(`unknown directive "pgopt:${d.name}" (known: pgopt:rollback)`, parsed.src.location(d.start));
-    applyRollbackDirective(parsed.src, d, statements, parsed.statements.map((s) => s.end));
+    if (d.name !== 'rollback')
+      throw inputError(`unknown directive "pgopt:${d.name}" (known: pgopt:rollback)`, parsed.src.location(d.start));
+    applyRollbackDirective(
+      parsed.src,
+      d,
+      statements,
+      parsed.statements.map((s) => s.end),
+    );
   }
   return statements;
 }
@@ -226,10 +280,15 @@ function refuseForeignTargets(statements: PackStatement[], objects: PackObject[]
 }
 
 export function foreignTarget(s: PackStatement, t: Targets, ref: RelationRef): PgoptError {
-  const what = t.role === 'own-or-table' ? "one of the pack's objects or a table it indexes" : t.role === 'own-matview' ? "a materialized view this pack creates" : 'an object this pack creates';
+  const what =
+    t.role === 'own-or-table'
+      ? "one of the pack's objects or a table it indexes"
+      : t.role === 'own-matview'
+        ? 'a materialized view this pack creates'
+        : 'an object this pack creates';
   return new PgoptError('input', `refused: ${t.verb} ${displayRef(ref)}, which is not ${what}`, {
     location: s.location,
-    hint: "a pack may only maintain its own objects and the tables it indexes; pass --allow-unsafe to run it anyway",
+    hint: 'a pack may only maintain its own objects and the tables it indexes; pass --allow-unsafe to run it anyway',
   });
 }
 
@@ -275,4 +334,3 @@ export async function loadPack(path: string, opts: LoadPackOptions = {}): Promis
   if (!opts.allowUnsafe) refuseForeignTargets(statements, objects);
   return { name: opts.name ?? packNameOf(path), source: path, files, statements, objects, allowUnsafe: !!opts.allowUnsafe };
 }
-

@@ -112,10 +112,12 @@ export function splitMatviewSql(sql: string): { head: string; query: string; wit
     end -= 2;
   }
   const head = buf.subarray(0, tokens[asAt].start).toString('utf8').trim();
-  const query = buf.subarray(tokens[asAt].end, tokens[end - 1].end).toString('utf8').trim();
+  const query = buf
+    .subarray(tokens[asAt].end, tokens[end - 1].end)
+    .toString('utf8')
+    .trim();
   return { head, query, withData };
 }
-
 
 const NAMEDATALEN = 64;
 
@@ -140,7 +142,12 @@ type Figured = { name: string | null; strength: number };
 const NONE: Figured = { name: null, strength: 0 };
 const named = (name: string | null): Figured => (name ? { name, strength: 2 } : NONE);
 /** Expressions PostgreSQL names by their kind alone. */
-const KIND_NAMES: Partial<Record<NodeType, string>> = { A_ArrayExpr: 'array', RowExpr: 'row', CoalesceExpr: 'coalesce', GroupingFunc: 'grouping' };
+const KIND_NAMES: Partial<Record<NodeType, string>> = {
+  A_ArrayExpr: 'array',
+  RowExpr: 'row',
+  CoalesceExpr: 'coalesce',
+  GroupingFunc: 'grouping',
+};
 
 /**
  * The column name PostgreSQL figures for an index expression (FigureColnameInternal in

@@ -18,7 +18,10 @@ export interface Targets {
   verb: string;
 }
 
-const refOf = (parts: string[]): RelationRef => ({ schema: parts.length > 1 ? parts[parts.length - 2] : null, name: parts[parts.length - 1] });
+const refOf = (parts: string[]): RelationRef => ({
+  schema: parts.length > 1 ? parts[parts.length - 2] : null,
+  name: parts[parts.length - 1],
+});
 
 /** The relations a maintenance statement acts on, or null for statements that act on none of the pack's business. */
 export function statementTargets(s: PackStatement): Targets | null {
@@ -42,7 +45,8 @@ export function statementTargets(s: PackStatement): Targets | null {
 }
 
 /** schema.name as SQL would need it written (`app."Execution"`). */
-export const displayRef = (r: RelationRef): string => (r.schema ? `${displayIdent(r.schema)}.${displayIdent(r.name)}` : displayIdent(r.name));
+export const displayRef = (r: RelationRef): string =>
+  r.schema ? `${displayIdent(r.schema)}.${displayIdent(r.name)}` : displayIdent(r.name);
 
 /** COMMENT ON kinds that can be about a pack's object or an indexed table. */
 export const COMMENTABLE = new Set(['OBJECT_INDEX', 'OBJECT_MATVIEW', 'OBJECT_TABLE', 'OBJECT_COLUMN']);

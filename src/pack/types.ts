@@ -8,16 +8,7 @@ export interface RelationRef {
 }
 
 /** What a pack statement does, decided from its parse tree. */
-export const STATEMENT_KINDS = [
-  'create-index',
-  'create-matview',
-  'analyze',
-  'comment',
-  'set',
-  'refresh',
-  'drop-own',
-  'unsafe',
-] as const;
+export const STATEMENT_KINDS = ['create-index', 'create-matview', 'analyze', 'comment', 'set', 'refresh', 'drop-own', 'unsafe'] as const;
 export type StatementKind = (typeof STATEMENT_KINDS)[number];
 
 export interface PackStatement {

@@ -8,7 +8,10 @@ export class SourceText {
   readonly bytes: Buffer;
   private lineStarts: number[] = [0];
 
-  constructor(readonly file: string, readonly text: string) {
+  constructor(
+    readonly file: string,
+    readonly text: string,
+  ) {
     this.bytes = Buffer.from(text, 'utf8');
     for (let i = 0; i < this.bytes.length; i++) if (this.bytes[i] === 0x0a) this.lineStarts.push(i + 1);
   }

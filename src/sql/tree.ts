@@ -22,8 +22,7 @@ export function nodeAs<K extends NodeType>(n: Node | null | undefined, type: K):
 export const payloadOf = (n: Node): AnyNode => Object.values(n)[0] as AnyNode;
 
 /** The strings of a name list (`List` of `String`), e.g. a DROP's qualified name. */
-export const nameList = (n: Node | undefined): string[] =>
-  (nodeAs(n, 'List')?.items ?? []).map((x) => nodeAs(x, 'String')?.sval ?? '');
+export const nameList = (n: Node | undefined): string[] => (nodeAs(n, 'List')?.items ?? []).map((x) => nodeAs(x, 'String')?.sval ?? '');
 
 /** The strings of a list of `String` nodes (a qualified type or function name). */
 export const strings = (items: Node[] | undefined): string[] => (items ?? []).map((x) => nodeAs(x, 'String')?.sval ?? '');
@@ -45,8 +44,7 @@ export function stripLayout(node: unknown, drop: ReadonlySet<string> = new Set()
   return node;
 }
 
-export const hashTree = (tree: unknown): string =>
-  createHash('sha256').update(JSON.stringify(tree)).digest('hex').slice(0, 16);
+export const hashTree = (tree: unknown): string => createHash('sha256').update(JSON.stringify(tree)).digest('hex').slice(0, 16);
 
 /** Visit every object node of a parse tree. */
 export function walk(node: unknown, visit: (key: string, value: AnyNode) => void): void {
@@ -103,8 +101,14 @@ export function statementLabel(nodeType: string, node: AnyNode): string {
     ClusterStmt: 'CLUSTER',
     CreateFunctionStmt: 'CREATE FUNCTION',
   };
-  if (nodeType === 'DropStmt') return `DROP ${String(node.removeType ?? '').replace(/^OBJECT_/, '').replace(/_/g, ' ')}`.trim();
-  if (nodeType === 'AlterTableStmt') return `ALTER ${String(node.objtype ?? 'OBJECT_TABLE').replace(/^OBJECT_/, '').replace(/_/g, ' ')}`;
+  if (nodeType === 'DropStmt')
+    return `DROP ${String(node.removeType ?? '')
+      .replace(/^OBJECT_/, '')
+      .replace(/_/g, ' ')}`.trim();
+  if (nodeType === 'AlterTableStmt')
+    return `ALTER ${String(node.objtype ?? 'OBJECT_TABLE')
+      .replace(/^OBJECT_/, '')
+      .replace(/_/g, ' ')}`;
   if (special[nodeType]) return special[nodeType];
   return nodeType
     .replace(/Stmt$/, '')

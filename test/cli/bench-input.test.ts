@@ -15,11 +15,17 @@ beforeAll(async () => {
 afterAll(async () => db?.drop());
 
 const checksum = async () =>
-  (await db.query(`SELECT count(*)::int AS n, md5(string_agg(id || ':' || status || ':' || "workflowId", ',' ORDER BY id)) AS h FROM app."Execution"`))[0];
+  (
+    await db.query(
+      `SELECT count(*)::int AS n, md5(string_agg(id || ':' || status || ':' || "workflowId", ',' ORDER BY id)) AS h FROM app."Execution"`,
+    )
+  )[0];
 
 describe('bench never changes data', () => {
   it('a workload with INSERT, UPDATE and DELETE leaves row counts and contents unchanged', async () => {
-    const dml = writePack('dml', `-- name: insert
+    const dml = writePack(
+      'dml',
+      `-- name: insert
 -- params: SELECT g FROM generate_series(1, 5) g
 INSERT INTO app."Execution" ("workflowId", status) VALUES ($1, 'pending');
 
@@ -29,7 +35,8 @@ UPDATE app."Execution" SET status = 'failed' WHERE "workflowId" = $1;
 
 -- name: delete
 DELETE FROM app."Execution" WHERE id % 3 = 0;
-`);
+`,
+    );
     const before = await checksum();
     const r = await runCli(['bench', dml, '--runs', '5', '--warmup', '1', '--db', db.url]);
     expect(r.code, r.stderr).toBe(0);
@@ -55,7 +62,11 @@ CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_wp3 ON app.projects (lower(na
     );
     const wl = writePack('one', `-- name: one\nSELECT 1;\n`);
     const everything = async () =>
-      (await db.query(`SELECT (SELECT md5(string_agg(e::text, ',' ORDER BY id)) FROM app."Execution" e) || (SELECT md5(string_agg(p::text, ',' ORDER BY id)) FROM app.projects p) AS h`))[0].h;
+      (
+        await db.query(
+          `SELECT (SELECT md5(string_agg(e::text, ',' ORDER BY id)) FROM app."Execution" e) || (SELECT md5(string_agg(p::text, ',' ORDER BY id)) FROM app.projects p) AS h`,
+        )
+      )[0].h;
     const before = await everything();
     const r = await runCli(['bench', wl, '--writes', '--pack', pack, '--runs', '5', '--warmup', '1', '--json', '--db', db.url]);
     expect(r.code, r.stderr).toBe(0);
@@ -67,25 +78,33 @@ CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_wp3 ON app.projects (lower(na
     expect(account.absent).toEqual(['app.idx_wp', 'app.idx_wp_key', 'app.idx_wp_doc', 'app.idx_wp2', 'app.idx_wp3']);
     // The update sets what the pack's non-unique indexes read; the unique index's columns keep
     // their values (another row's would conflict).
-    expect(queries[2].sql).toContain('SET ("status", "createdAt", "result") = (SELECT "status", "createdAt", "result" FROM "app"."Execution" WHERE ctid = $3::tid AND tableoid = $4::oid)');
+    expect(queries[2].sql).toContain(
+      'SET ("status", "createdAt", "result") = (SELECT "status", "createdAt", "result" FROM "app"."Execution" WHERE ctid = $3::tid AND tableoid = $4::oid)',
+    );
     expect(r.stderr).toContain('--writes: no insert probe on app.projects: other tables reference it');
     expect(r.stderr).toContain('--writes: no update probe on app.projects: the pack indexes only key, identity or generated columns here');
     expect(await everything()).toEqual(before);
     // The unsafe way: the same update outside BEGIN … ROLLBACK changes the table, and the checksum sees it.
-    const [a, b] = (await db.query(`SELECT ctid::text AS t, tableoid::int AS o FROM app."Execution" WHERE status <> 'failed' ORDER BY id LIMIT 1`)).concat(
-      await db.query(`SELECT ctid::text AS t, tableoid::int AS o FROM app."Execution" WHERE status = 'failed' ORDER BY id LIMIT 1`),
-    );
+    const [a, b] = (
+      await db.query(`SELECT ctid::text AS t, tableoid::int AS o FROM app."Execution" WHERE status <> 'failed' ORDER BY id LIMIT 1`)
+    ).concat(await db.query(`SELECT ctid::text AS t, tableoid::int AS o FROM app."Execution" WHERE status = 'failed' ORDER BY id LIMIT 1`));
     const c = await db.connect();
     await c.query('BEGIN');
     await c.query(queries[2].sql, [a.t, a.o, b.t, b.o]);
-    expect((await c.query(`SELECT (SELECT md5(string_agg(e::text, ',' ORDER BY id)) FROM app."Execution" e) || (SELECT md5(string_agg(p::text, ',' ORDER BY id)) FROM app.projects p) AS h`)).rows[0].h).not.toEqual(before);
+    expect(
+      (
+        await c.query(
+          `SELECT (SELECT md5(string_agg(e::text, ',' ORDER BY id)) FROM app."Execution" e) || (SELECT md5(string_agg(p::text, ',' ORDER BY id)) FROM app.projects p) AS h`,
+        )
+      ).rows[0].h,
+    ).not.toEqual(before);
     await c.query('ROLLBACK');
     const bad = await runCli(['bench', wl, '--writes', '--db', db.url]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--writes needs --pack');
   });
 
-  it('--writes skips a probe the table rejects, with the server\'s reason, instead of failing', async () => {
+  it("--writes skips a probe the table rejects, with the server's reason, instead of failing", async () => {
     await db.query(`CREATE TABLE app.guarded (id int PRIMARY KEY, lo int, hi int, CHECK (lo < hi));
                     INSERT INTO app.guarded SELECT g, g, g + 1 FROM generate_series(1, 500) g`);
     const pack = writePack('guard', `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_guard ON app.guarded (lo);\n`);
@@ -128,13 +147,24 @@ describe('bad baselines and arguments: exit 2', () => {
     const cases: [string, string, string][] = [
       ['truncated', write('trunc.json', text.slice(0, text.length / 2)), 'is not JSON'],
       ['foreign', write('foreign.json', JSON.stringify({ name: 'pkg', version: '1.0.0' })), 'is not a pgopt bench file'],
-      ['wrong type', write('wrongtype.json', JSON.stringify({ ...doc, queries: [{ ...doc.queries[0], samples: 'fast' }] })), 'queries.0.samples'],
-      ['empty samples', write('nosamples.json', JSON.stringify({ ...doc, queries: [{ ...doc.queries[0], samples: [] }] })), 'queries.0.samples'],
+      [
+        'wrong type',
+        write('wrongtype.json', JSON.stringify({ ...doc, queries: [{ ...doc.queries[0], samples: 'fast' }] })),
+        'queries.0.samples',
+      ],
+      [
+        'empty samples',
+        write('nosamples.json', JSON.stringify({ ...doc, queries: [{ ...doc.queries[0], samples: [] }] })),
+        'queries.0.samples',
+      ],
       ['future format', write('future.json', JSON.stringify({ ...doc, formatVersion: 2 })), 'formatVersion'],
       ['missing', join(dir, 'nope.json'), 'baseline not found'],
     ];
     for (const [name, path, message] of cases) {
-      for (const args of [['compare', path, ok], ['compare', ok, path]]) {
+      for (const args of [
+        ['compare', path, ok],
+        ['compare', ok, path],
+      ]) {
         const r = await runCli(args);
         expect(r.code, `${name}: ${r.stderr}`).toBe(2);
         expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -157,9 +187,17 @@ describe('bad baselines and arguments: exit 2', () => {
     ['bad --format', () => ['bench', wl(), '--format', 'xml'], '--format: "xml" is not one of table, json, markdown'],
     ['bad --budget', () => ['bench', wl(), '--budget', 'long'], '--budget: "long" is not a duration'],
     ['gate without baseline', () => ['bench', wl(), '--fail-on-regression', '10'], '--fail-on-regression needs --compare'],
-    ['bad percentage', () => ['compare', 'a.json', 'b.json', '--fail-on-regression', 'lots'], '--fail-on-regression: "lots" is not a percentage'],
+    [
+      'bad percentage',
+      () => ['compare', 'a.json', 'b.json', '--fail-on-regression', 'lots'],
+      '--fail-on-regression: "lots" is not a percentage',
+    ],
     ['workload not found', () => ['bench', '/nope/w.sql'], 'workload not found'],
-    ['params query fails on the server', () => ['bench', writePack('p', `-- name: q\n-- params: SELECT id FROM app.nope\nSELECT $1::int;\n`)], 'params of "q"'],
+    [
+      'params query fails on the server',
+      () => ['bench', writePack('p', `-- name: q\n-- params: SELECT id FROM app.nope\nSELECT $1::int;\n`)],
+      'params of "q"',
+    ],
   ];
   for (const [name, args, message] of argCases) {
     it(name, async () => {
@@ -180,7 +218,12 @@ describe('bad workloads through the CLI: exit 2, one line with file:line, databa
     ['bad expectation', `-- name: q\n-- expect: fast please\nSELECT 1;\n`, 'unknown expectation "fast please"', 2],
     ['unknown directive', `-- name: q\n-- parms: SELECT 1\nSELECT 1;\n`, 'unknown directive "parms:" (did you mean "-- params:"?)', 2],
     ['when-exists first', `-- name: q\n-- when-exists: v\nSELECT 1;\n`, 'the raw form comes first', 3],
-    ['too few param columns', `-- name: q\n-- params: SELECT 1\nSELECT $1::int + $2::int;\n`, 'uses $2 but its params query returns 1 column(s)', 2],
+    [
+      'too few param columns',
+      `-- name: q\n-- params: SELECT 1\nSELECT $1::int + $2::int;\n`,
+      'uses $2 but its params query returns 1 column(s)',
+      2,
+    ],
   ];
   for (const [name, text, message, line] of BAD) {
     it(name, async () => {

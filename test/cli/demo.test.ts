@@ -64,7 +64,13 @@ describe('pgopt demo', () => {
 function asOtherUser(user: string, script: string): { status: number | null; out: string } {
   const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
   const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid, gid, cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH } });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    uid,
+    gid,
+    cwd: '/',
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH },
+  });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 

@@ -13,7 +13,14 @@ function runInTerminal(args: string[], env: Record<string, string> = {}): Promis
   return new Promise((resolve) => {
     const child = spawn('script', ['-qec', `stty cols 120 rows 40; ${quoted}`, '/dev/null'], {
       // An interactive user's terminal: no CI variable (with it, progress is printed as plain lines).
-      env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, CI: undefined, TERM: 'xterm-256color', ...env } as NodeJS.ProcessEnv,
+      env: {
+        ...process.env,
+        NO_COLOR: undefined,
+        FORCE_COLOR: undefined,
+        CI: undefined,
+        TERM: 'xterm-256color',
+        ...env,
+      } as NodeJS.ProcessEnv,
     });
     let screen = '';
     child.stdout.on('data', (d) => (screen += d));
@@ -51,7 +58,7 @@ describe('at a terminal', () => {
     const piped = await runCli(['apply', pack, '--db', db.url], { env: { NO_COLOR: undefined } });
     expect(piped.code).toBe(0);
     expect(piped.stderr + piped.stdout).not.toMatch(SPINNER);
-    expect(piped.stderr + piped.stdout).not.toContain("\x1b[");
+    expect(piped.stderr + piped.stdout).not.toContain('\x1b[');
     expect((await runCli(['rollback', pack, '--db', db.url])).code).toBe(0);
   });
 

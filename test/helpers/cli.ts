@@ -10,9 +10,18 @@ export interface CliResult {
 }
 
 /** Run the real CLI (bin/pgopt.js on the built dist/) as a user would. */
-export function runCli(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; onSpawn?: (p: ChildProcess) => void } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string | undefined>; cwd?: string; onSpawn?: (p: ChildProcess) => void } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
-    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', DATABASE_URL: undefined, PGPASSWORD: undefined, ...opts.env };
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      NO_COLOR: '1',
+      DATABASE_URL: undefined,
+      PGPASSWORD: undefined,
+      ...opts.env,
+    };
     for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
     const child = spawn(process.execPath, [BIN, ...args], { env: env as NodeJS.ProcessEnv, cwd: opts.cwd });
     let stdout = '';

@@ -59,6 +59,8 @@ export async function catalogSnapshot(db: TestDatabase): Promise<string> {
       ORDER BY 1, 2`,
   );
   const reg = await db.query(`SELECT to_regclass('pgopt.objects') IS NOT NULL AS has`);
-  const rows = reg[0].has ? await db.query(`SELECT pack, schema_name, object_name, state, pre_existing FROM pgopt.objects ORDER BY 1, 2, 3`) : [];
+  const rows = reg[0].has
+    ? await db.query(`SELECT pack, schema_name, object_name, state, pre_existing FROM pgopt.objects ORDER BY 1, 2, 3`)
+    : [];
   return JSON.stringify({ rels, rows });
 }

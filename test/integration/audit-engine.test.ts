@@ -16,7 +16,9 @@ const cli = (...args: string[]) => runCli([...args, '--db', db.url]);
 
 /** Every param set's rows for one form, as sorted JSON: optimization must not change results. */
 async function resultsOf(c: pg.Client, params: string | null, form: QueryForm): Promise<string[]> {
-  const sets = params ? (await c.query({ text: params, rowMode: 'array' })).rows.slice(0, 8).map((r: unknown[]) => r.slice(0, form.paramCount)) : [[]];
+  const sets = params
+    ? (await c.query({ text: params, rowMode: 'array' })).rows.slice(0, 8).map((r: unknown[]) => r.slice(0, form.paramCount))
+    : [[]];
   const out: string[] = [];
   for (const p of sets) {
     const res = await c.query(form.sql, p);
@@ -42,12 +44,24 @@ describe('the audit_engine fixture, pack and workload', () => {
     expect(again.stderr).toContain('already holds');
     // The schema has what Prisma creates and no performance index: only keys and unique constraints.
     const idx = await db.query(`SELECT indexname FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`);
-    expect(idx.map((i) => i.indexname)).toEqual(['execution_history_pkey', 'files_pkey', 'files_storage_key_key', 'projects_pkey', 'users_email_key', 'users_pkey', 'workflows_pkey']);
+    expect(idx.map((i) => i.indexname)).toEqual([
+      'execution_history_pkey',
+      'files_pkey',
+      'files_storage_key_key',
+      'projects_pkey',
+      'users_email_key',
+      'users_pkey',
+      'workflows_pkey',
+    ]);
   });
 
   it('is deterministic: the same seed gives the same data', async () => {
     const sum = async () =>
-      (await db.query(`SELECT md5(string_agg(workflow_id::text || status || created_at::text || coalesce(duration_ms, 0), ',' ORDER BY id)) AS h FROM execution_history`))[0].h;
+      (
+        await db.query(
+          `SELECT md5(string_agg(workflow_id::text || status || created_at::text || coalesce(duration_ms, 0), ',' ORDER BY id)) AS h FROM execution_history`,
+        )
+      )[0].h;
     const first = await sum();
     expect((await load('--seed', '7', '--replace')).code).toBe(0);
     expect(await sum()).toBe(first);
@@ -62,23 +76,29 @@ describe('the audit_engine fixture, pack and workload', () => {
     for (const q of workload.queries) {
       before.set(q.name, await resultsOf(c, q.params, q.forms[0]));
       // A comparison of empty results would prove nothing.
-      expect(before.get(q.name)!.some((r) => r !== '[]'), `${q.name} returns rows`).toBe(true);
+      expect(
+        before.get(q.name)!.some((r) => r !== '[]'),
+        `${q.name} returns rows`,
+      ).toBe(true);
     }
 
     const a = await cli('apply', PACK, '--json');
     expect(a.code, a.stderr).toBe(0);
     const applied = JSON.parse(a.stdout);
-    expect(applied.statements.filter((s: any) => s.outcome === 'created').map((s: any) => s.kind).sort()).toEqual([
-      ...Array(16).fill('create-index'),
-      ...Array(3).fill('create-matview'),
-    ].sort());
+    expect(
+      applied.statements
+        .filter((s: any) => s.outcome === 'created')
+        .map((s: any) => s.kind)
+        .sort(),
+    ).toEqual([...Array(16).fill('create-index'), ...Array(3).fill('create-matview')].sort());
     expect((await cli('verify', PACK)).code).toBe(0);
 
     for (const q of workload.queries) {
       // Raw form: indexes change speed, never results.
       expect(await resultsOf(c, q.params, q.forms[0]), q.name).toEqual(before.get(q.name));
       // The view form matches the raw query at refresh time.
-      for (const f of q.forms.slice(1)) expect(await resultsOf(c, q.params, f), `${q.name} via ${f.whenExists}`).toEqual(before.get(q.name));
+      for (const f of q.forms.slice(1))
+        expect(await resultsOf(c, q.params, f), `${q.name} via ${f.whenExists}`).toEqual(before.get(q.name));
     }
 
     const r = await cli('rollback', PACK);

@@ -6,7 +6,9 @@ import { loadSmallSchema, SMALL_PACK, writePack } from '../helpers/packs.js';
 let db: TestDatabase;
 const cli = (...args: string[]) => runCli([...args, '--db', db.url]);
 const indexNames = async () =>
-  (await db.query(`SELECT indexname FROM pg_indexes WHERE schemaname = 'app' AND tablename IN ('Execution', 'exec_daily') ORDER BY 1`)).map((r) => r.indexname);
+  (await db.query(`SELECT indexname FROM pg_indexes WHERE schemaname = 'app' AND tablename IN ('Execution', 'exec_daily') ORDER BY 1`)).map(
+    (r) => r.indexname,
+  );
 
 beforeAll(async () => {
   db = await createTestDatabase('core');
@@ -22,9 +24,23 @@ describe('apply / verify / rollback round trip', () => {
     expect(r.code).toBe(0);
     const plan = JSON.parse(r.stdout);
     expect(plan.pack).toBe('small');
-    expect(plan.steps.map((s: any) => s.kind)).toEqual(['set', 'create-index', 'create-index', 'create-index', 'create-index', 'create-matview', 'create-index']);
+    expect(plan.steps.map((s: any) => s.kind)).toEqual([
+      'set',
+      'create-index',
+      'create-index',
+      'create-index',
+      'create-index',
+      'create-matview',
+      'create-index',
+    ]);
     const idx = plan.steps[1];
-    expect(idx).toMatchObject({ object: 'app.idx_exec_wf_time', lock: 'SHARE UPDATE EXCLUSIVE', concurrent: true, state: 'pending', action: 'create' });
+    expect(idx).toMatchObject({
+      object: 'app.idx_exec_wf_time',
+      lock: 'SHARE UPDATE EXCLUSIVE',
+      concurrent: true,
+      state: 'pending',
+      action: 'create',
+    });
     expect(plan.steps[5]).toMatchObject({ object: 'app.exec_daily', state: 'pending' });
     expect(await indexNames()).toEqual(['Execution_pkey']);
   });
@@ -44,8 +60,17 @@ describe('apply / verify / rollback round trip', () => {
     expect([...res.analyzed].sort()).toEqual(['app."Execution"', 'app.exec_daily'].sort());
     const invalid = await db.query(`SELECT count(*)::int AS n FROM pg_index WHERE NOT indisvalid`);
     expect(invalid[0].n).toBe(0);
-    const rows = await db.query(`SELECT object_name, state, pre_existing, applied_by, applied_by = current_user AS by_me FROM pgopt.objects ORDER BY ordinal`);
-    expect(rows.map((x) => x.object_name)).toEqual(['idx_exec_wf_time', 'idx_exec_active', 'idx_exec_result', 'idx_exec_lower', 'exec_daily', 'exec_daily_key']);
+    const rows = await db.query(
+      `SELECT object_name, state, pre_existing, applied_by, applied_by = current_user AS by_me FROM pgopt.objects ORDER BY ordinal`,
+    );
+    expect(rows.map((x) => x.object_name)).toEqual([
+      'idx_exec_wf_time',
+      'idx_exec_active',
+      'idx_exec_result',
+      'idx_exec_lower',
+      'exec_daily',
+      'exec_daily_key',
+    ]);
     expect(rows.every((x) => x.state === 'applied' && !x.pre_existing && x.by_me)).toBe(true);
     const pop = await db.query(`SELECT relispopulated FROM pg_class WHERE relname = 'exec_daily'`);
     expect(pop[0].relispopulated).toBe(true);
@@ -63,7 +88,9 @@ describe('apply / verify / rollback round trip', () => {
     const v = await cli('verify', pack, '--json');
     expect(v.code).toBe(0);
     // Each object's size is its own, read from the catalog.
-    const sizes = await db.query(`SELECT relname, pg_relation_size(oid)::float8 AS size FROM pg_class WHERE relname IN ('idx_exec_wf_time', 'idx_exec_result')`);
+    const sizes = await db.query(
+      `SELECT relname, pg_relation_size(oid)::float8 AS size FROM pg_class WHERE relname IN ('idx_exec_wf_time', 'idx_exec_result')`,
+    );
     for (const { relname, size } of sizes) {
       expect(size).toBeGreaterThan(0);
       expect(JSON.parse(v.stdout).objects.find((o: any) => o.object.endsWith(relname)).sizeBytes).toBe(size);
@@ -115,7 +142,10 @@ describe('apply / verify / rollback round trip', () => {
   it('a layout-only edit (comments, whitespace, CONCURRENTLY) is not a change', async () => {
     const relaid = writePack(
       'small',
-      SMALL_PACK.replace('CREATE INDEX idx_exec_wf_time ON', '/* hot path; see ticket */ CREATE INDEX CONCURRENTLY idx_exec_wf_time\n   ON'),
+      SMALL_PACK.replace(
+        'CREATE INDEX idx_exec_wf_time ON',
+        '/* hot path; see ticket */ CREATE INDEX CONCURRENTLY idx_exec_wf_time\n   ON',
+      ),
     );
     expect((await cli('verify', relaid)).code).toBe(0);
   });
@@ -125,7 +155,12 @@ describe('apply / verify / rollback round trip', () => {
     expect(r.code).toBe(0);
     const res = JSON.parse(r.stdout);
     expect(res.objects.map((o: any) => o.object)).toEqual([
-      'app.exec_daily_key', 'app.exec_daily', 'app.idx_exec_lower', 'app.idx_exec_result', 'app.idx_exec_active', 'app.idx_exec_wf_time',
+      'app.exec_daily_key',
+      'app.exec_daily',
+      'app.idx_exec_lower',
+      'app.idx_exec_result',
+      'app.idx_exec_active',
+      'app.idx_exec_wf_time',
     ]);
     expect(res.objects.every((o: any) => o.outcome === 'dropped')).toBe(true);
     expect(await indexNames()).toEqual(['Execution_pkey']);
@@ -153,7 +188,10 @@ describe('objects pgopt did not create', () => {
     expect(plan.steps[0]).toMatchObject({ state: 'pre-existing', action: 'record' });
     expect((await cli('apply', pack)).code).toBe(0);
     const rows = await db.query(`SELECT object_name, pre_existing FROM pgopt.objects WHERE pack = 'pre' ORDER BY 1`);
-    expect(rows).toEqual([{ object_name: 'idx_new', pre_existing: false }, { object_name: 'idx_pre', pre_existing: true }]);
+    expect(rows).toEqual([
+      { object_name: 'idx_new', pre_existing: false },
+      { object_name: 'idx_pre', pre_existing: true },
+    ]);
     const r = JSON.parse((await cli('rollback', pack, '--json')).stdout);
     expect(r.objects.find((o: any) => o.object === 'app.idx_pre').outcome).toBe('kept');
     const left = await indexNames();
@@ -167,7 +205,10 @@ describe('objects pgopt did not create', () => {
 
   it('a pre-existing index with a different definition stops apply before it changes anything', async () => {
     await db.query(`CREATE INDEX idx_other ON app."Execution" (status)`);
-    const pack = writePack('other', `CREATE INDEX idx_first ON app.projects (id, name);\nCREATE INDEX idx_other ON app."Execution" ("createdAt");\n`);
+    const pack = writePack(
+      'other',
+      `CREATE INDEX idx_first ON app.projects (id, name);\nCREATE INDEX idx_other ON app."Execution" ("createdAt");\n`,
+    );
     const before = await catalogSnapshot(db);
     const r = await cli('apply', pack);
     expect(r.code).toBe(1);
@@ -179,11 +220,15 @@ describe('objects pgopt did not create', () => {
 describe('INVALID indexes', () => {
   it('a failed concurrent UNIQUE build outside pgopt leaves INVALID; verify flags it; apply repairs it once data is fixed', async () => {
     await db.query(`CREATE TABLE app.users (id int, email text)`);
-    await db.query(`INSERT INTO app.users SELECT g, 'u' || g || '@x' FROM generate_series(1, 1000) g; INSERT INTO app.users VALUES (1001, 'u1@x')`);
+    await db.query(
+      `INSERT INTO app.users SELECT g, 'u' || g || '@x' FROM generate_series(1, 1000) g; INSERT INTO app.users VALUES (1001, 'u1@x')`,
+    );
     const pack = writePack('uniq', `CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON app.users (email);\n`);
     // The unsafe way: a plain concurrent build on duplicate data leaves an INVALID index behind.
     const psql = await db.connect();
-    await expect(psql.query(`CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON app.users (email)`)).rejects.toThrow(/could not create unique index/);
+    await expect(psql.query(`CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON app.users (email)`)).rejects.toThrow(
+      /could not create unique index/,
+    );
     const inv = await db.query(`SELECT indisvalid FROM pg_index WHERE indexrelid = 'app.users_email_key'::regclass`);
     expect(inv[0].indisvalid).toBe(false);
     const v = await cli('verify', pack);
@@ -216,7 +261,9 @@ describe('INVALID indexes', () => {
   });
 
   it('an INVALID leftover with the pack definition is dropped and rebuilt by apply', async () => {
-    await db.query(`CREATE TABLE app.tags (id int, tag text); INSERT INTO app.tags SELECT g, 't' || (g % 3) FROM generate_series(1, 100) g`);
+    await db.query(
+      `CREATE TABLE app.tags (id int, tag text); INSERT INTO app.tags SELECT g, 't' || (g % 3) FROM generate_series(1, 100) g`,
+    );
     const psql = await db.connect();
     await expect(psql.query(`CREATE UNIQUE INDEX CONCURRENTLY tags_tag_key ON app.tags (tag)`)).rejects.toThrow();
     await db.query(`DELETE FROM app.tags WHERE id > 3`);
@@ -259,9 +306,12 @@ CREATE INDEX idx_proj_name ON app.projects (name) WHERE name <> $tag$x;y$tag$;
   });
 
   it('-- pgopt:rollback overrides the derived rollback', async () => {
-    const pack = writePack('override', `CREATE INDEX idx_override ON app.projects (id DESC);
+    const pack = writePack(
+      'override',
+      `CREATE INDEX idx_override ON app.projects (id DESC);
 -- pgopt:rollback DROP INDEX IF EXISTS app.idx_override;
-`);
+`,
+    );
     expect((await cli('apply', pack)).code).toBe(0);
     const row = await db.query(`SELECT rollback_sql FROM pgopt.objects WHERE object_name = 'idx_override'`);
     expect(row[0].rollback_sql).toEqual(['DROP INDEX IF EXISTS app.idx_override']);
@@ -288,7 +338,10 @@ describe('one run at a time', () => {
   });
 
   it('two applies at once: both finish, the objects are built once and recorded once', async () => {
-    const pack = writePack('twice', `CREATE INDEX idx_t1 ON app."Execution" ("projectId", "createdAt");\nCREATE INDEX idx_t2 ON app."Execution" (status, "workflowId");\n`);
+    const pack = writePack(
+      'twice',
+      `CREATE INDEX idx_t1 ON app."Execution" ("projectId", "createdAt");\nCREATE INDEX idx_t2 ON app."Execution" (status, "workflowId");\n`,
+    );
     const [a, b] = await Promise.all([cli('apply', pack, '--wait', '60s', '--json'), cli('apply', pack, '--wait', '60s', '--json')]);
     expect([a.code, b.code]).toEqual([0, 0]);
     const outcomes = [JSON.parse(a.stdout), JSON.parse(b.stdout)].map((r) => r.statements.map((s: any) => s.outcome).join(','));

@@ -28,7 +28,11 @@ async function waitFor(cond: () => Promise<boolean>, ms = 30_000): Promise<void>
 
 const invalidIndexes = async () => (await db.query(`SELECT count(*)::int AS n FROM pg_index WHERE NOT indisvalid`))[0].n;
 const duplicateRows = async () =>
-  (await db.query(`SELECT count(*)::int AS n FROM (SELECT schema_name, object_name FROM pgopt.objects WHERE pack = 'crash' GROUP BY 1, 2 HAVING count(*) > 1) d`))[0].n;
+  (
+    await db.query(
+      `SELECT count(*)::int AS n FROM (SELECT schema_name, object_name FROM pgopt.objects WHERE pack = 'crash' GROUP BY 1, 2 HAVING count(*) > 1) d`,
+    )
+  )[0].n;
 
 describe('kill -9 of apply', () => {
   it('in the middle of a concurrent build: the half-built index is repaired and the registry never claimed it', async () => {
@@ -68,7 +72,9 @@ describe('kill -9 of apply', () => {
       let child: ChildProcess | undefined;
       const run = runCli(['apply', pack, '--db', db.url], { onSpawn: (p) => (child = p) });
       await waitFor(async () => {
-        const r = await db.query(`SELECT count(*)::int AS n FROM pgopt.objects WHERE pack = 'crash' AND state = 'applied'`).catch(() => [{ n: 0 }]);
+        const r = await db
+          .query(`SELECT count(*)::int AS n FROM pgopt.objects WHERE pack = 'crash' AND state = 'applied'`)
+          .catch(() => [{ n: 0 }]);
         return r[0].n >= killAfter;
       });
       child!.kill('SIGKILL');
@@ -102,7 +108,9 @@ describe('Ctrl-C during a concurrent build', () => {
     expect(r.stderr).toContain('interrupted');
     expect(await db.query(`SELECT 1 FROM pg_class WHERE relname = 'idx_ctrlc'`)).toEqual([]);
     expect(await db.query(`SELECT * FROM pgopt.objects WHERE pack = 'ctrlc'`)).toEqual([]);
-    const ev = await db.query(`SELECT outcome, detail->>'reason' AS reason FROM pgopt.events WHERE pack = 'ctrlc' AND object IS NOT NULL ORDER BY id`);
+    const ev = await db.query(
+      `SELECT outcome, detail->>'reason' AS reason FROM pgopt.events WHERE pack = 'ctrlc' AND object IS NOT NULL ORDER BY id`,
+    );
     expect(ev).toHaveLength(1);
     expect(ev[0].outcome).toBe('failed');
     expect(ev[0].reason).toContain('interrupted');

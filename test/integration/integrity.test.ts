@@ -207,7 +207,7 @@ describe('H3, M2, M3: rollback drops exactly the object it created', () => {
   });
 });
 
-describe('M1: an index of the pack\'s name on another table is a conflict', () => {
+describe("M1: an index of the pack's name on another table is a conflict", () => {
   it('verify fails and apply stops, naming the other table', async () => {
     await db.query(`CREATE TABLE elsewhere (a int); CREATE INDEX same_name_idx ON elsewhere (a)`);
     const pack = writePack('m1', 'CREATE INDEX same_name_idx ON t (a);');
@@ -297,7 +297,7 @@ describe('L2/L3: passwords in output', () => {
   });
 });
 
-describe('L5: names of unnamed indexes are the server\'s', () => {
+describe("L5: names of unnamed indexes are the server's", () => {
   const cases = [
     '(a::text)',
     'coalesce(a, 0)',
@@ -319,7 +319,9 @@ describe('L5: names of unnamed indexes are the server\'s', () => {
     await c.query('BEGIN');
     try {
       await c.query(sql);
-      const made = await c.query(`SELECT c.relname FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE i.indrelid = 't'::regclass AND c.relname NOT IN (SELECT indexname FROM pg_indexes WHERE tablename = 't' AND schemaname = 'public' AND indexname = 't_pkey') ORDER BY c.oid DESC LIMIT 1`);
+      const made = await c.query(
+        `SELECT c.relname FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE i.indrelid = 't'::regclass AND c.relname NOT IN (SELECT indexname FROM pg_indexes WHERE tablename = 't' AND schemaname = 'public' AND indexname = 't_pkey') ORDER BY c.oid DESC LIMIT 1`,
+      );
       expect(pack.objects[0].name).toBe(made.rows[0].relname);
     } finally {
       await c.query('ROLLBACK');
@@ -327,13 +329,18 @@ describe('L5: names of unnamed indexes are the server\'s', () => {
   });
 
   it('expressions PostgreSQL names differently are not "created twice"; same names in two schemas load', async () => {
-    const p = await loadPack(writePack('l5b', `CREATE INDEX ON t ((a::text));\nCREATE INDEX ON t (coalesce(a, 0));\nCREATE INDEX i ON public.t (a);\nCREATE INDEX i ON billing.t (a);\n`));
+    const p = await loadPack(
+      writePack(
+        'l5b',
+        `CREATE INDEX ON t ((a::text));\nCREATE INDEX ON t (coalesce(a, 0));\nCREATE INDEX i ON public.t (a);\nCREATE INDEX i ON billing.t (a);\n`,
+      ),
+    );
     expect(p.objects.map((o) => o.name)).toEqual(['t_a_idx', 't_coalesce_idx', 'i', 'i']);
   });
 });
 
 describe('the session pgopt pins', () => {
-  it('pgopt\'s own queries run under pg_catalog, pg_temp; the user\'s path is kept for the user\'s SQL', async () => {
+  it("pgopt's own queries run under pg_catalog, pg_temp; the user's path is kept for the user's SQL", async () => {
     const c = await db.connect();
     await c.query(`SET search_path = billing, public`);
     const s = await prepareSession(c);

@@ -17,7 +17,9 @@ describe('pgopt as a library', () => {
   it("a pack's SET statements do not outlive apply on the caller's connection", async () => {
     const c = await db.connect();
     const before = (await c.query('SHOW work_mem')).rows[0].work_mem;
-    const pack = await loadPack(writePack('sets', `SET work_mem = '77MB';\nSET maintenance_work_mem = '99MB';\nCREATE INDEX idx_lib ON app.projects (name, id);\n`));
+    const pack = await loadPack(
+      writePack('sets', `SET work_mem = '77MB';\nSET maintenance_work_mem = '99MB';\nCREATE INDEX idx_lib ON app.projects (name, id);\n`),
+    );
     const r = await applyPack(c, pack, { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false });
     expect(r.error).toBeUndefined();
     expect(r.statements.map((s) => s.outcome)).toEqual(['ran', 'ran', 'created']);

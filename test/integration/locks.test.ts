@@ -12,7 +12,10 @@ afterAll(async () => db?.drop());
 
 describe('lock timeouts', () => {
   it('a blocking build gives up after its lock timeout and retries, then fails naming the blocker; each object is whole or absent', async () => {
-    const pack = writePack('locky', `CREATE INDEX idx_l1 ON app."Execution" (status, id);\nCREATE INDEX idx_l2 ON app.projects (name, id);\n`);
+    const pack = writePack(
+      'locky',
+      `CREATE INDEX idx_l1 ON app."Execution" (status, id);\nCREATE INDEX idx_l2 ON app.projects (name, id);\n`,
+    );
     const holder = await db.connect();
     await holder.query(`SET application_name = 'the app'`);
     await holder.query('BEGIN');
@@ -31,7 +34,11 @@ describe('lock timeouts', () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toContain('lock not granted in time (attempt 1)');
     expect(r.stderr).toContain('lock not granted in time (attempt 2)');
-    expect(r.stderr).toMatch(new RegExp(`could not get its lock within 200 ms after 3 attempts; blocked by pid ${holderPid} \\(postgres, the app, holds RowExclusiveLock`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `could not get its lock within 200 ms after 3 attempts; blocked by pid ${holderPid} \\(postgres, the app, holds RowExclusiveLock`,
+      ),
+    );
     // idx_l1 was built before the failure and is recorded; idx_l2 neither exists nor is claimed.
     const rows = await db.query(`SELECT object_name, state FROM pgopt.objects WHERE pack = 'locky'`);
     expect(rows).toEqual([{ object_name: 'idx_l1', state: 'applied' }]);

@@ -34,13 +34,19 @@ const indexes = (prefix: string) =>
   );
 
 describe('indexes on partitioned tables', () => {
-  const pack = writePack('part', `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_event_tenant ON audit."Event" ("tenantId", at DESC) WHERE kind <> 'delete';\n`);
+  const pack = writePack(
+    'part',
+    `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_event_tenant ON audit."Event" ("tenantId", at DESC) WHERE kind <> 'delete';\n`,
+  );
 
   it('apply builds each partition’s index concurrently and attaches it; verify passes; a second apply is a no-op', async () => {
     // The unsafe way: PostgreSQL refuses CONCURRENTLY on a partitioned table outright.
     await expect(db.query(`CREATE INDEX CONCURRENTLY nope ON audit."Event" (at)`)).rejects.toThrow(/partitioned table/);
     const plan = JSON.parse((await cli('plan', pack, '--json')).stdout);
-    expect(plan.steps[0]).toMatchObject({ concurrent: true, lock: 'SHARE UPDATE EXCLUSIVE per partition; SHARE on the parent for a moment' });
+    expect(plan.steps[0]).toMatchObject({
+      concurrent: true,
+      lock: 'SHARE UPDATE EXCLUSIVE per partition; SHARE on the parent for a moment',
+    });
     const r = await cli('apply', pack, '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).statements[0].outcome).toBe('created');
@@ -86,7 +92,9 @@ describe('indexes on partitioned tables', () => {
     await db.query(`CREATE INDEX "idx_event_tenant_Event_2025" ON audit."Event_2025" ("tenantId", at DESC) WHERE kind <> 'delete'`);
     await db.query(`ALTER INDEX audit.idx_event_tenant ATTACH PARTITION audit."idx_event_tenant_Event_2025"`);
     await db.query(`INSERT INTO audit."Event" VALUES (999999, 1, '2026-02-01', 'login'), (999999, 2, '2026-02-02', 'login')`);
-    await expect(db.query(`CREATE UNIQUE INDEX CONCURRENTLY "idx_event_tenant_Event_2026_Event_2026_login" ON audit."Event_2026_login" (id)`)).rejects.toThrow(/could not create unique index/);
+    await expect(
+      db.query(`CREATE UNIQUE INDEX CONCURRENTLY "idx_event_tenant_Event_2026_Event_2026_login" ON audit."Event_2026_login" (id)`),
+    ).rejects.toThrow(/could not create unique index/);
     await db.query(`INSERT INTO pgopt.objects (pack, schema_name, object_name, kind, table_name, ordinal, state, statement, fingerprint, rollback_sql, pgopt_version)
                     VALUES ('part', 'audit', 'idx_event_tenant', 'index', 'audit.Event', 0, 'building', 'x', 'x', ARRAY['DROP INDEX IF EXISTS audit.idx_event_tenant'], 'test')`);
     expect(await indexes('idx_event_tenant')).toMatchObject([
@@ -107,7 +115,10 @@ describe('indexes on partitioned tables', () => {
   });
 
   it('a UNIQUE index without the partition key is refused before anything changes (exit 2, file and line)', async () => {
-    const bad = writePack('nokey', `CREATE INDEX CONCURRENTLY IF NOT EXISTS fine_idx ON audit."Event" (at);\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_event_id ON audit."Event" (id);\n`);
+    const bad = writePack(
+      'nokey',
+      `CREATE INDEX CONCURRENTLY IF NOT EXISTS fine_idx ON audit."Event" (at);\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS idx_event_id ON audit."Event" (id);\n`,
+    );
     const before = await catalogSnapshot(db);
     const r = await cli('apply', bad);
     expect(r.code).toBe(2);
@@ -122,7 +133,9 @@ describe('indexes on partitioned tables', () => {
     const probes = JSON.parse(r.stdout).run.queries.filter((q: any) => q.name !== 'one');
     expect(probes.map((q: any) => q.name)).toEqual(['insert:audit.Event', 'update:audit.Event']);
     const c = await db.connect();
-    const params = (await c.query({ text: `SELECT ctid::text, tableoid::int FROM audit."Event_2025" ORDER BY ctid LIMIT 1`, rowMode: 'array' })).rows[0];
+    const params = (
+      await c.query({ text: `SELECT ctid::text, tableoid::int FROM audit."Event_2025" ORDER BY ctid LIMIT 1`, rowMode: 'array' })
+    ).rows[0];
     const written = async (sql: string, values: unknown[]) => {
       await c.query('BEGIN');
       await c.query(sql, values);
@@ -132,6 +145,11 @@ describe('indexes on partitioned tables', () => {
     };
     expect(await written(probes[0].sql, params)).toBe(1);
     // The unsafe way: by ctid alone, the same statement rewrites that address in every partition.
-    expect(await written(`WITH old AS (DELETE FROM audit."Event" WHERE ctid = $1::tid RETURNING *) INSERT INTO audit."Event" SELECT * FROM old`, [params[0]])).toBeGreaterThan(1);
+    expect(
+      await written(
+        `WITH old AS (DELETE FROM audit."Event" WHERE ctid = $1::tid RETURNING *) INSERT INTO audit."Event" SELECT * FROM old`,
+        [params[0]],
+      ),
+    ).toBeGreaterThan(1);
   });
 });

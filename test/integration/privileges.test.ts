@@ -72,7 +72,10 @@ describe('least privilege', () => {
     const a = await runCli(['apply', pack, '--db', urlAs(OWNER)]);
     expect(a.code, a.stderr).toBe(0);
     expect((await runCli(['verify', pack, '--db', urlAs(OWNER)])).code).toBe(0);
-    const wl = writePack('w', `-- name: hist\n-- params: SELECT g FROM generate_series(1, 5) g\nSELECT id FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "createdAt" DESC LIMIT 5;\n`);
+    const wl = writePack(
+      'w',
+      `-- name: hist\n-- params: SELECT g FROM generate_series(1, 5) g\nSELECT id FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "createdAt" DESC LIMIT 5;\n`,
+    );
     const b = await runCli(['bench', wl, '--runs', '3', '--warmup', '1', '--db', urlAs(OWNER)]);
     expect(b.code, b.stderr).toBe(0);
     const rows = await db.query(`SELECT applied_by FROM pgopt.objects`);

@@ -20,7 +20,8 @@ const asMallory = () => {
   u.password = malloryPassword;
   return u.toString();
 };
-const isSuperuser = async (role: string) => (await db.query(`SELECT rolsuper FROM pg_roles WHERE rolname = $1`, [role]))[0].rolsuper as boolean;
+const isSuperuser = async (role: string) =>
+  (await db.query(`SELECT rolsuper FROM pg_roles WHERE rolname = $1`, [role]))[0].rolsuper as boolean;
 const exists = async (rel: string) => (await db.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [rel]))[0].ok as boolean;
 
 /** The registry's shape, as an attacker would copy it from pgopt's source. */
@@ -100,7 +101,10 @@ describe('a registry planted by a role with CREATE on the database', () => {
 });
 
 describe('a registry pgopt created, tampered with afterwards', () => {
-  const pack = writePack('tamper', 'CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a_idx ON public.t (a);\nCREATE INDEX IF NOT EXISTS t_b_idx ON public.t (b);');
+  const pack = writePack(
+    'tamper',
+    'CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a_idx ON public.t (a);\nCREATE INDEX IF NOT EXISTS t_b_idx ON public.t (b);',
+  );
   beforeAll(async () => {
     await db.query(`CREATE INDEX keep_me ON public.t (a, b)`);
     const r = await cli('apply', pack);
@@ -108,7 +112,9 @@ describe('a registry pgopt created, tampered with afterwards', () => {
   });
 
   it('pgopt creates its registry with no privileges for PUBLIC', async () => {
-    const acl = await db.query(`SELECT relname, relacl::text AS acl FROM pg_class WHERE relnamespace = 'pgopt'::regnamespace AND relkind IN ('r', 'S')`);
+    const acl = await db.query(
+      `SELECT relname, relacl::text AS acl FROM pg_class WHERE relnamespace = 'pgopt'::regnamespace AND relkind IN ('r', 'S')`,
+    );
     for (const r of acl) expect(r.acl ?? '').not.toMatch(/(^|[{,])=/);
     const schema = await db.query(`SELECT nspacl::text AS acl FROM pg_namespace WHERE nspname = 'pgopt'`);
     expect(schema[0].acl ?? '').not.toMatch(/(^|[{,])=/);
@@ -172,7 +178,7 @@ describe('functions planted on the search_path', () => {
       BEGIN INSERT INTO public.planted_calls DEFAULT VALUES; RETURN 0; END $$`);
   });
 
-  it('control: a catalog query like pgopt\'s, under the default search_path, calls the planted function', async () => {
+  it("control: a catalog query like pgopt's, under the default search_path, calls the planted function", async () => {
     const c = await db.connect();
     await c.query(`SELECT pg_relation_size(i.indexrelid) FROM pg_index i LIMIT 1`);
     expect((await db.query(`SELECT count(*)::int AS n FROM public.planted_calls`))[0].n).toBeGreaterThan(0);

@@ -50,7 +50,14 @@ describe('pgopt bench', () => {
     const doc = JSON.parse(r.stdout);
     const run = doc.run;
     expect(run).toMatchObject({ kind: 'pgopt-bench', formatVersion: 1, workload: { name: 'small' }, options: { runs: 15, warmup: 3 } });
-    expect(Object.keys(run.settings).sort()).toEqual(['effective_cache_size', 'jit', 'max_parallel_workers_per_gather', 'random_page_cost', 'shared_buffers', 'work_mem']);
+    expect(Object.keys(run.settings).sort()).toEqual([
+      'effective_cache_size',
+      'jit',
+      'max_parallel_workers_per_gather',
+      'random_page_cost',
+      'shared_buffers',
+      'work_mem',
+    ]);
     expect(run.queries.map((q: any) => [q.name, q.form, q.samples.length, q.paramSets])).toEqual([
       ['history', 'raw', 15, 40],
       ['active', 'raw', 15, 1],
@@ -72,7 +79,21 @@ describe('pgopt bench', () => {
   it('after the pack: faster with a plan change, the view form runs, accounting names the users of each object', async () => {
     expect((await cli('apply', pack)).code).toBe(0);
     const after = join(dir, 'after.json');
-    const r = await cli('bench', workload, '--runs', '15', '--warmup', '3', '--compare', join(dir, 'before.json'), '--pack', pack, '--save', after, '--json');
+    const r = await cli(
+      'bench',
+      workload,
+      '--runs',
+      '15',
+      '--warmup',
+      '3',
+      '--compare',
+      join(dir, 'before.json'),
+      '--pack',
+      pack,
+      '--save',
+      after,
+      '--json',
+    );
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout);
     const history = doc.comparison.queries.find((q: any) => q.name === 'history');
@@ -109,7 +130,11 @@ describe('pgopt bench', () => {
     expect(r.code, r.stdout).toBe(0);
     const cmp = JSON.parse(r.stdout).comparison;
     // No confident verdict: each query is unchanged, or inconclusive with its reason.
-    expect(cmp.queries.filter((q: any) => q.verdict === 'faster' || q.verdict === 'slower').map((q: any) => [q.name, q.verdict, q.before.median, q.after.median])).toEqual([]);
+    expect(
+      cmp.queries
+        .filter((q: any) => q.verdict === 'faster' || q.verdict === 'slower')
+        .map((q: any) => [q.name, q.verdict, q.before.median, q.after.median]),
+    ).toEqual([]);
     for (const q of cmp.queries.filter((x: any) => x.verdict === 'inconclusive')) expect(q.reason).toMatch(/re-run/);
     // Same workload, data and settings; the only thing a comparison may report is the machine's
     // own change of speed (the calibration query), which the verdicts above already corrected.
@@ -118,7 +143,18 @@ describe('pgopt bench', () => {
 
   it('an index dropped by hand shows as a significant regression and --fail-on-regression exits 1', async () => {
     await db.query('DROP INDEX app.idx_hist');
-    const r = await cli('bench', workload, '--runs', '15', '--warmup', '3', '--compare', join(dir, 'after.json'), '--fail-on-regression', '20');
+    const r = await cli(
+      'bench',
+      workload,
+      '--runs',
+      '15',
+      '--warmup',
+      '3',
+      '--compare',
+      join(dir, 'after.json'),
+      '--fail-on-regression',
+      '20',
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/history is \d+% slower than the baseline \(p = /);
     expect(r.stdout).toMatch(/history.*slower/);
@@ -128,7 +164,10 @@ describe('pgopt bench', () => {
   });
 
   it('a failed expectation exits 1 naming the query and the reason', async () => {
-    const strict = writePack('strict', `-- name: scan\n-- expect: uses index idx_nope\n-- expect: no seq scan on Execution\nSELECT count(*) FROM app."Execution";\n`);
+    const strict = writePack(
+      'strict',
+      `-- name: scan\n-- expect: uses index idx_nope\n-- expect: no seq scan on Execution\nSELECT count(*) FROM app."Execution";\n`,
+    );
     const r = await cli('bench', strict, '--runs', '3', '--warmup', '0');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('scan: expected "uses index idx_nope", but the plan uses no index');
@@ -137,7 +176,9 @@ describe('pgopt bench', () => {
 
   it('markdown output goes to stdout and to $GITHUB_STEP_SUMMARY', async () => {
     const summary = join(dir, 'summary.md');
-    const r = await runCli(['compare', join(dir, 'before.json'), join(dir, 'after.json'), '--format', 'markdown'], { env: { GITHUB_STEP_SUMMARY: summary } });
+    const r = await runCli(['compare', join(dir, 'before.json'), join(dir, 'after.json'), '--format', 'markdown'], {
+      env: { GITHUB_STEP_SUMMARY: summary },
+    });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('| query | before p50 | after p50 | speedup | plan before → after | buffers |');
     const { readFileSync } = await import('node:fs');

@@ -7,10 +7,16 @@ import { writePack } from '../helpers/packs.js';
 let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase('load');
-  await db.query(`CREATE TABLE events (id bigserial PRIMARY KEY, account int NOT NULL, kind int NOT NULL, at timestamptz NOT NULL DEFAULT now(), payload text)`);
-  await db.query(`INSERT INTO events (account, kind, at, payload) SELECT g % 5000, g % 17, now() - g * interval '1 second', md5(g::text) FROM generate_series(1, 1500000) g`);
+  await db.query(
+    `CREATE TABLE events (id bigserial PRIMARY KEY, account int NOT NULL, kind int NOT NULL, at timestamptz NOT NULL DEFAULT now(), payload text)`,
+  );
+  await db.query(
+    `INSERT INTO events (account, kind, at, payload) SELECT g % 5000, g % 17, now() - g * interval '1 second', md5(g::text) FROM generate_series(1, 1500000) g`,
+  );
   // The same data, partitioned by kind: its index is built per partition (partitioned.ts).
-  await db.query(`CREATE TABLE pevents (id bigint NOT NULL, account int NOT NULL, kind int NOT NULL, at timestamptz NOT NULL DEFAULT now(), payload text) PARTITION BY LIST (kind)`);
+  await db.query(
+    `CREATE TABLE pevents (id bigint NOT NULL, account int NOT NULL, kind int NOT NULL, at timestamptz NOT NULL DEFAULT now(), payload text) PARTITION BY LIST (kind)`,
+  );
   for (let p = 0; p < 4; p++) {
     const kinds = Array.from({ length: 17 }, (_, k) => k).filter((k) => k % 4 === p);
     await db.query(`CREATE TABLE pevents_${p} PARTITION OF pevents FOR VALUES IN (${kinds.join(', ')})`);
@@ -77,22 +83,37 @@ async function applyVersusPlainBuild(label: string, insert: string, pack: string
   expect(blocking.ms).toBeGreaterThan(300);
   expect(blocking.writes.longest).toBeGreaterThan(blocking.ms * 0.5);
   expect(blocking.writes.longest).toBeGreaterThan(apply.writes.longest);
-  console.log(`${label}: apply ${apply.ms.toFixed(0)} ms: longest insert ${apply.writes.longest.toFixed(1)} ms over ${apply.writes.latencies.length} inserts; plain build ${blocking.ms.toFixed(0)} ms: longest insert ${blocking.writes.longest.toFixed(0)} ms`);
+  console.log(
+    `${label}: apply ${apply.ms.toFixed(0)} ms: longest insert ${apply.writes.longest.toFixed(1)} ms over ${apply.writes.latencies.length} inserts; plain build ${blocking.ms.toFixed(0)} ms: longest insert ${blocking.writes.longest.toFixed(0)} ms`,
+  );
 }
 
 describe('apply under live writes', () => {
   it('concurrent builds never stall the writer (< 1 s); a plain CREATE INDEX stalls it for its whole build', async () => {
-    const pack = writePack('live', `CREATE INDEX idx_ev_account ON events (account, at DESC);
+    const pack = writePack(
+      'live',
+      `CREATE INDEX idx_ev_account ON events (account, at DESC);
 CREATE INDEX idx_ev_kind ON events (kind, at DESC);
 CREATE INDEX idx_ev_payload ON events (payload);
-`);
-    await applyVersusPlainBuild('table', `INSERT INTO events (account, kind, payload) VALUES (42, 1, 'live')`, pack, `CREATE INDEX idx_ev_plain ON events (payload, account)`);
+`,
+    );
+    await applyVersusPlainBuild(
+      'table',
+      `INSERT INTO events (account, kind, payload) VALUES (42, 1, 'live')`,
+      pack,
+      `CREATE INDEX idx_ev_plain ON events (payload, account)`,
+    );
   });
 
   it('on a partitioned table too: each partition is built concurrently, so the writer never stalls; a plain build stalls it', async () => {
     const pack = writePack('plive', `CREATE INDEX idx_pev_account ON pevents (account, at DESC);\n`);
     // The plain build on the partitioned table holds SHARE on every partition.
-    await applyVersusPlainBuild('partitioned', `INSERT INTO pevents (id, account, kind, payload) VALUES (0, 42, 1, 'live')`, pack, `CREATE INDEX idx_pev_plain ON pevents (payload, account)`);
+    await applyVersusPlainBuild(
+      'partitioned',
+      `INSERT INTO pevents (id, account, kind, payload) VALUES (0, 42, 1, 'live')`,
+      pack,
+      `CREATE INDEX idx_pev_plain ON pevents (payload, account)`,
+    );
     const parts = await db.query(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'idx_pev_account'::regclass`);
     expect(parts[0].n).toBe(4);
   });

@@ -12,7 +12,10 @@ describe('sql/audit_engine', () => {
     expect(views.map((v) => v.name)).toEqual(['workflow_execution_stats', 'project_daily_stats', 'node_type_usage']);
     for (const v of views) {
       const unique = indexes.filter((i) => i.table?.name === v.name && i.unique).map((i) => (i.statement.ast as any).IndexStmt);
-      expect(unique.some((u) => !u.whereClause && u.indexParams.every((p: any) => p.IndexElem.name)), v.name).toBe(true);
+      expect(
+        unique.some((u) => !u.whereClause && u.indexParams.every((p: any) => p.IndexElem.name)),
+        v.name,
+      ).toBe(true);
     }
   });
 
@@ -20,7 +23,11 @@ describe('sql/audit_engine', () => {
     const pack = await loadPack('sql/audit_engine');
     const keyOf = (o: any) => {
       const s = o.statement.ast.IndexStmt;
-      return { table: o.table.name, where: JSON.stringify(s.whereClause ?? null), cols: s.indexParams.map((p: any) => JSON.stringify(p.IndexElem)) };
+      return {
+        table: o.table.name,
+        where: JSON.stringify(s.whereClause ?? null),
+        cols: s.indexParams.map((p: any) => JSON.stringify(p.IndexElem)),
+      };
     };
     const keys = pack.objects.filter((o) => o.kind === 'index').map((o) => ({ name: o.name, ...keyOf(o) }));
     for (const a of keys) {

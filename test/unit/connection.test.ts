@@ -12,8 +12,15 @@ describe('resolveConnection', () => {
     const env = { DATABASE_URL: 'postgres://fromenv:pw2@h2/db2', PGHOST: 'h3', PGUSER: 'u3', PGPASSWORD: 'pw3', PGDATABASE: 'd3' };
     expect(resolveConnection({ db: 'postgres://flag:pw0@h0/db0', env, cwd: dir }).display).toBe('flag@h0:5432/db0');
     expect(resolveConnection({ env, cwd: dir }).source).toBe('DATABASE_URL');
-    expect(resolveConnection({ env: { PGHOST: 'h3' }, cwd: dir })).toMatchObject({ source: '.env', display: 'envfile@h1:5433/app', secret: 'pw1' });
-    const libpq = resolveConnection({ env: { PGHOST: 'h3', PGPORT: '6000', PGUSER: 'u3', PGPASSWORD: 'pw3', PGDATABASE: 'd3', PGSSLMODE: 'require' }, cwd: tmpdir() });
+    expect(resolveConnection({ env: { PGHOST: 'h3' }, cwd: dir })).toMatchObject({
+      source: '.env',
+      display: 'envfile@h1:5433/app',
+      secret: 'pw1',
+    });
+    const libpq = resolveConnection({
+      env: { PGHOST: 'h3', PGPORT: '6000', PGUSER: 'u3', PGPASSWORD: 'pw3', PGDATABASE: 'd3', PGSSLMODE: 'require' },
+      cwd: tmpdir(),
+    });
     expect(libpq).toMatchObject({ source: 'libpq environment', display: 'u3@h3:6000/d3', secret: 'pw3' });
     expect(libpq.config).toMatchObject({ host: 'h3', port: 6000, user: 'u3', database: 'd3', ssl: { rejectUnauthorized: false } });
   });

@@ -6,7 +6,9 @@ import { writePack } from '../helpers/packs.js';
 
 /** Assessments as assessPack would resolve them (schema public), without a database. */
 const assess = (pack: Awaited<ReturnType<typeof loadPack>>): Assessment[] =>
-  pack.objects.map((o) => ({ object: o, schema: 'public', table: o.table ? { schema: 'public', name: o.table.name } : null }) as unknown as Assessment);
+  pack.objects.map(
+    (o) => ({ object: o, schema: 'public', table: o.table ? { schema: 'public', name: o.table.name } : null }) as unknown as Assessment,
+  );
 
 const PACK = `SET maintenance_work_mem = '1GB';
 CREATE INDEX a1 ON big (x);
@@ -51,7 +53,9 @@ describe('planLanes', () => {
   it('one job, or any unsafe statement, runs everything in pack order on one connection', async () => {
     const pack = await loadPack(writePack('lanes', PACK));
     expect(planLanes(pack, assess(pack), 1, () => 1).phases).toEqual([[pack.statements]]);
-    const unsafe = await loadPack(writePack('u', `CREATE INDEX a ON t (x);\nALTER TABLE t ADD COLUMN y int;\nCREATE INDEX b ON u (y);\n`), { allowUnsafe: true });
+    const unsafe = await loadPack(writePack('u', `CREATE INDEX a ON t (x);\nALTER TABLE t ADD COLUMN y int;\nCREATE INDEX b ON u (y);\n`), {
+      allowUnsafe: true,
+    });
     expect(planLanes(unsafe, assess(unsafe), 4, () => 1).phases).toEqual([[unsafe.statements]]);
   });
 });

@@ -9,11 +9,14 @@ import { indexedColumns } from '../../src/bench/writes.js';
 describe('loadPack', () => {
   it('splits with the real parser: semicolons inside dollar quotes, strings and comments', async () => {
     const pack = await loadPack(
-      writePack('p', `-- 注释; 中文 comment
+      writePack(
+        'p',
+        `-- 注释; 中文 comment
 SET work_mem = '64MB';
 /* one; two */ CREATE MATERIALIZED VIEW s.v AS SELECT $$a;b$$ AS x, 'c;d' AS y; -- tail; comment
 CREATE INDEX ON s."T" ("workflowId", lower(name)) INCLUDE (z);
-`),
+`,
+      ),
     );
     expect(pack.name).toBe('p');
     expect(pack.statements.map((s) => [s.kind, s.location.line, s.location.column])).toEqual([
@@ -47,16 +50,27 @@ CREATE INDEX ON s."T" ("workflowId", lower(name)) INCLUDE (z);
 describe('rewrites on PostgreSQL tokens', () => {
   it('names an index, sets CONCURRENTLY, keeps the rest byte for byte', async () => {
     await ensureParser();
-    expect(rewriteIndexSql(`create unique index if not exists ON ONLY s."T" using gin (j jsonb_path_ops) where x = $$;$$`, { name: 'n', concurrently: true })).toBe(
-      `CREATE UNIQUE INDEX CONCURRENTLY "n" ON ONLY s."T" using gin (j jsonb_path_ops) where x = $$;$$`,
+    expect(
+      rewriteIndexSql(`create unique index if not exists ON ONLY s."T" using gin (j jsonb_path_ops) where x = $$;$$`, {
+        name: 'n',
+        concurrently: true,
+      }),
+    ).toBe(`CREATE UNIQUE INDEX CONCURRENTLY "n" ON ONLY s."T" using gin (j jsonb_path_ops) where x = $$;$$`);
+    expect(rewriteIndexSql(`CREATE INDEX CONCURRENTLY i ON t (a)`, { name: 'c', relation: 'pg_temp.x', concurrently: false })).toBe(
+      `CREATE INDEX "c" ON pg_temp.x (a)`,
     );
-    expect(rewriteIndexSql(`CREATE INDEX CONCURRENTLY i ON t (a)`, { name: 'c', relation: 'pg_temp.x', concurrently: false })).toBe(`CREATE INDEX "c" ON pg_temp.x (a)`);
   });
 
   it('splits a materialized view into head, query and WITH [NO] DATA', async () => {
     await ensureParser();
-    expect(splitMatviewSql(`CREATE MATERIALIZED VIEW v (a) AS SELECT (1) AS a WITH NO DATA`)).toEqual({ head: 'CREATE MATERIALIZED VIEW v (a)', query: 'SELECT (1) AS a', withData: false });
-    expect(rewriteMatviewSql(`CREATE MATERIALIZED VIEW IF NOT EXISTS s.v (a) AS SELECT 1 WITH DATA`, 's.tmp')).toBe('CREATE MATERIALIZED VIEW s.tmp (a) AS SELECT 1 WITH NO DATA');
+    expect(splitMatviewSql(`CREATE MATERIALIZED VIEW v (a) AS SELECT (1) AS a WITH NO DATA`)).toEqual({
+      head: 'CREATE MATERIALIZED VIEW v (a)',
+      query: 'SELECT (1) AS a',
+      withData: false,
+    });
+    expect(rewriteMatviewSql(`CREATE MATERIALIZED VIEW IF NOT EXISTS s.v (a) AS SELECT 1 WITH DATA`, 's.tmp')).toBe(
+      'CREATE MATERIALIZED VIEW s.tmp (a) AS SELECT 1 WITH NO DATA',
+    );
   });
 
   it('derives PostgreSQL default index names, within 63 bytes', () => {
@@ -68,9 +82,12 @@ describe('rewrites on PostgreSQL tokens', () => {
 
   it('names every column an index reads: keys, expressions, INCLUDE and predicate (an update of any defeats HOT)', async () => {
     const pack = await loadPack(
-      writePack('cols', `CREATE INDEX a ON s."T" ("workflowId", lower(name) DESC) INCLUDE (z) WHERE s."T".status <> 'done';
+      writePack(
+        'cols',
+        `CREATE INDEX a ON s."T" ("workflowId", lower(name) DESC) INCLUDE (z) WHERE s."T".status <> 'done';
 CREATE INDEX b ON s."T" USING gin ((doc -> 'tags') jsonb_path_ops);
-`),
+`,
+      ),
     );
     expect(pack.objects.map(indexedColumns)).toEqual([['workflowId', 'name', 'z', 'status'], ['doc']]);
   });

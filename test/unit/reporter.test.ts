@@ -11,8 +11,12 @@ describe('Reporter', () => {
   it('without a terminal, build progress is a plain line every 5 s per object', () => {
     const err = stream(false);
     const r = new Reporter({ json: false, color: false, stdout: stream(false).s, stderr: err.s });
-    for (const ms of [1000, 5200, 7000, 10400]) r.progress({ type: 'build-progress', object: 'app.idx', phase: 'building index: scanning table', percent: 40, elapsedMs: ms });
-    expect(err.lines).toEqual(['app.idx: building index: scanning table 40%, 5.2 s\n', 'app.idx: building index: scanning table 40%, 10.4 s\n']);
+    for (const ms of [1000, 5200, 7000, 10400])
+      r.progress({ type: 'build-progress', object: 'app.idx', phase: 'building index: scanning table', percent: 40, elapsedMs: ms });
+    expect(err.lines).toEqual([
+      'app.idx: building index: scanning table 40%, 5.2 s\n',
+      'app.idx: building index: scanning table 40%, 10.4 s\n',
+    ]);
   });
 
   it('a terminal that reports no width gets no spinner (its line arithmetic would divide by zero)', () => {

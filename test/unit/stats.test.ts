@@ -6,7 +6,7 @@ import type { QueryResult } from '../../src/bench/runner.js';
 /** A deterministic pseudo-random stream, so the tests never flake. */
 function lcg(seed: number) {
   let s = seed;
-  return () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  return () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 }
 const noisy = (center: number, spread: number, n: number, seed: number) => {
   const r = lcg(seed);
@@ -49,7 +49,10 @@ describe('statistics', () => {
     const base = noisy(10, 4, 30, 3);
     const same = compareQuery('q', result(base), result(noisy(10.3, 4, 30, 4)));
     expect(same.verdict).toBe('unchanged');
-    expect(compareQuery('q', result(base), result(noisy(1, 0.2, 30, 5), 'Index Scan using i on t'))).toMatchObject({ verdict: 'faster', planChanged: true });
+    expect(compareQuery('q', result(base), result(noisy(1, 0.2, 30, 5), 'Index Scan using i on t'))).toMatchObject({
+      verdict: 'faster',
+      planChanged: true,
+    });
     expect(compareQuery('q', result(noisy(1, 0.2, 30, 5)), result(base)).verdict).toBe('slower');
     // Significant but tiny (1%): not worth a colour.
     const tight = Array.from({ length: 30 }, (_, i) => 10 + i * 0.001);
@@ -59,9 +62,27 @@ describe('statistics', () => {
   it('a 30% difference of a few microseconds is not a verdict; the same ratio at milliseconds is', () => {
     const tiny = Array.from({ length: 30 }, (_, i) => 0.055 + i * 0.0001);
     const ix = 'Index Scan using i on t';
-    expect(compareQuery('q', result(tiny), result(tiny.map((v) => v * 0.7), ix)).verdict).toBe('unchanged');
+    expect(
+      compareQuery(
+        'q',
+        result(tiny),
+        result(
+          tiny.map((v) => v * 0.7),
+          ix,
+        ),
+      ).verdict,
+    ).toBe('unchanged');
     const big = tiny.map((v) => v * 100);
-    expect(compareQuery('q', result(big), result(big.map((v) => v * 0.7), ix)).verdict).toBe('faster');
+    expect(
+      compareQuery(
+        'q',
+        result(big),
+        result(
+          big.map((v) => v * 0.7),
+          ix,
+        ),
+      ).verdict,
+    ).toBe('faster');
     // The same 30% with the same plan and buffers: the same work, so the timing alone is the machine's.
     const same = compareQuery('q', result(big), result(big.map((v) => v * 0.7)));
     expect(same.verdict).toBe('unchanged');
@@ -85,7 +106,17 @@ describe('statistics', () => {
     // …and a machine that drifted the other way cannot turn an unchanged query into a regression.
     expect(compareQuery('q', result(a), result(a.map((v) => v * 1.01)), 0.75).verdict).toBe('unchanged');
     // A real change (the plan changed) beyond margin + drift is still reported.
-    expect(compareQuery('q', result(a, 'Index Scan using i on t'), result(a.map((v) => v * 2), seq), 1.25).verdict).toBe('slower');
+    expect(
+      compareQuery(
+        'q',
+        result(a, 'Index Scan using i on t'),
+        result(
+          a.map((v) => v * 2),
+          seq,
+        ),
+        1.25,
+      ).verdict,
+    ).toBe('slower');
   });
 
   it("a slow spell of the machine during one query's runs is caught by the calibration measured alongside it", () => {
@@ -102,7 +133,9 @@ describe('statistics', () => {
     expect(c.drift).toBeCloseTo(2.1 / 3.4, 1);
     expect(c.verdict).toBe('inconclusive');
     // A steady machine and a changed plan: the same samples are a real change.
-    expect(compareQuery('q', result(slow, undefined, calFast), result(fast, 'Index Scan using i on t', calFast), 1.5).verdict).toBe('faster');
+    expect(compareQuery('q', result(slow, undefined, calFast), result(fast, 'Index Scan using i on t', calFast), 1.5).verdict).toBe(
+      'faster',
+    );
   });
 
   it('an outlier cannot fake a speedup: the test ranks, it does not average', () => {
@@ -202,14 +235,22 @@ describe('verdicts under machine drift', () => {
     const after = noisy(0.05, 0.006, 30, 32);
     const calBefore = noisy(2.0, 0.1, 30, 33);
     const calAfter = noisy(3.58, 0.2, 30, 34);
-    const c = compareQuery('queue_next_job', result(before, 'Seq Scan on jobs', calBefore, 100), result(after, 'Index Scan using jobs_next_idx on jobs', calAfter, 3));
+    const c = compareQuery(
+      'queue_next_job',
+      result(before, 'Seq Scan on jobs', calBefore, 100),
+      result(after, 'Index Scan using jobs_next_idx on jobs', calAfter, 3),
+    );
     expect(c.drift).toBeCloseTo(1.79, 1);
     expect(c.verdict).toBe('faster');
     expect(oldRule(2.54, 0.05, 1.79)).toBe(false);
   });
 
   it('workflow_list: 1.57 → 0.176 ms (8.9×), drift 1.83, Seq Scan → Bitmap Heap Scan, buffers 1032 → 40: faster', () => {
-    const c = compareQuery('workflow_list', result(noisy(1.57, 0.2, 20, 41), 'Seq Scan on workflows', noisy(2, 0.1, 20, 42), 1032), result(noisy(0.176, 0.02, 20, 43), 'Bitmap Heap Scan on workflows', noisy(3.66, 0.2, 20, 44), 40));
+    const c = compareQuery(
+      'workflow_list',
+      result(noisy(1.57, 0.2, 20, 41), 'Seq Scan on workflows', noisy(2, 0.1, 20, 42), 1032),
+      result(noisy(0.176, 0.02, 20, 43), 'Bitmap Heap Scan on workflows', noisy(3.66, 0.2, 20, 44), 40),
+    );
     expect(c.verdict).toBe('faster');
     expect(oldRule(1.57, 0.176, 1.83)).toBe(false);
   });
@@ -221,7 +262,10 @@ describe('verdicts under machine drift', () => {
     // Recorded by npm run verdicts: the calibration 37% faster while a CPU burst slowed a parallel
     // scan 1.3× (true ratio 1.25 the other way). A query moving against the drift is not proven,
     // with the same plan and buffers or with a plan change that made the buffers 3× fewer.
-    for (const [plan, buffers] of [['Seq Scan on t', 1000], ['Index Only Scan using i on t', 40]] as const) {
+    for (const [plan, buffers] of [
+      ['Seq Scan on t', 1000],
+      ['Index Only Scan using i on t', 40],
+    ] as const) {
       const c = compareQuery('q', result(before, 'Seq Scan on t', cb, 1000), result(after, plan, noisy(1.1, 0.05, 30, 55), buffers));
       expect(c.verdict).toBe('inconclusive');
       expect(c.reason).toMatch(/the machine's speed moved \d+% while this query ran; re-run/);
@@ -231,7 +275,11 @@ describe('verdicts under machine drift', () => {
     expect(same.verdict).toBe('inconclusive');
     // A parallel Seq Scan and an Index Only Scan reading 25× fewer buffers can run equally fast:
     // with a steady machine the same 1.8× is a verdict by timing, not by buffers.
-    const steady = compareQuery('q', result(before, 'Seq Scan on t', cb, 1000), result(after, 'Index Only Scan using i on t', noisy(2, 0.1, 30, 56), 40));
+    const steady = compareQuery(
+      'q',
+      result(before, 'Seq Scan on t', cb, 1000),
+      result(after, 'Index Only Scan using i on t', noisy(2, 0.1, 30, 56), 40),
+    );
     expect(steady.verdict).toBe('faster');
     expect(steady.reason).toBe('');
   });
@@ -240,7 +288,9 @@ describe('verdicts under machine drift', () => {
     const fast = noisy(0.05, 0.006, 30, 61);
     const slow = noisy(2.54, 0.3, 30, 62);
     const cal = [noisy(2, 0.1, 30, 63), noisy(3.58, 0.2, 30, 64)];
-    expect(compareQuery('q', result(fast, 'Index Scan using i on t', cal[0], 3), result(slow, 'Seq Scan on t', cal[1], 100)).verdict).toBe('slower');
+    expect(compareQuery('q', result(fast, 'Index Scan using i on t', cal[0], 3), result(slow, 'Seq Scan on t', cal[1], 100)).verdict).toBe(
+      'slower',
+    );
   });
 });
 
@@ -251,30 +301,64 @@ describe('a drift that can hide a change', () => {
   const seq = (cal: number[], buffers = 208) => result(before, 'Seq Scan on workflows', cal, buffers);
 
   it('a plan change the buffers confirm is judged with the drift taken out: the slow spell hid a real win (rule 7)', () => {
-    const c = compareQuery('workflow_list', seq(noisy(2, 0.1, 20, 73)), result(after, 'Bitmap Heap Scan on workflows', noisy(3.72, 0.1, 20, 74), 9));
+    const c = compareQuery(
+      'workflow_list',
+      seq(noisy(2, 0.1, 20, 73)),
+      result(after, 'Bitmap Heap Scan on workflows', noisy(3.72, 0.1, 20, 74), 9),
+    );
     expect(c.verdict).toBe('faster');
-    expect(c.reason).toMatch(/buffers went 208 → 9; the machine's speed moved \d+% while this query ran, and with that taken out the query ran 1\.\d× faster/);
+    expect(c.reason).toMatch(
+      /buffers went 208 → 9; the machine's speed moved \d+% while this query ran, and with that taken out the query ran 1\.\d× faster/,
+    );
     // The rule before rule 7 could only say it might be hidden.
-    const old = decideVerdict({ beforeMedian: 0.2, afterMedian: 0.2, p: c.p!, pAdjusted: c.p!, drift: 1.86, planChanged: true, beforeBuffers: 208, afterBuffers: 9 });
+    const old = decideVerdict({
+      beforeMedian: 0.2,
+      afterMedian: 0.2,
+      p: c.p!,
+      pAdjusted: c.p!,
+      drift: 1.86,
+      planChanged: true,
+      beforeBuffers: 208,
+      afterBuffers: 9,
+    });
     expect(old.verdict).toBe('inconclusive');
   });
 
   it('the drift is taken out only in the direction of the buffers: timing that shows nothing while the machine got faster stays inconclusive', () => {
-    const c = compareQuery('workflow_list', seq(noisy(3.72, 0.1, 20, 73)), result(after, 'Bitmap Heap Scan on workflows', noisy(2, 0.1, 20, 74), 9));
+    const c = compareQuery(
+      'workflow_list',
+      seq(noisy(3.72, 0.1, 20, 73)),
+      result(after, 'Bitmap Heap Scan on workflows', noisy(2, 0.1, 20, 74), 9),
+    );
     expect(c.verdict).toBe('inconclusive');
     expect(c.reason).toContain('which can hide a change');
     // More buffers and a machine that got slower: the drift can never make that a win.
-    const more = compareQuery('q', seq(noisy(2, 0.1, 20, 73), 9), result(after, 'Bitmap Heap Scan on workflows', noisy(3.72, 0.1, 20, 74), 208));
+    const more = compareQuery(
+      'q',
+      seq(noisy(2, 0.1, 20, 73), 9),
+      result(after, 'Bitmap Heap Scan on workflows', noisy(3.72, 0.1, 20, 74), 208),
+    );
     expect(more.verdict).not.toBe('faster');
   });
 
   it('the same timings with the same plan and buffers are simply unchanged', () => {
-    expect(compareQuery('q', seq(noisy(2, 0.1, 20, 73)), result(after, 'Seq Scan on workflows', noisy(3.72, 0.1, 20, 74), 208)).verdict).toBe('unchanged');
+    expect(
+      compareQuery('q', seq(noisy(2, 0.1, 20, 73)), result(after, 'Seq Scan on workflows', noisy(3.72, 0.1, 20, 74), 208)).verdict,
+    ).toBe('unchanged');
   });
 
   it('fewer buffers but a slower time (a CPU burst on the serial plan) needs 2× to be called slower', () => {
     // Recorded by npm run verdicts: a covering index 1.19× faster, measured 1.3× slower under a burst the 3 ms calibration missed.
-    const facts = { beforeMedian: 20, afterMedian: 26, p: 1e-6, pAdjusted: 1e-6, drift: 0.99, planChanged: true, beforeBuffers: 9091, afterBuffers: 372 };
+    const facts = {
+      beforeMedian: 20,
+      afterMedian: 26,
+      p: 1e-6,
+      pAdjusted: 1e-6,
+      drift: 0.99,
+      planChanged: true,
+      beforeBuffers: 9091,
+      afterBuffers: 372,
+    };
     const c = decideVerdict(facts);
     expect(c.verdict).toBe('inconclusive');
     expect(c.reason).toMatch(/buffers went 9091 → 372 but the time moved the other way/);

@@ -35,26 +35,52 @@ describe('checkRollbackOverride: a drop of exactly its own object, or refused', 
 
 describe('dropStatement: derived from the name, never read back', () => {
   it('quotes the name and drops concurrently unless partitioned or told otherwise', () => {
-    expect(dropStatement('index', 'app', 'we"ird', { concurrently: true, partitioned: false }).sql).toBe('DROP INDEX CONCURRENTLY IF EXISTS "app"."we""ird"');
-    expect(dropStatement('index', 'app', 'i', { concurrently: true, partitioned: true })).toEqual({ sql: 'DROP INDEX IF EXISTS "app"."i"', concurrently: false });
-    expect(dropStatement('matview', 'app', 'v', { concurrently: true, partitioned: false }).sql).toBe('DROP MATERIALIZED VIEW IF EXISTS "app"."v"');
+    expect(dropStatement('index', 'app', 'we"ird', { concurrently: true, partitioned: false }).sql).toBe(
+      'DROP INDEX CONCURRENTLY IF EXISTS "app"."we""ird"',
+    );
+    expect(dropStatement('index', 'app', 'i', { concurrently: true, partitioned: true })).toEqual({
+      sql: 'DROP INDEX IF EXISTS "app"."i"',
+      concurrently: false,
+    });
+    expect(dropStatement('matview', 'app', 'v', { concurrently: true, partitioned: false }).sql).toBe(
+      'DROP MATERIALIZED VIEW IF EXISTS "app"."v"',
+    );
   });
 });
 
 describe('registryDistrust', () => {
-  const part = (p: Partial<RegistryPart>): RegistryPart => ({ name: 'objects', relkind: 'r', owner: 'app', ownerTrusted: true, untrustedGrants: [], ...p });
+  const part = (p: Partial<RegistryPart>): RegistryPart => ({
+    name: 'objects',
+    relkind: 'r',
+    owner: 'app',
+    ownerTrusted: true,
+    untrustedGrants: [],
+    ...p,
+  });
   const facts = (parts: RegistryPart[] | null): RegistryFacts => ({ currentUser: 'app', parts });
-  const healthy = [part({ name: 'schema', relkind: 'schema' }), part({}), part({ name: 'events' }), part({ name: 'events_id_seq', relkind: 'S' })];
+  const healthy = [
+    part({ name: 'schema', relkind: 'schema' }),
+    part({}),
+    part({ name: 'events' }),
+    part({ name: 'events_id_seq', relkind: 'S' }),
+  ];
   it('trusts no registry at all, and one that is wholly ours', () => {
     expect(registryDistrust(facts(null))).toBeNull();
     expect(registryDistrust(facts(healthy))).toBeNull();
   });
   it('names a foreign owner, a writing grant and its REVOKE, and a schema without the tables', () => {
-    expect(registryDistrust(facts([...healthy.slice(0, 1), part({ owner: 'mallory', ownerTrusted: false })]))!.problem).toContain('table pgopt.objects is owned by role "mallory"');
-    const granted = registryDistrust(facts([...healthy, part({ name: 'events_id_seq', relkind: 'S', untrustedGrants: [{ grantee: 'PUBLIC', privilege: 'UPDATE' }] })]))!;
+    expect(registryDistrust(facts([...healthy.slice(0, 1), part({ owner: 'mallory', ownerTrusted: false })]))!.problem).toContain(
+      'table pgopt.objects is owned by role "mallory"',
+    );
+    const granted = registryDistrust(
+      facts([...healthy, part({ name: 'events_id_seq', relkind: 'S', untrustedGrants: [{ grantee: 'PUBLIC', privilege: 'UPDATE' }] })]),
+    )!;
     expect(granted.problem).toContain('sequence pgopt.events_id_seq grants UPDATE to PUBLIC');
     expect(granted.fix).toBe('REVOKE UPDATE ON SEQUENCE pgopt.events_id_seq FROM PUBLIC');
-    expect(registryDistrust(facts([part({ name: 'schema', relkind: 'schema', untrustedGrants: [{ grantee: 'bob', privilege: 'CREATE' }] })]))!.fix).toBe('REVOKE CREATE ON SCHEMA pgopt FROM "bob"');
+    expect(
+      registryDistrust(facts([part({ name: 'schema', relkind: 'schema', untrustedGrants: [{ grantee: 'bob', privilege: 'CREATE' }] })]))!
+        .fix,
+    ).toBe('REVOKE CREATE ON SCHEMA pgopt FROM "bob"');
     expect(registryDistrust(facts(healthy.slice(0, 1)))!.problem).toContain("not pgopt's registry: it has no table pgopt.objects");
   });
 });

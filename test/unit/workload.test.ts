@@ -76,7 +76,12 @@ SELECT n FROM stats_view;
     ['expects:', `-- name: q\n-- expects: under 5 ms\nSELECT 1;\n`, 'did you mean "-- expect:"', 2],
     ['when_exists:', `-- name: q\nSELECT 1;\n-- name: q\n-- when_exists: v\nSELECT 2;\n`, 'did you mean "-- when-exists:"', 4],
     ['param:', `-- name: q\n-- param: SELECT 1\nSELECT $1;\n`, 'did you mean "-- params:"', 2],
-    ['a data-modifying params query', `-- name: q\n-- params: WITH d AS (DELETE FROM t RETURNING id) SELECT id FROM d\nSELECT $1;\n`, 'params: must only read', 2],
+    [
+      'a data-modifying params query',
+      `-- name: q\n-- params: WITH d AS (DELETE FROM t RETURNING id) SELECT id FROM d\nSELECT $1;\n`,
+      'params: must only read',
+      2,
+    ],
     ['a sequence in a query', `-- name: q\nSELECT nextval('s');\n`, 'calls nextval(): sequences are not rolled back', 2],
     ['empty', `-- nothing\n`, 'holds no queries', 0],
   ];

@@ -86,22 +86,27 @@ async function duplicateKey(c: pg.Client, o: PackObject, table: string): Promise
 }
 
 async function probeDuplicates(c: pg.Client, o: PackObject, table: string): Promise<{ sample: string; count: number } | null> {
-    await c.query(`CREATE TEMP TABLE pgopt_lint_clone (LIKE ${table})`);
-    await asUser(c, () => runOneStatement(c, rewriteIndexSql(o.statement.sql, { name: 'pgopt_lint_clone_key', relation: 'pg_temp.pgopt_lint_clone', concurrently: false })));
-    const def = await c.query(
-      `SELECT array(SELECT pg_get_indexdef(i.indexrelid, k, false) FROM generate_series(1, i.indnkeyatts) k) AS keys,
+  await c.query(`CREATE TEMP TABLE pgopt_lint_clone (LIKE ${table})`);
+  await asUser(c, () =>
+    runOneStatement(
+      c,
+      rewriteIndexSql(o.statement.sql, { name: 'pgopt_lint_clone_key', relation: 'pg_temp.pgopt_lint_clone', concurrently: false }),
+    ),
+  );
+  const def = await c.query(
+    `SELECT array(SELECT pg_get_indexdef(i.indexrelid, k, false) FROM generate_series(1, i.indnkeyatts) k) AS keys,
               pg_get_expr(i.indpred, i.indrelid) AS pred,
               coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) AS "nullsNotDistinct"
          FROM pg_catalog.pg_index i WHERE i.indexrelid = 'pg_temp.pgopt_lint_clone_key'::regclass`,
-    );
-    const { keys, pred, nullsNotDistinct } = def.rows[0] as { keys: string[]; pred: string | null; nullsNotDistinct: boolean };
-    // By default NULLs never collide in a unique index: rows with a NULL key are left out.
-    const filters = [...(pred ? [`(${pred})`] : []), ...(nullsNotDistinct ? [] : keys.map((k) => `(${k}) IS NOT NULL`))];
-    const d = await c.query({
-      text: `SELECT ${keys.map((k) => `(${k})::text`).join(', ')}, count(*)::int FROM ${table} ${filters.length ? `WHERE ${filters.join(' AND ')}` : ''} GROUP BY ${keys.map((_, i) => i + 1).join(', ')} HAVING count(*) > 1 LIMIT 1`,
-      rowMode: 'array',
-    });
-    if (!d.rows.length) return null;
-    const row = d.rows[0] as unknown[];
-    return { sample: keys.map((k, i) => `${k}=${JSON.stringify(row[i])}`).join(', '), count: row[keys.length] as number };
+  );
+  const { keys, pred, nullsNotDistinct } = def.rows[0] as { keys: string[]; pred: string | null; nullsNotDistinct: boolean };
+  // By default NULLs never collide in a unique index: rows with a NULL key are left out.
+  const filters = [...(pred ? [`(${pred})`] : []), ...(nullsNotDistinct ? [] : keys.map((k) => `(${k}) IS NOT NULL`))];
+  const d = await c.query({
+    text: `SELECT ${keys.map((k) => `(${k})::text`).join(', ')}, count(*)::int FROM ${table} ${filters.length ? `WHERE ${filters.join(' AND ')}` : ''} GROUP BY ${keys.map((_, i) => i + 1).join(', ')} HAVING count(*) > 1 LIMIT 1`,
+    rowMode: 'array',
+  });
+  if (!d.rows.length) return null;
+  const row = d.rows[0] as unknown[];
+  return { sample: keys.map((k, i) => `${k}=${JSON.stringify(row[i])}`).join(', '), count: row[keys.length] as number };
 }

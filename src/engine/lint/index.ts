@@ -15,14 +15,25 @@ import type { LintFacts, LintFinding, LintResult, Rule } from './types.js';
 export * from './types.js';
 
 /** Every rule, in the order its findings are listed for one object. A new rule: one file in rules/, one line here. */
-export const RULES: Rule[] = [missingIfNotExists, matviewNoUniqueIndex, notConcurrent, redundantIndex, ginJsonbOps, lowCardinality, writeHeavyTable, uniqueDuplicates];
+export const RULES: Rule[] = [
+  missingIfNotExists,
+  matviewNoUniqueIndex,
+  notConcurrent,
+  redundantIndex,
+  ginJsonbOps,
+  lowCardinality,
+  writeHeavyTable,
+  uniqueDuplicates,
+];
 
 /** Apply the rules to facts already gathered: pure, no database. */
 export function runRules(facts: LintFacts, rules: Rule[] = RULES): LintFinding[] {
   const findings = facts.objects.flatMap((o) =>
     rules.flatMap((rule) => rule(o, facts)).map((f) => ({ ...f, location: o.a.object.statement.location, object: o.a.qualifiedName })),
   );
-  return findings.sort((x, y) => (x.location.file === y.location.file ? x.location.line - y.location.line : x.location.file < y.location.file ? -1 : 1));
+  return findings.sort((x, y) =>
+    x.location.file === y.location.file ? x.location.line - y.location.line : x.location.file < y.location.file ? -1 : 1,
+  );
 }
 
 /**

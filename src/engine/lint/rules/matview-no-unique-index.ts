@@ -11,7 +11,8 @@ export const matviewNoUniqueIndex: Rule = (o, facts) => {
     {
       rule: 'matview-no-unique-index',
       severity: 'warning',
-      message: 'materialized view without a unique index on plain columns: it cannot be refreshed CONCURRENTLY, and a plain refresh blocks its readers',
+      message:
+        'materialized view without a unique index on plain columns: it cannot be refreshed CONCURRENTLY, and a plain refresh blocks its readers',
       hint: 'add CREATE UNIQUE INDEX … ON the view (its grouping columns) after it',
     },
   ];
