@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
+import { tableSizesDigest } from '../db/catalog.js';
 import { asUser, prepareSession, resetSession, runOneStatement } from '../db/session.js';
 import type { ProgressListener } from '../engine/progress.js';
 import { PGOPT_VERSION } from '../version.js';
@@ -246,17 +247,7 @@ async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label
   };
 }
 
-async function dataChecksum(c: pg.Client): Promise<string> {
-  // Sizes rounded to 2 significant digits: ANALYZE's estimates move a little between runs.
-  const res = await c.query(
-    `SELECT coalesce(md5(string_agg(n.nspname || '.' || c.relname || ':' ||
-              CASE WHEN c.reltuples <= 0 THEN '0' ELSE round(c.reltuples::numeric, 1 - length(floor(c.reltuples)::bigint::text))::text END,
-              ',' ORDER BY n.nspname, c.relname)), '') AS h
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgopt') AND n.nspname NOT LIKE 'pg_%'`,
-  );
-  return String(res.rows[0].h).slice(0, 16);
-}
+const dataChecksum = tableSizesDigest;
 
 /** Run a workload: per query, warm-up, measured runs, one profiled run. The core never prints. */
 export async function runBench(c: pg.Client, workload: Workload, o: BenchOptions): Promise<BenchResult> {

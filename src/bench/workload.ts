@@ -5,7 +5,7 @@ import type { Node } from '@pgsql/types';
 import { inputError, type SourceLocation } from '../errors.js';
 import { nonTransactionalCalls } from './workload-rules.js';
 import { ensureParser, parseAt, parseFile, type SqlStatement } from '../sql/parse.js';
-import { nodeAs, stripLayout } from '../sql/tree.js';
+import { nodeAs, stripLayout, walk } from '../sql/tree.js';
 import type { SourceText, Token } from '../sql/source-text.js';
 
 /** A CI expectation on a query's plan or speed. */
@@ -80,36 +80,26 @@ interface Directive {
   location: SourceLocation;
 }
 
+/** The highest $n the statement uses. */
 function maxParam(tree: unknown): number {
   let max = 0;
-  const visit = (n: unknown): void => {
-    if (Array.isArray(n)) n.forEach(visit);
-    else if (n && typeof n === 'object') {
-      for (const [k, v] of Object.entries(n)) {
-        if (k === 'ParamRef') max = Math.max(max, (v as { number?: number }).number ?? 0);
-        visit(v);
-      }
-    }
-  };
-  visit(tree);
+  walk(tree, (key, value) => {
+    if (key === 'ParamRef') max = Math.max(max, typeof value.number === 'number' ? value.number : 0);
+  });
   return max;
 }
 
+const WRITES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+
+/** A SELECT without locking clauses, SELECT INTO or data-modifying WITH: it can run READ ONLY. */
 function isReadOnly(stmt: Node): boolean {
   const sel = nodeAs(stmt, 'SelectStmt');
   if (!sel) return false;
   if (sel.lockingClause?.length || sel.intoClause) return false;
   let writes = false;
-  const visit = (n: unknown): void => {
-    if (Array.isArray(n)) n.forEach(visit);
-    else if (n && typeof n === 'object') {
-      for (const [k, v] of Object.entries(n)) {
-        if (k === 'InsertStmt' || k === 'UpdateStmt' || k === 'DeleteStmt' || k === 'MergeStmt') writes = true;
-        visit(v);
-      }
-    }
-  };
-  visit(sel.withClause);
+  walk(sel.withClause, (key) => {
+    if (WRITES.has(key)) writes = true;
+  });
   return !writes;
 }
 

@@ -5,6 +5,7 @@ import { qualify, quoteIdent } from '../db/ident.js';
 import type { Pack, PackObject } from '../pack/types.js';
 import type { Node } from '@pgsql/types';
 import { nodeAs, walk } from '../sql/tree.js';
+import { writeTargetFacts as tableFacts, type WriteTargetFacts as TableFacts } from '../db/catalog.js';
 import { assessPack } from '../engine/assess.js';
 import type { QueryForm, WorkloadQuery } from './workload.js';
 
@@ -45,42 +46,6 @@ const sampleRows = (rel: string) =>
 
 /** A row by its physical address: ctid alone is not unique in a partitioned table, ctid and tableoid are. */
 const rowAt = (ctid: string, tableoid: string) => `ctid = ${ctid}::tid AND tableoid = ${tableoid}::oid`;
-
-interface TableFacts {
-  kind: string;
-  referenced: boolean;
-  triggers: boolean;
-  identityAlways: boolean;
-  /** Columns a write may set: not generated. */
-  cols: string[];
-  /** Identity columns: an update may not set them. */
-  identity: string[];
-  /** Columns of a unique index or exclusion constraint: another row's value would conflict. */
-  keyed: string[];
-}
-
-async function tableFacts(c: pg.Client, rel: string): Promise<TableFacts | null> {
-  const r = await c.query(
-    `SELECT c.relkind::text AS kind,
-            EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = c.oid AND contype = 'f') AS referenced,
-            EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal) AS triggers,
-            EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND attidentity = 'a') AS "identityAlways",
-            array(SELECT attname::text FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum) AS cols,
-            array(SELECT attname::text FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND attidentity <> '') AS identity,
-            -- Expression and predicate columns are found through pg_depend, plain ones through indkey.
-            array(SELECT DISTINCT a.attname::text
-                    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum > 0
-                   WHERE i.indrelid = c.oid AND (i.indisunique OR i.indisexclusion)
-                     AND (a.attnum = ANY (i.indkey)
-                          OR EXISTS (SELECT 1 FROM pg_depend d
-                                      WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
-                                        AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid
-                                        AND d.refobjsubid = a.attnum))) AS keyed
-       FROM pg_class c WHERE c.oid = to_regclass($1)`,
-    [rel],
-  );
-  return (r.rows[0] as TableFacts | undefined) ?? null;
-}
 
 /**
  * Run a probe once with its first parameter row in a transaction that is rolled back: a probe

@@ -310,3 +310,156 @@ export async function findRunLockHolder(client: pg.Client): Promise<LockHolder |
   const r = res.rows[0];
   return r ? { pid: r.pid, applicationName: r.application_name, user: r.usename, clientAddr: r.client_addr, since: r.since } : null;
 }
+
+export interface Partition {
+  oid: number;
+  schema: string;
+  name: string;
+  relkind: string;
+}
+
+/** The direct partitions of a partitioned table, by name. */
+export async function partitionsOf(c: pg.Client, tableOid: number): Promise<Partition[]> {
+  const r = await c.query(
+    `SELECT p.oid::int AS oid, n.nspname AS schema, p.relname AS name, p.relkind::text AS relkind
+       FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class p ON p.oid = i.inhrelid JOIN pg_catalog.pg_namespace n ON n.oid = p.relnamespace
+      WHERE i.inhparent = $1 ORDER BY p.relname`,
+    [tableOid],
+  );
+  return r.rows;
+}
+
+export interface IndexOnTable {
+  oid: number;
+  valid: boolean;
+  /** The partitioned index it is attached to, if any. */
+  attachedTo: number | null;
+}
+
+/**
+ * The index of that name *on that table*: an application's index that happens to carry the
+ * name pgopt would choose, on some other table, is never taken for pgopt's.
+ */
+export async function findIndexOn(c: pg.Client, schema: string, name: string, tableOid: number): Promise<IndexOnTable | null> {
+  const r = await c.query(
+    `SELECT ic.oid::int AS oid, i.indisvalid AS valid, (SELECT inhparent::int FROM pg_catalog.pg_inherits WHERE inhrelid = ic.oid) AS "attachedTo"
+       FROM pg_catalog.pg_class ic JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace JOIN pg_catalog.pg_index i ON i.indexrelid = ic.oid
+      WHERE n.nspname = $1 AND ic.relname = $2 AND i.indrelid = $3::oid`,
+    [schema, name, tableOid],
+  );
+  return r.rows[0] ?? null;
+}
+
+/** An index by oid: where it is, its relkind (I: partitioned) and its table's oid. */
+export async function indexByOid(c: pg.Client, oid: number): Promise<{ schema: string; name: string; kind: string; table: number } | null> {
+  const r = await c.query(
+    `SELECT n.nspname AS schema, ic.relname AS name, ic.relkind::text AS kind, i.indrelid::int AS "table"
+       FROM pg_catalog.pg_class ic JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace JOIN pg_catalog.pg_index i ON i.indexrelid = ic.oid
+      WHERE ic.oid = $1::oid`,
+    [oid],
+  );
+  return r.rows[0] ?? null;
+}
+
+/** The oid of a relation by its qualified, quoted name, or null. */
+export async function relationOid(c: pg.Client, qualifiedName: string): Promise<number | null> {
+  const res = await c.query('SELECT pg_catalog.to_regclass($1)::oid::int AS oid', [qualifiedName]);
+  return res.rows[0]?.oid ?? null;
+}
+
+/** What decides which write probes a table can take (bench --writes). */
+export interface WriteTargetFacts {
+  kind: string;
+  referenced: boolean;
+  triggers: boolean;
+  identityAlways: boolean;
+  /** Columns a write may set: not generated. */
+  cols: string[];
+  /** Identity columns: an update may not set them. */
+  identity: string[];
+  /** Columns of a unique index or exclusion constraint: another row's value would conflict. */
+  keyed: string[];
+}
+
+export async function writeTargetFacts(c: pg.Client, rel: string): Promise<WriteTargetFacts | null> {
+  const r = await c.query(
+    `SELECT c.relkind::text AS kind,
+            EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE confrelid = c.oid AND contype = 'f') AS referenced,
+            EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal) AS triggers,
+            EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND attidentity = 'a') AS "identityAlways",
+            array(SELECT attname::text FROM pg_catalog.pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum) AS cols,
+            array(SELECT attname::text FROM pg_catalog.pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND attidentity <> '') AS identity,
+            -- Expression and predicate columns are found through pg_depend, plain ones through indkey.
+            array(SELECT DISTINCT a.attname::text
+                    FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum > 0
+                   WHERE i.indrelid = c.oid AND (i.indisunique OR i.indisexclusion)
+                     AND (a.attnum = ANY (i.indkey)
+                          OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                                      WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                                        AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid
+                                        AND d.refobjsubid = a.attnum))) AS keyed
+       FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)`,
+    [rel],
+  );
+  return (r.rows[0] as WriteTargetFacts | undefined) ?? null;
+}
+
+/** A digest of every user table's estimated size: two bench runs that saw different data differ here. */
+export async function tableSizesDigest(c: pg.Client): Promise<string> {
+  // Sizes rounded to 2 significant digits: ANALYZE's estimates move a little between runs.
+  const res = await c.query(
+    `SELECT coalesce(md5(string_agg(n.nspname || '.' || c.relname || ':' ||
+              CASE WHEN c.reltuples <= 0 THEN '0' ELSE round(c.reltuples::numeric, 1 - length(floor(c.reltuples)::bigint::text))::text END,
+              ',' ORDER BY n.nspname, c.relname)), '') AS h
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgopt') AND n.nspname NOT LIKE 'pg_%'`,
+  );
+  return String(res.rows[0].h).slice(0, 16);
+}
+
+/**
+ * A materialized view runs its query at apply and at every refresh: a VOLATILE function in it
+ * (setval, a function that writes) would change the database each time. Read from the catalog
+ * after the dry run made the view: the functions its stored query calls, as the server resolved
+ * them. pg_depend cannot tell (it records no dependency on built-in functions such as setval),
+ * so they are read from the rule's query tree: function, operator, aggregate and window calls.
+ */
+export async function volatileFunctionsOf(c: pg.Client, view: string): Promise<string[]> {
+  const rule = await c.query(`SELECT ev_action::text AS tree FROM pg_catalog.pg_rewrite WHERE ev_class = pg_catalog.to_regclass($1)`, [
+    view,
+  ]);
+  const oids = new Set<string>();
+  for (const r of rule.rows) for (const m of (r.tree as string).matchAll(/:(?:funcid|opfuncid|aggfnoid|winfnoid) (\d+)/g)) oids.add(m[1]);
+  if (!oids.size) return [];
+  const res = await c.query(
+    `SELECT p.oid::regprocedure::text AS f FROM pg_catalog.pg_proc p WHERE p.oid = ANY ($1::oid[]) AND p.provolatile = 'v' ORDER BY 1`,
+    [[...oids]],
+  );
+  return res.rows.map((r) => r.f as string);
+}
+
+export const currentUser = async (c: pg.Client): Promise<string> => (await c.query('SELECT current_user AS u')).rows[0].u as string;
+
+/** A table's owner, and whether the current user acts as it (a member of the owning role). */
+export async function tableOwnership(c: pg.Client, table: string): Promise<{ owner: string; mine: boolean } | null> {
+  const r = await c.query(
+    `SELECT pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') AS mine, pg_catalog.pg_get_userbyid(c.relowner) AS owner
+       FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)`,
+    [table],
+  );
+  return r.rows[0] ?? null;
+}
+
+export const canCreateIn = async (c: pg.Client, schema: string): Promise<boolean> =>
+  (await c.query(`SELECT pg_catalog.has_schema_privilege($1, 'CREATE') AS ok`, [schema])).rows[0].ok;
+
+/** CREATE on the current database: what creating schema pgopt needs. */
+export const canCreateSchemas = async (c: pg.Client): Promise<boolean> =>
+  (await c.query(`SELECT pg_catalog.has_database_privilege(current_database(), 'CREATE') AS ok`)).rows[0].ok;
+
+export const canWriteRegistry = async (c: pg.Client): Promise<boolean> =>
+  (
+    await c.query(
+      `SELECT pg_catalog.has_table_privilege('pgopt.objects', 'INSERT, UPDATE, DELETE') AND pg_catalog.has_table_privilege('pgopt.events', 'INSERT') AS ok`,
+    )
+  ).rows[0].ok;

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { volatileFunctionsOf } from '../db/catalog.js';
 import { randomBytes } from 'node:crypto';
 import { inputError, PgoptError } from '../errors.js';
 import { currentSchema, findIndex, findMatview, findRelation, relationKindByName, type Relation } from '../db/catalog.js';
@@ -390,25 +391,6 @@ async function dryRun(
     { timeoutMs: 60_000 },
   );
   return out;
-}
-
-/**
- * A materialized view runs its query at apply and at every refresh: a VOLATILE function in it
- * (setval, a function that writes) would change the database each time. Read from the catalog
- * after the dry run made the view: the functions its stored query calls, as the server resolved
- * them. pg_depend cannot tell (it records no dependency on built-in functions such as setval),
- * so they are read from the rule's query tree: function, operator, aggregate and window calls.
- */
-async function volatileFunctionsOf(c: pg.Client, view: string): Promise<string[]> {
-  const rule = await c.query(`SELECT ev_action::text AS tree FROM pg_rewrite WHERE ev_class = to_regclass($1)`, [view]);
-  const oids = new Set<string>();
-  for (const r of rule.rows) for (const m of (r.tree as string).matchAll(/:(?:funcid|opfuncid|aggfnoid|winfnoid) (\d+)/g)) oids.add(m[1]);
-  if (!oids.size) return [];
-  const res = await c.query(
-    `SELECT p.oid::regprocedure::text AS f FROM pg_proc p WHERE p.oid = ANY ($1::oid[]) AND p.provolatile = 'v' ORDER BY 1`,
-    [[...oids]],
-  );
-  return res.rows.map((r) => r.f as string);
 }
 
 function refuseVolatile(s: PackStatement, functions: string[]): void {

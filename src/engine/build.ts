@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { findIndex, longTransactions } from '../db/catalog.js';
+import { findIndex, longTransactions, relationOid } from '../db/catalog.js';
 import { withStatementTimeout } from '../db/scoped.js';
 import { displayName, qualify } from '../db/ident.js';
 import { asUser, runOneStatement } from '../db/session.js';
@@ -153,8 +153,7 @@ export async function dropForRebuild(
 
 async function findTableOid(c: pg.Client, a: Assessment): Promise<number | null> {
   if (!a.table) return null;
-  const res = await c.query('SELECT to_regclass($1)::oid::int AS oid', [qualify(a.table.schema, a.table.name)]);
-  return res.rows[0]?.oid ?? null;
+  return relationOid(c, qualify(a.table.schema, a.table.name));
 }
 
 export { findTableOid };

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { createHash } from 'node:crypto';
 import { displayName, qualify } from '../db/ident.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
+import { findIndexOn, indexByOid, partitionsOf } from '../db/catalog.js';
 
 /**
  * Indexes on partitioned tables. PostgreSQL cannot build them CONCURRENTLY, and a plain build
@@ -10,23 +11,6 @@ import { rewriteIndexSql } from '../pack/rewrite.js';
  * partition's index CONCURRENTLY, and ATTACH it; once every partition has one, the parent
  * index turns valid by itself. Sub-partitioned partitions get the same treatment.
  */
-
-interface Partition {
-  oid: number;
-  schema: string;
-  name: string;
-  relkind: string;
-}
-
-async function partitionsOf(c: pg.Client, tableOid: number): Promise<Partition[]> {
-  const r = await c.query(
-    `SELECT p.oid::int AS oid, n.nspname AS schema, p.relname AS name, p.relkind::text AS relkind
-       FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid JOIN pg_namespace n ON n.oid = p.relnamespace
-      WHERE i.inhparent = $1 ORDER BY p.relname`,
-    [tableOid],
-  );
-  return r.rows;
-}
 
 /** A partition's index name: stable across runs (a rerun finds what a crashed run built), at most 63 bytes. */
 export function partitionIndexName(index: string, partition: string): string {
@@ -38,26 +22,6 @@ export function partitionIndexName(index: string, partition: string): string {
     return out;
   };
   return `${cut(index, 30)}_${cut(partition, 22)}_${createHash('md5').update(full).digest('hex').slice(0, 8)}`;
-}
-
-interface Found {
-  oid: number;
-  valid: boolean;
-  attachedTo: number | null;
-}
-
-/**
- * The index of that name *on that table*: an application's index that happens to carry the
- * name pgopt would choose, on some other table, is never taken for pgopt's.
- */
-async function findIndexOn(c: pg.Client, schema: string, name: string, tableOid: number): Promise<Found | null> {
-  const r = await c.query(
-    `SELECT ic.oid::int AS oid, i.indisvalid AS valid, (SELECT inhparent::int FROM pg_inherits WHERE inhrelid = ic.oid) AS "attachedTo"
-       FROM pg_class ic JOIN pg_namespace n ON n.oid = ic.relnamespace JOIN pg_index i ON i.indexrelid = ic.oid
-      WHERE n.nspname = $1 AND ic.relname = $2 AND i.indrelid = $3::oid`,
-    [schema, name, tableOid],
-  );
-  return r.rows[0] ?? null;
 }
 
 export interface PartitionedBuild {
@@ -154,12 +118,7 @@ export async function dropBuilt(c: pg.Client, built: number[], b: Pick<Partition
   let firstError: unknown = null;
   for (const oid of built) {
     try {
-      const r = await c.query(
-        `SELECT n.nspname AS schema, ic.relname AS name, ic.relkind::text AS kind, i.indrelid::int AS "table"
-           FROM pg_class ic JOIN pg_namespace n ON n.oid = ic.relnamespace JOIN pg_index i ON i.indexrelid = ic.oid WHERE ic.oid = $1::oid`,
-        [oid],
-      );
-      const idx = r.rows[0];
+      const idx = await indexByOid(c, oid);
       if (!idx) continue;
       if (idx.kind === 'I')
         await b.blocking(`dropping ${displayName(idx.schema, idx.name)}`, [idx.table], () =>

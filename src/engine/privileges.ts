@@ -1,3 +1,4 @@
+import { canCreateIn, canCreateSchemas, canWriteRegistry, currentUser, tableOwnership } from '../db/catalog.js';
 import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { qualify } from '../db/ident.js';
@@ -20,31 +21,22 @@ export interface PrivilegeTarget {
 
 export async function checkPrivileges(c: pg.Client, targets: PrivilegeTarget[]): Promise<void> {
   const missing: string[] = [];
-  const user = (await c.query('SELECT current_user AS u')).rows[0].u as string;
+  const user = await currentUser(c);
   for (const a of targets) {
     if (a.exists) continue;
     if (a.table) {
-      const r = await c.query(
-        `SELECT pg_has_role(current_user, c.relowner, 'USAGE') AS ok, pg_get_userbyid(c.relowner) AS owner
-           FROM pg_class c WHERE c.oid = to_regclass($1)`,
-        [qualify(a.table.schema, a.table.name)],
-      );
+      const own = await tableOwnership(c, qualify(a.table.schema, a.table.name));
       // A table the pack creates in this run (a view) has no row yet: it will be ours.
-      if (r.rows[0] && !r.rows[0].ok)
-        missing.push(`ownership of ${a.table.schema}.${a.table.name} (owned by ${r.rows[0].owner}) to index it`);
+      if (own && !own.mine) missing.push(`ownership of ${a.table.schema}.${a.table.name} (owned by ${own.owner}) to index it`);
     } else {
-      const r = await c.query(`SELECT has_schema_privilege($1, 'CREATE') AS ok`, [a.schema]);
-      if (!r.rows[0].ok) missing.push(`CREATE on schema ${a.schema} for ${a.qualifiedName}`);
+      if (!(await canCreateIn(c, a.schema))) missing.push(`CREATE on schema ${a.schema} for ${a.qualifiedName}`);
     }
   }
   if (!(await registryExists(c))) {
-    const r = await c.query(`SELECT has_database_privilege(current_database(), 'CREATE') AS ok`);
-    if (!r.rows[0].ok) missing.push(`CREATE on this database, to create the registry schema pgopt (or let an owner run pgopt once)`);
+    if (!(await canCreateSchemas(c)))
+      missing.push(`CREATE on this database, to create the registry schema pgopt (or let an owner run pgopt once)`);
   } else {
-    const r = await c.query(
-      `SELECT has_table_privilege('pgopt.objects', 'INSERT, UPDATE, DELETE') AND has_table_privilege('pgopt.events', 'INSERT') AS ok`,
-    );
-    if (!r.rows[0].ok) missing.push('write access to the registry tables pgopt.objects and pgopt.events');
+    if (!(await canWriteRegistry(c))) missing.push('write access to the registry tables pgopt.objects and pgopt.events');
   }
   const unique = [...new Set(missing)];
   if (unique.length) {

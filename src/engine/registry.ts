@@ -75,11 +75,56 @@ CREATE TABLE IF NOT EXISTS pgopt.events (
   by_user text NOT NULL DEFAULT current_user,
   pgopt_version text
 );
+CREATE TABLE IF NOT EXISTS pgopt.meta (key text PRIMARY KEY, value text NOT NULL);
 COMMENT ON SCHEMA pgopt IS 'pgopt registry: objects applied by optimization packs and the event log';
 REVOKE ALL ON SCHEMA pgopt FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pgopt FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA pgopt FROM PUBLIC;
 `;
+
+/**
+ * The registry's shape, as a number kept in pgopt.meta. A registry without pgopt.meta is version 1
+ * (pgopt before versions). Every later version has one upgrade step, run in place on first
+ * contact by a run that writes (under the run lock); a registry newer than this pgopt is refused.
+ */
+export const REGISTRY_VERSION = 2;
+
+/** Step `to` upgrades a registry of version `to - 1`. Each is idempotent and runs in one transaction. */
+export const REGISTRY_UPGRADES: { to: number; why: string; sql: string }[] = [
+  {
+    to: 2,
+    why: 'table_oid: an index of the same name on a recreated table is not ours; pgopt.meta: the registry version',
+    sql: `ALTER TABLE pgopt.objects ADD COLUMN IF NOT EXISTS table_oid oid;
+          CREATE TABLE IF NOT EXISTS pgopt.meta (key text PRIMARY KEY, value text NOT NULL);
+          REVOKE ALL ON pgopt.meta FROM PUBLIC;`,
+  },
+];
+
+const setVersion = (c: pg.Client, v: number) =>
+  c.query(`INSERT INTO pgopt.meta (key, value) VALUES ('registry_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
+    String(v),
+  ]);
+
+/** The version of the registry in the database (1 when it predates versions). */
+export async function registryVersion(c: pg.Client): Promise<number> {
+  // Two statements: a query naming pgopt.meta fails to parse where the table does not exist.
+  const has = await c.query(`SELECT pg_catalog.to_regclass('pgopt.meta') IS NOT NULL AS ok`);
+  if (!has.rows[0].ok) return 1;
+  const r = await c.query(`SELECT value FROM pgopt.meta WHERE key = 'registry_version'`);
+  return r.rows[0]?.value ? Number(r.rows[0].value) : 1;
+}
+
+/** A registry this pgopt does not know how to read: a newer pgopt wrote it. */
+export function newerRegistry(version: number): PgoptError | null {
+  if (version <= REGISTRY_VERSION) return null;
+  return new PgoptError(
+    'input',
+    `the registry in this database (schema ${REGISTRY_SCHEMA}) is version ${version}, written by a newer pgopt; this pgopt (${PGOPT_VERSION}) knows versions up to ${REGISTRY_VERSION}`,
+    {
+      hint: 'use the pgopt version that wrote it, or a newer one; nothing was changed',
+    },
+  );
+}
 
 /** The relations pgopt's registry is made of: a schema `pgopt` without them is not pgopt's. */
 const REGISTRY_TABLES = ['objects', 'events'] as const;
@@ -153,23 +198,31 @@ export async function registryExists(c: pg.Client): Promise<boolean> {
     throw new PgoptError('database', `refusing to use the registry: ${distrust.problem}`, { hint: distrust.fix });
   }
   const exists = facts.parts !== null;
-  if (exists) checked.set(c, true);
-  return exists;
+  if (!exists) return false;
+  const newer = newerRegistry(await registryVersion(c));
+  if (newer) throw newer;
+  checked.set(c, true);
+  return true;
 }
 
-/** Columns later versions added, for registries an earlier pgopt created. */
-const MIGRATIONS = `ALTER TABLE pgopt.objects ADD COLUMN IF NOT EXISTS table_oid oid`;
+/** Bring an older registry to REGISTRY_VERSION, one step at a time, each step with its version row. */
+async function upgradeRegistry(c: pg.Client): Promise<void> {
+  const from = await registryVersion(c);
+  for (const step of REGISTRY_UPGRADES.filter((u) => u.to > from && u.to <= REGISTRY_VERSION)) {
+    await withTransaction(c, async () => {
+      await c.query(step.sql);
+      await setVersion(c, step.to);
+    });
+  }
+}
 
 /** Created on first use, under the run lock so two first runs cannot race; no one else may write it. */
 export async function ensureRegistry(c: pg.Client): Promise<void> {
-  if (await registryExists(c)) {
-    const has = await c.query(
-      `SELECT 1 FROM pg_attribute WHERE attrelid = 'pgopt.objects'::regclass AND attname = 'table_oid' AND NOT attisdropped`,
-    );
-    if (!has.rowCount) await c.query(MIGRATIONS);
-    return;
-  }
-  await withTransaction(c, () => c.query(DDL));
+  if (await registryExists(c)) return upgradeRegistry(c);
+  await withTransaction(c, async () => {
+    await c.query(DDL);
+    await setVersion(c, REGISTRY_VERSION);
+  });
   // Check what was created, as any later run will (a concurrent creator could have won the race).
   if (!(await registryExists(c))) throw new PgoptError('database', `the registry schema ${REGISTRY_SCHEMA} was not created`);
 }

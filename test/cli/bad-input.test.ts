@@ -202,6 +202,23 @@ describe('connections: database errors exit 3; the password never shows', () => 
     expect(ok.stdout + ok.stderr).not.toContain(new URL(db.url).password);
   });
 
+  it('--verbose adds the stack and its causes, scrubbed like every other line', async () => {
+    // The server's message names the database, which here holds the real password.
+    const u = new URL(db.url);
+    const password = decodeURIComponent(u.password);
+    u.pathname = `/x${password}`;
+    const plain = await runCli(['status', '--db', u.toString()]);
+    const verbose = await runCli(['status', '--verbose', '--db', u.toString()]);
+    for (const r of [plain, verbose]) {
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toContain('does not exist');
+      expect(r.stdout + r.stderr).not.toContain(password);
+    }
+    expect(plain.stderr).not.toMatch(/^\s+at /m);
+    expect(verbose.stderr).toMatch(/^\s+at /m);
+    expect(verbose.stderr).toContain('caused by:');
+  });
+
   it('a refused connection fails fast with exit 3', async () => {
     const r = await runCli(['status', '--db', `postgres://postgres:${SECRET}@127.0.0.1:1/x`]);
     expect(r.code).toBe(3);

@@ -209,15 +209,10 @@ describe('bad baselines and arguments: exit 2', () => {
 });
 
 describe('bad workloads through the CLI: exit 2, one line with file:line, database unchanged', () => {
+  // Every refusal of the loader is unit-tested (test/unit/workload.test.ts); here, one found at
+  // load and one found only once the server runs the params query, for the exit code and format.
   const BAD: [string, string, string, number][] = [
-    ['no name', `SELECT 1;\n`, 'query without a name', 1],
     ['syntax error', `-- name: q\nSELEC 1;\n`, 'syntax error at or near "SELEC"', 2],
-    ['params missing', `-- name: q\nSELECT $1;\n`, 'uses $1 but has no "-- params:" query', 2],
-    ['params not a query', `-- name: q\n-- params: DELETE FROM t\nSELECT $1;\n`, 'params: must be a single SELECT', 2],
-    ['name twice', `-- name: q\nSELECT 1;\n-- name: q\nSELECT 2;\n`, 'is named twice', 3],
-    ['bad expectation', `-- name: q\n-- expect: fast please\nSELECT 1;\n`, 'unknown expectation "fast please"', 2],
-    ['unknown directive', `-- name: q\n-- parms: SELECT 1\nSELECT 1;\n`, 'unknown directive "parms:" (did you mean "-- params:"?)', 2],
-    ['when-exists first', `-- name: q\n-- when-exists: v\nSELECT 1;\n`, 'the raw form comes first', 3],
     [
       'too few param columns',
       `-- name: q\n-- params: SELECT 1\nSELECT $1::int + $2::int;\n`,
