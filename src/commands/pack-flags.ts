@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { runApplicationName } from '../db/run-lock.js';
 
 /** Declares the flags every command that reads a pack takes. */
 export const packFlags = (cmd: Command): Command =>
@@ -14,5 +15,5 @@ export interface PackFlags {
   replaceChanged?: boolean;
 }
 
-/** application_name on our connections, so DBAs see "pgopt apply <pack>" in pg_stat_activity. */
-export const appName = (verb: string, pack: string) => `pgopt ${verb} ${pack}`.slice(0, 63);
+/** application_name on our connections: "pgopt apply <pack> [pid@host]" in pg_stat_activity (db/run-lock.ts). */
+export const appName = (verb: string, pack: string) => runApplicationName(verb, pack);

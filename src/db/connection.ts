@@ -1,3 +1,4 @@
+import { parseEnv } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
@@ -27,25 +28,13 @@ export interface ConnectionOptions {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
-/** Minimal .env reader (KEY=VALUE, optional quotes, # comments) — the Prisma convention. */
+/**
+ * A .env file read with dotenv's rules, as Node implements them (util.parseEnv): quotes, inline
+ * `# comments`, the `export` prefix, CRLF, and a UTF-8 BOM from editors that write one.
+ */
 export function readDotEnv(path: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const raw of readFileSync(path, 'utf8').split(/\r?\n/)) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    const key = line
-      .slice(0, eq)
-      .replace(/^export\s+/, '')
-      .trim();
-    let value = line.slice(eq + 1).trim();
-    if ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'"))) {
-      value = value.slice(1, -1);
-    }
-    out[key] = value;
-  }
-  return out;
+  const text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
+  return parseEnv(text) as Record<string, string>;
 }
 
 function fromUrl(url: string, source: ConnectionSource, timeout: number): ConnectionTarget {

@@ -1,9 +1,7 @@
 import pg from 'pg';
-import { PgoptError } from '../errors.js';
 import type { ConnectionTarget } from './connection.js';
 import { translatePgError } from './pg-errors.js';
 import { prepareSession } from './session.js';
-import { RUN_LOCK, findRunLockHolder } from './catalog.js';
 
 export type Client = pg.Client;
 
@@ -88,39 +86,5 @@ export async function withStatementTimeout<T>(client: pg.Client, ms: number, fn:
     return await fn();
   } finally {
     await client.query('SET statement_timeout = 0').catch(() => {});
-  }
-}
-
-/**
- * Hold the per-database run lock for the duration of `fn`. A second run waits up to
- * `waitMs` and then fails naming the holder. Session-level, so it is released when the
- * connection dies (kill -9 included) and never outlives its run.
- */
-export async function withAdvisoryLock<T>(
-  client: pg.Client,
-  waitMs: number,
-  fn: () => Promise<T>,
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
-): Promise<T> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const got = await client.query('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [RUN_LOCK.classid, RUN_LOCK.objid]);
-    if (got.rows[0].ok) break;
-    if (Date.now() >= deadline) {
-      const holder = await findRunLockHolder(client);
-      const who = holder
-        ? `"${holder.applicationName || 'unknown application'}" (pid ${holder.pid}, user ${holder.user}${holder.clientAddr ? ` from ${holder.clientAddr}` : ''}, connected since ${holder.since})`
-        : 'another session';
-      throw new PgoptError('database', `another pgopt run holds this database's run lock: ${who}`, {
-        hint: 'wait for it to finish, or pass --wait <seconds> to wait longer',
-        details: holder,
-      });
-    }
-    await sleep(Math.min(500, Math.max(50, deadline - Date.now())));
-  }
-  try {
-    return await fn();
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1::int, $2::int)', [RUN_LOCK.classid, RUN_LOCK.objid]).catch(() => {});
   }
 }

@@ -39,12 +39,26 @@ export async function prepareSession(c: pg.Client): Promise<SessionState> {
     userSchemas: res.rows[0].schemas,
     userCurrentSchema: res.rows[0].current,
   };
+  await pin(c);
+  sessions.set(c, state);
+  return state;
+}
+
+/**
+ * pgopt's session settings. client_connection_check_interval (PostgreSQL 14+): if pgopt is
+ * killed during a long statement (a concurrent build), the server notices the vanished client
+ * within a second and cancels it, so the dead run's session ends and releases the run lock.
+ * Without it the statement runs to its end holding the lock.
+ */
+async function pin(c: pg.Client): Promise<void> {
   await c.query(
     `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', 'on', false)`,
     [PINNED_SEARCH_PATH],
   );
-  sessions.set(c, state);
-  return state;
+  await c.query(
+    `SELECT pg_catalog.set_config('client_connection_check_interval', '1000', false)
+      WHERE pg_catalog.current_setting('server_version_num')::int >= 140000`,
+  );
 }
 
 /**
@@ -53,10 +67,7 @@ export async function prepareSession(c: pg.Client): Promise<SessionState> {
  */
 export async function repin(c: pg.Client): Promise<void> {
   if (!sessions.has(c)) return;
-  await c.query(
-    `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', 'on', false)`,
-    [PINNED_SEARCH_PATH],
-  );
+  await pin(c);
 }
 
 /**

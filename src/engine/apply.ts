@@ -3,16 +3,16 @@ import type pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { PgoptError, type SourceLocation } from '../errors.js';
 import { findIndex, findMatview } from '../db/catalog.js';
-import { withAdvisoryLock, withTransaction } from '../db/scoped.js';
+import { withTransaction } from '../db/scoped.js';
+import { withAdvisoryLock } from '../db/run-lock.js';
 import { displayName, qualify, quoteIdent } from '../db/ident.js';
 import { asUser, backendPid, prepareSession, repin, runOneStatement } from '../db/session.js';
 import type { Pack, PackObject, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment, type PackAssessment } from './assess.js';
 import { buildIndex, dropForRebuild } from './build.js';
 import { failure } from './failure.js';
-import { lockPolicy } from './locks.js';
+import { lockPolicy, runLockOptions, withLockRetry } from './locks.js';
 import { progressWatcher } from './watch.js';
-import { withLockRetry } from './locks.js';
 import { planLanes, runLanes, type LaneWork, type LanePlan } from './lanes.js';
 import { lintPack } from './lint/index.js';
 import { ensureRegistry, logEvent, upsertRow, deleteRow } from './registry.js';
@@ -100,7 +100,7 @@ interface ApplyRun {
 }
 
 async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
-  return withAdvisoryLock(c, o.waitMs, async () => {
+  return withAdvisoryLock(c, runLockOptions(o), async () => {
     await noSessionTimeouts(c);
     const assessed = await preflight(c, pack, o);
     await ensureRegistry(c);

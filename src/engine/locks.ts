@@ -84,3 +84,9 @@ export const lockPolicy = (o: RunOptions, what: string): LockPolicy => ({
   backoffMs: o.backoffMs ?? defaultBackoff,
   onRetry: (attempt, blockers) => o.onProgress?.({ type: 'lock-retry', what, attempt, blockers }),
 });
+
+/** The run lock's options from a run's: its --wait, and progress when a killed run's session is still ending. */
+export const runLockOptions = (o: RunOptions) => ({
+  waitMs: o.waitMs,
+  onWait: (message: string) => o.onProgress?.({ type: 'warning', message }),
+});

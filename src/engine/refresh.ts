@@ -4,11 +4,11 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { PgoptError } from '../errors.js';
 import { findMatview, findRelation } from '../db/catalog.js';
-import { withAdvisoryLock, withStatementTimeout } from '../db/scoped.js';
+import { withStatementTimeout } from '../db/scoped.js';
+import { withAdvisoryLock } from '../db/run-lock.js';
 import { displayName, qualify } from '../db/ident.js';
 import { failure } from './failure.js';
-import { lockPolicy } from './locks.js';
-import { withLockRetry } from './locks.js';
+import { lockPolicy, runLockOptions, withLockRetry } from './locks.js';
 import { ensureRegistry, logEvent, readRows } from './registry.js';
 import type { RunOptions } from './run-options.js';
 
@@ -64,7 +64,7 @@ export async function resolveRefreshTargets(
 export async function refreshViews(c: pg.Client, targets: { schema: string; name: string }[], o: RunOptions): Promise<RefreshResult> {
   const runId = randomUUID();
   await prepareSession(c);
-  return withAdvisoryLock(c, o.waitMs, async () => {
+  return withAdvisoryLock(c, runLockOptions(o), async () => {
     await ensureRegistry(c);
     const owners = await readRows(c);
     const result: RefreshResult = { runId, views: [] };

@@ -4,13 +4,13 @@ import { prepareSession } from '../db/session.js';
 import { randomUUID } from 'node:crypto';
 import { PgoptError } from '../errors.js';
 import { findIndex, findMatview, relationByOid } from '../db/catalog.js';
-import { withAdvisoryLock, withStatementTimeout } from '../db/scoped.js';
+import { withStatementTimeout } from '../db/scoped.js';
+import { withAdvisoryLock } from '../db/run-lock.js';
 import { displayName } from '../db/ident.js';
 import { checkRollbackOverride, dropStatement, type RollbackChoice } from './rollback-sql.js';
 import { indexShape, queryShape } from './definition.js';
 import { failure } from './failure.js';
-import { lockPolicy } from './locks.js';
-import { withLockRetry } from './locks.js';
+import { lockPolicy, runLockOptions, withLockRetry } from './locks.js';
 import { deleteRow, logEvent, readRows, setRowState, type RegistryRow } from './registry.js';
 import type { RunOptions } from './run-options.js';
 
@@ -101,7 +101,7 @@ export async function rollbackPack(c: pg.Client, packName: string, o: RollbackOp
   const runId = randomUUID();
   await ensureParser();
   await prepareSession(c);
-  return withAdvisoryLock(c, o.waitMs, async () => {
+  return withAdvisoryLock(c, runLockOptions(o), async () => {
     await c.query('SET lock_timeout = 0');
     let rows = (await readRows(c, packName)).sort((a, b) => b.ordinal - a.ordinal);
     if (o.only) {

@@ -76,11 +76,15 @@ function parseRaw(src: SourceText): RawStmt[] {
   }
 }
 
-/** Parse a file, syntax errors as file:line:column, each statement with the comments above it. */
+/**
+ * Parse a file, syntax errors as file:line:column, each statement with the comments above it. A
+ * UTF-8 BOM (some editors write one) is not part of the SQL; a file of comments alone has no
+ * statements (the parser would call it a syntax error).
+ */
 export function parseFile(file: string, text: string): SqlFile {
-  const src = new SourceText(file, text);
-  const raws = parseRaw(src);
+  const src = new SourceText(file, text.replace(/^\uFEFF/, ''));
   const tokens = scanTokens(src.text);
+  const raws = tokens.every(isComment) ? [] : parseRaw(src);
   let gapStart = 0;
   const statements = raws.map((raw): SqlStatement => {
     const from = raw.stmt_location ?? 0;

@@ -65,6 +65,8 @@ const UNESCAPED_BY_SCANNER = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g;
 
 /** Tokens of `sql` with byte offsets relative to it, from PostgreSQL's own lexer. */
 export function scanTokens(sql: string): Token[] {
+  // The scanner fails on text with no token at all (it returns malformed JSON).
+  if (!sql.trim()) return [];
   const lexable = sql.replace(UNESCAPED_BY_SCANNER, ' ');
   const bytes = lexable === sql ? null : Buffer.from(sql, 'utf8');
   return (scanSync(lexable).tokens as Token[]).map((t) => ({

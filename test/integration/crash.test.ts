@@ -119,3 +119,78 @@ describe('Ctrl-C during a concurrent build', () => {
     await runCli(['rollback', pack, '--db', db.url]);
   });
 });
+
+describe('an immediate rerun after kill -9 converges', () => {
+  const sessionsOf = async (like: string) =>
+    (await db.query(`SELECT pid FROM pg_stat_activity WHERE application_name LIKE $1 AND pid <> pg_backend_pid()`, [like])).length;
+
+  it('the killed run’s build is cancelled by the server within seconds, even while a blocker holds it (client_connection_check_interval)', async () => {
+    const pack = writePack('crash', PACK);
+    const blocker = await db.connect();
+    await blocker.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await blocker.query('SELECT count(*) FROM app.projects');
+    await blocker.query('SELECT txid_current()');
+    let child: ChildProcess | undefined;
+    const run = runCli(['apply', pack, '--db', db.url], { onSpawn: (p) => (child = p) });
+    await waitFor(async () => (await db.query(`SELECT 1 FROM pg_class WHERE relname = 'idx_c1'`)).length > 0);
+    child!.kill('SIGKILL');
+    await run;
+    // The blocker is still open: without the check the build would wait for it forever.
+    await waitFor(async () => (await sessionsOf('pgopt apply crash%')) === 0, 10_000);
+    await blocker.query('ROLLBACK');
+    const again = await runCli(['apply', pack, '--db', db.url]);
+    expect(again.code, again.stderr).toBe(0);
+    expect((await runCli(['verify', pack, '--db', db.url])).code).toBe(0);
+    expect(await invalidIndexes()).toBe(0);
+    expect((await runCli(['rollback', pack, '--db', db.url])).code).toBe(0);
+  });
+
+  it('control: a session without the check, killed the same way, builds on until the blocker ends', async () => {
+    const blocker = await db.connect();
+    await blocker.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await blocker.query('SELECT txid_current()');
+    const script = `const pg = require('pg'); const c = new pg.Client({ connectionString: process.argv[1], application_name: 'control build' });
+      c.connect().then(() => c.query('CREATE INDEX CONCURRENTLY idx_control ON app."Execution" ("projectId", status)'));`;
+    const { spawn } = await import('node:child_process');
+    const proc = spawn(process.execPath, ['-e', script, db.url], { stdio: 'ignore', cwd: process.cwd() });
+    await waitFor(async () => (await db.query(`SELECT 1 FROM pg_class WHERE relname = 'idx_control'`)).length > 0);
+    proc.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await sessionsOf('control build')).toBe(1);
+    await blocker.query('ROLLBACK');
+    await waitFor(async () => (await sessionsOf('control build')) === 0);
+    await db.query('DROP INDEX IF EXISTS app.idx_control');
+  });
+
+  it('a rerun waits for the session of a killed run (its process gone) instead of blaming another run; a live run is still refused', async () => {
+    const pack = writePack('crash', PACK);
+    const { spawnSync } = await import('node:child_process');
+    const { hostname } = await import('node:os');
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+    for (const [pid, outcome] of [
+      [dead, 'waits'],
+      [String(process.pid), 'refused'],
+    ] as const) {
+      const holder = await db.connect();
+      await holder.query(`SELECT set_config('application_name', $1, false)`, [`pgopt apply crash [${pid}@${hostname().slice(0, 20)}]`]);
+      await holder.query(`SELECT pg_advisory_lock(${0x70676f70}, 1)`);
+      const rerun = runCli(['apply', pack, '--db', db.url]);
+      if (outcome === 'waits') {
+        // The killed run's session ends a moment after the rerun found the lock taken.
+        await waitFor(async () => (await sessionsOf('pgopt apply crash [%')) >= 2);
+        await new Promise((r) => setTimeout(r, 1000));
+        await holder.end();
+      }
+      const r = await rerun;
+      await holder.end().catch(() => {});
+      if (outcome === 'waits') {
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toMatch(new RegExp(`held by a pgopt run whose process \\(pid ${dead}\\) is gone: waiting up to 30 s`));
+      } else {
+        expect(r.code).toBe(3);
+        expect(r.stderr).toContain("another pgopt run holds this database's run lock");
+      }
+    }
+    expect((await runCli(['rollback', pack, '--db', db.url])).code).toBe(0);
+  });
+});

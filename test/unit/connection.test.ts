@@ -33,3 +33,27 @@ describe('resolveConnection', () => {
     expect(redact('postgres://u:p%40ss@h/db and p@ss', 'p@ss')).toBe('postgres://u:***@h/db and ***');
   });
 });
+
+describe('.env files as users write them (dotenv rules)', () => {
+  const dirWith = (text: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'dotenv-'));
+    writeFileSync(join(dir, '.env'), text);
+    return dir;
+  };
+  it.each([
+    ['an inline comment', 'DATABASE_URL=postgres://u@h/b1   # local\n'],
+    ['the export prefix', 'export DATABASE_URL=postgres://u@h/b1\n'],
+    ['double quotes holding a #', 'DATABASE_URL="postgres://u@h/b1"  # quoted\n'],
+    ['CRLF line ends', 'OTHER=1\r\nDATABASE_URL=postgres://u@h/b1\r\n'],
+    ['a UTF-8 BOM', '\uFEFFDATABASE_URL=postgres://u@h/b1\n'],
+  ])('%s', (_label, text) => {
+    const t = resolveConnection({ env: {}, cwd: dirWith(text) });
+    expect(t.source).toBe('.env');
+    expect(t.display).toBe('u@h:5432/b1');
+  });
+  it('the old reader would have kept the comment in the database name', () => {
+    const line = 'DATABASE_URL=postgres://u@h/b1   # local';
+    const naive = line.slice(line.indexOf('=') + 1).trim();
+    expect(new URL(naive).pathname).not.toBe('/b1');
+  });
+});

@@ -92,3 +92,29 @@ CREATE INDEX b ON s."T" USING gin ((doc -> 'tags') jsonb_path_ops);
     expect(pack.objects.map(indexedColumns)).toEqual([['workflowId', 'name', 'z', 'status'], ['doc']]);
   });
 });
+
+describe('pack files as editors save them', () => {
+  it('a UTF-8 BOM and CRLF line ends: loads, with the right lines', async () => {
+    const pack = await loadPack(
+      writePack(
+        'bomcrlf',
+        '\uFEFF-- first\r\nCREATE INDEX IF NOT EXISTS a_idx ON t (a);\r\n\r\nCREATE INDEX IF NOT EXISTS b_idx ON t (b);\r\n',
+      ),
+    );
+    expect(pack.statements.map((s) => [s.location.line, s.sql])).toEqual([
+      [2, 'CREATE INDEX IF NOT EXISTS a_idx ON t (a)'],
+      [4, 'CREATE INDEX IF NOT EXISTS b_idx ON t (b)'],
+    ]);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['comments only', '-- nothing yet\n/* later */\n'],
+    ['a BOM alone', '\uFEFF'],
+  ])('%s: "holds no SQL statements" (input, exit 2), not a syntax error', async (_label, text) => {
+    const err = await loadPack(writePack('empty', text)).catch((e) => e);
+    expect(err).toBeInstanceOf(PgoptError);
+    expect(err.kind).toBe('input');
+    expect(err.message).toMatch(/holds no SQL statements$/);
+  });
+});

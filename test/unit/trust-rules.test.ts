@@ -106,3 +106,24 @@ describe('scanTokens with control characters in a quoted name', () => {
     expect(t.at(-1)!.tokenName).toBe('SQL_COMMENT');
   });
 });
+
+describe('the run lock: a killed run is told apart from a live one', () => {
+  it('application names carry the pgopt process and host, within 63 bytes', async () => {
+    const { runApplicationName } = await import('../../src/db/run-lock.js');
+    expect(runApplicationName('apply', 'audit', '[42@ci]')).toBe('pgopt apply audit [42@ci]');
+    const long = runApplicationName('rollback', 'x'.repeat(100), '[4242424@very-long-host-name]');
+    expect(Buffer.byteLength(long)).toBeLessThanOrEqual(63);
+    expect(long.endsWith('[4242424@very-long-host-name]')).toBe(true);
+  });
+
+  it('orphaned: a pgopt holder on this host whose process is gone; not a live one, another host, or another application', async () => {
+    const { orphanedClient } = await import('../../src/db/run-lock.js');
+    const holder = (applicationName: string) => ({ pid: 1, applicationName, user: 'u', clientAddr: null, since: '' });
+    const gone = () => false;
+    expect(orphanedClient(holder('pgopt apply p [123@box]'), 'box', gone)).toBe(123);
+    expect(orphanedClient(holder('pgopt apply p [123@box]'), 'box', () => true)).toBeNull();
+    expect(orphanedClient(holder('pgopt apply p [123@other]'), 'box', gone)).toBeNull();
+    expect(orphanedClient(holder('myapp [123@box]'), 'box', gone)).toBeNull();
+    expect(orphanedClient(holder('pgopt apply p'), 'box', gone)).toBeNull();
+  });
+});
