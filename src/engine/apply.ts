@@ -39,6 +39,8 @@ export interface ApplyResult {
   analyzed: string[];
   /** True when anything in the database changed. */
   changed: boolean;
+  /** INVALID indexes a failed build left that could not be dropped at once (the next apply drops them). */
+  leftovers: string[];
   error?: PgoptError;
 }
 
@@ -169,7 +171,7 @@ function startRun(pack: Pack, o: ApplyOptions, assessed: PackAssessment): ApplyR
     durationMs: 0,
     reason: '',
   }));
-  const result: ApplyResult = { pack: pack.name, runId: randomUUID(), statements, analyzed: [], changed: false };
+  const result: ApplyResult = { pack: pack.name, runId: randomUUID(), statements, analyzed: [], changed: false, leftovers: [] };
   return { pack, o, runId: result.runId, byObject, tableOf: assessed.tableOf, result, created: new Set(), analyzed: new Set() };
 }
 
@@ -210,7 +212,16 @@ async function execute(run: ApplyRun, conn: pg.Client, s: PackStatement, touched
     res.outcome = 'failed';
     const e = err instanceof PgoptError ? err : failure(err, `statement at ${s.location.file}:${s.location.line}`, o.signal);
     res.reason = e.message;
-    result.error ??= e;
+    const leftover = (e.details as { leftover?: string } | undefined)?.leftover;
+    if (leftover) result.leftovers.push(leftover);
+    // The first failure is the error; a leftover of a later one (another lane) is never dropped from it.
+    // (Another lane may have failed while this statement ran.)
+    const first = result.error as PgoptError | undefined;
+    result.error = !first
+      ? e
+      : leftover
+        ? new PgoptError(first.kind, `${first.message}; also ${e.message}`, { cause: first, hint: first.hint })
+        : first;
   } finally {
     res.durationMs = Math.round(performance.now() - t0);
     if (res.outcome !== 'not-run') {
@@ -403,8 +414,10 @@ async function applyIndex(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptio
     if (a.live) await dropForRebuild(c, a, o, (fn) => withTransaction(c, fn));
     await buildIndex(c, a, o, (fn) => withTransaction(c, fn));
   } catch (err) {
-    // Nothing was built: no row may claim it.
-    await deleteRow(c, pack.name, a.schema, a.object.name).catch(() => {});
+    // Nothing was built: no row may claim it. An INVALID leftover keeps its "building" row, so
+    // status shows it, verify reports it INVALID and the next apply drops and rebuilds it.
+    const leftover = err instanceof PgoptError && (err.details as { leftover?: string } | undefined)?.leftover;
+    if (!leftover) await deleteRow(c, pack.name, a.schema, a.object.name).catch(() => {});
     throw err;
   }
   await recordApplied(c, pack, a, Math.round(performance.now() - t0), false);

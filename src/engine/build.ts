@@ -1,11 +1,12 @@
 import type pg from 'pg';
-import { findIndex, longTransactions, relationOid } from '../db/catalog.js';
+import { findIndex, longTransactions, relationOid, type SessionInfo } from '../db/catalog.js';
+import { PgoptError } from '../errors.js';
 import { withStatementTimeout } from '../db/scoped.js';
 import { displayName, qualify } from '../db/ident.js';
 import { asUser, runOneStatement } from '../db/session.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
 import type { Assessment } from './assess.js';
-import { lockPolicy, withLockRetry } from './locks.js';
+import { describeSessions, lockPolicy, withLockRetry } from './locks.js';
 import { failure } from './failure.js';
 import { backendPid } from '../db/session.js';
 import type { RunOptions } from './run-options.js';
@@ -63,7 +64,7 @@ export async function buildIndex(
   try {
     await buildConcurrently(c, o, sql, a.schema, a.object.name);
   } catch (err) {
-    throw failure(err, what, o.signal);
+    throw await buildFailure(c, err, what, o);
   } finally {
     stopWatch?.();
   }
@@ -80,15 +81,68 @@ async function buildConcurrently(c: pg.Client, o: RunOptions, sql: string, schem
     await withBuildTimeout(c, o, () => asUser(c, () => runOneStatement(c, sql)));
   } catch (err) {
     const left = await findIndex(c, schema, name).catch(() => null);
-    if (left && !left.valid && left.oid !== before?.oid) await cleanUp(() => dropIndexConcurrently(c, schema, name, o));
+    if (left && !left.valid && left.oid !== before?.oid) await dropLeftover(c, schema, name, o, err);
     throw err;
   }
 }
 
-/** Cleanup after a failure runs even when the failure was Ctrl-C, and its own errors never replace the first one. */
-async function cleanUp(fn: () => Promise<unknown>): Promise<void> {
-  await fn().catch(() => {});
+/**
+ * A concurrent drop waits for the same older transactions the build waited for, so the cleanup
+ * of an INVALID leftover gets a short bound of its own. A leftover that stays is never silent:
+ * the error says which index, and which sessions its drop waits for (LeftoverIndex).
+ */
+export const CLEANUP_TIMEOUT_MS = 5_000;
+
+async function dropLeftover(c: pg.Client, schema: string, name: string, o: RunOptions, cause: unknown): Promise<void> {
+  const bound = { ...o, buildTimeoutMs: o.buildTimeoutMs > 0 ? Math.min(o.buildTimeoutMs, CLEANUP_TIMEOUT_MS) : CLEANUP_TIMEOUT_MS };
+  // Cleanup runs even after Ctrl-C; its own failure never replaces the first error, it adds to it.
+  const dropped = await dropIndexConcurrently(c, schema, name, bound).then(
+    () => true,
+    () => false,
+  );
+  if (dropped) return;
+  const blockers = await longTransactions(c, 0).catch(() => []);
+  throw new LeftoverIndex(displayName(schema, name), blockers, cause);
 }
+
+/** A failed build whose INVALID index could not be dropped at once: the next apply drops it. */
+export class LeftoverIndex extends Error {
+  constructor(
+    readonly index: string,
+    readonly blockers: SessionInfo[],
+    readonly original: unknown,
+  ) {
+    super(
+      `left the INVALID index ${index}: its DROP INDEX CONCURRENTLY waits for ${blockers.length ? describeSessions(blockers) : 'an older transaction'}; the next apply drops and rebuilds it`,
+    );
+  }
+}
+
+/**
+ * Why a concurrent build failed, in the user's terms: which flag ran out and what it waited
+ * for, and any INVALID index it had to leave behind.
+ */
+async function buildFailure(c: pg.Client, err: unknown, what: string, o: RunOptions): Promise<PgoptError> {
+  const leftover = err instanceof LeftoverIndex ? err : null;
+  const cause = leftover ? leftover.original : err;
+  let e = failure(cause, what, o.signal);
+  if ((cause as { code?: string })?.code === '57014' && !o.signal?.aborted && o.buildTimeoutMs > 0) {
+    const waited = leftover?.blockers ?? (await longTransactions(c, 0).catch(() => []));
+    const during = waited.length ? ` while waiting for ${describeSessions(waited)}` : '';
+    e = new PgoptError('database', `${what}: --build-timeout ${formatMs(o.buildTimeoutMs)} reached${during}`, {
+      cause,
+      hint: 'end those transactions, or raise --build-timeout',
+    });
+  }
+  if (!leftover) return e;
+  return new PgoptError(e.kind, `${e.message}; ${leftover.message}`, {
+    cause,
+    hint: e.hint,
+    details: { leftover: leftover.index, blockers: leftover.blockers },
+  });
+}
+
+const formatMs = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000}min` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
 function partitionSteps(
   c: pg.Client,
@@ -134,7 +188,8 @@ async function buildOnPartitions(
   } catch (err) {
     // Leave nothing half-built, and touch nothing this run did not build: the parent (with what
     // was attached) and any unattached partition index, by the oids recorded as they were made.
-    await cleanUp(() => dropBuilt(c, [...steps.built], steps));
+    // Cleanup runs even after Ctrl-C; its own failure never replaces the first error.
+    await dropBuilt(c, [...steps.built], steps).catch(() => {});
     throw err;
   }
 }

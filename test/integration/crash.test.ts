@@ -194,3 +194,47 @@ describe('an immediate rerun after kill -9 converges', () => {
     expect((await runCli(['rollback', pack, '--db', db.url])).code).toBe(0);
   });
 });
+
+describe('a build that times out behind a blocker never leaves an unreported INVALID index', () => {
+  const TWO = `CREATE INDEX idx_t_exec ON app."Execution" ("projectId", "createdAt");\nCREATE INDEX idx_t_proj ON app.projects (name, id);\n`;
+  const invalidNames = async () =>
+    (await db.query(`SELECT c.relname AS n FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE NOT i.indisvalid ORDER BY 1`)).map(
+      (r) => r.n as string,
+    );
+
+  for (const jobs of ['1', '2']) {
+    it(`--jobs ${jobs}: the error names --build-timeout and the blocking pid; every leftover is named, kept in the registry, and repaired next time`, async () => {
+      const pack = writePack('timeout', TWO);
+      const blocker = await db.connect();
+      await blocker.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      // Reading the table also holds a lock on it: the concurrent drop of a leftover waits for that.
+      await blocker.query('SELECT count(*) FROM app."Execution"');
+      const blockerPid = (await blocker.query('SELECT pg_backend_pid() AS p')).rows[0].p as number;
+      const r = await runCli(['apply', pack, '--build-timeout', '2s', '--jobs', jobs, '--db', db.url]).finally(() => {
+        setTimeout(() => void blocker.query('ROLLBACK').catch(() => {}), 15_000).unref();
+      });
+      expect(r.code, r.stderr).toBe(3);
+      const lines = r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('error:'));
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0], r.stderr).toMatch(new RegExp(`--build-timeout 2s reached while waiting for pid ${blockerPid}`));
+      const left = (await invalidNames()).filter((n) => n.startsWith('idx_t_'));
+      // The blocker holds a lock on "Execution": the drop of that leftover cannot run at once.
+      expect(left.length).toBeGreaterThanOrEqual(1);
+      for (const n of left) {
+        expect(r.stderr).toContain(`left the INVALID index app.${n}`);
+        expect(await db.query(`SELECT state FROM pgopt.objects WHERE object_name = $1`, [n])).toEqual([{ state: 'building' }]);
+      }
+      const v = await runCli(['verify', pack, '--db', db.url]);
+      expect(v.code).toBe(1);
+      for (const n of left) expect(v.stdout).toMatch(new RegExp(`${n}[\\s\\S]*INVALID`));
+      await blocker.query('ROLLBACK');
+      const again = await runCli(['apply', pack, '--db', db.url]);
+      expect(again.code, again.stderr).toBe(0);
+      expect(await invalidNames()).toEqual([]);
+      expect((await runCli(['rollback', pack, '--db', db.url])).code).toBe(0);
+    });
+  }
+});
