@@ -201,10 +201,14 @@ async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label
   const rows = await paramRows(c, q, form, o);
   const run = (i: number, timing = false) =>
     asUser(c, () => explainOnce(c, form, rows[i % rows.length], timing, o.statementTimeoutMs)).catch((err) => {
+      // A query the server refuses (a missing table or column, a type error) is bad input, exit 2.
+      const t = translatePgError(err, 'failed');
       throw new PgoptError(
-        err instanceof PgoptError ? err.kind : 'database',
-        `query "${q.name}" (${form.location.file}:${form.location.line}): ${translatePgError(err, 'failed').message.replace(/^failed: /, '')}`,
-        { cause: err },
+        t.kind,
+        `query "${q.name}" (${form.location.file}:${form.location.line}): ${t.message.replace(/^failed: /, '')}`,
+        {
+          cause: err,
+        },
       );
     });
   for (let i = 0; i < o.warmup; i++) {

@@ -290,6 +290,9 @@ const KIND_NAMES: Record<string, string> = {
   I: 'partitioned index',
 };
 
+/** An object of the pack made outside pgopt (a migration, psql) with the pack's definition: it holds. */
+const PRESENT_NOT_OURS = 'present, not owned by pgopt (created outside it, e.g. by a migration); it holds, and rollback never drops it';
+
 /** The one place that decides what state an object is in. */
 function decideState(a: Assessment, otherKind: string | null): void {
   const { row, live, object: o } = a;
@@ -318,11 +321,11 @@ function decideState(a: Assessment, otherKind: string | null): void {
     return set('conflict', 'an object of this name already exists with a different definition');
   }
   if (row?.preExisting || a.ownedBy) {
-    return set('pre-existing', a.ownedBy ? `owned by pack "${a.ownedBy}"` : 'existed before pgopt; never dropped by rollback');
+    return set('pre-existing', a.ownedBy ? `owned by pack "${a.ownedBy}"` : PRESENT_NOT_OURS);
   }
   if (!claimed) {
     if (row?.state === 'building' || row?.state === 'dropping') return set('pending', 'built by an interrupted run; apply records it');
-    return set('pre-existing', 'existed before pgopt; never dropped by rollback');
+    return set('pre-existing', PRESENT_NOT_OURS);
   }
   if (o.kind === 'matview' && !live.populated) return set('unpopulated', 'materialized view has never been refreshed (WITH NO DATA)');
   return set('applied', '');

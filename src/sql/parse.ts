@@ -36,9 +36,15 @@ interface ParserError {
   sqlDetails?: { message?: string; cursorPosition?: number };
 }
 
+/** Quoted text in a message is cut to this many characters: a 10 kB identifier must not make a 10 kB error line. */
+const QUOTED_MAX = 80;
+const shortenQuotes = (m: string) => m.replace(/"([^"]{80,})"/g, (_all, q: string) => `"${q.slice(0, QUOTED_MAX)}…"`);
+
 const parserMessage = (err: unknown): string => {
   const e = (err ?? {}) as ParserError;
-  return e.sqlDetails?.message ?? e.message ?? String(err);
+  const oneLine = (e.sqlDetails?.message ?? e.message ?? String(err)).replace(/\s*[\r\n]+\s*/g, ' ');
+  const m = shortenQuotes(oneLine);
+  return m.length > 300 ? `${m.slice(0, 300)}…` : m;
 };
 
 /** Parse text whose statements are reported at `where` (a directive's line, say). */
@@ -66,6 +72,14 @@ export function parseTrusted(sql: string): Node {
   return first;
 }
 
+function scanOrNull(text: string): Token[] | null {
+  try {
+    return scanTokens(text);
+  } catch {
+    return null;
+  }
+}
+
 function parseRaw(src: SourceText): RawStmt[] {
   try {
     return parseSync(src.text).stmts ?? [];
@@ -83,8 +97,10 @@ function parseRaw(src: SourceText): RawStmt[] {
  */
 export function parseFile(file: string, text: string): SqlFile {
   const src = new SourceText(file, text.replace(/^\uFEFF/, ''));
-  const tokens = scanTokens(src.text);
-  const raws = tokens.every(isComment) ? [] : parseRaw(src);
+  const tokens = scanOrNull(src.text);
+  // The parser reports what the scanner chokes on (an unterminated quote) with a position.
+  const raws = tokens?.every(isComment) ? [] : parseRaw(src);
+  if (!tokens) throw inputError('syntax error: the SQL cannot be split into tokens', { file, line: 1 });
   let gapStart = 0;
   const statements = raws.map((raw): SqlStatement => {
     const from = raw.stmt_location ?? 0;
