@@ -11,6 +11,7 @@ export async function verify(path: string, f: PackFlags, ctx: CommandContext): P
   const result = await withClient(ctx.target(), appName('verify', pack.name), (c) => verifyPack(c, pack));
   if (ctx.reporter.json) ctx.reporter.document(result);
   ctx.reporter.render(result, renderVerify);
+  for (const note of result.notes) ctx.reporter.warn(note);
   if (!result.ok) {
     const bad = result.objects.filter((o) => !o.ok);
     const named = bad.map((o) => `${o.object} (${o.state})`).join(', ');

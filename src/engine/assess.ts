@@ -1,8 +1,17 @@
 import type pg from 'pg';
-import { volatileFunctionsOf } from '../db/catalog.js';
 import { randomBytes } from 'node:crypto';
 import { inputError, PgoptError } from '../errors.js';
-import { currentSchema, findIndex, findMatview, findRelation, relationKindByName, type Relation } from '../db/catalog.js';
+import {
+  canCreateIn,
+  currentSchema,
+  findIndex,
+  findMatview,
+  findRelation,
+  relationKindByName,
+  relationOid,
+  volatileFunctionsOf,
+  type Relation,
+} from '../db/catalog.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
 import { displayName, qualify } from '../db/ident.js';
 import { checkRollbackOverride } from '../pack/rollback-override.js';
@@ -11,7 +20,7 @@ import { foreignTarget } from '../pack/load-pack.js';
 import { asUser, prepareSession, runOneStatement } from '../db/session.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { displayRelation } from '../sql/tree.js';
-import { rewriteIndexSql, rewriteMatviewSql } from '../pack/rewrite.js';
+import { rewriteIndexSql, rewriteMatviewSql, splitMatviewSql } from '../pack/rewrite.js';
 import type { Pack, PackObject, PackStatement, RelationRef } from '../pack/types.js';
 import { indexShape, queryShape } from './definition.js';
 import { readRows, type RegistryRow } from './registry.js';
@@ -340,6 +349,8 @@ async function dryRun(
 ): Promise<Map<PackObject, string>> {
   const out = new Map<PackObject, string>();
   const tag = randomBytes(4).toString('hex');
+  /** Views of the pack this role cannot create (a read-only verify): rendered as temporary views. */
+  const readOnlyViews = new Set<string>();
   await withRolledBackTransaction(
     c,
     async () => {
@@ -368,6 +379,11 @@ async function dryRun(
         const n = s.ordinal;
         if (o.kind === 'index') {
           const t = tables.get(o)!;
+          // An index on a pack view that is not there and cannot be made here: nothing to render it on.
+          if (readOnlyViews.has(`${t.schema}.${t.name}`) && !(await relationOid(c, qualify(t.schema, t.name)))) {
+            out.set(o, '');
+            continue;
+          }
           const clone = `pgopt_dry_${tag}_${n}`;
           // A partitioned table's clone is partitioned the same way, so the server applies its rules
           // (a UNIQUE index must include the partition key) here rather than half-way through apply.
@@ -383,11 +399,15 @@ async function dryRun(
         } else {
           const schema = schemaOf.get(o)!;
           // Later statements may index or read this view, so it must exist (empty) under its own name.
-          const name = live.get(o) ? `pgopt_dry_${tag}_${n}` : o.name;
-          await run(rewriteMatviewSql(s.sql, qualify(schema, name)));
-          const res = await c.query(`SELECT pg_get_viewdef(to_regclass($1)) AS d`, [qualify(schema, name)]);
+          // A role without CREATE there (a read-only verify) renders the query as a temporary view:
+          // pg_get_viewdef renders a view's query as it renders a materialized view's.
+          const readOnly = !(await canCreateIn(c, schema));
+          if (readOnly) readOnlyViews.add(`${schema}.${o.name}`);
+          const rel = readOnly ? `pg_temp.pgopt_dry_${tag}_${n}` : qualify(schema, live.get(o) ? `pgopt_dry_${tag}_${n}` : o.name);
+          await run(readOnly ? `CREATE TEMP VIEW ${rel} AS ${splitMatviewSql(s.sql).query}` : rewriteMatviewSql(s.sql, rel));
+          const res = await c.query(`SELECT pg_get_viewdef(to_regclass($1)) AS d`, [rel]);
           out.set(o, res.rows[0].d);
-          if (!pack.allowUnsafe) refuseVolatile(s, await volatileFunctionsOf(c, qualify(schema, name)));
+          if (!pack.allowUnsafe) refuseVolatile(s, await volatileFunctionsOf(c, rel));
         }
       }
     },

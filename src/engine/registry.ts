@@ -323,9 +323,13 @@ export interface EventInput {
 }
 
 /** Append to the event log; the log must never be the reason a run fails. */
-export async function logEvent(c: pg.Client, e: EventInput): Promise<void> {
-  if (!(await registryExists(c))) return;
-  await c
+/**
+ * Append to the event log. The log is a record, never a reason to fail: false when it could not be
+ * written (no registry yet, or a role that may only read it).
+ */
+export async function logEvent(c: pg.Client, e: EventInput): Promise<boolean> {
+  if (!(await registryExists(c))) return false;
+  return c
     .query(
       `INSERT INTO pgopt.events (run_id, pack, action, object, outcome, duration_ms, detail, pgopt_version)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
@@ -340,7 +344,10 @@ export async function logEvent(c: pg.Client, e: EventInput): Promise<void> {
         PGOPT_VERSION,
       ],
     )
-    .catch(() => {});
+    .then(
+      () => true,
+      () => false,
+    );
 }
 
 export interface EventRow {

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import type { Pack } from '../pack/types.js';
 import { assessPack, type ObjectState } from './assess.js';
-import { logEvent } from './registry.js';
+import { logEvent, registryExists } from './registry.js';
 
 /** States in which an object holds: it exists, is valid, and matches the pack. */
 export const HEALTHY_STATES: readonly ObjectState[] = ['applied', 'pre-existing'];
@@ -21,6 +21,8 @@ export interface VerifyResult {
   pack: string;
   ok: boolean;
   objects: ObjectCheck[];
+  /** What verify could not do with this role's privileges (it never needs to write). */
+  notes: string[];
 }
 
 /** Check every object of the pack against the catalog; `ok` only when all hold. */
@@ -38,14 +40,15 @@ export async function verifyPack(c: pg.Client, pack: Pack): Promise<VerifyResult
       sizeBytes: a.live?.sizeBytes ?? null,
     };
   });
-  const result = { pack: pack.name, ok: objects.every((o) => o.ok), objects };
+  const result: VerifyResult = { pack: pack.name, ok: objects.every((o) => o.ok), objects, notes: [] };
   const failed = objects.filter((o) => !o.ok).map((o) => ({ object: o.object, state: o.state, reason: o.reason }));
-  await logEvent(c, {
+  const logged = await logEvent(c, {
     runId: randomUUID(),
     pack: pack.name,
     action: 'verify',
     outcome: result.ok ? 'passed' : 'failed',
     detail: failed.length ? { failed } : undefined,
   });
+  if (!logged && (await registryExists(c))) result.notes.push('this role cannot write pgopt.events: the verify was not logged');
   return result;
 }

@@ -93,9 +93,16 @@ export function renderApply(r: ApplyResult, c: ChalkInstance): string {
 }
 
 export function renderVerify(r: VerifyResult, c: ChalkInstance): string {
-  const t = table(['object', 'kind', 'table', 'state', 'size', 'problem'], c);
+  const t = table(['object', 'kind', 'table', 'state', 'size', 'note'], c);
   for (const o of r.objects)
-    t.push([o.object, o.kind, o.table ?? '', stateColor(c, o.state), formatBytes(o.sizeBytes), o.ok ? '' : o.reason]);
+    t.push([
+      o.object,
+      o.kind,
+      o.table ?? '',
+      stateColor(c, o.state),
+      formatBytes(o.sizeBytes),
+      o.ok && o.state !== 'pre-existing' ? '' : o.reason,
+    ]);
   const bad = r.objects.filter((o) => !o.ok).length;
   return `${t.toString()}\n${r.ok ? c.green(`pack ${r.pack}: all ${r.objects.length} object(s) verified`) : c.red(`pack ${r.pack}: ${bad} of ${r.objects.length} object(s) failed verification`)}`;
 }
