@@ -340,6 +340,62 @@ function decideState(a: Assessment, otherKind: string | null): void {
   return set('applied', '');
 }
 
+/** The dry run's way to run one pack statement: inside a savepoint, errors as the pack's. */
+type DryStep = (sql: string, clone?: { name: string; for: string }) => Promise<void>;
+
+function dryStep(c: pg.Client, s: PackStatement): DryStep {
+  /** `clone`: the dry run's stand-in, named in errors by the table it stands for. */
+  return async (sql, clone) => {
+    await c.query('SAVEPOINT pgopt_dry');
+    try {
+      await asUser(c, () => runOneStatement(c, sql));
+    } catch (err) {
+      await c.query('ROLLBACK TO SAVEPOINT pgopt_dry').catch(() => {});
+      const t = translatePgError(err, 'the server rejects this statement');
+      const message = clone ? t.message.replaceAll(`"${clone.name}"`, clone.for).replaceAll(clone.name, clone.for) : t.message;
+      // A missing privilege is the database saying no, not a bad pack.
+      const kind = (err as { code?: string })?.code === '42501' ? 'database' : 'input';
+      throw new PgoptError(kind, message, { location: s.location, hint: t.hint, cause: err });
+    }
+  };
+}
+
+/** The server's rendering of a pack index, built on an empty temporary clone of its table. */
+async function dryIndex(c: pg.Client, s: PackStatement, t: { schema: string; name: string }, clone: string): Promise<string> {
+  const run = dryStep(c, s);
+  // A partitioned table's clone is partitioned the same way, so the server applies its rules
+  // (a UNIQUE index must include the partition key) here rather than half-way through apply.
+  const key = (await c.query(`SELECT pg_get_partkeydef(to_regclass($1)) AS k`, [qualify(t.schema, t.name)])).rows[0]?.k as string | null;
+  await run(`CREATE TEMP TABLE ${clone} (LIKE ${qualify(t.schema, t.name)})${key ? ` PARTITION BY ${key}` : ''}`);
+  await run(rewriteIndexSql(s.sql, { name: `${clone}_idx`, relation: `pg_temp.${clone}`, concurrently: false }), {
+    name: clone,
+    for: displayName(t.schema, t.name),
+  });
+  const res = await c.query(`SELECT pg_get_indexdef(to_regclass($1)) AS d`, [`pg_temp.${clone}_idx`]);
+  return res.rows[0].d;
+}
+
+/**
+ * The server's rendering of a pack view. Later statements may index or read it, so it is made
+ * (empty) under its own name; a role without CREATE there (a read-only verify) renders the query
+ * as a temporary view instead: pg_get_viewdef renders both the same way.
+ */
+async function dryMatview(
+  c: pg.Client,
+  pack: Pack,
+  s: PackStatement,
+  schema: string,
+  dryName: string | null,
+): Promise<{ definition: string; readOnly: boolean }> {
+  const o = s.object!;
+  const readOnly = !(await canCreateIn(c, schema));
+  const rel = readOnly ? `pg_temp.${dryName ?? `pgopt_dry_${o.name}`}` : qualify(schema, dryName ?? o.name);
+  await dryStep(c, s)(readOnly ? `CREATE TEMP VIEW ${rel} AS ${splitMatviewSql(s.sql).query}` : rewriteMatviewSql(s.sql, rel));
+  const res = await c.query(`SELECT pg_get_viewdef(to_regclass($1)) AS d`, [rel]);
+  if (!pack.allowUnsafe) refuseVolatile(s, await volatileFunctionsOf(c, rel));
+  return { definition: res.rows[0].d, readOnly };
+}
+
 async function dryRun(
   c: pg.Client,
   pack: Pack,
@@ -351,68 +407,27 @@ async function dryRun(
   const tag = randomBytes(4).toString('hex');
   /** Views of the pack this role cannot create (a read-only verify): rendered as temporary views. */
   const readOnlyViews = new Set<string>();
-  await withRolledBackTransaction(
-    c,
-    async () => {
-      await c.query(`SET LOCAL lock_timeout = '5s'`);
-      for (const s of pack.statements) {
-        const o = s.object;
-        /** `clone`: the dry run's stand-in, named in errors by the table it stands for. */
-        const run = async (sql: string, clone?: { name: string; for: string }) => {
-          await c.query('SAVEPOINT pgopt_dry');
-          try {
-            await asUser(c, () => runOneStatement(c, sql));
-          } catch (err) {
-            await c.query('ROLLBACK TO SAVEPOINT pgopt_dry').catch(() => {});
-            const t = translatePgError(err, 'the server rejects this statement');
-            const message = clone ? t.message.replaceAll(`"${clone.name}"`, clone.for).replaceAll(clone.name, clone.for) : t.message;
-            // A missing privilege is the database saying no, not a bad pack.
-            const kind = (err as { code?: string })?.code === '42501' ? 'database' : 'input';
-            throw new PgoptError(kind, message, { location: s.location, hint: t.hint, cause: err });
-          }
-        };
-        if (s.kind === 'set') {
-          await run(s.sql);
-          continue;
-        }
-        if (!o) continue;
-        const n = s.ordinal;
-        if (o.kind === 'index') {
-          const t = tables.get(o)!;
-          // An index on a pack view that is not there and cannot be made here: nothing to render it on.
-          if (readOnlyViews.has(`${t.schema}.${t.name}`) && !(await relationOid(c, qualify(t.schema, t.name)))) {
-            out.set(o, '');
-            continue;
-          }
-          const clone = `pgopt_dry_${tag}_${n}`;
-          // A partitioned table's clone is partitioned the same way, so the server applies its rules
-          // (a UNIQUE index must include the partition key) here rather than half-way through apply.
-          const key = (await c.query(`SELECT pg_get_partkeydef(to_regclass($1)) AS k`, [qualify(t.schema, t.name)])).rows[0]?.k as
-            string | null;
-          await run(`CREATE TEMP TABLE ${clone} (LIKE ${qualify(t.schema, t.name)})${key ? ` PARTITION BY ${key}` : ''}`);
-          await run(rewriteIndexSql(s.sql, { name: `${clone}_idx`, relation: `pg_temp.${clone}`, concurrently: false }), {
-            name: clone,
-            for: displayName(t.schema, t.name),
-          });
-          const res = await c.query(`SELECT pg_get_indexdef(to_regclass($1)) AS d`, [`pg_temp.${clone}_idx`]);
-          out.set(o, res.rows[0].d);
-        } else {
-          const schema = schemaOf.get(o)!;
-          // Later statements may index or read this view, so it must exist (empty) under its own name.
-          // A role without CREATE there (a read-only verify) renders the query as a temporary view:
-          // pg_get_viewdef renders a view's query as it renders a materialized view's.
-          const readOnly = !(await canCreateIn(c, schema));
-          if (readOnly) readOnlyViews.add(`${schema}.${o.name}`);
-          const rel = readOnly ? `pg_temp.pgopt_dry_${tag}_${n}` : qualify(schema, live.get(o) ? `pgopt_dry_${tag}_${n}` : o.name);
-          await run(readOnly ? `CREATE TEMP VIEW ${rel} AS ${splitMatviewSql(s.sql).query}` : rewriteMatviewSql(s.sql, rel));
-          const res = await c.query(`SELECT pg_get_viewdef(to_regclass($1)) AS d`, [rel]);
-          out.set(o, res.rows[0].d);
-          if (!pack.allowUnsafe) refuseVolatile(s, await volatileFunctionsOf(c, rel));
-        }
+  const steps = async () => {
+    await c.query(`SET LOCAL lock_timeout = '5s'`);
+    for (const s of pack.statements) {
+      const o = s.object;
+      if (s.kind === 'set') await dryStep(c, s)(s.sql);
+      if (!o) continue;
+      const dryName = `pgopt_dry_${tag}_${s.ordinal}`;
+      if (o.kind === 'matview') {
+        const schema = schemaOf.get(o)!;
+        const m = await dryMatview(c, pack, s, schema, live.get(o) || !(await canCreateIn(c, schema)) ? dryName : null);
+        if (m.readOnly) readOnlyViews.add(`${schema}.${o.name}`);
+        out.set(o, m.definition);
+        continue;
       }
-    },
-    { timeoutMs: 60_000 },
-  );
+      const t = tables.get(o)!;
+      // An index on a pack view that is not there and cannot be made here: nothing to render it on.
+      const unmade = readOnlyViews.has(`${t.schema}.${t.name}`) && !(await relationOid(c, qualify(t.schema, t.name)));
+      out.set(o, unmade ? '' : await dryIndex(c, s, t, dryName));
+    }
+  };
+  await withRolledBackTransaction(c, steps, { timeoutMs: 60_000 });
   return out;
 }
 
