@@ -6,6 +6,7 @@ import { DEFAULT_RUN_OPTIONS, type RunOptions } from '../engine/run-options.js';
 
 /** Flags every command takes (README: "Global flags"). */
 export interface GlobalOptions {
+  directUrl?: string;
   db?: string;
   json?: boolean;
   color?: boolean;
@@ -39,7 +40,11 @@ export function makeContext(g: GlobalOptions, reporter: Reporter, signal: AbortS
     reporter,
     signal,
     target: () => {
-      const t = resolveConnection({ db: g.db, connectTimeoutMs: parseDuration('--connect-timeout', g.connectTimeout ?? '5s') });
+      const t = resolveConnection({
+        directUrl: g.directUrl,
+        db: g.db,
+        connectTimeoutMs: parseDuration('--connect-timeout', g.connectTimeout ?? '5s'),
+      });
       reporter.addSecret(
         t.secret,
         [t.user, t.database].filter((x): x is string => !!x),

@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 
 /** Where the connection settings came from, for messages (never the password). */
-export type ConnectionSource = '--db' | 'DATABASE_URL' | '.env' | 'libpq environment';
+export type ConnectionSource = '--direct-url' | '--db' | 'DIRECT_URL' | '.env (DIRECT_URL)' | 'DATABASE_URL' | '.env' | 'libpq environment';
 
 export interface ConnectionTarget {
   config: pg.ClientConfig;
@@ -20,6 +20,8 @@ export interface ConnectionTarget {
 }
 
 export interface ConnectionOptions {
+  /** --direct-url: a connection that bypasses any pooler (Prisma's directUrl). */
+  directUrl?: string;
   db?: string;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
@@ -68,13 +70,16 @@ function fromUrl(url: string, source: ConnectionSource, timeout: number): Connec
 export function resolveConnection(opts: ConnectionOptions = {}): ConnectionTarget {
   const env = opts.env ?? process.env;
   const timeout = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (opts.directUrl) return fromUrl(opts.directUrl, '--direct-url', timeout);
   if (opts.db) return fromUrl(opts.db, '--db', timeout);
+  // DIRECT_URL before DATABASE_URL, as Prisma's migrations do: pgopt needs a session of its own
+  // (concurrent builds, an advisory lock, SET), which a transaction pooler in DATABASE_URL breaks.
+  const dotenvPath = join(opts.cwd ?? process.cwd(), '.env');
+  const dotenv = existsSync(dotenvPath) ? readDotEnv(dotenvPath) : {};
+  if (env.DIRECT_URL) return fromUrl(env.DIRECT_URL, 'DIRECT_URL', timeout);
+  if (dotenv.DIRECT_URL) return fromUrl(dotenv.DIRECT_URL, '.env (DIRECT_URL)', timeout);
   if (env.DATABASE_URL) return fromUrl(env.DATABASE_URL, 'DATABASE_URL', timeout);
-  const dotenv = join(opts.cwd ?? process.cwd(), '.env');
-  if (existsSync(dotenv)) {
-    const vars = readDotEnv(dotenv);
-    if (vars.DATABASE_URL) return fromUrl(vars.DATABASE_URL, '.env', timeout);
-  }
+  if (dotenv.DATABASE_URL) return fromUrl(dotenv.DATABASE_URL, '.env', timeout);
   const host = env.PGHOST ?? 'localhost';
   const port = Number(env.PGPORT ?? 5432);
   const user = env.PGUSER ?? env.USER ?? 'postgres';

@@ -57,3 +57,31 @@ describe('.env files as users write them (dotenv rules)', () => {
     expect(new URL(naive).pathname).not.toBe('/b1');
   });
 });
+
+describe('DIRECT_URL: a connection that bypasses the pooler (Prisma directUrl)', () => {
+  const dir = (text: string) => {
+    const d = mkdtempSync(join(tmpdir(), 'direct-'));
+    writeFileSync(join(d, '.env'), text);
+    return d;
+  };
+  const pooled = 'postgres://u@pooler:6432/app';
+  const direct = 'postgres://u@primary:5432/app';
+
+  it('wins over DATABASE_URL, from the environment or .env, whichever holds each', () => {
+    expect(resolveConnection({ env: { DATABASE_URL: pooled, DIRECT_URL: direct } }).display).toBe('u@primary:5432/app');
+    const d = dir(`DATABASE_URL=${pooled}\nDIRECT_URL=${direct}\n`);
+    expect(resolveConnection({ env: {}, cwd: d })).toMatchObject({ source: '.env (DIRECT_URL)', display: 'u@primary:5432/app' });
+    // A pooled DATABASE_URL exported in the shell does not hide the project's DIRECT_URL.
+    expect(resolveConnection({ env: { DATABASE_URL: pooled }, cwd: dir(`DIRECT_URL=${direct}\n`) }).source).toBe('.env (DIRECT_URL)');
+  });
+
+  it('--direct-url wins over everything, --db over the variables', () => {
+    const env = { DATABASE_URL: pooled, DIRECT_URL: direct };
+    expect(resolveConnection({ directUrl: 'postgres://u@flag/app', db: 'postgres://u@db/app', env }).source).toBe('--direct-url');
+    expect(resolveConnection({ db: 'postgres://u@db/app', env }).source).toBe('--db');
+  });
+
+  it('without DIRECT_URL, DATABASE_URL is used as before', () => {
+    expect(resolveConnection({ env: { DATABASE_URL: pooled }, cwd: dir('') }).source).toBe('DATABASE_URL');
+  });
+});
