@@ -70,7 +70,9 @@ export async function withRolledBackTransaction<T>(
   fn: () => Promise<T>,
   opts: { readOnly?: boolean; timeoutMs?: number } = {},
 ): Promise<T> {
-  await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+  // READ WRITE spelled out: it is rolled back anyway, and a role whose sessions start read-only
+  // (default_transaction_read_only) must still get its dry runs and probes.
+  await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN READ WRITE');
   try {
     if (opts.timeoutMs !== undefined) await client.query(`SET LOCAL statement_timeout = ${Math.max(0, Math.round(opts.timeoutMs))}`);
     return await fn();

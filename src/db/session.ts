@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { PgoptError } from '../errors.js';
 
 /**
  * pgopt's own queries run under `search_path = pg_catalog, pg_temp`: a function or operator
@@ -111,3 +112,18 @@ export function runOneStatement(
 
 /** The server process id of a connection (pg keeps it from the BackendKeyData message). */
 export const backendPid = (c: pg.Client): number => (c as unknown as { processID: number }).processID;
+
+/**
+ * For the runs that write (apply, rollback, refresh): a standby is refused before anything runs,
+ * and a role whose sessions start read-only (default_transaction_read_only) gets a session that
+ * may write, as psql's `SET default_transaction_read_only = off` would.
+ */
+export async function requireWritable(c: pg.Client): Promise<void> {
+  const r = await c.query(`SELECT pg_catalog.pg_is_in_recovery() AS standby`);
+  if (r.rows[0].standby) {
+    throw new PgoptError('database', 'this server is a read-only standby (pg_is_in_recovery() is true): nothing was changed', {
+      hint: 'point --db (or --direct-url) at the primary; verify, status and bench may run here',
+    });
+  }
+  await c.query(`SELECT pg_catalog.set_config('default_transaction_read_only', 'off', false)`);
+}

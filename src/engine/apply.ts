@@ -6,7 +6,7 @@ import { findIndex, findMatview } from '../db/catalog.js';
 import { withTransaction } from '../db/scoped.js';
 import { withAdvisoryLock } from '../db/run-lock.js';
 import { displayName, qualify, quoteIdent } from '../db/ident.js';
-import { asUser, backendPid, prepareSession, repin, runOneStatement } from '../db/session.js';
+import { asUser, backendPid, prepareSession, repin, requireWritable, runOneStatement } from '../db/session.js';
 import type { Pack, PackObject, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment, type PackAssessment } from './assess.js';
 import { buildIndex, dropForRebuild } from './build.js';
@@ -66,6 +66,7 @@ function blockingProblem(a: Assessment, o: ApplyOptions): string | null {
 
 export async function applyPack(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
   await prepareSession(c);
+  await requireWritable(c);
   try {
     return await applyLocked(c, pack, o);
   } finally {
@@ -181,6 +182,7 @@ async function runAllLanes(c: pg.Client, run: ApplyRun, lanes: LanePlan): Promis
   const work: LaneWork<pg.Client> = {
     start: async (conn) => {
       await prepareSession(conn);
+      await requireWritable(conn);
       await noSessionTimeouts(conn);
       for (const s of lanes.prelude) await execute(run, conn, s, new Map());
     },

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { asUser, backendPid, prepareSession } from '../db/session.js';
+import { asUser, backendPid, prepareSession, requireWritable } from '../db/session.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { PgoptError } from '../errors.js';
@@ -64,6 +64,7 @@ export async function resolveRefreshTargets(
 export async function refreshViews(c: pg.Client, targets: { schema: string; name: string }[], o: RunOptions): Promise<RefreshResult> {
   const runId = randomUUID();
   await prepareSession(c);
+  await requireWritable(c);
   return withAdvisoryLock(c, runLockOptions(o), async () => {
     await ensureRegistry(c);
     const owners = await readRows(c);

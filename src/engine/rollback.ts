@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { ensureParser } from '../sql/parse.js';
-import { prepareSession } from '../db/session.js';
+import { prepareSession, requireWritable } from '../db/session.js';
 import { randomUUID } from 'node:crypto';
 import { PgoptError } from '../errors.js';
 import { findIndex, findMatview, relationByOid } from '../db/catalog.js';
@@ -101,6 +101,7 @@ export async function rollbackPack(c: pg.Client, packName: string, o: RollbackOp
   const runId = randomUUID();
   await ensureParser();
   await prepareSession(c);
+  await requireWritable(c);
   return withAdvisoryLock(c, runLockOptions(o), async () => {
     await c.query('SET lock_timeout = 0');
     let rows = (await readRows(c, packName)).sort((a, b) => b.ordinal - a.ordinal);

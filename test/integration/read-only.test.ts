@@ -85,3 +85,44 @@ describe('objects the pack describes, made outside pgopt', () => {
     expect((await runCli(['verify', other, '--db', roUrl])).code).toBe(1);
   });
 });
+
+describe('a role whose sessions start read-only (default_transaction_read_only = on)', () => {
+  const owner = `rw_${randomBytes(3).toString('hex')}`;
+  let ownerUrl: string;
+  // A database of its own: the registry there is this role's.
+  let own: TestDatabase;
+  beforeAll(async () => {
+    own = await createTestDatabase('rwonly');
+    const password = randomBytes(12).toString('hex');
+    await own.query(`CREATE ROLE ${owner} LOGIN PASSWORD '${password}'; ALTER ROLE ${owner} SET default_transaction_read_only = on`);
+    await own.query(`CREATE SCHEMA own AUTHORIZATION ${owner}; GRANT CREATE ON DATABASE "${own.name}" TO ${owner}`);
+    await own.query(`SET ROLE ${owner}; CREATE TABLE own.t (id int PRIMARY KEY, a int); RESET ROLE`);
+    const u = new URL(own.url);
+    u.username = owner;
+    u.password = password;
+    ownerUrl = u.toString();
+  });
+  afterAll(async () => {
+    await own?.query(`DROP OWNED BY ${owner}`).catch(() => {});
+    await own?.drop();
+    await db.query(`DROP ROLE IF EXISTS ${owner}`).catch(() => {});
+  });
+
+  it('control: its own sessions cannot build (cannot execute CREATE INDEX in a read-only transaction)', async () => {
+    const pg = (await import('pg')).default;
+    const c = new pg.Client({ connectionString: ownerUrl });
+    await c.connect();
+    await expect(c.query(`CREATE INDEX own_t_a ON own.t (a)`)).rejects.toThrow(/read-only transaction/);
+    await c.end();
+  });
+
+  it('verify, apply and rollback work: pgopt sessions that must write say so', async () => {
+    const pack = writePack('rwpack', `CREATE INDEX IF NOT EXISTS own_t_a ON own.t (a);\n`);
+    const before = await runCli(['verify', pack, '--db', ownerUrl]);
+    expect(before.code, before.stderr).toBe(1);
+    const r = await runCli(['apply', pack, '--db', ownerUrl]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await runCli(['verify', pack, '--db', ownerUrl])).code).toBe(0);
+    expect((await runCli(['rollback', pack, '--db', ownerUrl])).code).toBe(0);
+  });
+});
