@@ -2,6 +2,7 @@ import { parseEnv } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
+import { parse } from 'pg-connection-string';
 import { PgoptError } from '../errors.js';
 
 /** Where the connection settings came from, for messages (never the password). */
@@ -39,6 +40,22 @@ export function readDotEnv(path: string): Record<string, string> {
   return parseEnv(text) as Record<string, string>;
 }
 
+/**
+ * A URL read the way libpq reads it: `sslmode=require` encrypts without verifying the certificate
+ * (pg's own reading treats it as verify-full and prints an 8-line warning), `verify-ca` checks the
+ * CA named by `sslrootcert`, `verify-full` also the host name. As in psql, the same word means the
+ * same thing in a URL and in PGSSLMODE.
+ */
+function libpqConfig(url: string, parsed: URL, source: ConnectionSource): pg.ClientConfig {
+  try {
+    const own = parsed.searchParams.has('uselibpqcompat');
+    const c = parse(url, own ? {} : { useLibpqCompat: true });
+    return { ...c, port: c.port ? Number(c.port) : undefined, ssl: c.ssl ?? undefined } as pg.ClientConfig;
+  } catch (err) {
+    throw new PgoptError('input', `the connection URL from ${source}: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
 function fromUrl(url: string, source: ConnectionSource, timeout: number): ConnectionTarget {
   let parsed: URL;
   try {
@@ -54,7 +71,7 @@ function fromUrl(url: string, source: ConnectionSource, timeout: number): Connec
   const user = decodeURIComponent(parsed.username) || '(default)';
   const display = `${user}@${parsed.hostname || 'localhost'}:${parsed.port || '5432'}/${db}`;
   return {
-    config: { connectionString: url, connectionTimeoutMillis: timeout },
+    config: { ...libpqConfig(url, parsed, source), connectionTimeoutMillis: timeout },
     source,
     display,
     secret,

@@ -85,3 +85,37 @@ describe('DIRECT_URL: a connection that bypasses the pooler (Prisma directUrl)',
     expect(resolveConnection({ env: { DATABASE_URL: pooled }, cwd: dir('') }).source).toBe('DATABASE_URL');
   });
 });
+
+describe('sslmode in a URL means what it means to libpq (and to PGSSLMODE)', () => {
+  const ssl = (mode: string) =>
+    resolveConnection({ db: `postgres://u:pw@h/app?sslmode=${mode}` }).config.ssl as false | { rejectUnauthorized?: boolean } | undefined;
+  it('require: encrypt without verifying the certificate (a self-signed server connects, as with psql)', () => {
+    expect(ssl('require')).toMatchObject({ rejectUnauthorized: false });
+    expect(resolveConnection({ env: { PGSSLMODE: 'require', PGHOST: 'h' } }).config.ssl).toMatchObject({ rejectUnauthorized: false });
+  });
+  it('verify-full verifies; disable is plain; no sslmode, no TLS', () => {
+    expect((ssl('verify-full') as { rejectUnauthorized?: boolean }).rejectUnauthorized).not.toBe(false);
+    expect(ssl('disable')).toBe(false);
+    expect(resolveConnection({ db: 'postgres://u@h/app' }).config.ssl).toBeUndefined();
+  });
+  it("pg's own reading prints an 8-line security warning; pgopt's prints nothing", async () => {
+    const warnings: unknown[] = [];
+    const listener = (w: unknown) => warnings.push(w);
+    process.on('warning', listener);
+    ssl('prefer');
+    ssl('require');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(warnings).toEqual([]);
+    // Control: the driver's default reading of the same URL warns.
+    const { parse } = await import('pg-connection-string');
+    parse('postgres://u@h/app?sslmode=require');
+    await new Promise((r) => setTimeout(r, 10));
+    process.off('warning', listener);
+    expect(String(warnings[0])).toContain('SECURITY WARNING');
+  });
+  it('a bad sslmode setup is a one-line input error naming the source', () => {
+    expect(() => resolveConnection({ db: 'postgres://u@h/app?sslmode=verify-ca' })).toThrow(
+      /^the connection URL from --db: SECURITY WARNING: Using sslmode=verify-ca requires specifying a CA with sslrootcert/,
+    );
+  });
+});
