@@ -52,13 +52,13 @@ export async function prepareSession(c: pg.Client): Promise<SessionState> {
  * Without it the statement runs to its end holding the lock.
  */
 async function pin(c: pg.Client): Promise<void> {
+  // One round trip: repin runs between bench queries. CASE evaluates set_config only on 14+,
+  // where the setting exists.
   await c.query(
-    `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', 'on', false)`,
+    `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', 'on', false),
+            CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 140000
+                 THEN pg_catalog.set_config('client_connection_check_interval', '1000', false) END`,
     [PINNED_SEARCH_PATH],
-  );
-  await c.query(
-    `SELECT pg_catalog.set_config('client_connection_check_interval', '1000', false)
-      WHERE pg_catalog.current_setting('server_version_num')::int >= 140000`,
   );
 }
 

@@ -26,6 +26,15 @@ async function waitFor(cond: () => Promise<boolean>, ms = 30_000): Promise<void>
   }
 }
 
+/** An open transaction holding a snapshot (and a lock on projects): what a concurrent build must wait out. */
+async function snapshotBlocker() {
+  const blocker = await db.connect();
+  await blocker.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+  await blocker.query('SELECT count(*) FROM app.projects');
+  await blocker.query('SELECT txid_current()');
+  return blocker;
+}
+
 const invalidIndexes = async () => (await db.query(`SELECT count(*)::int AS n FROM pg_index WHERE NOT indisvalid`))[0].n;
 const duplicateRows = async () =>
   (
@@ -38,11 +47,8 @@ describe('kill -9 of apply', () => {
   it('in the middle of a concurrent build: the half-built index is repaired and the registry never claimed it', async () => {
     const pack = writePack('crash', PACK);
     // An open transaction makes the concurrent build of idx_c1 wait: a window to kill pgopt in.
-    const blocker = await db.connect();
     // A snapshot held open (REPEATABLE READ) is what a concurrent build must wait out before it turns valid.
-    await blocker.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-    await blocker.query('SELECT count(*) FROM app.projects');
-    await blocker.query('SELECT txid_current()');
+    const blocker = await snapshotBlocker();
     let child: ChildProcess | undefined;
     const run = runCli(['apply', pack, '--db', db.url], { onSpawn: (p) => (child = p) });
     await waitFor(async () => (await db.query(`SELECT 1 FROM pg_class WHERE relname = 'idx_c1'`)).length > 0);
@@ -126,10 +132,7 @@ describe('an immediate rerun after kill -9 converges', () => {
 
   it('the killed run’s build is cancelled by the server within seconds, even while a blocker holds it (client_connection_check_interval)', async () => {
     const pack = writePack('crash', PACK);
-    const blocker = await db.connect();
-    await blocker.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-    await blocker.query('SELECT count(*) FROM app.projects');
-    await blocker.query('SELECT txid_current()');
+    const blocker = await snapshotBlocker();
     let child: ChildProcess | undefined;
     const run = runCli(['apply', pack, '--db', db.url], { onSpawn: (p) => (child = p) });
     await waitFor(async () => (await db.query(`SELECT 1 FROM pg_class WHERE relname = 'idx_c1'`)).length > 0);

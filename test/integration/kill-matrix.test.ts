@@ -57,11 +57,10 @@ async function converges(pack: string): Promise<void> {
   expect(dup).toEqual([]);
 }
 
-async function rollBackAll(pack: string): Promise<void> {
+async function rollBackAll(): Promise<void> {
   const rb = await runCli(['rollback', 'killmatrix', '--db', db.url]);
   expect(rb.code, rb.stderr).toBe(0);
   for (const rel of ['app.idx_k_exec', 'app.idx_k_proj', 'app.k_daily']) expect(await exists(rel), rel).toBe(false);
-  void pack;
 }
 
 const MOMENTS: { name: string; block?: 'snapshot'; at: () => Promise<boolean> }[] = [
@@ -107,7 +106,7 @@ describe('kill -9 at every moment, then an immediate rerun', () => {
         await b?.query('ROLLBACK');
       }
       await converges(pack);
-      await rollBackAll(pack);
+      await rollBackAll();
     });
   }
 
@@ -124,7 +123,7 @@ describe('kill -9 at every moment, then an immediate rerun', () => {
       await run;
       await b.query('ROLLBACK');
     }
-    await rollBackAll(pack);
+    await rollBackAll();
     expect((await db.query(`SELECT count(*)::int AS n FROM pg_index WHERE NOT indisvalid`))[0].n).toBe(0);
     expect(await db.query(`SELECT object_name FROM pgopt.objects WHERE pack = 'killmatrix'`)).toEqual([]);
   });
