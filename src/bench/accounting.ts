@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Pack } from '../pack/types.js';
-import { assessPack } from '../engine/assess.js';
+import { assessPack, type PackAssessment } from '../engine/assess.js';
 import type { BenchResult } from './runner.js';
 
 export interface ObjectAccount {
@@ -24,7 +24,11 @@ export interface PackAccount {
 
 /** For each object of a pack: its size and the queries that used it, from the plans of a run. */
 export async function accountPack(c: pg.Client, pack: Pack, run: BenchResult): Promise<PackAccount> {
-  const { assessments } = await assessPack(c, pack);
+  return accountAssessed(await assessPack(c, pack), run);
+}
+
+/** The account from an assessment made before measuring (a pack that cannot be assessed fails first). */
+export function accountAssessed({ pack, assessments }: PackAssessment, run: BenchResult): PackAccount {
   const objects = assessments.map((a): ObjectAccount => {
     const name = a.object.name;
     const usedBy = run.queries

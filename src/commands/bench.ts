@@ -6,7 +6,8 @@ import { loadWorkload } from '../bench/workload.js';
 import { DEFAULT_BENCH_OPTIONS, runBench, type BenchResult } from '../bench/runner.js';
 import { loadBaseline, saveBaseline } from '../bench/baseline.js';
 import { compareRuns, regressions, type Comparison } from '../bench/compare.js';
-import { accountPack, type PackAccount } from '../bench/accounting.js';
+import { accountAssessed, type PackAccount } from '../bench/accounting.js';
+import { assessPack } from '../engine/assess.js';
 import { writeProbes } from '../bench/writes.js';
 import { loadPack } from '../pack/load-pack.js';
 import {
@@ -114,6 +115,7 @@ export async function bench(path: string, f: BenchFlags, ctx: CommandContext): P
   if (f.writes && !pack) throw new PgoptError('input', '--writes needs --pack <pack>: it measures writes on the tables the pack indexes');
   await ctx.reporter.startSpinner(`benchmarking ${workload.name}`);
   const { run, account } = await withClient(ctx.target(), `pgopt bench ${workload.name}`, async (c) => {
+    const assessed = pack ? await assessPack(c, pack) : undefined;
     let measured = workload;
     if (f.writes && pack) {
       const probes = await writeProbes(c, pack, options.statementTimeoutMs);
@@ -121,7 +123,7 @@ export async function bench(path: string, f: BenchFlags, ctx: CommandContext): P
       measured = { ...workload, queries: [...workload.queries, ...probes.queries] };
     }
     const run = await runBench(c, measured, options);
-    return { run, account: pack ? await accountPack(c, pack, run) : undefined };
+    return { run, account: assessed ? accountAssessed(assessed, run) : undefined };
   }).finally(() => ctx.reporter.stopSpinner());
   if (f.save) saveBaseline(f.save, run);
   const comparison = baseline ? compareRuns(baseline, run) : undefined;

@@ -45,10 +45,13 @@ export function makeContext(g: GlobalOptions, reporter: Reporter, signal: AbortS
         db: g.db,
         connectTimeoutMs: parseDuration('--connect-timeout', g.connectTimeout ?? '5s'),
       });
-      reporter.addSecret(
-        t.secret,
-        [t.user, t.database].filter((x): x is string => !!x),
-      );
+      for (const password of new Set(t.hosts.map((h) => h.password))) {
+        reporter.addSecret(
+          password,
+          [t.user, t.database].filter((x): x is string => !!x),
+        );
+      }
+      for (const w of t.warnings) reporter.warn(w);
       return t;
     },
   };

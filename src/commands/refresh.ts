@@ -1,4 +1,5 @@
 import { withClient } from '../db/scoped.js';
+import { requireWritable } from '../db/session.js';
 import { packNameOf } from '../pack/load-pack.js';
 import { refreshViews, resolveRefreshTargets } from '../engine/refresh.js';
 import { progressWatcher } from '../engine/watch.js';
@@ -11,6 +12,7 @@ export async function refresh(targets: string[], f: RunFlagValues, ctx: CommandC
   await ctx.reporter.startSpinner('refreshing materialized views');
   const result = await withClient(target, 'pgopt refresh', (c) =>
     withClient(target, 'pgopt refresh monitor', async (monitor) => {
+      await requireWritable(c); // before the targets: on a standby, the one message that matters
       const views = await resolveRefreshTargets(c, targets, packNameOf);
       return refreshViews(c, views, { ...run, watch: progressWatcher(monitor, ctx.reporter.progress) });
     }),

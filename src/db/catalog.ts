@@ -457,6 +457,17 @@ export const canCreateIn = async (c: pg.Client, schema: string): Promise<boolean
 export const canCreateSchemas = async (c: pg.Client): Promise<boolean> =>
   (await c.query(`SELECT pg_catalog.has_database_privilege(current_database(), 'CREATE') AS ok`)).rows[0].ok;
 
+/** USAGE on schema pgopt and SELECT on each of its tables: all that status and verify need. */
+export const canReadRegistry = async (c: pg.Client): Promise<boolean> =>
+  (
+    await c.query(
+      `SELECT pg_catalog.has_schema_privilege('pgopt', 'USAGE')
+              AND pg_catalog.bool_and(pg_catalog.has_table_privilege(c.oid, 'SELECT')) AS ok
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'pgopt' AND c.relkind = 'r'`,
+    )
+  ).rows[0].ok !== false;
+
 export const canWriteRegistry = async (c: pg.Client): Promise<boolean> =>
   (
     await c.query(

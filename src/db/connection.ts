@@ -1,15 +1,26 @@
 import { parseEnv } from 'node:util';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import type pg from 'pg';
 import { parse } from 'pg-connection-string';
 import { PgoptError } from '../errors.js';
+import { parseConnectionString, pgpassLookup, readServiceSection, type Params } from './conninfo.js';
 
 /** Where the connection settings came from, for messages (never the password). */
 export type ConnectionSource = '--direct-url' | '--db' | 'DIRECT_URL' | '.env (DIRECT_URL)' | 'DATABASE_URL' | '.env' | 'libpq environment';
 
 export interface ConnectionTarget {
+  /** The first host's settings; the opener (connect.ts) tries each of `hosts` in turn. */
   config: pg.ClientConfig;
+  hosts: (HostPort & { password?: string })[];
+  sslmode: SslMode;
+  targetSessionAttrs: SessionAttrs;
+  /** The URL says pgbouncer=true (Prisma's flag for a transaction-mode PgBouncer). */
+  pgbouncerHint: boolean;
+  /** Said to the user before connecting (an unsafe password file, say). */
+  warnings: string[];
   source: ConnectionSource;
   /** user@host:port/db, safe to print. */
   display: string;
@@ -20,7 +31,7 @@ export interface ConnectionTarget {
   database?: string;
 }
 
-export interface ConnectionOptions {
+export interface ConnectionFlags {
   /** --direct-url: a connection that bypasses any pooler (Prisma's directUrl). */
   directUrl?: string;
   db?: string;
@@ -40,79 +51,262 @@ export function readDotEnv(path: string): Record<string, string> {
   return parseEnv(text) as Record<string, string>;
 }
 
-/**
- * A URL read the way libpq reads it: `sslmode=require` encrypts without verifying the certificate
- * (pg's own reading treats it as verify-full and prints an 8-line warning), `verify-ca` checks the
- * CA named by `sslrootcert`, `verify-full` also the host name. As in psql, the same word means the
- * same thing in a URL and in PGSSLMODE.
- */
-function libpqConfig(url: string, parsed: URL, source: ConnectionSource): pg.ClientConfig {
-  try {
-    const own = parsed.searchParams.has('uselibpqcompat');
-    const c = parse(url, own ? {} : { useLibpqCompat: true });
-    return { ...c, port: c.port ? Number(c.port) : undefined, ssl: c.ssl ?? undefined } as pg.ClientConfig;
-  } catch (err) {
-    throw new PgoptError('input', `the connection URL from ${source}: ${(err as Error).message.split('\n')[0]}`);
+export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+export type SessionAttrs = 'any' | 'read-write' | 'read-only' | 'primary' | 'standby' | 'prefer-standby';
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** The libpq environment variables pgopt reads, by the keyword each one supplies. */
+const ENV_KEYWORDS: [string, string][] = [
+  ['PGHOST', 'host'],
+  ['PGHOSTADDR', 'hostaddr'],
+  ['PGPORT', 'port'],
+  ['PGDATABASE', 'dbname'],
+  ['PGUSER', 'user'],
+  ['PGPASSWORD', 'password'],
+  ['PGPASSFILE', 'passfile'],
+  ['PGOPTIONS', 'options'],
+  ['PGSSLMODE', 'sslmode'],
+  ['PGSSLCERT', 'sslcert'],
+  ['PGSSLKEY', 'sslkey'],
+  ['PGSSLROOTCERT', 'sslrootcert'],
+  ['PGCONNECT_TIMEOUT', 'connect_timeout'],
+  ['PGTARGETSESSIONATTRS', 'target_session_attrs'],
+  ['PGLOADBALANCEHOSTS', 'load_balance_hosts'],
+];
+
+const USED = new Set([...ENV_KEYWORDS.map(([, k]) => k), 'service', 'sslpassword']);
+/** Keywords libpq knows that change nothing pgopt relies on (pgopt names its own sessions). */
+const HARMLESS = new Set([
+  'application_name',
+  'fallback_application_name',
+  'keepalives',
+  'keepalives_idle',
+  'keepalives_interval',
+  'keepalives_count',
+  'tcp_user_timeout',
+  'sslcompression',
+  'sslsni',
+  'ssl_min_protocol_version',
+  'ssl_max_protocol_version',
+  'uselibpqcompat',
+  'pgbouncer',
+]);
+/** Keywords pgopt accepts only with the values that ask for nothing it cannot do. */
+const ONLY_VALUES: Record<string, string[]> = {
+  gssencmode: ['disable', 'prefer'],
+  channel_binding: ['disable', 'prefer'],
+  sslnegotiation: ['postgres'],
+  client_encoding: ['UTF8', 'utf8', 'UTF-8', 'auto'],
+};
+const SSL_MODES: SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+const SESSION_ATTRS: SessionAttrs[] = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'];
+
+function checkKeywords(p: Params, source: string): void {
+  for (const [k, v] of Object.entries(p)) {
+    if (USED.has(k) || HARMLESS.has(k)) continue;
+    const allowed = ONLY_VALUES[k];
+    if (!allowed) throw new PgoptError('input', `the connection settings from ${source}: invalid connection option "${k}"`);
+    if (!allowed.includes(v)) {
+      throw new PgoptError(
+        'input',
+        `the connection settings from ${source}: ${k}=${v} is not supported by pgopt (use ${allowed.join(' or ')})`,
+      );
+    }
+  }
+  if (p.sslmode && !SSL_MODES.includes(p.sslmode as SslMode)) {
+    throw new PgoptError(
+      'input',
+      `the connection settings from ${source}: invalid sslmode "${p.sslmode}" (one of ${SSL_MODES.join(', ')})`,
+    );
+  }
+  if (p.target_session_attrs && !SESSION_ATTRS.includes(p.target_session_attrs as SessionAttrs)) {
+    throw new PgoptError(
+      'input',
+      `the connection settings from ${source}: invalid target_session_attrs "${p.target_session_attrs}" (one of ${SESSION_ATTRS.join(', ')})`,
+    );
   }
 }
 
-function fromUrl(url: string, source: ConnectionSource, timeout: number): ConnectionTarget {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new PgoptError('input', `the connection URL from ${source} is not a valid URL (expected postgres://user@host:port/database)`);
-  }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new PgoptError('input', `the connection URL from ${source} must start with postgres:// or postgresql://`);
-  }
-  const secret = parsed.password ? decodeURIComponent(parsed.password) : undefined;
-  const db = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || '(default)';
-  const user = decodeURIComponent(parsed.username) || '(default)';
-  const display = `${user}@${parsed.hostname || 'localhost'}:${parsed.port || '5432'}/${db}`;
-  return {
-    config: { ...libpqConfig(url, parsed, source), connectionTimeoutMillis: timeout },
-    source,
-    display,
-    secret,
-    user: decodeURIComponent(parsed.username) || undefined,
-    database: decodeURIComponent(parsed.pathname.replace(/^\//, '')) || undefined,
-  };
-}
-
-/**
- * Resolve the target database: --db, then DATABASE_URL, then DATABASE_URL in ./.env,
- * then the libpq variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE).
- */
-export function resolveConnection(opts: ConnectionOptions = {}): ConnectionTarget {
-  const env = opts.env ?? process.env;
-  const timeout = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  if (opts.directUrl) return fromUrl(opts.directUrl, '--direct-url', timeout);
-  if (opts.db) return fromUrl(opts.db, '--db', timeout);
+/** The connection string pgopt was given, and where it came from, in libpq's order of precedence. */
+function pickConnectionString(opts: ConnectionFlags, env: NodeJS.ProcessEnv): { text: string; source: ConnectionSource } | undefined {
+  if (opts.directUrl) return { text: opts.directUrl, source: '--direct-url' };
+  if (opts.db) return { text: opts.db, source: '--db' };
   // DIRECT_URL before DATABASE_URL, as Prisma's migrations do: pgopt needs a session of its own
   // (concurrent builds, an advisory lock, SET), which a transaction pooler in DATABASE_URL breaks.
   const dotenvPath = join(opts.cwd ?? process.cwd(), '.env');
   const dotenv = existsSync(dotenvPath) ? readDotEnv(dotenvPath) : {};
-  if (env.DIRECT_URL) return fromUrl(env.DIRECT_URL, 'DIRECT_URL', timeout);
-  if (dotenv.DIRECT_URL) return fromUrl(dotenv.DIRECT_URL, '.env (DIRECT_URL)', timeout);
-  if (env.DATABASE_URL) return fromUrl(env.DATABASE_URL, 'DATABASE_URL', timeout);
-  if (dotenv.DATABASE_URL) return fromUrl(dotenv.DATABASE_URL, '.env', timeout);
-  const host = env.PGHOST ?? 'localhost';
-  const port = Number(env.PGPORT ?? 5432);
-  const user = env.PGUSER ?? env.USER ?? 'postgres';
-  const database = env.PGDATABASE ?? user;
-  const sslmode = env.PGSSLMODE;
-  const ssl =
-    sslmode && !['disable', 'allow', 'prefer'].includes(sslmode)
-      ? { rejectUnauthorized: sslmode === 'verify-full' || sslmode === 'verify-ca' }
-      : undefined;
+  if (env.DIRECT_URL) return { text: env.DIRECT_URL, source: 'DIRECT_URL' };
+  if (dotenv.DIRECT_URL) return { text: dotenv.DIRECT_URL, source: '.env (DIRECT_URL)' };
+  if (env.DATABASE_URL) return { text: env.DATABASE_URL, source: 'DATABASE_URL' };
+  if (dotenv.DATABASE_URL) return { text: dotenv.DATABASE_URL, source: '.env' };
+  return undefined;
+}
+
+/** A service's settings: the user's file (PGSERVICEFILE or ~/.pg_service.conf), then the system's. */
+function serviceParams(name: string, env: NodeJS.ProcessEnv, home: string): Params {
+  const files = [
+    env.PGSERVICEFILE ?? join(home, '.pg_service.conf'),
+    join(env.PGSYSCONFDIR ?? '/etc/postgresql-common', 'pg_service.conf'),
+  ];
+  for (const file of files) {
+    if (!existsSync(file)) continue;
+    const section = readServiceSection(readFileSync(file, 'utf8'), name, file);
+    if (section) return section;
+  }
+  throw new PgoptError('input', `definition of service "${name}" not found (looked in ${files.join(' and ')})`);
+}
+
+/** Where libpq would connect with no host: the Unix socket directory that has this port's socket, else localhost. */
+function defaultHost(port: string): string {
+  for (const dir of ['/var/run/postgresql', '/tmp']) if (existsSync(join(dir, `.s.PGSQL.${port.split(',')[0] || '5432'}`))) return dir;
+  return 'localhost';
+}
+
+function hostList(p: Params, source: string): HostPort[] {
+  if (p.hostaddr && p.host)
+    throw new PgoptError('input', `the connection settings from ${source}: hostaddr together with host is not supported (give one)`);
+  const hosts = (p.host ?? p.hostaddr ?? '').split(',');
+  const ports = (p.port ?? '').split(',');
+  if (ports.length > 1 && ports.length !== hosts.length) {
+    throw new PgoptError('input', `the connection settings from ${source}: ${hosts.length} hosts but ${ports.length} ports`);
+  }
+  return hosts.map((h, i) => {
+    const portText = (ports.length > 1 ? ports[i] : ports[0]) || '5432';
+    const port = Number(portText);
+    if (!Number.isInteger(port) || port <= 0 || port > 65535)
+      throw new PgoptError('input', `the connection settings from ${source}: invalid port "${portText}"`);
+    return { host: h || defaultHost(portText), port };
+  });
+}
+
+/**
+ * The password for each host from the password file (passfile, PGPASSFILE or ~/.pgpass), read
+ * here so the driver never reads it (its reader is deprecated and prints a warning). As in libpq,
+ * a file others may read is ignored, with a warning.
+ */
+function passfilePasswords(p: Params, hosts: HostPort[], home: string, warnings: string[]): (string | undefined)[] {
+  const file = p.passfile ?? join(home, '.pgpass');
+  if (!existsSync(file)) return hosts.map(() => undefined);
+  const st = statSync(file);
+  if (!st.isFile()) {
+    warnings.push(`password file "${file}" is not a plain file`);
+    return hosts.map(() => undefined);
+  }
+  if (st.mode & 0o077) {
+    warnings.push(`password file "${file}" has group or world access; permissions should be u=rw (0600) or less: it was not read`);
+    return hosts.map(() => undefined);
+  }
+  const text = readFileSync(file, 'utf8');
+  return hosts.map((h) => pgpassLookup(text, { host: h.host, port: String(h.port), dbname: p.dbname!, user: p.user! }));
+}
+
+function readCertFile(keyword: string, path: string, source: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new PgoptError(
+      'input',
+      `the connection settings from ${source}: ${keyword} "${path}" cannot be read (${(err as NodeJS.ErrnoException).code})`,
+    );
+  }
+}
+
+/**
+ * TLS options with libpq's meaning of each sslmode, from the driver's own libpq-compatible
+ * reading (pg-connection-string's useLibpqCompat): require encrypts without verifying, verify-ca
+ * checks the CA, verify-full also the host name. The certificate files default to libpq's
+ * ~/.postgresql/{root.crt,postgresql.crt,postgresql.key}; `sslrootcert=system` trusts the
+ * system's CAs and, as in libpq, implies verify-full.
+ */
+function tlsOptions(p: Params, mode: SslMode, home: string, source: string): ConnectionOptions | false {
+  if (mode === 'disable') return false;
+  const dflt = (file: string) => (existsSync(join(home, '.postgresql', file)) ? join(home, '.postgresql', file) : undefined);
+  const root = p.sslrootcert ?? (mode.startsWith('verify') ? dflt('root.crt') : undefined);
+  if (mode.startsWith('verify') && !root) {
+    throw new PgoptError('input', `the connection settings from ${source}: sslmode=${mode} needs a root certificate`, {
+      hint: 'set sslrootcert (or PGSSLROOTCERT) to the CA file, put it in ~/.postgresql/root.crt, or use sslrootcert=system',
+    });
+  }
+  // allow and prefer never verify (libpq): the driver's "prefer" reading says so.
+  const q = new URLSearchParams({ sslmode: root === 'system' ? 'verify-full' : mode === 'allow' ? 'prefer' : mode });
+  const files = {
+    sslrootcert: root === 'system' ? undefined : root,
+    sslcert: p.sslcert ?? dflt('postgresql.crt'),
+    sslkey: p.sslkey ?? dflt('postgresql.key'),
+  };
+  for (const [keyword, path] of Object.entries(files)) {
+    if (!path) continue;
+    readCertFile(keyword, path, source); // our message for a missing file, before the driver reads it
+    q.set(keyword, path);
+  }
+  const ssl = (parse(`postgres://x/?${q}`, { useLibpqCompat: true }).ssl ?? {}) as ConnectionOptions;
+  if (p.sslpassword) ssl.passphrase = p.sslpassword;
+  return ssl;
+}
+
+/** Every setting, in libpq's order: the connection string, then its service, then the environment. */
+function gatherParams(opts: ConnectionFlags, env: NodeJS.ProcessEnv, home: string) {
+  const given = pickConnectionString(opts, env);
+  const source: ConnectionSource = given?.source ?? 'libpq environment';
+  const fromString = given ? parseConnectionString(given.text, given.source) : {};
+  const service = fromString.service ?? env.PGSERVICE;
+  const p: Params = { ...(service ? serviceParams(service, env, home) : {}), ...fromString };
+  for (const [v, k] of ENV_KEYWORDS) if (p[k] === undefined && env[v] !== undefined && env[v] !== '') p[k] = env[v]!;
+  checkKeywords(p, source);
+  p.user ??= osUser(env);
+  p.dbname ??= p.user;
+  return { p, source, service };
+}
+
+function osUser(env: NodeJS.ProcessEnv): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return env.USER ?? 'postgres';
+  }
+}
+
+/**
+ * Resolve the target database as psql would (README "Connecting"): the connection string from
+ * --direct-url, --db, DIRECT_URL, DATABASE_URL (environment, then ./.env) — a URL or
+ * keyword/value pairs — then its service (PGSERVICE), then the libpq environment variables.
+ */
+export function resolveConnection(opts: ConnectionFlags = {}): ConnectionTarget {
+  const env = opts.env ?? process.env;
+  const home = env.HOME ?? homedir();
+  const { p, source, service } = gatherParams(opts, env, home);
+  const hosts = hostList(p, source);
+  if (p.load_balance_hosts === 'random') hosts.sort(() => Math.random() - 0.5);
+  const warnings: string[] = [];
+  const passwords = p.password !== undefined ? hosts.map(() => p.password) : passfilePasswords(p, hosts, home, warnings);
+  const sslmode = (p.sslmode ?? 'prefer') as SslMode;
+  const timeout = p.connect_timeout ? Math.max(2, Number(p.connect_timeout)) * 1000 : (opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  const where = hosts.map((h) => (h.host.startsWith('/') ? h.host : `${h.host}:${h.port}`)).join(',');
+  const display = `${p.user}@${where}/${p.dbname}${service ? ` (service ${service})` : ''}`;
   return {
-    config: { host, port, user, database, password: env.PGPASSWORD, ssl, connectionTimeoutMillis: timeout },
-    source: 'libpq environment',
-    display: `${user}@${host}:${port}/${database}`,
-    secret: env.PGPASSWORD || undefined,
-    user,
-    database,
+    config: {
+      host: hosts[0].host,
+      port: hosts[0].port,
+      user: p.user,
+      database: p.dbname,
+      password: passwords[0],
+      options: p.options,
+      ssl: tlsOptions(p, sslmode, home, source),
+      connectionTimeoutMillis: timeout,
+    },
+    hosts: hosts.map((h, i) => ({ ...h, password: passwords[i] })),
+    sslmode,
+    targetSessionAttrs: (p.target_session_attrs ?? 'any') as SessionAttrs,
+    pgbouncerHint: p.pgbouncer === 'true',
+    source,
+    display,
+    secret: passwords.find((x) => x) || undefined,
+    user: p.user,
+    database: p.dbname,
+    warnings,
   };
 }
 

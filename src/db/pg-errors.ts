@@ -21,12 +21,17 @@ export function translatePgError(err: unknown, what: string): PgoptError {
   const code = e.code ?? '';
   const msg = e.message ?? String(err);
   switch (code) {
-    case '28P01':
     case '28000':
-      return new PgoptError('database', `${what}: authentication failed (${msg.replace(/ for user .*/, '')})`, {
-        cause: err,
-        hint: 'check the user and password',
-      });
+      // pg_hba.conf has only hostssl lines for this client: the server demands TLS.
+      if (/no encryption/i.test(msg)) {
+        return new PgoptError('database', `${what}: the server requires TLS for this connection`, {
+          cause: err,
+          hint: 'add sslmode=require to the URL (or verify-full with sslrootcert to check the server), or set PGSSLMODE',
+        });
+      }
+      return authFailed(err, what, msg);
+    case '28P01':
+      return authFailed(err, what, msg);
     case '3D000':
       return new PgoptError('database', `${what}: ${msg}`, { cause: err });
     case '42501':
@@ -54,4 +59,11 @@ export function translatePgError(err: unknown, what: string): PgoptError {
   const kind = code.startsWith(CLASS_SYNTAX_OR_ACCESS) && code !== '42501' ? 'input' : 'database';
   const detail = e.detail ? ` (${e.detail})` : '';
   return new PgoptError(kind, `${what}: ${msg}${detail}`, { cause: err, hint: e.hint });
+}
+
+function authFailed(err: unknown, what: string, msg: string): PgoptError {
+  return new PgoptError('database', `${what}: authentication failed (${msg.replace(/ for user .*/, '')})`, {
+    cause: err,
+    hint: 'check the user and password',
+  });
 }

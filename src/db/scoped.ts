@@ -1,24 +1,26 @@
 import pg from 'pg';
 import type { ConnectionTarget } from './connection.js';
-import { translatePgError } from './pg-errors.js';
-import { prepareSession } from './session.js';
+import { openSession, type OpenedSession } from './connect.js';
+import { isStandby, prepareSession, rememberServerPid } from './session.js';
 
 export type Client = pg.Client;
 
-/** Every client pgopt opens, with how to reach its server, so an interrupt can cancel what they run. */
-const openClients = new Map<pg.Client, pg.ClientConfig>();
+/** Every session pgopt opens, so an interrupt can cancel what they run. */
+const openSessions = new Set<OpenedSession>();
 
-/** Ask the server to cancel what each open client is running (pg_cancel_backend, from a side connection). */
+/**
+ * Ask the server to cancel what each open session is running: pg_cancel_backend with the server's
+ * own pid, from a side connection, so it also works through a session-mode pooler (whose protocol
+ * pid and cancel key are its own).
+ */
 export async function cancelActiveQueries(): Promise<void> {
   await Promise.all(
-    [...openClients].map(async ([client, config]) => {
-      const pid = (client as unknown as { processID?: number }).processID;
-      if (!pid) return;
-      const side = new pg.Client({ ...config, application_name: 'pgopt cancel' });
+    [...openSessions].map(async (s) => {
+      const side = new pg.Client({ ...s.config, application_name: 'pgopt cancel' });
       side.on('error', () => {});
       try {
         await side.connect();
-        await side.query('SELECT pg_cancel_backend($1)', [pid]);
+        await side.query('SELECT pg_catalog.pg_cancel_backend($1)', [s.serverPid]);
       } catch {
         /* the connection may already be gone */
       } finally {
@@ -30,21 +32,17 @@ export async function cancelActiveQueries(): Promise<void> {
 
 /** Open a connection for the duration of `fn`; closing it is never the caller's job. */
 export async function withClient<T>(target: ConnectionTarget, applicationName: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ ...target.config, application_name: applicationName });
-  // An idle client can still emit 'error' (server restart); without a listener Node would crash.
-  client.on('error', () => {});
+  const s = await openSession(target, applicationName);
+  rememberServerPid(s.client, s.serverPid);
+  openSessions.add(s);
   try {
-    await client.connect();
-  } catch (err) {
-    throw translatePgError(err, `connecting to ${target.display} (from ${target.source})`);
-  }
-  openClients.set(client, target.config);
-  try {
-    await prepareSession(client);
-    return await fn(client);
+    await prepareSession(s.client);
+    return await fn(s.client);
   } finally {
-    openClients.delete(client);
-    await client.end().catch(() => {});
+    openSessions.delete(s);
+    // Behind a session pooler the server connection outlives ours: leave nothing on it.
+    if (s.pooled) await s.client.query('DISCARD ALL').catch(() => {});
+    await s.client.end().catch(() => {});
   }
 }
 
@@ -71,8 +69,9 @@ export async function withRolledBackTransaction<T>(
   opts: { readOnly?: boolean; timeoutMs?: number } = {},
 ): Promise<T> {
   // READ WRITE spelled out: it is rolled back anyway, and a role whose sessions start read-only
-  // (default_transaction_read_only) must still get its dry runs and probes.
-  await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN READ WRITE');
+  // (default_transaction_read_only) must still get its dry runs and probes. A standby refuses
+  // READ WRITE outright: there the probe itself fails, with the server's reason.
+  await client.query(opts.readOnly ? 'BEGIN READ ONLY' : isStandby(client) ? 'BEGIN' : 'BEGIN READ WRITE');
   try {
     if (opts.timeoutMs !== undefined) await client.query(`SET LOCAL statement_timeout = ${Math.max(0, Math.round(opts.timeoutMs))}`);
     return await fn();

@@ -17,6 +17,8 @@ interface SessionState {
   userSchemas: string[];
   /** The first existing schema of the user's path: where an unqualified CREATE puts its object. */
   userCurrentSchema: string | null;
+  /** A hot standby (pg_is_in_recovery()): nothing can be created, not even in a rolled-back transaction. */
+  standby: boolean;
 }
 
 const sessions = new WeakMap<pg.Client, SessionState>();
@@ -33,12 +35,13 @@ export async function prepareSession(c: pg.Client): Promise<SessionState> {
   const res = await c.query(
     `SELECT pg_catalog.current_setting('search_path') AS path,
             pg_catalog.current_schemas(true)::text[] AS schemas,
-            pg_catalog.current_schema()::text AS current`,
+            pg_catalog.current_schema()::text AS current, pg_catalog.pg_is_in_recovery() AS standby`,
   );
   const state: SessionState = {
     userSearchPath: res.rows[0].path,
     userSchemas: res.rows[0].schemas,
     userCurrentSchema: res.rows[0].current,
+    standby: res.rows[0].standby,
   };
   await pin(c);
   sessions.set(c, state);
@@ -61,6 +64,9 @@ async function pin(c: pg.Client): Promise<void> {
     [PINNED_SEARCH_PATH],
   );
 }
+
+/** The server is a hot standby (known once prepareSession has run). */
+export const isStandby = (c: pg.Client): boolean => sessions.get(c)?.standby ?? false;
 
 /**
  * Pin pgopt's settings again after something that may have reset them (RESET ALL, DISCARD ALL,
@@ -110,8 +116,15 @@ export function runOneStatement(
   return c.query({ text: sql, values: params, queryMode: 'extended', ...opts } as pg.QueryConfig);
 }
 
-/** The server process id of a connection (pg keeps it from the BackendKeyData message). */
-export const backendPid = (c: pg.Client): number => (c as unknown as { processID: number }).processID;
+const serverPids = new WeakMap<pg.Client, number>();
+
+/** pg_backend_pid() as read when the session opened: a pooler makes up the pid the protocol gives. */
+export function rememberServerPid(c: pg.Client, pid: number): void {
+  serverPids.set(c, pid);
+}
+
+/** The server process of a connection (for progress and cancel), also behind a pooler. */
+export const backendPid = (c: pg.Client): number => serverPids.get(c) ?? (c as unknown as { processID: number }).processID;
 
 /**
  * For the runs that write (apply, rollback, refresh): a standby is refused before anything runs,

@@ -17,7 +17,7 @@ import { displayName, qualify } from '../db/ident.js';
 import { checkRollbackOverride } from '../pack/rollback-override.js';
 import { allowedTarget, statementTargets, type Candidate } from '../pack/targets.js';
 import { foreignTarget } from '../pack/load-pack.js';
-import { asUser, prepareSession, runOneStatement } from '../db/session.js';
+import { asUser, isStandby, prepareSession, runOneStatement } from '../db/session.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { displayRelation } from '../sql/tree.js';
 import { rewriteIndexSql, rewriteMatviewSql, splitMatviewSql } from '../pack/rewrite.js';
@@ -36,6 +36,7 @@ export const OBJECT_STATES = [
   'invalid',
   'missing',
   'unpopulated',
+  'unverifiable',
 ] as const;
 export type ObjectState = (typeof OBJECT_STATES)[number];
 
@@ -71,7 +72,8 @@ export interface Assessment {
   ownedBy: string | null;
   live: LiveObject | null;
   /** The server's rendering of the pack's statement (from the dry run). */
-  expectedDefinition: string;
+  /** As the server renders the pack's statement; null where it cannot be rendered (a standby without a record). */
+  expectedDefinition: string | null;
   /** True when the live object's definition matches the pack's. */
   matches: boolean | null;
   state: ObjectState;
@@ -127,7 +129,7 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
       })),
     );
   }
-  const expected = await dryRun(c, pack, schemaOf, tables, live);
+  const expected = isStandby(c) ? recordedDefinitions(pack, rows, schemaOf) : await dryRun(c, pack, schemaOf, tables, live);
   const assessments = pack.objects.map((o) => {
     const a = assessmentOf(pack, o, {
       schema: schemaOf.get(o)!,
@@ -208,13 +210,13 @@ async function readLive(c: pg.Client, pack: Pack, names: ResolvedNames) {
 function assessmentOf(
   pack: Pack,
   o: PackObject,
-  f: { schema: string; table: IndexedRelation | null; rows: RegistryRow[]; live: LiveObject | null; expected: string },
+  f: { schema: string; table: IndexedRelation | null; rows: RegistryRow[]; live: LiveObject | null; expected: string | null },
 ): Assessment {
   const row = f.rows.find((r) => r.pack === pack.name && r.schema === f.schema && r.name === o.name) ?? null;
   const owner = f.rows.find(
     (r) => r.pack !== pack.name && r.schema === f.schema && r.name === o.name && !r.preExisting && r.state === 'applied',
   );
-  const matches = f.live && f.live.valid ? sameDefinition(o, f.live.definition, f.expected) : null;
+  const matches = f.live && f.live.valid && f.expected !== null ? sameDefinition(o, f.live.definition, f.expected) : null;
   return {
     object: o,
     schema: f.schema,
@@ -325,6 +327,12 @@ function decideState(a: Assessment, otherKind: string | null): void {
   if (claimed && row.fingerprint !== o.fingerprint) {
     return set('changed-since-applied', 'the pack statement changed since it was applied');
   }
+  if (a.expectedDefinition === null) {
+    return set(
+      'unverifiable',
+      'on a read-only standby the pack statement cannot be rendered, and the registry has no record of it: verify on the primary',
+    );
+  }
   if (!a.matches) {
     if (claimed && !row.preExisting) return set('changed-since-applied', 'the definition in the database no longer matches the pack');
     return set('conflict', 'an object of this name already exists with a different definition');
@@ -394,6 +402,19 @@ async function dryMatview(
   const res = await c.query(`SELECT pg_get_viewdef(to_regclass($1)) AS d`, [rel]);
   if (!pack.allowUnsafe) refuseVolatile(s, await volatileFunctionsOf(c, rel));
   return { definition: res.rows[0].d, readOnly };
+}
+
+/**
+ * On a hot standby nothing can be created, not even in a rolled-back transaction: what the server
+ * rendered when this very statement (same fingerprint) was applied on the primary stands in.
+ */
+function recordedDefinitions(pack: Pack, rows: RegistryRow[], schemaOf: Map<PackObject, string>): Map<PackObject, string | null> {
+  const out = new Map<PackObject, string | null>();
+  for (const o of pack.objects) {
+    const row = rows.find((r) => r.pack === pack.name && r.schema === schemaOf.get(o) && r.name === o.name);
+    out.set(o, row && row.fingerprint === o.fingerprint && row.catalogDefinition ? row.catalogDefinition : null);
+  }
+  return out;
 }
 
 async function dryRun(

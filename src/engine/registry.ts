@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { PGOPT_VERSION } from '../version.js';
 import { PgoptError } from '../errors.js';
-import { registryFacts, type RegistryFacts, type RegistryPart } from '../db/catalog.js';
+import { canReadRegistry, registryFacts, type RegistryFacts, type RegistryPart } from '../db/catalog.js';
+import { displayIdent } from '../db/ident.js';
 import { prepareSession } from '../db/session.js';
 import { withTransaction } from '../db/scoped.js';
 
@@ -199,10 +200,22 @@ export async function registryExists(c: pg.Client): Promise<boolean> {
   }
   const exists = facts.parts !== null;
   if (!exists) return false;
+  if (!(await canReadRegistry(c))) throw unreadableRegistry(facts);
   const newer = newerRegistry(await registryVersion(c));
   if (newer) throw newer;
   checked.set(c, true);
   return true;
+}
+
+/** A registry this role may not read: name its owner and the grants that fix it (status and verify need only these). */
+function unreadableRegistry(facts: RegistryFacts): PgoptError {
+  const owner = facts.parts!.find((p) => p.relkind === 'schema')!.owner;
+  const me = displayIdent(facts.currentUser);
+  return new PgoptError('database', `role ${facts.currentUser} cannot read the registry: schema ${REGISTRY_SCHEMA} belongs to ${owner}`, {
+    hint:
+      `as ${owner} or a superuser: GRANT USAGE ON SCHEMA pgopt TO ${me}; GRANT SELECT ON ALL TABLES IN SCHEMA pgopt TO ${me};` +
+      ` apply and rollback also need INSERT, UPDATE, DELETE ON pgopt.objects and INSERT ON pgopt.events`,
+  });
 }
 
 /** Bring an older registry to REGISTRY_VERSION, one step at a time, each step with its version row. */

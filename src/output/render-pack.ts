@@ -32,6 +32,7 @@ const stateColor = (c: ChalkInstance, s: ObjectState | null): string => {
   if (!s) return '';
   if (s === 'applied' || s === 'pre-existing') return c.green(s);
   if (s === 'pending') return c.cyan(s);
+  if (s === 'unverifiable') return c.yellow(s);
   return c.red(s);
 };
 

@@ -82,4 +82,33 @@ describe('least privilege', () => {
     expect(rows.every((r) => r.applied_by === OWNER)).toBe(true);
     expect((await runCli(['rollback', pack, '--db', urlAs(OWNER)])).code).toBe(0);
   });
+
+  it('a registry another role owns: status names the owner and the GRANT, which is all status and verify need', async () => {
+    const pack = writePack('priv', PACK);
+    // The DBA's registry: a superuser owns it (so every role trusts it), and others may not read it.
+    expect((await runCli(['apply', pack, '--db', urlAs(OWNER)])).code).toBe(0);
+    await db.query(
+      `ALTER SCHEMA pgopt OWNER TO postgres; ALTER TABLE pgopt.objects OWNER TO postgres; ALTER TABLE pgopt.events OWNER TO postgres;
+       ALTER TABLE pgopt.meta OWNER TO postgres`,
+    );
+    const denied = await runCli(['status', '--db', urlAs(READER)]);
+    expect(denied.code).toBe(3);
+    expect(denied.stderr).toContain(`role ${READER} cannot read the registry: schema pgopt belongs to postgres`);
+    expect(denied.stderr).toContain(`GRANT USAGE ON SCHEMA pgopt TO ${READER}; GRANT SELECT ON ALL TABLES IN SCHEMA pgopt TO ${READER}`);
+    expect(denied.stderr).not.toContain('unexpected');
+    // The control: the same read done directly is the bare server error the old message passed on.
+    const pg = (await import('pg')).default;
+    const direct = new pg.Client({ connectionString: urlAs(READER) });
+    await direct.connect();
+    await expect(direct.query('SELECT * FROM pgopt.objects')).rejects.toThrow(/permission denied for schema pgopt/);
+    await direct.end();
+    // The hint's grants, and nothing more, let status and verify run (verify also reads the pack's view, made after READER's grants).
+    await db.query(`GRANT USAGE ON SCHEMA pgopt TO ${READER}; GRANT SELECT ON ALL TABLES IN SCHEMA pgopt TO ${READER}`);
+    await db.query(`GRANT SELECT ON app.priv_daily TO ${READER}`);
+    const s = await runCli(['status', '--db', urlAs(READER)]);
+    expect(s.code, s.stderr).toBe(0);
+    const v = await runCli(['verify', pack, '--db', urlAs(READER)]);
+    expect(v.code, v.stderr).toBe(0);
+    expect((await runCli(['rollback', pack, '--db', db.url])).code).toBe(0);
+  });
 });

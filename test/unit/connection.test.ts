@@ -93,10 +93,17 @@ describe('sslmode in a URL means what it means to libpq (and to PGSSLMODE)', () 
     expect(ssl('require')).toMatchObject({ rejectUnauthorized: false });
     expect(resolveConnection({ env: { PGSSLMODE: 'require', PGHOST: 'h' } }).config.ssl).toMatchObject({ rejectUnauthorized: false });
   });
-  it('verify-full verifies; disable is plain; no sslmode, no TLS', () => {
-    expect((ssl('verify-full') as { rejectUnauthorized?: boolean }).rejectUnauthorized).not.toBe(false);
+  it('verify-full verifies; disable is plain; no sslmode is prefer (TLS when offered, as libpq)', () => {
+    const ca = join(mkdtempSync(join(tmpdir(), 'ca-')), 'root.crt');
+    writeFileSync(ca, 'not checked until connecting\n');
+    const full = resolveConnection({ db: `postgres://u@h/app?sslmode=verify-full&sslrootcert=${ca}` }).config.ssl;
+    expect(full).toMatchObject({ ca: 'not checked until connecting\n' });
+    expect((full as { rejectUnauthorized?: boolean }).rejectUnauthorized).not.toBe(false);
     expect(ssl('disable')).toBe(false);
-    expect(resolveConnection({ db: 'postgres://u@h/app' }).config.ssl).toBeUndefined();
+    expect(resolveConnection({ db: 'postgres://u@h/app' })).toMatchObject({
+      sslmode: 'prefer',
+      config: { ssl: { rejectUnauthorized: false } },
+    });
   });
   it("pg's own reading prints an 8-line security warning; pgopt's prints nothing", async () => {
     const warnings: unknown[] = [];
@@ -114,8 +121,10 @@ describe('sslmode in a URL means what it means to libpq (and to PGSSLMODE)', () 
     expect(String(warnings[0])).toContain('SECURITY WARNING');
   });
   it('a bad sslmode setup is a one-line input error naming the source', () => {
-    expect(() => resolveConnection({ db: 'postgres://u@h/app?sslmode=verify-ca' })).toThrow(
-      /^the connection URL from --db: SECURITY WARNING: Using sslmode=verify-ca requires specifying a CA with sslrootcert/,
+    const env = { HOME: mkdtempSync(join(tmpdir(), 'home-')) };
+    expect(() => resolveConnection({ db: 'postgres://u@h/app?sslmode=verify-ca', env })).toThrow(
+      /^the connection settings from --db: sslmode=verify-ca needs a root certificate$/,
     );
+    expect(() => resolveConnection({ db: 'postgres://u@h/app?sslmode=verify', env })).toThrow(/invalid sslmode "verify"/);
   });
 });
