@@ -19,6 +19,7 @@ const commands = {
   demo: () => import('./commands/demo.js'),
   refresh: () => import('./commands/refresh.js'),
   lint: () => import('./commands/lint.js'),
+  advise: () => import('./commands/advise.js'),
 };
 
 function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): Command {
@@ -90,6 +91,21 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--writes', 'with --pack: also measure an insert and an update of sampled rows on each table the pack indexes (rolled back)');
   for (const o of reportFlags()) bench.addOption(o);
   bench.action((workload, flags) => run(async (ctx) => (await commands.bench()).bench(workload, flags, ctx)));
+
+  const advise = program
+    .command('advise <workload>')
+    .description('find the indexes a workload needs, build each for real, measure it, and write a pack of those that pay')
+    .option('--out <file>', 'write the pack here (else it is printed)')
+    .option('--max-indexes <n>', 'keep at most this many indexes', '10')
+    .option('--max-size <size>', 'keep at most this many bytes of indexes (e.g. 2GB)')
+    .option('--max-trials <n>', 'build at most this many candidates for real', '12')
+    .option('--time-budget <duration>', 'roughly how long measuring may take', '10min')
+    .option('--runs <n>', 'measured runs per query, before and after', '15')
+    .option('--statement-timeout <duration>', 'statement_timeout for each measured run', '30s')
+    .option('--dry-run', 'list the candidates (and HypoPG estimates) without building anything')
+    .option('--install-hypopg', 'CREATE EXTENSION IF NOT EXISTS hypopg to screen candidates (changes the database)');
+  for (const o of runFlags()) advise.addOption(o);
+  advise.action((workload, flags) => run(async (ctx) => (await commands.advise()).advise(workload, flags, ctx)));
 
   const compare = program.command('compare <before> <after>').description('compare two saved bench runs (no database needed)');
   for (const o of reportFlags()) compare.addOption(o);

@@ -474,3 +474,27 @@ export const canWriteRegistry = async (c: pg.Client): Promise<boolean> =>
       `SELECT pg_catalog.has_table_privilege('pgopt.objects', 'INSERT, UPDATE, DELETE') AND pg_catalog.has_table_privilege('pgopt.events', 'INSERT') AS ok`,
     )
   ).rows[0].ok;
+
+/** A table's columns and their types (format_type), for resolving a query's column references. */
+export async function tableColumns(c: pg.Client, oid: number): Promise<Map<string, string>> {
+  const r = await c.query(
+    `SELECT a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
+       FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+    [oid],
+  );
+  return new Map(r.rows.map((x) => [x.name as string, x.type as string]));
+}
+
+/** The schema HypoPG is installed in (its functions are called qualified with it), or null. */
+export async function hypopgSchema(c: pg.Client): Promise<string | null> {
+  const r = await c.query(
+    `SELECT n.nspname AS schema FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'`,
+  );
+  return r.rows[0]?.schema ?? null;
+}
+
+/** Whether HypoPG can be installed here (the server has its files). */
+export async function hypopgAvailable(c: pg.Client): Promise<boolean> {
+  const r = await c.query(`SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'hypopg'`);
+  return r.rows.length > 0;
+}

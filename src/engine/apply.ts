@@ -51,6 +51,8 @@ export interface ApplyOptions extends RunOptions {
   replaceChanged: boolean;
   /** Connections building side by side (objects on different tables); 1 = strictly in pack order. */
   jobs?: number;
+  /** No lint warnings (advise's trial packs overlap by design: a plain and a covering variant of one index). */
+  quietLint?: boolean;
   /** Opens another connection to the same database for a parallel job; without it, jobs is 1. */
   withExtraClient?: <T>(fn: (c: pg.Client) => Promise<T>) => Promise<T>;
 }
@@ -156,7 +158,7 @@ async function preflight(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<Pac
     const list = errors.map((f) => `${f.location.file}:${f.location.line}: ${f.object}: ${f.message}`).join('; ');
     throw new PgoptError('check', `apply stopped before changing anything (lint): ${list}`, { details: { findings: errors } });
   }
-  if (lint.findings.length)
+  if (lint.findings.length && !o.quietLint)
     o.onProgress?.({ type: 'warning', message: `lint: ${lint.findings.length} warning(s); see pgopt lint ${pack.source}` });
   return assessed;
 }

@@ -8,7 +8,7 @@ import type { VerifyResult } from '../engine/verify.js';
 import type { ObjectState } from '../engine/assess.js';
 import { formatLocation } from '../errors.js';
 
-const table = (head: string[], c: ChalkInstance) =>
+export const table = (head: string[], c: ChalkInstance) =>
   new Table({ head: head.map((h) => c.bold(h)), style: { head: [], border: [] }, wordWrap: true });
 
 export const formatBytes = (n: number | null): string => {

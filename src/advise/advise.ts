@@ -1,0 +1,288 @@
+/**
+ * `pgopt advise`: from a workload to a proven pack. Candidates come from the queries' parse
+ * trees, HypoPG screens them where it is installed, the survivors are built for real (pgopt's
+ * own concurrent engine, under a registry pack of their own), the affected queries are measured
+ * before and after with bench's verdict rule, and only indexes that made a query significantly
+ * faster are kept. The trial indexes are always dropped again: advise leaves the database as it
+ * found it, and a run killed half-way is cleaned up by the next.
+ */
+import type pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import type { Node } from '@pgsql/types';
+import { compareRuns, type QueryComparison } from '../bench/compare.js';
+import { readParams, runBench, type BenchOptions, type BenchResult } from '../bench/runner.js';
+import type { Workload } from '../bench/workload.js';
+import { findIndex, findRelation, hypopgAvailable, hypopgSchema, tableColumns } from '../db/catalog.js';
+import { asUser, prepareSession, requireWritable } from '../db/session.js';
+import { asPgoptError, PgoptError } from '../errors.js';
+import { translatePgError } from '../db/pg-errors.js';
+import { applyPack } from '../engine/apply.js';
+import { failure } from '../engine/failure.js';
+import { readRows } from '../engine/registry.js';
+import { rollbackPack } from '../engine/rollback.js';
+import type { RunOptions } from '../engine/run-options.js';
+import { parseTrusted } from '../sql/parse.js';
+import { relationsRead } from '../sql/tree.js';
+import { candidatesForQuery, mergeCandidates, type TableFacts, type TableLookup } from './candidates.js';
+import { predictedGain, screenWithHypopg, type PlannedQuery } from './hypopg.js';
+import { candidateName, candidateSql } from './index-sql.js';
+import { selectTrials, type Budget, type Trial } from './select.js';
+import { markCovered, TRIAL_PREFIX, trialPack, validateTrials } from './trial-pack.js';
+
+export interface AdviseOptions extends RunOptions, Budget {
+  bench: BenchOptions;
+  /** List candidates (and HypoPG's estimates) without building anything. */
+  dryRun: boolean;
+  /** CREATE EXTENSION IF NOT EXISTS hypopg: only with the user's consent (--install-hypopg). */
+  installHypopg: boolean;
+  /** At most this many real trial builds (HypoPG's best first; without it, the smallest first). */
+  maxTrials: number;
+}
+
+export type HypopgUse = 'used' | 'installed' | 'absent' | 'not-installed';
+
+export interface AdviceResult {
+  workload: string;
+  trialPack: string;
+  hypopg: HypopgUse;
+  trials: Trial[];
+  /** Trial packs of earlier runs (killed half-way) this run rolled back first. */
+  cleanedUp: string[];
+  error?: PgoptError;
+}
+
+/** The tables the workload reads, with their columns: what candidates resolve names against. */
+async function tableLookup(c: pg.Client, trees: Node[]): Promise<TableLookup> {
+  const known = new Map<string, TableFacts | undefined>();
+  for (const ref of trees.flatMap((t) => relationsRead(t))) {
+    const key = `${ref.schema ?? ''}.${ref.name}`;
+    if (known.has(key)) continue;
+    const rel = await findRelation(c, ref.schema, ref.name);
+    const usable = rel && ['r', 'p', 'm'].includes(rel.relkind);
+    known.set(key, usable ? { schema: rel.schema, name: rel.name, columns: await tableColumns(c, rel.oid) } : undefined);
+  }
+  return (schema, name) => known.get(`${schema ?? ''}.${name}`);
+}
+
+function parsedQueries(workload: Workload): { name: string; tree: Node }[] {
+  return workload.queries.map((q) => ({ name: q.name, tree: parseTrusted(q.forms[0].sql) }));
+}
+
+async function plannedQueries(c: pg.Client, workload: Workload, timeoutMs: number): Promise<Map<string, PlannedQuery>> {
+  const out = new Map<string, PlannedQuery>();
+  for (const q of workload.queries) {
+    const params = q.params ? ((await readParams(c, q.params, timeoutMs)).rows[0] as unknown[]) : [];
+    out.set(q.name, { name: q.name, sql: q.forms[0].sql, params: params ?? [] });
+  }
+  return out;
+}
+
+/** Roll back the trial packs a killed run left in the registry. */
+async function cleanLeftovers(c: pg.Client, o: AdviseOptions): Promise<string[]> {
+  const packs = [...new Set((await readRows(c)).map((r) => r.pack).filter((p) => p.startsWith(TRIAL_PREFIX)))];
+  for (const p of packs) {
+    const r = await rollbackPack(c, p, o);
+    if (r.error) throw r.error;
+  }
+  return packs;
+}
+
+async function useHypopg(c: pg.Client, o: AdviseOptions): Promise<HypopgUse> {
+  if (await hypopgSchema(c)) return 'used';
+  if (!o.installHypopg || !(await hypopgAvailable(c))) return o.installHypopg ? 'not-installed' : 'absent';
+  // In the user's schema, as a DBA's CREATE EXTENSION would put it (never pgopt's pinned pg_catalog).
+  await asUser(c, () => c.query('CREATE EXTENSION IF NOT EXISTS hypopg'));
+  return 'installed';
+}
+
+/**
+ * The first round's builds: HypoPG's best first, else the smallest (fewest keys). Covering
+ * variants (INCLUDE) wait for the second round: they must beat their plain sibling.
+ */
+function chooseTrials(trials: Trial[], o: AdviseOptions, screened: boolean): Trial[] {
+  const open = trials.filter((t) => t.outcome === 'not-tried' && !t.candidate.include.length);
+  const size = (t: Trial) => t.candidate.keys.length + (t.candidate.where ? 0 : 0.5);
+  const ranked = screened
+    ? open.sort((a, b) => (b.predicted ? predictedGain(b) : 0.5) - (a.predicted ? predictedGain(a) : 0.5))
+    : open.sort((a, b) => size(a) - size(b));
+  for (const t of ranked.slice(o.maxTrials))
+    Object.assign(t, { outcome: 'screened-out', reason: `beyond the ${o.maxTrials} trial builds` });
+  return ranked.slice(0, o.maxTrials);
+}
+
+/** Announce a step; stop between steps once the user has interrupted (the trials are dropped after). */
+function step(o: AdviseOptions, message: string): void {
+  if (o.signal?.aborted) throw new PgoptError('interrupted', `advise: interrupted before ${message}`);
+  o.onProgress?.({ type: 'step', message });
+}
+
+/** Bench the named queries, as the database is now. */
+function benchQueries(c: pg.Client, workload: Workload, names: Set<string>, o: AdviseOptions): Promise<BenchResult> {
+  return runBench(c, { ...workload, queries: workload.queries.filter((q) => names.has(q.name)) }, { ...o.bench, onProgress: o.onProgress });
+}
+
+const servedBy = (trials: Trial[]) => new Set(trials.flatMap((t) => t.candidate.queries));
+
+function recordEffects(t: Trial, after: BenchResult, comparisons: QueryComparison[]): void {
+  t.effects = after.queries
+    .filter((q) => q.plan.indexes.includes(t.name))
+    .map((q) => {
+      const cmp = comparisons.find((x) => x.name === q.name)!;
+      return {
+        query: q.name,
+        beforeMs: cmp.before?.median ?? NaN,
+        afterMs: cmp.after?.median ?? NaN,
+        verdict: cmp.verdict,
+        speedup: cmp.speedup,
+        reason: cmp.reason,
+      };
+    });
+}
+
+/** Build a round's trials (earlier rounds' stay), measure, and record what each did against `before`. */
+async function buildAndMeasure(
+  c: pg.Client,
+  workload: Workload,
+  all: Trial[],
+  round: Trial[],
+  before: BenchResult,
+  packName: string,
+  o: AdviseOptions,
+) {
+  step(o, `building ${round.length} trial index(es) concurrently`);
+  const built = await applyPack(c, await trialPack(all, packName), { ...o, analyze: true, replaceChanged: false, quietLint: true });
+  if (built.error) throw built.error;
+  step(o, 'measuring the same queries with the trial indexes');
+  const after = await benchQueries(c, workload, servedBy(round), o);
+  step(o, 'comparing');
+  const comparison = compareRuns(before, after);
+  for (const t of round) {
+    t.sizeBytes = (await findIndex(c, t.candidate.table.schema, t.name))?.sizeBytes ?? null;
+    recordEffects(t, after, comparison.queries);
+  }
+  return after;
+}
+
+const sameIndexBut = (a: Trial, b: Trial) =>
+  JSON.stringify([a.candidate.table, a.candidate.method, a.candidate.keys, a.candidate.where]) ===
+  JSON.stringify([b.candidate.table, b.candidate.method, b.candidate.keys, b.candidate.where]);
+
+/**
+ * Round two: the covering variant (INCLUDE) of each index that paid, kept only when it makes its
+ * queries significantly faster than the plain index did — the extra bytes must pay for themselves.
+ */
+async function coveringRound(
+  c: pg.Client,
+  workload: Workload,
+  trials: Trial[],
+  round1: Trial[],
+  runs: { before: BenchResult; after1: BenchResult },
+  packName: string,
+  o: AdviseOptions,
+) {
+  const winners = round1.filter((t) => t.effects.some((e) => e.verdict === 'faster'));
+  const siblings = trials.filter((t) => t.outcome === 'not-tried' && t.candidate.include.length && winners.some((w) => sameIndexBut(w, t)));
+  for (const t of trials.filter((x) => x.outcome === 'not-tried' && x.candidate.include.length && !siblings.includes(x))) {
+    Object.assign(t, { outcome: 'screened-out', reason: 'its plain variant made no query faster' });
+  }
+  if (!siblings.length) return;
+  const after2 = await buildAndMeasure(c, workload, [...round1, ...siblings], siblings, runs.before, packName, o);
+  const vsPlain = compareRuns(runs.after1, after2).queries;
+  for (const s of siblings) {
+    const plain = winners.find((w) => sameIndexBut(w, s))!;
+    const used = s.effects.map((e) => e.query);
+    if (vsPlain.some((q) => used.includes(q.name) && q.verdict === 'faster')) {
+      Object.assign(plain, { outcome: 'no-gain', reason: `its covering variant ${s.name} is significantly faster` });
+    } else {
+      Object.assign(s, { outcome: 'no-gain', reason: `not significantly faster than ${plain.name}, which is smaller` });
+    }
+  }
+}
+
+async function measureTrials(
+  c: pg.Client,
+  workload: Workload,
+  trials: Trial[],
+  round1: Trial[],
+  packName: string,
+  o: AdviseOptions,
+): Promise<void> {
+  step(o, `measuring ${servedBy(round1).size} queries before the trial builds`);
+  const before = await benchQueries(c, workload, servedBy(trials.filter((t) => t.outcome === 'not-tried')), o);
+  const after1 = await buildAndMeasure(c, workload, round1, round1, before, packName, o);
+  await coveringRound(c, workload, trials, round1, { before, after1 }, packName, o);
+}
+
+function trialsFor(workload: Workload, lookup: TableLookup): Trial[] {
+  const all = parsedQueries(workload).flatMap((q) => candidatesForQuery(q.name, q.tree, lookup));
+  return mergeCandidates(all).map((candidate) => {
+    const name = candidateName(candidate);
+    return {
+      candidate,
+      name,
+      sql: candidateSql(candidate, name),
+      predicted: null,
+      sizeBytes: null,
+      effects: [],
+      outcome: 'not-tried',
+      reason: '',
+    };
+  });
+}
+
+/** Find, screen, build, measure and select; the database ends as it began. */
+export async function adviseWorkload(c: pg.Client, workload: Workload, o: AdviseOptions): Promise<AdviceResult> {
+  await prepareSession(c);
+  if (!o.dryRun) await requireWritable(c);
+  const result: AdviceResult = {
+    workload: workload.name,
+    trialPack: `${TRIAL_PREFIX}${randomBytes(4).toString('hex')}`,
+    hypopg: 'absent',
+    trials: [],
+    cleanedUp: [],
+  };
+  if (!o.dryRun) result.cleanedUp = await cleanLeftovers(c, o);
+  const lookup = await tableLookup(
+    c,
+    parsedQueries(workload).map((q) => q.tree),
+  );
+  result.trials = trialsFor(workload, lookup);
+  const assessed = await validateTrials(c, result.trials, result.trialPack);
+  await markCovered(c, assessed);
+  result.hypopg = await useHypopg(c, o);
+  const hypopg = await hypopgSchema(c);
+  if (hypopg)
+    await screenWithHypopg(
+      c,
+      hypopg,
+      result.trials,
+      await plannedQueries(c, workload, o.bench.statementTimeoutMs),
+      o.bench.statementTimeoutMs,
+    );
+  const screened = !!hypopg;
+  if (o.dryRun) return result;
+  const chosen = chooseTrials(result.trials, o, screened);
+  if (!chosen.length) return result;
+  try {
+    await measureTrials(c, workload, result.trials, chosen, result.trialPack, o);
+    selectTrials(result.trials, o);
+  } catch (err) {
+    result.error = o.signal?.aborted ? failure(err, 'advise', o.signal) : asPgoptError(err, (e) => translatePgError(e, 'advise'));
+  } finally {
+    await dropTrials(c, result, o);
+  }
+  return result;
+}
+
+/** Every trial index goes, whatever happened: the pack advise writes is for the user to apply. */
+async function dropTrials(c: pg.Client, result: AdviceResult, o: AdviseOptions): Promise<void> {
+  o.onProgress?.({ type: 'step', message: 'dropping the trial indexes' });
+  const r = await rollbackPack(c, result.trialPack, { ...o, signal: undefined }).catch((err) => ({
+    error: asPgoptError(err, (e) => translatePgError(e, 'dropping the trial indexes')),
+  }));
+  if (r.error && !result.error) {
+    result.error = new PgoptError('database', `the trial indexes could not all be dropped: ${r.error.message}`, {
+      hint: `the next pgopt advise drops them, or run: pgopt rollback ${result.trialPack}`,
+    });
+  }
+}

@@ -1,0 +1,420 @@
+/**
+ * Index candidates read from a query's parse tree, the way the planner can use an index:
+ * equality (and IN, = ANY) columns lead, then one range column or the ORDER BY of a LIMITed
+ * query; constant predicates make partial indexes; expressions the query filters on make
+ * expression indexes; jsonb and array containment make GIN with the operator class the operator
+ * needs. Pure: the tables' columns come in as data, nothing here asks the server.
+ */
+import type { ColumnRef, Node, SelectStmt, SortBy } from '@pgsql/types';
+import { deparseSync } from 'pgsql-deparser';
+import { nodeAs, walk, type AnyNode } from '../sql/tree.js';
+
+export interface TableFacts {
+  schema: string;
+  name: string;
+  /** Column name → format_type. */
+  columns: Map<string, string>;
+}
+
+/** Finds a table as the query names it (schema or null, name); undefined for anything else (a CTE, a view). */
+export type TableLookup = (schema: string | null, name: string) => TableFacts | undefined;
+
+export interface KeyPart {
+  /** SQL of the column or expression, unqualified (as an index definition writes it). */
+  sql: string;
+  desc?: boolean;
+  /** NULLS FIRST/LAST when the query asks for the other than the direction's default. */
+  nulls?: 'first' | 'last';
+  opclass?: string;
+}
+
+export interface Candidate {
+  table: { schema: string; name: string };
+  method: 'btree' | 'gin';
+  keys: KeyPart[];
+  include: string[];
+  /** Partial-index predicate, SQL; null for a full index. */
+  where: string | null;
+  /** The workload queries it is meant for. */
+  queries: string[];
+  /** What in the queries it answers, for the pack's comments. */
+  why: string;
+}
+
+type Pred =
+  | { kind: 'eq' | 'range' | 'join'; table: TableFacts; key: KeyPart }
+  | { kind: 'literal'; table: TableFacts; sql: string; key: KeyPart | null }
+  | { kind: 'gin'; table: TableFacts; key: KeyPart; op: string };
+
+interface Scope {
+  byName: Map<string, TableFacts>;
+  tables: TableFacts[];
+  parent: Scope | null;
+  ctes: Set<string>;
+}
+
+const EQ_OPS = new Set(['=']);
+const RANGE_OPS = new Set(['<', '>', '<=', '>=']);
+/** jsonb: @> is served by jsonb_path_ops (smaller, faster); the key-existence operators need jsonb_ops. */
+const JSONB_OPCLASS: Record<string, string> = { '@>': 'jsonb_path_ops', '?': 'jsonb_ops', '?|': 'jsonb_ops', '?&': 'jsonb_ops' };
+const ARRAY_GIN_OPS = new Set(['@>', '&&', '<@']);
+
+const opName = (name: Node[] | undefined): string => nodeAs(name?.[name.length - 1], 'String')?.sval ?? '';
+
+/** Column references as the index writes them: the table's alias dropped. */
+function unqualified(n: Node): Node {
+  const copy = structuredClone(n);
+  walk(copy, (key, value) => {
+    if (key !== 'ColumnRef') return;
+    const fields = (value as ColumnRef).fields ?? [];
+    if (fields.length > 1) (value as ColumnRef).fields = fields.slice(-1);
+  });
+  return copy;
+}
+
+const sqlOf = (n: Node): string => deparseSync(unqualified(n)).trim();
+
+interface Resolved {
+  table: TableFacts;
+  column: string;
+  /** 0: this query block; more: an enclosing one (a correlated reference, a constant here). */
+  level: number;
+}
+
+function resolveColumn(ref: ColumnRef, scope: Scope, level = 0): Resolved | null {
+  const fields = (ref.fields ?? []).map((f) => nodeAs(f, 'String')?.sval);
+  if (fields.some((f) => f === undefined)) return null; // t.*
+  const column = fields[fields.length - 1]!;
+  if (fields.length >= 2) {
+    const t = scope.byName.get(fields[fields.length - 2]!);
+    if (t && t.columns.has(column)) return { table: t, column, level };
+  } else {
+    const owners = scope.tables.filter((t) => t.columns.has(column));
+    if (owners.length === 1) return { table: owners[0], column, level };
+    if (owners.length > 1) return null; // ambiguous: the server would refuse it too
+  }
+  return scope.parent ? resolveColumn(ref, scope.parent, level + 1) : null;
+}
+
+/** The one table of this block whose columns `n` reads (outer references count as constants), or null. */
+function ownTable(n: Node, scope: Scope): TableFacts | null {
+  const found = new Set<TableFacts>();
+  let unknown = false;
+  walk([n], (key, value) => {
+    if (key === 'SubLink') unknown = true;
+    if (key !== 'ColumnRef') return;
+    const r = resolveColumn(value as ColumnRef, scope);
+    if (!r) unknown = true;
+    else if (r.level === 0) found.add(r.table);
+  });
+  return !unknown && found.size === 1 ? [...found][0] : null;
+}
+
+/** No column of this block, no subquery: a value fixed for one execution (literal, $n, outer reference, stable function of those). */
+function isConstant(n: Node, scope: Scope): boolean {
+  let constant = true;
+  walk([n], (key, value) => {
+    if (key === 'SubLink') constant = false;
+    if (key === 'ColumnRef') {
+      const r = resolveColumn(value as ColumnRef, scope);
+      if (!r || r.level === 0) constant = false;
+    }
+  });
+  return constant;
+}
+
+/** A literal, fixed in the query's text: what a partial index's predicate can name. */
+function isLiteral(n: Node): boolean {
+  let literal = true;
+  walk([n], (key) => {
+    if (key === 'ParamRef' || key === 'ColumnRef' || key === 'SubLink' || key === 'FuncCall') literal = false;
+  });
+  return literal;
+}
+
+const isPlainColumn = (n: Node) => !!nodeAs(n, 'ColumnRef');
+
+function keyFor(n: Node): KeyPart {
+  return { sql: sqlOf(n) };
+}
+
+function columnType(n: Node, t: TableFacts, scope: Scope): string | null {
+  const ref = nodeAs(n, 'ColumnRef');
+  if (!ref) return null;
+  const r = resolveColumn(ref, scope);
+  return r && r.table === t ? (t.columns.get(r.column) ?? null) : null;
+}
+
+function classifyOp(e: NonNullable<ReturnType<typeof nodeAs<'A_Expr'>>>, conj: Node, scope: Scope): Pred[] {
+  const op = opName(e.name);
+  const [l, r] = [e.lexpr, e.rexpr];
+  if (!l || !r) return [];
+  const out: Pred[] = [];
+  for (const [side, other] of [
+    [l, r],
+    [r, l],
+  ] as const) {
+    const t = ownTable(side, scope);
+    if (!t) continue;
+    if (e.kind === 'AEXPR_OP' && JSONB_OPCLASS[op] && side === l && columnType(side, t, scope) === 'jsonb' && isConstant(other, scope)) {
+      out.push({ kind: 'gin', table: t, key: { ...keyFor(side), opclass: JSONB_OPCLASS[op] }, op });
+      continue;
+    }
+    if (
+      e.kind === 'AEXPR_OP' &&
+      ARRAY_GIN_OPS.has(op) &&
+      side === l &&
+      columnType(side, t, scope)?.endsWith('[]') &&
+      isConstant(other, scope)
+    ) {
+      out.push({ kind: 'gin', table: t, key: keyFor(side), op });
+      continue;
+    }
+    const otherTable = ownTable(other, scope);
+    if (e.kind === 'AEXPR_OP' && EQ_OPS.has(op) && otherTable && otherTable !== t && isPlainColumn(side)) {
+      out.push({ kind: 'join', table: t, key: keyFor(side) });
+      continue;
+    }
+    if (!isConstant(other, scope)) continue;
+    const literal = isLiteral(other);
+    if ((e.kind === 'AEXPR_OP' && EQ_OPS.has(op)) || e.kind === 'AEXPR_IN' || e.kind === 'AEXPR_OP_ANY') {
+      out.push(literal ? { kind: 'literal', table: t, sql: sqlOf(conj), key: keyFor(side) } : { kind: 'eq', table: t, key: keyFor(side) });
+    } else if ((e.kind === 'AEXPR_OP' && RANGE_OPS.has(op)) || e.kind === 'AEXPR_BETWEEN' || e.kind === 'AEXPR_NOT_BETWEEN') {
+      out.push({ kind: 'range', table: t, key: keyFor(side) });
+    }
+    break;
+  }
+  return out;
+}
+
+/** What one conjunct of a WHERE or JOIN … ON offers an index. */
+function classify(conj: Node, scope: Scope): Pred[] {
+  const e = nodeAs(conj, 'A_Expr');
+  if (e) return classifyOp(e, conj, scope);
+  const nt = nodeAs(conj, 'NullTest');
+  if (nt?.arg) {
+    const t = ownTable(nt.arg, scope);
+    return t ? [{ kind: 'literal', table: t, sql: sqlOf(conj), key: null }] : [];
+  }
+  const bt = nodeAs(conj, 'BooleanTest');
+  const not = nodeAs(conj, 'BoolExpr');
+  const boolArg = bt?.arg ?? (not?.boolop === 'NOT_EXPR' ? not.args?.[0] : undefined) ?? (nodeAs(conj, 'ColumnRef') ? conj : undefined);
+  if (boolArg && isPlainColumn(boolArg)) {
+    const t = ownTable(boolArg, scope);
+    if (t && columnType(boolArg, t, scope) === 'boolean') return [{ kind: 'literal', table: t, sql: sqlOf(conj), key: null }];
+  }
+  return [];
+}
+
+function conjuncts(n: Node | undefined): Node[] {
+  if (!n) return [];
+  const b = nodeAs(n, 'BoolExpr');
+  if (b?.boolop === 'AND_EXPR') return (b.args ?? []).flatMap(conjuncts);
+  return [n];
+}
+
+/** The tables of a FROM list by the names the query uses, and the conditions of its joins. */
+function scopeOf(from: Node[] | undefined, lookup: TableLookup, parent: Scope | null, ctes: Set<string>) {
+  const scope: Scope = { byName: new Map(), tables: [], parent, ctes };
+  const joinQuals: Node[] = [];
+  const nested: SelectStmt[] = [];
+  const visit = (n: Node) => {
+    const rv = nodeAs(n, 'RangeVar');
+    if (rv) {
+      if (!rv.schemaname && ctes.has(rv.relname ?? '')) return;
+      const t = lookup(rv.schemaname ?? null, rv.relname ?? '');
+      if (!t) return;
+      scope.tables.push(t);
+      scope.byName.set(rv.alias?.aliasname ?? rv.relname ?? '', t);
+      return;
+    }
+    const j = nodeAs(n, 'JoinExpr');
+    if (j) {
+      if (j.larg) visit(j.larg);
+      if (j.rarg) visit(j.rarg);
+      joinQuals.push(...conjuncts(j.quals));
+      return;
+    }
+    const sub = nodeAs(nodeAs(n, 'RangeSubselect')?.subquery, 'SelectStmt');
+    if (sub) nested.push(sub);
+  };
+  for (const n of from ?? []) visit(n);
+  return { scope, joinQuals, nested };
+}
+
+interface QueryBlockPlan {
+  preds: Pred[];
+  order: { table: TableFacts; keys: KeyPart[] } | null;
+  /** Columns of each table the block reads (for INCLUDE), or null when it reads `*`. */
+  reads: Map<TableFacts, Set<string> | null>;
+}
+
+function orderOf(stmt: SelectStmt, scope: Scope): QueryBlockPlan['order'] {
+  if (!stmt.limitCount || !stmt.sortClause?.length) return null;
+  const sorts = stmt.sortClause.map((s) => nodeAs(s, 'SortBy')).filter((s): s is SortBy => !!s && !!s.node);
+  const tables = new Set(sorts.map((s) => ownTable(s.node!, scope)));
+  if (tables.size !== 1 || tables.has(null)) return null;
+  const keys = sorts.map((s) => {
+    const desc = s.sortby_dir === 'SORTBY_DESC';
+    const nulls: KeyPart['nulls'] =
+      s.sortby_nulls === 'SORTBY_NULLS_FIRST' ? 'first' : s.sortby_nulls === 'SORTBY_NULLS_LAST' ? 'last' : undefined;
+    // The default is NULLS LAST ascending and NULLS FIRST descending: name it only when it differs.
+    const differs = nulls && (desc ? nulls === 'last' : nulls === 'first');
+    return { ...keyFor(s.node!), desc: desc || undefined, nulls: differs ? nulls : undefined };
+  });
+  return { table: [...tables][0]!, keys };
+}
+
+function readsOf(stmt: SelectStmt, scope: Scope): QueryBlockPlan['reads'] {
+  const reads = new Map<TableFacts, Set<string> | null>(scope.tables.map((t) => [t, new Set<string>()]));
+  walk([stmt.targetList, stmt.whereClause, stmt.sortClause, stmt.groupClause, stmt.fromClause], (key, value) => {
+    if (key !== 'ColumnRef') return;
+    const fields = (value as ColumnRef).fields ?? [];
+    if (fields.some((f) => nodeAs(f, 'A_Star'))) {
+      const owner = fields.length > 1 ? scope.byName.get(nodeAs(fields[0], 'String')?.sval ?? '') : undefined;
+      for (const t of owner ? [owner] : scope.tables) reads.set(t, null);
+      return;
+    }
+    const r = resolveColumn(value as ColumnRef, scope);
+    if (r && r.level === 0) reads.get(r.table)?.add(r.column);
+  });
+  return reads;
+}
+
+/** Every SELECT block of a statement: set operations, CTEs, subqueries in FROM and in expressions. */
+function blocksOf(stmt: Node, lookup: TableLookup): QueryBlockPlan[] {
+  const out: QueryBlockPlan[] = [];
+  const visitSelect = (s: SelectStmt, parent: Scope | null, ctes: Set<string>) => {
+    if (s.op && s.op !== 'SETOP_NONE') {
+      if (s.larg) visitSelect(s.larg, parent, ctes);
+      if (s.rarg) visitSelect(s.rarg, parent, ctes);
+      return;
+    }
+    const names = new Set(ctes);
+    for (const cte of s.withClause?.ctes ?? []) {
+      const c = nodeAs(cte, 'CommonTableExpr');
+      if (c?.ctename) names.add(c.ctename);
+      const q = nodeAs(c?.ctequery, 'SelectStmt');
+      if (q) visitSelect(q, parent, names);
+    }
+    const { scope, joinQuals, nested } = scopeOf(s.fromClause, lookup, parent, names);
+    for (const n of nested) visitSelect(n, parent, names);
+    const preds = [...conjuncts(s.whereClause), ...joinQuals].flatMap((c) => classify(c, scope));
+    out.push({ preds, order: orderOf(s, scope), reads: readsOf(s, scope) });
+    walk([s.whereClause, s.targetList], (key, value) => {
+      if (key !== 'SubLink') return;
+      const sub = nodeAs((value as AnyNode).subselect as Node, 'SelectStmt');
+      if (sub) visitSelect(sub, scope, names);
+    });
+  };
+  const sel = nodeAs(stmt, 'SelectStmt');
+  if (sel) visitSelect(sel, null, new Set());
+  for (const w of [nodeAs(stmt, 'UpdateStmt'), nodeAs(stmt, 'DeleteStmt')]) {
+    if (!w?.relation) continue;
+    const { scope } = scopeOf([{ RangeVar: w.relation }], lookup, null, new Set());
+    out.push({ preds: conjuncts(w.whereClause).flatMap((c) => classify(c, scope)), order: null, reads: new Map() });
+  }
+  return out;
+}
+
+const sameKey = (a: KeyPart, b: KeyPart) => a.sql === b.sql;
+const uniqueKeys = (keys: KeyPart[]) => keys.filter((k, i) => keys.findIndex((o) => sameKey(o, k)) === i);
+
+function btree(t: TableFacts, query: string, keys: KeyPart[], where: string | null, why: string, include: string[] = []): Candidate {
+  return { table: { schema: t.schema, name: t.name }, method: 'btree', keys: uniqueKeys(keys), include, where, queries: [query], why };
+}
+
+/** INCLUDE the few other columns the query reads, for an index-only scan. */
+function includeFor(reads: Set<string> | null | undefined, keys: KeyPart[]): string[] {
+  if (!reads) return [];
+  const rest = [...reads].filter((c) => !keys.some((k) => k.sql === c || k.sql === `"${c}"`));
+  return rest.length > 0 && rest.length <= 3 ? rest : [];
+}
+
+function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan): Candidate[] {
+  const mine = block.preds.filter((p) => p.table === t);
+  const eq = mine.filter((p) => p.kind === 'eq').map((p) => (p as { key: KeyPart }).key);
+  const literals = mine.filter((p): p is Extract<Pred, { kind: 'literal' }> => p.kind === 'literal');
+  const range = mine.find((p) => p.kind === 'range') as { key: KeyPart } | undefined;
+  const order = block.order?.table === t ? block.order.keys : null;
+  const tails: KeyPart[][] = [order, range ? [range.key] : null].filter((x): x is KeyPart[] => !!x);
+  if (!tails.length) tails.push([]);
+  const out: Candidate[] = [];
+  const literalKeys = literals.flatMap((l) => (l.key ? [l.key] : []));
+  for (const tail of tails) {
+    const what = [eq.length && 'equality', literalKeys.length && 'constant', tail === order ? 'ORDER BY … LIMIT' : tail.length && 'range']
+      .filter(Boolean)
+      .join(', ');
+    if (eq.length + literalKeys.length + tail.length) {
+      const keys = [...eq, ...literalKeys, ...tail];
+      out.push(btree(t, query, keys, null, what));
+      const include = includeFor(block.reads.get(t), uniqueKeys(keys));
+      if (include.length) out.push(btree(t, query, keys, null, `${what}, index-only`, include));
+    }
+    if (literals.length) {
+      const keys = eq.length + tail.length ? [...eq, ...tail] : literalKeys.length ? literalKeys.slice(0, 1) : [];
+      const where = literals.map((l) => l.sql).join(' AND ');
+      if (keys.length) out.push(btree(t, query, keys, where, `partial on ${where}`));
+    }
+  }
+  for (const g of mine.filter((p): p is Extract<Pred, { kind: 'gin' }> => p.kind === 'gin')) {
+    out.push({
+      table: { schema: t.schema, name: t.name },
+      method: 'gin',
+      keys: [g.key],
+      include: [],
+      where: null,
+      queries: [query],
+      why: `${g.op} containment`,
+    });
+  }
+  for (const j of mine.filter((p) => p.kind === 'join')) out.push(btree(t, query, [(j as { key: KeyPart }).key], null, 'join key'));
+  return out;
+}
+
+/** Candidates for one workload query (its parse tree), before merging across queries. */
+export function candidatesForQuery(query: string, stmt: Node, lookup: TableLookup): Candidate[] {
+  return blocksOf(stmt, lookup).flatMap((block) => {
+    const tables = new Set([...block.preds.map((p) => p.table), ...(block.order ? [block.order.table] : [])]);
+    return [...tables].flatMap((t) => tableCandidates(query, t, block));
+  });
+}
+
+export const keyText = (k: KeyPart): string =>
+  `${k.sql}${k.opclass ? ` ${k.opclass}` : ''}${k.desc ? ' DESC' : ''}${k.nulls ? ` NULLS ${k.nulls.toUpperCase()}` : ''}`;
+
+const identity = (c: Candidate) => JSON.stringify([c.table, c.method, c.keys.map(keyText), c.include, c.where]);
+
+/**
+ * One candidate per distinct index, serving every query that asked for it; a btree whose keys
+ * lead another's (same table, same predicate, no INCLUDE) is served by the longer one, so one
+ * index serves several queries rather than one index per query.
+ */
+export function mergeCandidates(all: Candidate[]): Candidate[] {
+  const byId = new Map<string, Candidate>();
+  for (const c of all) {
+    const id = identity(c);
+    const known = byId.get(id);
+    if (known) known.queries = [...new Set([...known.queries, ...c.queries])];
+    else byId.set(id, { ...c, queries: [...c.queries] });
+  }
+  const merged = [...byId.values()];
+  return merged.filter((a) => {
+    const wider = merged.find((b) => b !== a && leads(a, b));
+    if (wider) wider.queries = [...new Set([...wider.queries, ...a.queries])];
+    return !wider;
+  });
+}
+
+function leads(a: Candidate, b: Candidate): boolean {
+  return (
+    a.method === 'btree' &&
+    b.method === 'btree' &&
+    a.where === b.where &&
+    a.include.length === 0 &&
+    b.include.length === 0 &&
+    JSON.stringify(a.table) === JSON.stringify(b.table) &&
+    a.keys.length < b.keys.length &&
+    a.keys.every((k, i) => keyText(k) === keyText(b.keys[i]))
+  );
+}

@@ -1,0 +1,73 @@
+/**
+ * Screening with HypoPG: the planner's estimate of each query with a hypothetical index, using
+ * the workload's own parameter values, without building anything. Hypothetical indexes live in
+ * this session only and are reset after each candidate. HypoPG models btree (not GIN): those go
+ * straight to the trial.
+ */
+import type pg from 'pg';
+import { quoteIdent } from '../db/ident.js';
+import { withRolledBackTransaction } from '../db/scoped.js';
+import { asUser, runOneStatement } from '../db/session.js';
+import { hypotheticalSql } from './index-sql.js';
+import type { Trial } from './select.js';
+
+export interface PlannedQuery {
+  name: string;
+  sql: string;
+  params: unknown[];
+}
+
+/** A candidate must lower some query's estimated cost by this much to be worth a real build. */
+export const MIN_PREDICTED_GAIN = 0.1;
+
+interface Estimate {
+  cost: number;
+  indexes: string[];
+}
+
+async function estimate(c: pg.Client, q: PlannedQuery, timeoutMs: number): Promise<Estimate> {
+  const r = await asUser(c, () =>
+    withRolledBackTransaction(c, () => runOneStatement(c, `EXPLAIN (FORMAT JSON) ${q.sql}`, q.params), { readOnly: true, timeoutMs }),
+  );
+  const plan = r.rows[0]['QUERY PLAN'][0].Plan as PlanNode;
+  return { cost: plan['Total Cost'], indexes: indexesOf(plan) };
+}
+
+interface PlanNode {
+  'Total Cost': number;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+const indexesOf = (n: PlanNode): string[] => [...(n['Index Name'] ? [n['Index Name']] : []), ...(n.Plans ?? []).flatMap(indexesOf)];
+
+/** Fill each btree trial's `predicted`, and mark screened-out those no query's plan would use with a real gain. */
+export async function screenWithHypopg(
+  c: pg.Client,
+  schema: string,
+  trials: Trial[],
+  queries: Map<string, PlannedQuery>,
+  timeoutMs: number,
+): Promise<void> {
+  const baseline = new Map<string, number>();
+  for (const q of queries.values()) baseline.set(q.name, (await estimate(c, q, timeoutMs)).cost);
+  for (const t of trials.filter((x) => x.outcome === 'not-tried' && x.candidate.method === 'btree')) {
+    const h = await c.query(`SELECT indexname FROM ${quoteIdent(schema)}.hypopg_create_index($1)`, [hypotheticalSql(t.candidate)]);
+    const hypo = h.rows[0].indexname as string;
+    try {
+      t.predicted = [];
+      for (const name of t.candidate.queries) {
+        const e = await estimate(c, queries.get(name)!, timeoutMs);
+        t.predicted.push({ query: name, costBefore: baseline.get(name)!, costAfter: e.cost, used: e.indexes.includes(hypo) });
+      }
+    } finally {
+      await c.query(`SELECT ${quoteIdent(schema)}.hypopg_reset()`);
+    }
+    const gains = t.predicted.filter((p) => p.used && p.costAfter < p.costBefore * (1 - MIN_PREDICTED_GAIN));
+    if (!gains.length) Object.assign(t, { outcome: 'screened-out', reason: 'HypoPG: the planner would not use it for a real gain' });
+  }
+}
+
+/** Predicted cost saved, relative per query and summed: how trials are ranked. */
+export const predictedGain = (t: Trial): number =>
+  (t.predicted ?? []).filter((p) => p.used).reduce((s, p) => s + Math.max(0, 1 - p.costAfter / Math.max(p.costBefore, 1e-9)), 0);

@@ -1,0 +1,34 @@
+/** The pack advise writes: what `pgopt apply` takes, each index with why it is there and what it measured. */
+import type { AdviceResult } from './advise.js';
+import { savedMs, type Trial } from './select.js';
+
+const ms = (v: number) => (v < 1 ? `${v.toFixed(3)} ms` : `${v.toFixed(1)} ms`);
+const bytes = (n: number | null) => (n === null ? '?' : n < 1 << 20 ? `${Math.round(n / 1024)} kB` : `${(n / (1 << 20)).toFixed(1)} MB`);
+
+function trialComment(t: Trial): string[] {
+  const lines = [
+    `-- serves: ${t.effects
+      .filter((e) => e.verdict === 'faster')
+      .map((e) => e.query)
+      .join(', ')} (${t.candidate.why})`,
+  ];
+  for (const e of t.effects) {
+    const x = e.speedup ? `${e.speedup >= 10 ? e.speedup.toFixed(0) : e.speedup.toFixed(1)}×, ` : '';
+    lines.push(`--   ${e.query}: ${ms(e.beforeMs)} → ${ms(e.afterMs)} (${x}${e.verdict}) measured`);
+  }
+  for (const p of t.predicted ?? [])
+    lines.push(`--   ${p.query}: planner cost ${p.costBefore.toFixed(1)} → ${p.costAfter.toFixed(1)} predicted by HypoPG`);
+  lines.push(`--   size: ${bytes(t.sizeBytes)}; saves ${ms(savedMs(t))} per execution of its queries`);
+  return lines;
+}
+
+export function packText(r: AdviceResult, server: string): string {
+  const kept = r.trials.filter((t) => t.outcome === 'kept');
+  const head = [
+    `-- pgopt advise: workload ${r.workload}, PostgreSQL ${server}, ${new Date().toISOString().slice(0, 10)}`,
+    '-- Each index was built for real and kept only because a query that used it was significantly faster',
+    "-- (bench's verdict rule). Apply with: pgopt apply <this file>",
+  ];
+  if (!kept.length) return `${head.join('\n')}\n-- No index paid for itself on this workload.\n`;
+  return `${head.join('\n')}\n\n${kept.map((t) => `${trialComment(t).join('\n')}\n${t.sql};\n`).join('\n')}`;
+}

@@ -1,0 +1,76 @@
+/**
+ * Which proven indexes to keep: pure, so the rule is tested without a server. A trial index is
+ * proven when a query that used it was judged faster by the verdict rule (the same rule bench
+ * prints); selection then keeps the most time saved per byte, within the budget.
+ */
+import type { Verdict } from '../bench/compare.js';
+import type { Candidate } from './candidates.js';
+
+export interface QueryEffect {
+  query: string;
+  beforeMs: number;
+  afterMs: number;
+  verdict: Verdict;
+  speedup: number | null;
+  /** Why the verdict is what it is, when that is not plain. */
+  reason: string;
+}
+
+export type TrialOutcome = 'kept' | 'no-gain' | 'unused' | 'over-budget' | 'covered' | 'invalid' | 'screened-out' | 'not-tried';
+
+export interface Trial {
+  candidate: Candidate;
+  name: string;
+  sql: string;
+  /** HypoPG's estimates per query (planner cost before → with the hypothetical index), when screened. */
+  predicted: { query: string; costBefore: number; costAfter: number; used: boolean }[] | null;
+  sizeBytes: number | null;
+  /** The queries whose plan used this index in the trial, with their measured change. */
+  effects: QueryEffect[];
+  outcome: TrialOutcome;
+  reason: string;
+}
+
+export interface Budget {
+  maxIndexes: number;
+  maxSizeBytes: number;
+}
+
+/** Time the trial index saved (ms per execution, summed over the queries it made faster). */
+export const savedMs = (t: Trial): number =>
+  t.effects.filter((e) => e.verdict === 'faster').reduce((s, e) => s + Math.max(0, e.beforeMs - e.afterMs), 0);
+
+export const fasterQueries = (t: Trial): string[] => t.effects.filter((e) => e.verdict === 'faster').map((e) => e.query);
+
+/**
+ * Mark each measured trial kept, no-gain or over-budget. Greedy by time saved per byte: an index
+ * that only serves queries already served by a kept one adds writes and bytes for nothing, so
+ * of two serving the same queries the better per byte (usually the smaller) stays.
+ */
+export function selectTrials(trials: Trial[], budget: Budget): Trial[] {
+  const measured = trials.filter((t) => t.outcome === 'not-tried' && t.sizeBytes !== null);
+  for (const t of measured) {
+    if (!t.effects.length) Object.assign(t, { outcome: 'unused', reason: 'no query of the workload used it' });
+    else if (!fasterQueries(t).length) Object.assign(t, { outcome: 'no-gain', reason: 'no query it served was significantly faster' });
+  }
+  const proven = measured
+    .filter((t) => t.outcome === 'not-tried')
+    .sort((a, b) => savedMs(b) / (b.sizeBytes! + 1) - savedMs(a) / (a.sizeBytes! + 1));
+  const served = new Set<string>();
+  let count = 0;
+  let bytes = 0;
+  for (const t of proven) {
+    const adds = fasterQueries(t).filter((q) => !served.has(q));
+    if (!adds.length) {
+      Object.assign(t, { outcome: 'no-gain', reason: 'its queries are served by a kept index that saves more per byte' });
+    } else if (count + 1 > budget.maxIndexes || bytes + t.sizeBytes! > budget.maxSizeBytes) {
+      Object.assign(t, { outcome: 'over-budget', reason: count + 1 > budget.maxIndexes ? '--max-indexes reached' : '--max-size reached' });
+    } else {
+      Object.assign(t, { outcome: 'kept', reason: '' });
+      for (const q of adds) served.add(q);
+      count++;
+      bytes += t.sizeBytes!;
+    }
+  }
+  return trials;
+}

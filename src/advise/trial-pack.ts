@@ -1,0 +1,76 @@
+/**
+ * Candidates as a pack pgopt's own engine builds: the server dry-runs each (a bad expression, a
+ * non-immutable function, a missing operator class is dropped with its reason), renders its
+ * definition, and that rendering is compared with the indexes already on the table.
+ */
+import type pg from 'pg';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { IndexStmt } from '@pgsql/types';
+import { indexDefinitionsOn } from '../db/catalog.js';
+import { qualify } from '../db/ident.js';
+import { PgoptError } from '../errors.js';
+import { assessPack, type Assessment } from '../engine/assess.js';
+import { isPrefix, keyOf } from '../engine/lint/keys.js';
+import { loadPack } from '../pack/load-pack.js';
+import type { Pack } from '../pack/types.js';
+import { parseTrusted } from '../sql/parse.js';
+import { nodeAs } from '../sql/tree.js';
+import type { Trial } from './select.js';
+
+/** Registry pack names of advise's trial builds: a later run (or `pgopt rollback <name>`) removes them. */
+export const TRIAL_PREFIX = 'pgopt-advise-';
+
+/** One statement per line, so a line number names the trial. */
+export async function trialPack(trials: Trial[], name: string): Promise<Pack> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgopt-advise-'));
+  const file = join(dir, `${name}.sql`);
+  writeFileSync(file, trials.map((t) => `${t.sql};`).join('\n') + '\n');
+  return loadPack(file, { name });
+}
+
+/**
+ * Dry-run every candidate; a statement the server refuses marks its trial invalid (with the
+ * server's reason) and the rest are tried again. Returns the assessments of the valid ones.
+ */
+export async function validateTrials(c: pg.Client, trials: Trial[], name: string): Promise<Map<Trial, Assessment>> {
+  for (;;) {
+    const live = trials.filter((t) => t.outcome === 'not-tried');
+    if (!live.length) return new Map();
+    try {
+      const { assessments } = await assessPack(c, await trialPack(live, name));
+      return new Map(live.map((t, i) => [t, assessments[i]]));
+    } catch (err) {
+      const line = err instanceof PgoptError ? err.location?.line : undefined;
+      if (!line || !live[line - 1]) throw err;
+      Object.assign(live[line - 1], { outcome: 'invalid', reason: `the server refuses it: ${(err as Error).message}` });
+    }
+  }
+}
+
+/** Mark candidates an index already on the table serves (its keys lead with the candidate's, same predicate). */
+export async function markCovered(c: pg.Client, assessed: Map<Trial, Assessment>): Promise<void> {
+  const existing = new Map<string, ReturnType<typeof keyOf>[]>();
+  for (const [t, a] of assessed) {
+    const table = qualify(t.candidate.table.schema, t.candidate.table.name);
+    if (!existing.has(table)) {
+      const defs = await indexDefinitionsOn(c, table);
+      existing.set(
+        table,
+        defs.map((d) => keyOf(nodeAs(parseTrusted(d.def), 'IndexStmt') as IndexStmt, d.name, table)),
+      );
+    }
+    if (a.state !== 'pending' || !a.expectedDefinition) {
+      Object.assign(t, { outcome: 'covered', reason: `an object named ${a.qualifiedName} already exists (${a.state})` });
+      continue;
+    }
+    const mine = keyOf(nodeAs(parseTrusted(a.expectedDefinition), 'IndexStmt') as IndexStmt, t.name, table);
+    // A covering candidate (INCLUDE) offers an index-only scan the existing index may not: only an equal key covers it.
+    const serves = existing.get(table)!.find((e) => (!t.candidate.include.length && isPrefix(mine, e)) || sameKey(mine, e));
+    if (serves) Object.assign(t, { outcome: 'covered', reason: `${serves.name} already serves it` });
+  }
+}
+
+const sameKey = (a: ReturnType<typeof keyOf>, b: ReturnType<typeof keyOf>) =>
+  a.method === b.method && a.where === b.where && JSON.stringify(a.cols) === JSON.stringify(b.cols);

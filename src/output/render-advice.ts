@@ -1,0 +1,45 @@
+import type { ChalkInstance } from 'chalk';
+import type { AdviceResult } from '../advise/advise.js';
+import { keyText } from '../advise/candidates.js';
+import type { Trial } from '../advise/select.js';
+import { displayName } from '../db/ident.js';
+import { formatBytes, table } from './render-pack.js';
+
+const fmt = (v: number) => (v < 1 ? v.toFixed(3) : v.toFixed(1));
+
+function measured(t: Trial): string {
+  if (t.effects.length) return t.effects.map((e) => `${e.query}: ${fmt(e.beforeMs)} → ${fmt(e.afterMs)} ms ${e.verdict}`).join('\n');
+  if (t.predicted) return t.predicted.map((p) => `${p.query}: cost ${fmt(p.costBefore)} → ${fmt(p.costAfter)} (HypoPG)`).join('\n');
+  return '';
+}
+
+const outcomeColor = (c: ChalkInstance, o: Trial['outcome']) => (o === 'kept' ? c.green(o) : o === 'invalid' ? c.red(o) : c.dim(o));
+
+export function renderAdvice(r: AdviceResult, c: ChalkInstance): string {
+  const t = table(['candidate', 'for', 'measured (median)', 'size', 'outcome', 'why'], c);
+  for (const x of r.trials) {
+    const cand = x.candidate;
+    const def = `${displayName(cand.table.schema, cand.table.name)}${cand.method === 'gin' ? ' gin' : ''} (${cand.keys.map(keyText).join(', ')})`;
+    t.push([
+      `${def}${cand.include.length ? ` INCLUDE (${cand.include.join(', ')})` : ''}${cand.where ? ` WHERE ${cand.where}` : ''}`,
+      cand.queries.join(', '),
+      measured(x),
+      formatBytes(x.sizeBytes),
+      outcomeColor(c, x.outcome),
+      x.reason,
+    ]);
+  }
+  const kept = r.trials.filter((x) => x.outcome === 'kept').length;
+  const built = r.trials.filter((x) => x.sizeBytes !== null).length;
+  const hypo = {
+    used: 'HypoPG screened the candidates',
+    installed: 'HypoPG installed and used',
+    absent: 'no HypoPG: straight to trial builds',
+    'not-installed': 'HypoPG is not available on this server',
+  }[r.hypopg];
+  const summary = `${r.trials.length} candidate(s), ${built} built for real, ${kept} kept; ${hypo}`;
+  const cleaned = r.cleanedUp.length
+    ? `\n${c.yellow(`rolled back trial indexes left by an interrupted run: ${r.cleanedUp.join(', ')}`)}`
+    : '';
+  return `${t.toString()}\n${kept ? c.green(summary) : summary}${cleaned}`;
+}

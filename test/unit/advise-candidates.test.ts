@@ -1,0 +1,79 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureParser, parseTrusted } from '../../src/sql/parse.js';
+import { candidatesForQuery, keyText, mergeCandidates, type Candidate, type TableFacts } from '../../src/advise/candidates.js';
+
+const table = (name: string, cols: Record<string, string>, schema = 'app'): TableFacts => ({
+  schema,
+  name,
+  columns: new Map(Object.entries(cols)),
+});
+const TABLES = [
+  table('users', { id: 'bigint', email: 'text', deleted_at: 'timestamp with time zone', active: 'boolean', org_id: 'bigint' }),
+  table('Execution', {
+    id: 'bigint',
+    workflowId: 'integer',
+    status: 'text',
+    createdAt: 'timestamp with time zone',
+    data: 'jsonb',
+    tags: 'text[]',
+  }),
+  table('orgs', { id: 'bigint', name: 'text' }),
+];
+const lookup = (schema: string | null, name: string) => TABLES.find((t) => t.name === name && (!schema || t.schema === schema));
+const advise = (sql: string, name = 'q') => candidatesForQuery(name, parseTrusted(sql), lookup);
+const shapes = (cs: Candidate[]) =>
+  cs.map(
+    (c) =>
+      `${c.table.name} ${c.method} (${c.keys.map(keyText).join(', ')})${c.include.length ? ` INCLUDE (${c.include.join(', ')})` : ''}${c.where ? ` WHERE ${c.where}` : ''}`,
+  );
+
+beforeAll(ensureParser);
+
+describe('candidates from the parse tree', () => {
+  it('WHERE a = $1 ORDER BY b DESC LIMIT 20: the equality column first, then the sort column with its direction', () => {
+    expect(shapes(advise(`SELECT id FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "createdAt" DESC LIMIT 20`))).toContain(
+      'Execution btree ("workflowId", "createdAt" DESC)',
+    );
+  });
+  it('without LIMIT the ORDER BY gives no key (the planner would sort anyway)', () => {
+    expect(shapes(advise(`SELECT id FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "createdAt" DESC`))).toEqual([
+      'Execution btree ("workflowId")',
+      'Execution btree ("workflowId") INCLUDE (id, createdAt)',
+    ]);
+  });
+  it('a constant predicate makes a partial index; IS NULL and a boolean too', () => {
+    const s = shapes(advise(`SELECT id FROM app."Execution" e WHERE e.status IN ('error', 'crashed') ORDER BY e."createdAt" LIMIT 50`));
+    expect(s).toContain(`Execution btree ("createdAt") WHERE status IN ('error', 'crashed')`);
+    const u = shapes(advise(`SELECT id FROM app.users WHERE org_id = $1 AND deleted_at IS NULL AND active`));
+    expect(u).toContain('users btree (org_id) WHERE deleted_at IS NULL AND active');
+  });
+  it('an expression the query filters on: lower(email)', () => {
+    expect(shapes(advise(`SELECT id FROM app.users WHERE lower(email) = lower($1)`))).toContain('users btree (lower(email))');
+  });
+  it('jsonb containment: GIN with jsonb_path_ops for @>, jsonb_ops for ?', () => {
+    expect(shapes(advise(`SELECT id FROM app."Execution" WHERE data @> '{"kind": 3}'`))).toEqual(['Execution gin (data jsonb_path_ops)']);
+    expect(shapes(advise(`SELECT id FROM app."Execution" WHERE data ? 'error'`))).toEqual(['Execution gin (data jsonb_ops)']);
+    expect(shapes(advise(`SELECT id FROM app."Execution" WHERE tags && $1`))).toEqual(['Execution gin (tags)']);
+  });
+  it('an aggregate over the whole table: nothing an index can do', () => {
+    expect(advise(`SELECT status, count(*) FROM app."Execution" GROUP BY status`)).toEqual([]);
+  });
+  it('join keys, correlated subqueries (an outer column is a constant inside) and CTEs', () => {
+    expect(shapes(advise(`SELECT u.id FROM app.users u JOIN app.orgs o ON o.id = u.org_id WHERE o.name = $1`))).toEqual(
+      expect.arrayContaining(['users btree (org_id)', 'orgs btree (name)']),
+    );
+    expect(
+      shapes(advise(`SELECT o.id FROM app.orgs o WHERE EXISTS (SELECT 1 FROM app.users u WHERE u.org_id = o.id AND u.active)`)),
+    ).toContain('users btree (org_id) WHERE active');
+    expect(shapes(advise(`WITH recent AS (SELECT * FROM app.users WHERE email = $1) SELECT * FROM recent`))).toContain(
+      'users btree (email)',
+    );
+  });
+  it('merging: one index serves several queries when its keys lead with another query’s', () => {
+    const merged = mergeCandidates([
+      ...advise(`SELECT * FROM app."Execution" WHERE "workflowId" = $1`, 'one'),
+      ...advise(`SELECT * FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "createdAt" DESC LIMIT 10`, 'two'),
+    ]);
+    expect(merged.map((c) => [shapes([c])[0], c.queries])).toEqual([['Execution btree ("workflowId", "createdAt" DESC)', ['two', 'one']]]);
+  });
+});

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { selectTrials, type QueryEffect, type Trial } from '../../src/advise/select.js';
+import type { Verdict } from '../../src/bench/compare.js';
+
+const effect = (query: string, beforeMs: number, afterMs: number, verdict: Verdict): QueryEffect => ({
+  query,
+  beforeMs,
+  afterMs,
+  verdict,
+  speedup: beforeMs / afterMs,
+  reason: '',
+});
+const trial = (name: string, sizeBytes: number, effects: QueryEffect[]): Trial => ({
+  candidate: {
+    table: { schema: 'app', name: 't' },
+    method: 'btree',
+    keys: [{ sql: name }],
+    include: [],
+    where: null,
+    queries: effects.map((e) => e.query),
+    why: '',
+  },
+  name,
+  sql: '',
+  predicted: null,
+  sizeBytes,
+  effects,
+  outcome: 'not-tried',
+  reason: '',
+});
+const outcomes = (ts: Trial[]) => Object.fromEntries(ts.map((t) => [t.name, t.outcome]));
+const roomy = { maxIndexes: 10, maxSizeBytes: Infinity };
+
+describe('selectTrials: an index is kept only when the verdict says a query it served got faster', () => {
+  it('keeps every proven index and none of the rest (both errors)', () => {
+    const ts = [
+      trial('proven', 1000, [effect('a', 10, 1, 'faster')]),
+      trial('same', 1000, [effect('b', 10, 9.5, 'unchanged')]),
+      trial('slower', 1000, [effect('c', 1, 3, 'slower')]),
+      trial('unclear', 1000, [effect('d', 10, 2, 'inconclusive')]),
+      trial('unused', 1000, []),
+    ];
+    expect(outcomes(selectTrials(ts, roomy))).toEqual({
+      proven: 'kept',
+      same: 'no-gain',
+      slower: 'no-gain',
+      unclear: 'no-gain',
+      unused: 'unused',
+    });
+  });
+  it('two indexes serving the same query: the one saving more per byte stays', () => {
+    const ts = [trial('big', 10_000, [effect('a', 10, 1, 'faster')]), trial('small', 1000, [effect('a', 10, 1.2, 'faster')])];
+    expect(outcomes(selectTrials(ts, roomy))).toEqual({ big: 'no-gain', small: 'kept' });
+  });
+  it('the budget: --max-indexes and --max-size, best per byte first', () => {
+    const make = () => [
+      trial('x', 1000, [effect('a', 10, 1, 'faster')]),
+      trial('y', 5000, [effect('b', 10, 1, 'faster')]),
+      trial('z', 2000, [effect('c', 10, 1, 'faster')]),
+    ];
+    expect(outcomes(selectTrials(make(), { maxIndexes: 2, maxSizeBytes: Infinity }))).toEqual({ x: 'kept', y: 'over-budget', z: 'kept' });
+    expect(outcomes(selectTrials(make(), { maxIndexes: 10, maxSizeBytes: 3500 }))).toEqual({ x: 'kept', y: 'over-budget', z: 'kept' });
+  });
+});
