@@ -20,6 +20,7 @@ const commands = {
   refresh: () => import('./commands/refresh.js'),
   lint: () => import('./commands/lint.js'),
   advise: () => import('./commands/advise.js'),
+  export: () => import('./commands/export.js'),
 };
 
 function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>): Command {
@@ -106,6 +107,15 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--install-hypopg', 'CREATE EXTENSION IF NOT EXISTS hypopg to screen candidates (changes the database)');
   for (const o of runFlags()) advise.addOption(o);
   advise.action((workload, flags) => run(async (ctx) => (await commands.advise()).advise(workload, flags, ctx)));
+
+  const exp = program.command('export').description('write a pack in another tool’s format');
+  exp
+    .command('prisma <pack>')
+    .description('one Prisma migration folder per object (each concurrent build alone), plus the schema.prisma lines that keep them')
+    .requiredOption('--out <dir>', 'the migrations directory, e.g. prisma/migrations')
+    .option('--name <name>', 'pack name (default: the file or directory name)')
+    .option('--force', 'overwrite the folders of an earlier export of this pack')
+    .action((pack, flags) => run(async (ctx) => (await commands.export()).exportPrisma(pack, flags, ctx)));
 
   const compare = program.command('compare <before> <after>').description('compare two saved bench runs (no database needed)');
   for (const o of reportFlags()) compare.addOption(o);

@@ -12,6 +12,7 @@ import type { Node } from '@pgsql/types';
 import { compareRuns, type QueryComparison } from '../bench/compare.js';
 import { readParams, runBench, type BenchOptions, type BenchResult } from '../bench/runner.js';
 import type { Workload } from '../bench/workload.js';
+import { writeProbes } from '../bench/writes.js';
 import { findIndex, findRelation, hypopgAvailable, hypopgSchema, tableColumns } from '../db/catalog.js';
 import { asUser, prepareSession, requireWritable } from '../db/session.js';
 import { asPgoptError, PgoptError } from '../errors.js';
@@ -41,8 +42,23 @@ export interface AdviseOptions extends RunOptions, Budget {
 
 export type HypopgUse = 'used' | 'installed' | 'absent' | 'not-installed';
 
+/** An insert or update probe on a table the trials index, before and with every first-round trial index built. */
+export interface WriteCost {
+  /** `insert:schema.table` or `update:schema.table` (bench --writes' probes). */
+  probe: string;
+  table: string;
+  beforeMs: number;
+  afterMs: number;
+  /** First-round trial indexes on the table while it was measured. */
+  indexes: number;
+}
+
 export interface AdviceResult {
   workload: string;
+  /** Write cost of the trial indexes, per table (bench --writes' probes, rolled back). */
+  writes: WriteCost[];
+  /** Probes that could not be measured safely on a table, and why. */
+  writesSkipped: string[];
   trialPack: string;
   hypopg: HypopgUse;
   trials: Trial[];
@@ -148,12 +164,13 @@ async function buildAndMeasure(
   before: BenchResult,
   packName: string,
   o: AdviseOptions,
+  alsoMeasure: string[] = [],
 ) {
   step(o, `building ${round.length} trial index(es) concurrently`);
   const built = await applyPack(c, await trialPack(all, packName), { ...o, analyze: true, replaceChanged: false, quietLint: true });
   if (built.error) throw built.error;
   step(o, 'measuring the same queries with the trial indexes');
-  const after = await benchQueries(c, workload, servedBy(round), o);
+  const after = await benchQueries(c, workload, new Set([...servedBy(round), ...alsoMeasure]), o);
   step(o, 'comparing');
   const comparison = compareRuns(before, after);
   for (const t of round) {
@@ -199,18 +216,30 @@ async function coveringRound(
   }
 }
 
-async function measureTrials(
-  c: pg.Client,
-  workload: Workload,
-  trials: Trial[],
-  round1: Trial[],
-  packName: string,
-  o: AdviseOptions,
-): Promise<void> {
-  step(o, `measuring ${servedBy(round1).size} queries before the trial builds`);
-  const before = await benchQueries(c, workload, servedBy(trials.filter((t) => t.outcome === 'not-tried')), o);
-  const after1 = await buildAndMeasure(c, workload, round1, round1, before, packName, o);
-  await coveringRound(c, workload, trials, round1, { before, after1 }, packName, o);
+async function measureTrials(c: pg.Client, workload: Workload, result: AdviceResult, round1: Trial[], o: AdviseOptions): Promise<void> {
+  const probes = await writeProbes(c, await trialPack(round1, result.trialPack), o.bench.statementTimeoutMs);
+  result.writesSkipped = probes.skipped.map((s) => `no ${s.probe} probe on ${s.table}: ${s.reason}`);
+  const measured = { ...workload, queries: [...workload.queries, ...probes.queries] };
+  const probeNames = probes.queries.map((q) => q.name);
+  step(o, `measuring ${servedBy(round1).size} queries and ${probeNames.length} write probes before the trial builds`);
+  const before = await benchQueries(
+    c,
+    measured,
+    new Set([...servedBy(result.trials.filter((t) => t.outcome === 'not-tried')), ...probeNames]),
+    o,
+  );
+  const after1 = await buildAndMeasure(c, measured, round1, round1, before, result.trialPack, o, probeNames);
+  result.writes = writeCosts(before, after1, probeNames, round1);
+  await coveringRound(c, workload, result.trials, round1, { before, after1 }, result.trialPack, o);
+}
+
+function writeCosts(before: BenchResult, after: BenchResult, probes: string[], round1: Trial[]): WriteCost[] {
+  const med = (r: BenchResult, n: string) => r.queries.find((q) => q.name === n)?.execution.median ?? NaN;
+  return probes.map((probe) => {
+    const table = probe.slice(probe.indexOf(':') + 1);
+    const indexes = round1.filter((t) => `${t.candidate.table.schema}.${t.candidate.table.name}` === table).length;
+    return { probe, table, beforeMs: med(before, probe), afterMs: med(after, probe), indexes };
+  });
 }
 
 function trialsFor(workload: Workload, lookup: TableLookup): Trial[] {
@@ -236,6 +265,8 @@ export async function adviseWorkload(c: pg.Client, workload: Workload, o: Advise
   if (!o.dryRun) await requireWritable(c);
   const result: AdviceResult = {
     workload: workload.name,
+    writes: [],
+    writesSkipped: [],
     trialPack: `${TRIAL_PREFIX}${randomBytes(4).toString('hex')}`,
     hypopg: 'absent',
     trials: [],
@@ -264,7 +295,7 @@ export async function adviseWorkload(c: pg.Client, workload: Workload, o: Advise
   const chosen = chooseTrials(result.trials, o, screened);
   if (!chosen.length) return result;
   try {
-    await measureTrials(c, workload, result.trials, chosen, result.trialPack, o);
+    await measureTrials(c, workload, result, chosen, o);
     selectTrials(result.trials, o);
   } catch (err) {
     result.error = o.signal?.aborted ? failure(err, 'advise', o.signal) : asPgoptError(err, (e) => translatePgError(e, 'advise'));

@@ -134,8 +134,12 @@ function isLiteral(n: Node): boolean {
 
 const isPlainColumn = (n: Node) => !!nodeAs(n, 'ColumnRef');
 
+/** Index keys the grammar takes bare: a column, a function call (COALESCE and CAST are ones); anything else needs parentheses. */
+const BARE_KEYS = ['ColumnRef', 'FuncCall', 'CoalesceExpr', 'TypeCast', 'MinMaxExpr'];
+
 function keyFor(n: Node): KeyPart {
-  return { sql: sqlOf(n) };
+  const sql = sqlOf(n);
+  return { sql: BARE_KEYS.some((k) => k in n) ? sql : `(${sql})` };
 }
 
 function columnType(n: Node, t: TableFacts, scope: Scope): string | null {

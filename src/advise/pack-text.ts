@@ -5,7 +5,15 @@ import { savedMs, type Trial } from './select.js';
 const ms = (v: number) => (v < 1 ? `${v.toFixed(3)} ms` : `${v.toFixed(1)} ms`);
 const bytes = (n: number | null) => (n === null ? '?' : n < 1 << 20 ? `${Math.round(n / 1024)} kB` : `${(n / (1 << 20)).toFixed(1)} MB`);
 
-function trialComment(t: Trial): string[] {
+function writeComment(t: Trial, r: AdviceResult): string[] {
+  const table = `${t.candidate.table.schema}.${t.candidate.table.name}`;
+  const w = r.writes.filter((x) => x.table === table);
+  if (!w.length) return [];
+  const parts = w.map((x) => `${x.probe.split(':')[0]} ${ms(x.beforeMs)} → ${ms(x.afterMs)}`);
+  return [`--   writes on ${table} with all ${w[0].indexes} trial index(es) on it: ${parts.join(', ')}`];
+}
+
+function trialComment(t: Trial, r: AdviceResult): string[] {
   const lines = [
     `-- serves: ${t.effects
       .filter((e) => e.verdict === 'faster')
@@ -19,7 +27,7 @@ function trialComment(t: Trial): string[] {
   for (const p of t.predicted ?? [])
     lines.push(`--   ${p.query}: planner cost ${p.costBefore.toFixed(1)} → ${p.costAfter.toFixed(1)} predicted by HypoPG`);
   lines.push(`--   size: ${bytes(t.sizeBytes)}; saves ${ms(savedMs(t))} per execution of its queries`);
-  return lines;
+  return [...lines, ...writeComment(t, r)];
 }
 
 export function packText(r: AdviceResult, server: string): string {
@@ -30,5 +38,5 @@ export function packText(r: AdviceResult, server: string): string {
     "-- (bench's verdict rule). Apply with: pgopt apply <this file>",
   ];
   if (!kept.length) return `${head.join('\n')}\n-- No index paid for itself on this workload.\n`;
-  return `${head.join('\n')}\n\n${kept.map((t) => `${trialComment(t).join('\n')}\n${t.sql};\n`).join('\n')}`;
+  return `${head.join('\n')}\n\n${kept.map((t) => `${trialComment(t, r).join('\n')}\n${t.sql};\n`).join('\n')}`;
 }

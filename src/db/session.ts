@@ -19,6 +19,8 @@ interface SessionState {
   userCurrentSchema: string | null;
   /** A hot standby (pg_is_in_recovery()): nothing can be created, not even in a rolled-back transaction. */
   standby: boolean;
+  /** The settings pgopt pins, as the connection had them: a library caller gets them back (releaseSession). */
+  before: { standardConformingStrings: string; checkInterval: string | null };
 }
 
 const sessions = new WeakMap<pg.Client, SessionState>();
@@ -35,13 +37,16 @@ export async function prepareSession(c: pg.Client): Promise<SessionState> {
   const res = await c.query(
     `SELECT pg_catalog.current_setting('search_path') AS path,
             pg_catalog.current_schemas(true)::text[] AS schemas,
-            pg_catalog.current_schema()::text AS current, pg_catalog.pg_is_in_recovery() AS standby`,
+            pg_catalog.current_schema()::text AS current, pg_catalog.pg_is_in_recovery() AS standby,
+            pg_catalog.current_setting('standard_conforming_strings') AS scs,
+            pg_catalog.current_setting('client_connection_check_interval', true) AS cci`,
   );
   const state: SessionState = {
     userSearchPath: res.rows[0].path,
     userSchemas: res.rows[0].schemas,
     userCurrentSchema: res.rows[0].current,
     standby: res.rows[0].standby,
+    before: { standardConformingStrings: res.rows[0].scs, checkInterval: res.rows[0].cci },
   };
   await pin(c);
   sessions.set(c, state);
@@ -63,6 +68,31 @@ async function pin(c: pg.Client): Promise<void> {
                  THEN pg_catalog.set_config('client_connection_check_interval', '1000', false) END`,
     [PINNED_SEARCH_PATH],
   );
+}
+
+/**
+ * Give a connection back as pgopt found it: the caller's search_path and the settings pgopt pinned.
+ * For library callers, who pass their own client and go on using it.
+ */
+export async function releaseSession(c: pg.Client): Promise<void> {
+  const s = sessions.get(c);
+  if (!s) return;
+  sessions.delete(c);
+  await c.query(
+    `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', $2, false),
+            CASE WHEN $3::text IS NOT NULL THEN pg_catalog.set_config('client_connection_check_interval', $3, false) END`,
+    [s.userSearchPath, s.before.standardConformingStrings, s.before.checkInterval],
+  );
+}
+
+/** Run `fn` on a caller's connection and hand it back as it was (unless pgopt had prepared it before). */
+export async function onBorrowedClient<T>(c: pg.Client, fn: () => Promise<T>): Promise<T> {
+  const ours = sessions.has(c);
+  try {
+    return await fn();
+  } finally {
+    if (!ours) await releaseSession(c).catch(() => {});
+  }
 }
 
 /** The server is a hot standby (known once prepareSession has run). */

