@@ -129,6 +129,7 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--runs <n>', 'measured runs per query', '20')
     .option('--warmup <n>', 'warm-up runs per query', '3')
     .option('--keep', 'leave the server running (with the pack applied) and print its URL')
+    .option('--html <file>', 'also write the comparison as a self-contained HTML report with charts')
     .action((flags) => run(async (ctx) => (await commands.demo()).demo(flags, ctx)));
 
   const fixtures = program.command('fixtures').description('schemas, data and workloads to try pgopt on');

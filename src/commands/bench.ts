@@ -7,6 +7,7 @@ import { DEFAULT_BENCH_OPTIONS, runBench, type BenchResult } from '../bench/runn
 import { loadBaseline, saveBaseline } from '../bench/baseline.js';
 import { compareRuns, regressions, type Comparison } from '../bench/compare.js';
 import { accountAssessed, type PackAccount } from '../bench/accounting.js';
+import { writeHtmlReport } from './html.js';
 import { assessPack } from '../engine/assess.js';
 import { writeProbes } from '../bench/writes.js';
 import { loadPack } from '../pack/load-pack.js';
@@ -35,6 +36,7 @@ export interface BenchFlags {
   format?: string;
   failOnRegression?: string;
   writes?: boolean;
+  html?: string;
 }
 
 export function parseFormat(value: string | undefined, json: boolean): Format {
@@ -111,6 +113,7 @@ export async function bench(path: string, f: BenchFlags, ctx: CommandContext): P
   const workload = await loadWorkload(path);
   const baseline = f.compare ? loadBaseline(f.compare) : undefined;
   const pack = f.pack ? await loadPack(f.pack) : undefined;
+  if (f.html && !baseline) throw new PgoptError('input', '--html needs --compare <baseline.json>: the report compares two runs');
   if (failPct !== null && !baseline) throw new PgoptError('input', '--fail-on-regression needs --compare <baseline.json>');
   if (f.writes && !pack) throw new PgoptError('input', '--writes needs --pack <pack>: it measures writes on the tables the pack indexes');
   await ctx.reporter.startSpinner(`benchmarking ${workload.name}`);
@@ -128,6 +131,13 @@ export async function bench(path: string, f: BenchFlags, ctx: CommandContext): P
   if (f.save) saveBaseline(f.save, run);
   const comparison = baseline ? compareRuns(baseline, run) : undefined;
   report(ctx.reporter, format, { run, comparison, account });
+  if (f.html && baseline && comparison) {
+    await writeHtmlReport(
+      f.html,
+      { title: `pgopt: ${workload.name}, baseline → now`, before: baseline, after: run, comparison, account },
+      ctx,
+    );
+  }
   gate(run, comparison, failPct);
   return 0;
 }

@@ -4,9 +4,10 @@ import type { EmbeddedServer } from '../embedded/server.js';
 import { renderAccount, renderComparison } from '../output/render-bench.js';
 import { renderVerify, formatMs } from '../output/render-pack.js';
 import { parseCount, type CommandContext } from './options.js';
+import { writeHtmlReport } from './html.js';
 
 export async function demo(
-  f: { scale: string; seed: string; runs: string; warmup: string; keep?: boolean },
+  f: { scale: string; seed: string; runs: string; warmup: string; keep?: boolean; html?: string },
   ctx: CommandContext,
 ): Promise<number> {
   const scale = Number(f.scale);
@@ -31,6 +32,10 @@ export async function demo(
     ctx.reporter.stopSpinner();
     process.removeListener('SIGINT', onSigint);
   });
+  if (f.html) {
+    const title = `pgopt demo: audit_engine at scale ${r.load.scale}, before → after the pack`;
+    await writeHtmlReport(f.html, { title, before: r.before, after: r.after, comparison: r.comparison, account: r.account }, ctx);
+  }
   if (ctx.reporter.json) {
     ctx.reporter.document(r);
   } else {

@@ -61,6 +61,7 @@ export function makeContext(g: GlobalOptions, reporter: Reporter, signal: AbortS
 export const reportFlags = () => [
   new Option('--format <format>', 'table, json or markdown').default('table'),
   new Option('--fail-on-regression <pct>', 'exit 1 when a query is significantly slower than the baseline by more than pct'),
+  new Option('--html <file>', 'also write the comparison as a self-contained HTML report with charts'),
 ];
 
 /** Flags shared by apply and rollback, declared once. */
