@@ -68,6 +68,8 @@ export function asPgoptError(err: unknown, translate: (err: unknown) => PgoptErr
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && (/^[0-9A-Z]{5}$/.test(code) || /^E[A-Z]+$/.test(code))) return translate(err);
   const message = err instanceof Error ? err.message : String(err);
+  // The driver's own words for a connection that broke (the server went away): the database's, not a bug.
+  if (/is not queryable|Connection terminated|terminating connection/i.test(message)) return translate(err);
   return new PgoptError('internal', `internal error (a bug in pgopt; run again with --verbose and report it): ${message}`, { cause: err });
 }
 

@@ -19,6 +19,9 @@ describe('one error contract', () => {
     expect(asPgoptError(server, translate).kind).toBe('database');
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
     expect(asPgoptError(refused, translate).exitCode).toBe(3);
+    // The driver's words for a connection the server dropped (no code at all): still the database's.
+    expect(asPgoptError(new Error('Client has encountered a connection error and is not queryable'), translate).kind).toBe('database');
+    expect(asPgoptError(new Error('Connection terminated unexpectedly'), translate).kind).toBe('database');
   });
 
   it('a PgoptError passes through, and every error has one JSON shape', () => {
