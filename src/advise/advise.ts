@@ -203,7 +203,7 @@ async function coveringRound(
     Object.assign(t, { outcome: 'screened-out', reason: 'its plain variant made no query faster' });
   }
   if (!siblings.length) return;
-  const after2 = await buildAndMeasure(c, workload, [...round1, ...siblings], siblings, runs.before, packName, o);
+  const after2 = await buildAndMeasure(c, workload, [...winners, ...siblings], siblings, runs.before, packName, o);
   const vsPlain = compareRuns(runs.after1, after2).queries;
   for (const s of siblings) {
     const plain = winners.find((w) => sameIndexBut(w, s))!;
@@ -213,6 +213,16 @@ async function coveringRound(
     } else {
       Object.assign(s, { outcome: 'no-gain', reason: `not significantly faster than ${plain.name}, which is smaller` });
     }
+  }
+}
+
+/** Losers go at once: an index no query used, or that made none faster, only costs writes and disk from here on. */
+async function dropLosers(c: pg.Client, round1: Trial[], packName: string, o: AdviseOptions): Promise<void> {
+  const losers = round1.filter((t) => !t.effects.some((e) => e.verdict === 'faster'));
+  if (losers.length) step(o, `dropping ${losers.length} trial index(es) that made no query faster`);
+  for (const t of losers) {
+    const r = await rollbackPack(c, packName, { ...o, only: `${t.candidate.table.schema}.${t.name}` });
+    if (r.error) throw r.error;
   }
 }
 
@@ -230,6 +240,7 @@ async function measureTrials(c: pg.Client, workload: Workload, result: AdviceRes
   );
   const after1 = await buildAndMeasure(c, measured, round1, round1, before, result.trialPack, o, probeNames);
   result.writes = writeCosts(before, after1, probeNames, round1);
+  await dropLosers(c, round1, result.trialPack, o);
   await coveringRound(c, workload, result.trials, round1, { before, after1 }, result.trialPack, o);
 }
 
