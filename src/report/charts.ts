@@ -69,9 +69,7 @@ export async function queryChart(sides: ChartSide[]): Promise<string> {
 }
 
 /** Every query on one log axis: before and after medians joined, so the whole change reads at a glance. */
-export async function overviewChart(
-  rows: { query: string; before: number | null; after: number | null; verdict: string }[],
-): Promise<string> {
+export async function overviewChart(rows: { query: string; before: number | null; after: number | null }[]): Promise<string> {
   const floor = (v: number) => Math.max(v, 0.001);
   const both = rows.filter((r) => r.before !== null && r.after !== null);
   const points = rows.flatMap((r) => [
