@@ -25,6 +25,8 @@ import type { Pack, PackObject, PackStatement, RelationRef } from '../pack/types
 import { indexShape, queryShape } from './definition.js';
 import { readRows, type RegistryRow } from './registry.js';
 import { checkPrivileges } from './privileges.js';
+import { citusRelationSize, placementIndexes, tableTopology, type Topology } from '../db/citus.js';
+import { judgePlacements, type PlacementVerdict } from './placements.js';
 
 /** An object's state, as plan shows it and verify judges it. */
 export const OBJECT_STATES = [
@@ -48,6 +50,8 @@ export interface LiveObject {
   sizeBytes: number;
   /** An index of the object's name on another table than the pack's (its name), else null. */
   onOtherTable: string | null;
+  /** On a Citus distributed or reference table: the index on every shard placement. */
+  placements: PlacementVerdict | null;
 }
 
 /** The relation an index is on, resolved. */
@@ -56,6 +60,8 @@ export interface IndexedRelation {
   name: string;
   /** A partitioned table: its indexes are built and dropped per partition (partitioned.ts). */
   partitioned: boolean;
+  /** How Citus holds the table; null where the database has no Citus (or for a pack view). */
+  topology: Topology | null;
 }
 
 /** One pack object resolved against the database. */
@@ -130,6 +136,7 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
     );
   }
   const expected = isStandby(c) ? recordedDefinitions(pack, rows, schemaOf) : await dryRun(c, pack, schemaOf, tables, live);
+  if (!isStandby(c)) await readPlacements(c, pack, tables, live, expected);
   const assessments = pack.objects.map((o) => {
     const a = assessmentOf(pack, o, {
       schema: schemaOf.get(o)!,
@@ -139,6 +146,9 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
       expected: expected.get(o)!,
     });
     decideState(a, otherKind.get(o) ?? null);
+    // A healthy distributed index says what was checked behind it: "32/32 shards valid".
+    const shards = a.live?.placements;
+    if (shards && !shards.problems.length) a.reason = a.reason ? `${a.reason}; ${shards.summary}` : shards.summary;
     return a;
   });
   return { pack, assessments, tableOf: names.tableOf, rowsRead: names.rowsRead };
@@ -161,7 +171,7 @@ async function resolveNames(c: pg.Client, pack: Pack, defaultSchema: string): Pr
     for (const ref of s.references) {
       const mv = packMatview(pack, ref, schemaOf);
       if (mv && mv.statement.ordinal < s.ordinal) {
-        if (o?.kind === 'index') tables.set(o, { schema: schemaOf.get(mv)!, name: mv.name, partitioned: false });
+        if (o?.kind === 'index') tables.set(o, { schema: schemaOf.get(mv)!, name: mv.name, partitioned: false, topology: null });
         continue;
       }
       await resolveReference(c, s, ref, names);
@@ -177,7 +187,12 @@ async function resolveReference(c: pg.Client, s: PackStatement, ref: RelationRef
   names.rowsRead.set(s.ordinal, (names.rowsRead.get(s.ordinal) ?? 0) + rel.estimatedRows);
   if (s.object?.kind !== 'index') return;
   if (!['r', 'p', 'm'].includes(rel.relkind)) throw inputError(`"${displayRelation(ref)}" is not a table or materialized view`, s.location);
-  names.tables.set(s.object, { schema: rel.schema, name: rel.name, partitioned: rel.relkind === 'p' });
+  names.tables.set(s.object, {
+    schema: rel.schema,
+    name: rel.name,
+    partitioned: rel.relkind === 'p',
+    topology: await tableTopology(c, rel.oid),
+  });
   names.tableOf.set(s.ordinal, rel);
 }
 
@@ -193,18 +208,63 @@ async function readLive(c: pg.Client, pack: Pack, names: ResolvedNames) {
       const onOtherTable = i && i.table !== names.tables.get(o)!.name ? displayName(schema, i.table) : null;
       live.set(
         o,
-        i && { oid: i.oid, valid: i.valid && i.ready, populated: true, definition: i.definition, sizeBytes: i.sizeBytes, onOtherTable },
+        i && {
+          oid: i.oid,
+          valid: i.valid && i.ready,
+          populated: true,
+          definition: i.definition,
+          sizeBytes: i.sizeBytes,
+          onOtherTable,
+          placements: null,
+        },
       );
     } else {
       const m = await findMatview(c, schema, o.name);
       live.set(
         o,
-        m && { oid: m.oid, valid: true, populated: m.populated, definition: m.definition, sizeBytes: m.sizeBytes, onOtherTable: null },
+        m && {
+          oid: m.oid,
+          valid: true,
+          populated: m.populated,
+          definition: m.definition,
+          sizeBytes: m.sizeBytes,
+          onOtherTable: null,
+          placements: null,
+        },
       );
     }
     otherKind.set(o, live.get(o) ? null : await relationKindByName(c, schema, o.name));
   }
   return { live, otherKind };
+}
+
+/**
+ * Behind an index of a Citus distributed or reference table: its shard indexes on every
+ * placement, judged against the pack's definition. The coordinator's size of such an index is
+ * its shell's (about 0); Citus sums the shards.
+ */
+async function readPlacements(
+  c: pg.Client,
+  pack: Pack,
+  tables: Map<PackObject, IndexedRelation>,
+  live: Map<PackObject, LiveObject | null>,
+  expected: Map<PackObject, string | null>,
+): Promise<void> {
+  for (const o of pack.objects) {
+    const l = live.get(o);
+    const t = tables.get(o);
+    if (!l || l.onOtherTable || !t?.topology || t.topology.distribution === 'local') continue;
+    const tableOid = (await relationOid(c, qualify(t.schema, t.name)))!;
+    const shards = await placementIndexes(c, tableOid, o.name).catch((err) => {
+      throw new PgoptError('database', `cannot read the shards of ${displayName(t.schema, t.name)}: ${(err as Error).message}`, {
+        cause: err,
+        hint: 'every Citus worker must be reachable from the coordinator to verify a distributed index',
+      });
+    });
+    const want = expected.get(o);
+    l.placements = judgePlacements(shards, (def) => !want || sameDefinition(o, def, want));
+    l.sizeBytes = (await citusRelationSize(c, l.oid)) ?? l.sizeBytes;
+  }
 }
 
 function assessmentOf(
@@ -322,7 +382,11 @@ function decideState(a: Assessment, otherKind: string | null): void {
     return set('conflict', `an index of this name exists on another table (${live.onOtherTable}); it is not the pack's`);
   }
   if (!live.valid) {
-    return set('invalid', 'index is INVALID (a concurrent build failed or was interrupted); apply drops and rebuilds it');
+    const shards = live.placements ? ` on the coordinator (${live.placements.summary})` : '';
+    return set('invalid', `index is INVALID${shards} (a concurrent build failed or was interrupted); apply drops and rebuilds it`);
+  }
+  if (live.placements?.problems.length) {
+    return set('invalid', `${live.placements.summary}; apply drops and rebuilds it on every shard`);
   }
   if (claimed && row.fingerprint !== o.fingerprint) {
     return set('changed-since-applied', 'the pack statement changed since it was applied');

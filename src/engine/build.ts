@@ -10,6 +10,7 @@ import { describeSessions, lockPolicy, withLockRetry } from './locks.js';
 import { failure } from './failure.js';
 import { backendPid } from '../db/session.js';
 import type { RunOptions } from './run-options.js';
+import { sweepShardLeftovers } from './distributed.js';
 import { buildPartitionedIndex, dropBuilt, dropPartitionedIndex, type PartitionedBuild } from './partitioned.js';
 
 /** Building and dropping single objects, with the timeouts and locks each needs. */
@@ -62,6 +63,8 @@ export async function buildIndex(
   if (a.table?.partitioned) return buildOnPartitions(c, a, o, (await findTableOid(c, a))!, inTransaction);
   const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'index');
   try {
+    // A shard index of this name without its coordinator index would fail the build on its shard.
+    if (a.table?.topology) await sweepShardLeftovers(c, await findTableOid(c, a), a.schema, a.object.name);
     await buildConcurrently(c, o, sql, a.schema, a.object.name);
   } catch (err) {
     throw await buildFailure(c, err, what, o);
@@ -81,7 +84,11 @@ async function buildConcurrently(c: pg.Client, o: RunOptions, sql: string, schem
     await withBuildTimeout(c, o, () => asUser(c, () => runOneStatement(c, sql)));
   } catch (err) {
     const left = await findIndex(c, schema, name).catch(() => null);
-    if (left && !left.valid && left.oid !== before?.oid) await dropLeftover(c, schema, name, o, err);
+    if (left && !left.valid && left.oid !== before?.oid) {
+      await dropLeftover(c, schema, name, o, err);
+      // On Citus the shards that did build keep their index after the coordinator's is gone.
+      await sweepShardLeftovers(c, left.tableOid, schema, name).catch(() => {});
+    }
     throw err;
   }
 }
@@ -203,7 +210,8 @@ export async function dropForRebuild(
 ): Promise<void> {
   if (a.table?.partitioned)
     return dropPartitionedIndex(c, a.schema, a.object.name, (await findTableOid(c, a))!, partitionSteps(c, a, o, inTransaction));
-  return dropIndexConcurrently(c, a.schema, a.object.name, o);
+  await dropIndexConcurrently(c, a.schema, a.object.name, o);
+  if (a.table?.topology) await sweepShardLeftovers(c, await findTableOid(c, a), a.schema, a.object.name);
 }
 
 async function findTableOid(c: pg.Client, a: Assessment): Promise<number | null> {

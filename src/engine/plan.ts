@@ -3,6 +3,7 @@ import type { SourceLocation } from '../errors.js';
 import type { Pack, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment, type ObjectState } from './assess.js';
 import { lockOf } from './locks.js';
+import { describeTopology, distributedLock } from './placements.js';
 import { lintPack, type LintFinding } from './lint/index.js';
 
 export const PLAN_ACTIONS = ['create', 'rebuild', 'record', 'skip', 'run', 'stop'] as const;
@@ -14,6 +15,8 @@ export interface PlanStep {
   kind: PackStatement['kind'];
   object: string | null;
   table: string | null;
+  /** On Citus, how the table is held: "distributed by id: 32 shards on 2 workers". */
+  distribution: string | null;
   lock: string;
   concurrent: boolean;
   state: ObjectState | null;
@@ -60,14 +63,18 @@ export async function planPack(c: pg.Client, pack: Pack, opts: { concurrently: b
     const taken = lockOf(s, opts.concurrently);
     const { concurrent } = taken;
     // Built per partition (see partitioned.ts): the parent itself is locked only for a moment.
+    const topology = a?.table?.topology ?? null;
     const lock =
-      concurrent && a?.table?.partitioned ? 'SHARE UPDATE EXCLUSIVE per partition; SHARE on the parent for a moment' : taken.lock;
+      concurrent && a?.table?.partitioned
+        ? 'SHARE UPDATE EXCLUSIVE per partition; SHARE on the parent for a moment'
+        : distributedLock(taken.lock, topology);
     return {
       ordinal: s.ordinal,
       location: s.location,
       kind: s.kind,
       object: a?.qualifiedName ?? null,
       table: a?.table ? `${a.table.schema}.${a.table.name}` : null,
+      distribution: topology ? describeTopology(topology) : null,
       lock,
       concurrent,
       state: a?.state ?? null,

@@ -7,6 +7,7 @@ import { findIndex, findMatview, relationByOid } from '../db/catalog.js';
 import { withStatementTimeout } from '../db/scoped.js';
 import { withAdvisoryLock } from '../db/run-lock.js';
 import { displayName } from '../db/ident.js';
+import { sweepShardLeftovers } from './distributed.js';
 import { checkRollbackOverride, dropStatement, type RollbackChoice } from './rollback-sql.js';
 import { indexShape, queryShape } from './definition.js';
 import { failure } from './failure.js';
@@ -164,6 +165,7 @@ async function rollbackObject(
   }
   const where = await locate(c, r);
   if (where.state === 'gone') {
+    if (r.kind === 'index') await sweepShardLeftovers(c, r.tableOid, r.schema, r.name);
     await deleteRow(c, r.pack, r.schema, r.name);
     res.outcome = 'already-gone';
     return;
@@ -182,6 +184,7 @@ async function rollbackObject(
     concurrently: choice ? choice.concurrently : o.concurrently,
     partitioned: where.partitioned,
   });
+  const tableOid = r.kind === 'index' ? ((await findIndex(c, r.schema, r.name))?.tableOid ?? null) : null;
   await setRowState(c, r.pack, r.schema, r.name, 'dropping');
   o.onProgress?.({ type: 'step', message: `drop ${r.kind === 'index' ? 'index' : 'materialized view'} ${res.object}` });
   if (drop.concurrently) {
@@ -190,6 +193,8 @@ async function rollbackObject(
   } else {
     await withLockRetry(c, `dropping ${res.object}`, [where.oid], lockPolicy(o, `dropping ${res.object}`), () => c.query(drop.sql));
   }
+  // Citus: nothing of the index may stay on any worker.
+  await sweepShardLeftovers(c, tableOid, r.schema, r.name);
   await deleteRow(c, r.pack, r.schema, r.name);
   res.outcome = 'dropped';
 }

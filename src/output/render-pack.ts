@@ -42,7 +42,7 @@ export function renderPlan(r: PlanResult, c: ChalkInstance): string {
     t.push([
       String(s.ordinal + 1),
       `${s.kind}\n${c.dim(formatLocation(s.location))}`,
-      s.object ?? '',
+      s.distribution ? `${s.object ?? ''}\n${c.dim(s.distribution)}` : (s.object ?? ''),
       s.lock,
       s.concurrent ? 'yes' : 'no',
       stateColor(c, s.state),
@@ -95,15 +95,7 @@ export function renderApply(r: ApplyResult, c: ChalkInstance): string {
 
 export function renderVerify(r: VerifyResult, c: ChalkInstance): string {
   const t = table(['object', 'kind', 'table', 'state', 'size', 'note'], c);
-  for (const o of r.objects)
-    t.push([
-      o.object,
-      o.kind,
-      o.table ?? '',
-      stateColor(c, o.state),
-      formatBytes(o.sizeBytes),
-      o.ok && o.state !== 'pre-existing' ? '' : o.reason,
-    ]);
+  for (const o of r.objects) t.push([o.object, o.kind, o.table ?? '', stateColor(c, o.state), formatBytes(o.sizeBytes), o.reason]);
   const bad = r.objects.filter((o) => !o.ok).length;
   return `${t.toString()}\n${r.ok ? c.green(`pack ${r.pack}: all ${r.objects.length} object(s) verified`) : c.red(`pack ${r.pack}: ${bad} of ${r.objects.length} object(s) failed verification`)}`;
 }

@@ -29,7 +29,7 @@ const T = qualify('app', 'orders');
 async function objectsOf(sql: string, state: Assessment['state'] = 'missing'): Promise<{ pack: Pack; objects: LintObject[] }> {
   const pack = await loadPack(writePack('lintrules', sql));
   const objects = pack.objects.map((o): LintObject => {
-    const table = o.table ? { schema: o.table.schema ?? 'app', name: o.table.name, partitioned: false } : null;
+    const table = o.table ? { schema: o.table.schema ?? 'app', name: o.table.name, partitioned: false, topology: null } : null;
     const schema = table?.schema ?? o.schema ?? 'app';
     const a = { object: o, schema, qualifiedName: `${schema}.${o.name}`, table, state } as Assessment;
     const index = nodeAs(o.statement.ast, 'IndexStmt') ?? null;

@@ -1,0 +1,15 @@
+import type pg from 'pg';
+import { dropPlacementIndexes, tableTopology } from '../db/citus.js';
+
+/**
+ * Shard indexes left on workers after their coordinator index is gone: a failed distributed
+ * build, or a drop that stopped part-way. Citus's own DROP INDEX reaches only the shards of an
+ * index the coordinator still has, so pgopt drops these one by one, on their nodes. A no-op
+ * (and no Citus question beyond one catalog read) on anything but a distributed or reference table.
+ */
+export async function sweepShardLeftovers(c: pg.Client, tableOid: number | null, schema: string, name: string): Promise<number> {
+  if (!tableOid) return 0;
+  const t = await tableTopology(c, tableOid);
+  if (!t || t.distribution === 'local') return 0;
+  return dropPlacementIndexes(c, tableOid, schema, name);
+}
