@@ -6,6 +6,7 @@
  * faster are kept. The trial indexes are always dropped again: advise leaves the database as it
  * found it, and a run killed half-way is cleaned up by the next.
  */
+import { sameIndexName } from '../bench/plan-summary.js';
 import type pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import type { Node } from '@pgsql/types';
@@ -141,7 +142,7 @@ const servedBy = (trials: Trial[]) => new Set(trials.flatMap((t) => t.candidate.
 
 function recordEffects(t: Trial, after: BenchResult, comparisons: QueryComparison[]): void {
   t.effects = after.queries
-    .filter((q) => q.plan.indexes.includes(t.name))
+    .filter((q) => q.plan.indexes.some((i) => sameIndexName(i, t.name)))
     .map((q) => {
       const cmp = comparisons.find((x) => x.name === q.name)!;
       return {

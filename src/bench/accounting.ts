@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Pack } from '../pack/types.js';
 import { assessPack, type PackAssessment } from '../engine/assess.js';
 import type { BenchResult } from './runner.js';
+import { sameIndexName } from './plan-summary.js';
 
 export interface ObjectAccount {
   object: string;
@@ -32,7 +33,7 @@ export function accountAssessed({ pack, assessments }: PackAssessment, run: Benc
   const objects = assessments.map((a): ObjectAccount => {
     const name = a.object.name;
     const usedBy = run.queries
-      .filter((q) => (a.object.kind === 'index' ? q.plan.indexes.includes(name) : q.plan.relations.includes(name)))
+      .filter((q) => (a.object.kind === 'index' ? q.plan.indexes.some((i) => sameIndexName(i, name)) : q.plan.relations.includes(name)))
       .map((q) => q.name);
     return { object: a.qualifiedName, name, kind: a.object.kind, sizeBytes: a.live?.sizeBytes ?? null, usedBy };
   });

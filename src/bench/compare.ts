@@ -185,6 +185,15 @@ export interface Comparison {
   warnings: string[];
   /** after / before median of the calibration query: the machine's own change of speed. */
   drift: number;
+  /** What the times are, where that is not obvious (on Citus: the coordinator's end-to-end times). */
+  timing: string | null;
+}
+
+/** On Citus a query's time is the coordinator's: planning, the workers' share and the merge. */
+export function timingNote(run: Pick<BenchResult, 'server'>): string | null {
+  const citus = run.server.citus;
+  if (!citus) return null;
+  return `Citus ${citus}: times are the coordinator's end-to-end EXPLAIN ANALYZE times (the workers' part and the network included); warm-up runs open the connections to the workers first`;
 }
 
 /** The calibration query of runs saved before it was recorded in the file. */
@@ -295,7 +304,7 @@ export function compareRuns(before: BenchResult, after: BenchResult): Comparison
       `the machine's own speed changed between the runs (calibration query in the second run: ${each}): those verdicts need a change of 20% plus that much, or a plan change the buffers confirm`,
     );
   }
-  return { queries, warnings, drift };
+  return { queries, warnings, drift, timing: timingNote(after) ?? timingNote(before) };
 }
 
 /** Queries significantly slower than the baseline by more than `pct` percent. */

@@ -37,9 +37,64 @@ export interface PlanSummary {
 
 const SCAN_TYPES = new Set(['Seq Scan', 'Index Scan', 'Index Only Scan', 'Bitmap Index Scan', 'Bitmap Heap Scan', 'Parallel Seq Scan']);
 
+/**
+ * A Citus plan is a `Custom Scan (Citus Adaptive)` whose work happens on the workers: their plans
+ * sit under "Distributed Query" (Job.Tasks[i]."Remote Plan", and subplans), nested in arrays.
+ */
+function remotePlans(value: unknown, found: PlanNode[] = []): PlanNode[] {
+  if (Array.isArray(value)) for (const v of value) remotePlans(v, found);
+  else if (value && typeof value === 'object') {
+    const plan = (value as { Plan?: PlanNode }).Plan;
+    if (plan && typeof plan['Node Type'] === 'string') found.push(localNames(plan));
+    else for (const v of Object.values(value)) remotePlans(v, found);
+  }
+  return found;
+}
+
+/**
+ * A worker's plan names shards: table `t_102008`, index `idx_102008`. The names are mapped back to
+ * the coordinator's, so a shard index counts as the pack's index. (A long index name that Citus
+ * clipped and hashed keeps its `_<hash>`; accounting matches it by prefix.)
+ */
+/** Remote plans already mapped: walking a plan twice must not strip a second suffix. */
+const mapped = new WeakSet<PlanNode>();
+
+function localNames(plan: PlanNode): PlanNode {
+  if (mapped.has(plan)) return plan;
+  mapped.add(plan);
+  // A task reads co-located shards; an index node (a Bitmap Index Scan) need not name its table.
+  const shards = new Set<string>();
+  walk(plan, (n) => {
+    const shard = /_(\d+)$/.exec(n['Relation Name'] ?? '')?.[1];
+    if (shard) shards.add(shard);
+  });
+  const strip = (name: string) => {
+    const shard = /_(\d+)$/.exec(name)?.[1];
+    return shard && shards.has(shard) ? name.slice(0, -shard.length - 1) : name;
+  };
+  walk(plan, (n) => {
+    if (n['Relation Name']) n['Relation Name'] = strip(n['Relation Name']);
+    if (n['Index Name']) n['Index Name'] = strip(n['Index Name']);
+  });
+  return plan;
+}
+
+function childrenOf(node: PlanNode): PlanNode[] {
+  const local = node.Plans ?? [];
+  return node['Distributed Query'] ? [...local, ...remotePlans(node['Distributed Query'])] : local;
+}
+
 function walk(node: PlanNode, visit: (n: PlanNode) => void): void {
   visit(node);
-  for (const child of node.Plans ?? []) walk(child, visit);
+  for (const child of childrenOf(node)) walk(child, visit);
+}
+
+/** Whether a plan's index name (as mapped from a shard) is the index `name`. */
+export function sameIndexName(planName: string, name: string): boolean {
+  if (planName === name) return true;
+  // Citus clips a name that would pass 63 bytes with its shard id, and appends _<8 hex>.
+  const clipped = /^(.+)_[0-9a-f]{8}$/.exec(planName)?.[1];
+  return !!clipped && Buffer.byteLength(planName) >= 50 && name.startsWith(clipped);
 }
 
 const describeScan = (n: PlanNode): string => {
@@ -83,12 +138,17 @@ export function summarizePlan(out: ExplainOutput): PlanSummary {
   });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EXPLAIN's JSON is open-ended; only known keys are read below
   const plan = out.Plan as Record<string, any>;
+  let job: { 'Task Count'?: number } | undefined;
+  walk(out.Plan, (n) => {
+    job ??= (n['Distributed Query'] as { Job?: { 'Task Count'?: number } } | undefined)?.Job;
+  });
+  const where = job?.['Task Count'] ? `Citus, ${job['Task Count']} task${job['Task Count'] > 1 ? 's' : ''}: ` : '';
   return {
     nodeTypes,
     indexes,
     seqScans,
     relations,
-    headline: scans.length ? scans.join(' + ') : out.Plan['Node Type'],
+    headline: where + (scans.length ? scans.join(' + ') : out.Plan['Node Type']),
     rows: Number(plan['Actual Rows'] ?? 0),
     sharedHit: Number(plan['Shared Hit Blocks'] ?? 0),
     sharedRead: Number(plan['Shared Read Blocks'] ?? 0),

@@ -2,6 +2,7 @@ import Table from 'cli-table3';
 import type { ChalkInstance } from 'chalk';
 import type { PackAccount } from '../bench/accounting.js';
 import type { Comparison, QueryComparison } from '../bench/compare.js';
+import { timingNote } from '../bench/compare.js';
 import type { BenchResult } from '../bench/runner.js';
 import { formatBytes } from './render-pack.js';
 
@@ -47,7 +48,7 @@ export function renderComparison(cmp: Comparison, c: ChalkInstance): string {
   }
   const warn = cmp.warnings.map((w) => c.yellow(`warning: ${w}`)).join('\n');
   const notes = verdictNotes(cmp).map((n) => (n.startsWith('inconclusive') ? c.yellow(n) : c.dim(n)));
-  return [t.toString(), ...notes, verdictCounts(cmp), warn].filter(Boolean).join('\n');
+  return [t.toString(), ...notes, verdictCounts(cmp), cmp.timing ? c.dim(cmp.timing) : '', warn].filter(Boolean).join('\n');
 }
 
 /** Every comparison ends with how many queries got each verdict. */
@@ -78,6 +79,7 @@ export function renderComparisonMarkdown(cmp: Comparison): string {
   const notes = verdictNotes(cmp);
   if (notes.length) lines.push('', ...notes.map((n) => `- ${mdEscape(n)}`));
   lines.push('', verdictCounts(cmp));
+  if (cmp.timing) lines.push('', mdEscape(cmp.timing));
   for (const w of cmp.warnings) lines.push('', `> warning: ${w}`);
   return lines.join('\n');
 }
@@ -107,6 +109,7 @@ export function renderRun(r: BenchResult, c: ChalkInstance): string {
   return [
     t.toString(),
     `PostgreSQL ${r.server.version}, ${r.queries.length} queries, ${r.options.runs} runs each after ${r.options.warmup} warm-up`,
+    ...(timingNote(r) ? [c.dim(timingNote(r)!)] : []),
     ...failed,
   ].join('\n');
 }

@@ -111,7 +111,7 @@ function metaHtml(r: ReportInput): string {
     .join('');
   return `<section class="meta"><h2>Runs</h2><ul><li>before: PostgreSQL ${esc(r.before.server.version)}, ${esc(r.before.startedAt)}, ${r.before.options.runs} runs per query</li>
 <li>after: PostgreSQL ${esc(r.after.server.version)}, ${esc(r.after.startedAt)}, ${r.after.options.runs} runs per query</li>
-<li>machine drift (calibration query, after / before): ${r.comparison.drift.toFixed(3)}</li></ul>
+<li>machine drift (calibration query, after / before): ${r.comparison.drift.toFixed(3)}</li>${r.comparison.timing ? `<li>${esc(r.comparison.timing)}</li>` : ''}</ul>
 <h3>Settings that differ</h3><ul>${settings}</ul>${warnings ? `<h3>Warnings</h3><ul>${warnings}</ul>` : ''}${inconclusive ? `<h3>Inconclusive, and why</h3><ul>${inconclusive}</ul>` : ''}</section>`;
 }
 
