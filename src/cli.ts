@@ -140,6 +140,7 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--seed <n>', 'random seed: the same seed gives the same data', '42')
     .option('--anchor <timestamp>', 'when the generated history ends (default: today 00:00 UTC)')
     .option('--replace', 'drop and reload the fixture tables if they exist')
+    .option('--citus', "distribute the tables on Citus as the fixture's citus.sql says (connect to the coordinator)")
     .action((name, flags) => run(async (ctx) => (await commands.fixtures()).fixturesLoad(name, flags, ctx)));
 
   return program;

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { qualify } from './ident.js';
+import { PINNED_SEARCH_PATH } from './session.js';
 
 /**
  * Citus, asked through the coordinator. A distributed table is a shell on the coordinator; its
@@ -90,9 +91,12 @@ export function shardObjectName(name: string, shardId: number, hash: number): st
 export async function placementIndexes(c: pg.Client, tableOid: number, name: string): Promise<PlacementIndex[]> {
   const hash = (await c.query(`SELECT hashtext($1)::int AS h`, [name])).rows[0].h as number;
   // Citus runs format(command, shard) on each placement: %L is the shard's name as a literal.
-  const command = `SELECT coalesce(json_agg(json_build_object('name', ic.relname, 'valid', i.indisvalid AND i.indisready,
+  // Rendered under pgopt's pinned search_path, as every definition it compares: an unpinned
+  // worker session would print 'failed'::"Status" where pgopt's own reads print public."Status".
+  const command = `WITH pin AS MATERIALIZED (SELECT pg_catalog.set_config('search_path', '${PINNED_SEARCH_PATH}', true))
+  SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('name', ic.relname, 'valid', i.indisvalid AND i.indisready,
       'def', pg_catalog.pg_get_indexdef(i.indexrelid)))::text, '[]')
-    FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+    FROM pin, pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
    WHERE i.indrelid = %L::regclass`;
   const r = await c.query(
     `SELECT nodename AS node, nodeport::int AS port, shardid::bigint::float8 AS shard, success, result,
