@@ -25,7 +25,15 @@ import type { Pack, PackObject, PackStatement, RelationRef } from '../pack/types
 import { indexShape, queryShape } from './definition.js';
 import { readRows, type RegistryRow } from './registry.js';
 import { checkPrivileges } from './privileges.js';
-import { citusRelationSize, placementIndexes, tableTopology, type Topology } from '../db/citus.js';
+import {
+  citusRelationSize,
+  indexOnPlacements,
+  nameHashes,
+  shardPlacements,
+  tableTopology,
+  type ShardPlacement,
+  type Topology,
+} from '../db/citus.js';
 import { judgePlacements, type PlacementVerdict } from './placements.js';
 
 /** An object's state, as plan shows it and verify judges it. */
@@ -148,7 +156,8 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
     decideState(a, otherKind.get(o) ?? null);
     // A healthy distributed index says what was checked behind it: "32/32 shards valid".
     const shards = a.live?.placements;
-    if (shards && !shards.problems.length) a.reason = a.reason ? `${a.reason}; ${shards.summary}` : shards.summary;
+    if (shards && !shards.problems.length && (a.state === 'applied' || a.state === 'pre-existing'))
+      a.reason = a.reason ? `${a.reason}; ${shards.summary}` : shards.summary;
     return a;
   });
   return { pack, assessments, tableOf: names.tableOf, rowsRead: names.rowsRead };
@@ -250,21 +259,39 @@ async function readPlacements(
   live: Map<PackObject, LiveObject | null>,
   expected: Map<PackObject, string | null>,
 ): Promise<void> {
-  for (const o of pack.objects) {
+  const onShards = pack.objects.filter((o) => {
     const l = live.get(o);
     const t = tables.get(o);
-    if (!l || l.onOtherTable || !t?.topology || t.topology.distribution === 'local') continue;
-    const tableOid = (await relationOid(c, qualify(t.schema, t.name)))!;
-    const shards = await placementIndexes(c, tableOid, o.name).catch((err) => {
-      throw new PgoptError('database', `cannot read the shards of ${displayName(t.schema, t.name)}: ${(err as Error).message}`, {
-        cause: err,
-        hint: 'every Citus worker must be reachable from the coordinator to verify a distributed index',
-      });
-    });
+    return l && !l.onOtherTable && t?.topology && t.topology.distribution !== 'local';
+  });
+  if (!onShards.length) return;
+  const hashes = await nameHashes(
+    c,
+    onShards.map((o) => o.name),
+  );
+  const byTable = new Map<string, ShardPlacement[]>();
+  for (const o of onShards) {
+    const t = tables.get(o)!;
+    const key = qualify(t.schema, t.name);
+    if (!byTable.has(key)) byTable.set(key, await readShards(c, t));
     const want = expected.get(o);
-    l.placements = judgePlacements(shards, (def) => !want || sameDefinition(o, def, want));
+    const l = live.get(o)!;
+    l.placements = judgePlacements(
+      indexOnPlacements(byTable.get(key)!, o.name, hashes.get(o.name)!),
+      (def) => !want || sameDefinition(o, def, want),
+    );
     l.sizeBytes = (await citusRelationSize(c, l.oid)) ?? l.sizeBytes;
   }
+}
+
+async function readShards(c: pg.Client, t: IndexedRelation): Promise<ShardPlacement[]> {
+  const tableOid = (await relationOid(c, qualify(t.schema, t.name)))!;
+  return shardPlacements(c, tableOid).catch((err) => {
+    throw new PgoptError('database', `cannot read the shards of ${displayName(t.schema, t.name)}: ${(err as Error).message}`, {
+      cause: err,
+      hint: 'every Citus worker must be reachable from the coordinator to verify a distributed index',
+    });
+  });
 }
 
 function assessmentOf(
@@ -382,8 +409,13 @@ function decideState(a: Assessment, otherKind: string | null): void {
     return set('conflict', `an index of this name exists on another table (${live.onOtherTable}); it is not the pack's`);
   }
   if (!live.valid) {
-    const shards = live.placements ? ` on the coordinator (${live.placements.summary})` : '';
-    return set('invalid', `index is INVALID${shards} (a concurrent build failed or was interrupted); apply drops and rebuilds it`);
+    if (live.placements) {
+      return set(
+        'invalid',
+        `index is INVALID on the coordinator, with ${live.placements.summary} behind it (a concurrent build failed or was interrupted, or CREATE INDEX CONCURRENTLY IF NOT EXISTS ran on it: citus#8338); apply drops and rebuilds it`,
+      );
+    }
+    return set('invalid', 'index is INVALID (a concurrent build failed or was interrupted); apply drops and rebuilds it');
   }
   if (live.placements?.problems.length) {
     return set('invalid', `${live.placements.summary}; apply drops and rebuilds it on every shard`);
