@@ -101,7 +101,7 @@ export interface ShardPlacement {
  */
 export async function shardPlacements(c: pg.Client, tableOid: number): Promise<ShardPlacement[]> {
   const r = await c.query(
-    `SELECT s.shardid::float8 AS shard, pg_catalog.shard_name(s.logicalrelid, s.shardid) AS relation,
+    `SELECT s.shardid::float8 AS shard, pg_catalog.shard_name(s.logicalrelid, s.shardid, false) AS relation,
             n.nodename AS node, n.nodeport::int AS port, n.groupid = 0 AS coordinator
        FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement p USING (shardid)
        JOIN pg_catalog.pg_dist_node n ON n.groupid = p.groupid AND n.noderole = 'primary'
