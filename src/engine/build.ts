@@ -61,10 +61,17 @@ export async function buildIndex(
   }
   await warnAboutLongTransactions(c, a, o);
   if (a.table?.partitioned) return buildOnPartitions(c, a, o, (await findTableOid(c, a))!, inTransaction);
-  const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'index');
+  const distributed = a.table?.topology && a.table.topology.distribution !== 'local';
+  const tableOid = await findTableOid(c, a);
+  const stopWatch = o.watch?.(
+    backendPid(c),
+    a.qualifiedName,
+    'index',
+    distributed && tableOid ? { tableOid, index: a.object.name } : undefined,
+  );
   try {
     // A shard index of this name without its coordinator index would fail the build on its shard.
-    if (a.table?.topology) await sweepShardLeftovers(c, await findTableOid(c, a), a.schema, a.object.name);
+    if (distributed) await sweepShardLeftovers(c, tableOid, a.schema, a.object.name);
     await buildConcurrently(c, o, sql, a.schema, a.object.name);
   } catch (err) {
     throw await buildFailure(c, err, what, o);

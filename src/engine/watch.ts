@@ -1,8 +1,17 @@
 import type pg from 'pg';
 import type { ProgressListener } from './progress.js';
+import { indexOnPlacements, nameHashes, shardPlacements } from '../db/citus.js';
 
-/** Watches long work on another backend; returns a stop function. */
-export type Watch = (backendPid: number, object: string, kind: 'index' | 'matview') => () => void;
+/**
+ * Watches long work on another backend; returns a stop function. `shards`: a Citus distributed
+ * build, whose work happens on the workers.
+ */
+export type Watch = (
+  backendPid: number,
+  object: string,
+  kind: 'index' | 'matview',
+  shards?: { tableOid: number; index: string },
+) => () => void;
 
 const POLL_MS = 500;
 
@@ -13,7 +22,7 @@ const POLL_MS = 500;
  */
 export function progressWatcher(monitor: pg.Client, onProgress: ProgressListener): Watch {
   let busy: Promise<unknown> = Promise.resolve();
-  return (pid, object, kind) => {
+  return (pid, object, kind, shards) => {
     const started = performance.now();
     let stopped = false;
     const tick = () => {
@@ -32,6 +41,12 @@ export function progressWatcher(monitor: pg.Client, onProgress: ProgressListener
           )
           .catch(() => ({ rows: [] as { phase: string; bd: number; bt: number; td: number; tt: number }[] }));
         const p = r.rows[0];
+        // On Citus the coordinator only builds its empty copy: the shards are read instead.
+        if (!p && shards && !stopped) {
+          const s = await shardProgress(monitor, shards.tableOid, shards.index).catch(() => null);
+          if (s && !stopped) onProgress({ type: 'build-progress', object, elapsedMs, ...s });
+          return;
+        }
         if (!p || stopped) return;
         const percent = p.bt > 0 ? (100 * p.bd) / p.bt : p.tt > 0 ? (100 * p.td) / p.tt : null;
         onProgress({
@@ -53,4 +68,20 @@ export function progressWatcher(monitor: pg.Client, onProgress: ProgressListener
       clearInterval(timer);
     };
   };
+}
+
+/** How far a distributed build is: its shard indexes already valid, per node. */
+async function shardProgress(monitor: pg.Client, tableOid: number, index: string): Promise<{ phase: string; percent: number }> {
+  const hash = (await nameHashes(monitor, [index])).get(index)!;
+  const placements = indexOnPlacements(await shardPlacements(monitor, tableOid), index, hash);
+  const perNode = new Map<number, { done: number; total: number }>();
+  for (const p of placements) {
+    const n = perNode.get(p.port) ?? { done: 0, total: 0 };
+    n.total++;
+    if (p.valid) n.done++;
+    perNode.set(p.port, n);
+  }
+  const done = placements.filter((p) => p.valid).length;
+  const nodes = [...perNode].map(([port, n]) => `:${port} ${n.done}/${n.total}`).join(', ');
+  return { phase: `building on the shards (${nodes})`, percent: placements.length ? (100 * done) / placements.length : 0 };
 }
