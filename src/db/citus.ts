@@ -100,6 +100,17 @@ export interface ShardPlacement {
  * (run_command_on_placements) costs about a second for 32 shards.
  */
 export async function shardPlacements(c: pg.Client, tableOid: number): Promise<ShardPlacement[]> {
+  const placements = await placementsOf(c, tableOid);
+  const results = await onEachNode(c, placements, indexesOnNodeSql);
+  return placements.map(({ relation, ...p }) => {
+    const found = JSON.parse(results.get(`${p.node}:${p.port}`)!) as { shard: string; name: string; valid: boolean; def: string }[];
+    return { ...p, indexes: found.filter((i) => i.shard === relation).map((i) => ({ name: i.name, valid: i.valid, definition: i.def })) };
+  });
+}
+
+type Placement = Omit<ShardPlacement, 'indexes'> & { relation: string };
+
+async function placementsOf(c: pg.Client, tableOid: number): Promise<Placement[]> {
   const r = await c.query(
     `SELECT s.shardid::float8 AS shard, pg_catalog.shard_name(s.logicalrelid, s.shardid, false) AS relation,
             n.nodename AS node, n.nodeport::int AS port, n.groupid = 0 AS coordinator
@@ -108,32 +119,79 @@ export async function shardPlacements(c: pg.Client, tableOid: number): Promise<S
       WHERE s.logicalrelid = $1::oid ORDER BY s.shardid, n.nodeport`,
     [tableOid],
   );
-  const placements: (ShardPlacement & { relation: string })[] = r.rows.map((row) => ({
+  return r.rows.map((row) => ({
     shardId: row.shard,
     node: row.node,
     port: row.port,
     coordinator: row.coordinator,
     relation: row.relation,
-    indexes: [],
   }));
-  const nodes = [...new Set(placements.map((p) => `${p.node}\u0000${p.port}`))].map((k) => k.split('\u0000'));
-  if (!nodes.length) return [];
-  const commands = nodes.map(([node, port]) =>
-    indexesOnNodeSql(placements.filter((p) => p.node === node && String(p.port) === port).map((p) => p.relation)),
-  );
+}
+
+/**
+ * One command per node about the shard relations it holds, all nodes in parallel
+ * (master_run_on_worker): a placement per connection (run_command_on_placements) costs about a
+ * second for 32 shards. Returns each node's one-value result, by "host:port".
+ */
+async function onEachNode(c: pg.Client, placements: Placement[], sql: (relations: string[]) => string): Promise<Map<string, string>> {
+  const nodes = [...new Map(placements.map((p) => [`${p.node}:${p.port}`, p])).values()];
+  if (!nodes.length) return new Map();
   const res = await c.query(
     `SELECT node_name AS node, node_port AS port, success, result
        FROM pg_catalog.master_run_on_worker($1::text[], $2::int[], $3::text[], true)`,
-    [nodes.map((n) => n[0]), nodes.map((n) => Number(n[1])), commands],
+    [
+      nodes.map((n) => n.node),
+      nodes.map((n) => n.port),
+      nodes.map((n) => sql(placements.filter((p) => p.node === n.node && p.port === n.port).map((p) => p.relation))),
+    ],
   );
+  const out = new Map<string, string>();
   for (const row of res.rows) {
     if (!row.success) throw new Error(`reading the shards on ${row.node}:${row.port}: ${row.result}`);
-    const found = JSON.parse(row.result) as { shard: string; name: string; valid: boolean; def: string }[];
-    for (const p of placements.filter((x) => x.node === row.node && x.port === row.port)) {
-      p.indexes = found.filter((i) => i.shard === p.relation).map((i) => ({ name: i.name, valid: i.valid, definition: i.def }));
-    }
+    out.set(`${row.node}:${row.port}`, row.result);
   }
-  return placements.map(({ relation: _relation, ...p }) => p);
+  return out;
+}
+
+/**
+ * Rows, writes and reads of a distributed or reference table, from its shards: the coordinator's
+ * own copy is empty and never scanned. A reference table's copies are alike: the largest counts.
+ */
+export async function shardActivity(
+  c: pg.Client,
+  tableOid: number,
+  reference: boolean,
+): Promise<{ rows: number; writes: number; reads: number } | null> {
+  const placements = await placementsOf(c, tableOid);
+  if (!placements.length) return null;
+  const results = [...(await onEachNode(c, placements, activityOnNodeSql)).values()].map(
+    (r) => JSON.parse(r) as { rows: number; writes: number; reads: number },
+  );
+  const total = (k: 'rows' | 'writes' | 'reads') =>
+    reference ? Math.max(...results.map((r) => Number(r[k]))) : results.reduce((s, r) => s + Number(r[k]), 0);
+  return { rows: total('rows'), writes: total('writes'), reads: total('reads') };
+}
+
+function activityOnNodeSql(relations: string[]): string {
+  return `SELECT pg_catalog.json_build_object('rows', coalesce(sum(greatest(c.reltuples, 0)), 0),
+      'writes', coalesce(sum(st.n_tup_ins + st.n_tup_upd + st.n_tup_del), 0),
+      'reads', coalesce(sum(st.seq_scan + coalesce(st.idx_scan, 0)), 0))::text
+    FROM pg_catalog.unnest(ARRAY[${relations.map(literal).join(', ')}]::text[]) AS r(shard)
+    JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(r.shard)
+    LEFT JOIN pg_catalog.pg_stat_user_tables st ON st.relid = c.oid`;
+}
+
+/** n_distinct of a column as the first shard's statistics have it (the coordinator's copy has none). */
+export async function shardColumnDistinct(c: pg.Client, tableOid: number, column: string): Promise<number | null> {
+  const [first] = await placementsOf(c, tableOid);
+  if (!first) return null;
+  const results = await onEachNode(c, [first], ([relation]) => {
+    return `SELECT coalesce((SELECT s.n_distinct::text FROM pg_catalog.pg_stats s
+        WHERE pg_catalog.quote_ident(s.schemaname) || '.' || pg_catalog.quote_ident(s.tablename) = ${literal(relation)}
+          AND s.attname = ${literal(column)}), '')`;
+  });
+  const v = results.values().next().value;
+  return v ? Number(v) : null;
 }
 
 const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;

@@ -113,6 +113,23 @@ describe('a pack on a Citus distributed and a reference table', () => {
     expect((await verifyJson()).code).toBe(0);
   });
 
+  it('lint judges a distributed table by its shards, not by the coordinator’s empty copy', async () => {
+    const lintPack = writePack(
+      'lintc',
+      `CREATE INDEX IF NOT EXISTS idx_lint_status ON "App"."Execution" (status);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_lint_id ON "App"."Execution" ("createdAt");\n`,
+    );
+    // What the coordinator alone knows: no rows, no statistics.
+    expect(await db.query(`SELECT reltuples::int AS n FROM pg_class WHERE oid = '"App"."Execution"'::regclass`)).toEqual([{ n: 0 }]);
+    expect(await db.query(`SELECT count(*)::int AS n FROM pg_stats WHERE tablename = 'Execution'`)).toEqual([{ n: 0 }]);
+    const r = await runCli(['lint', lintPack, '--db', db.url, '--json']);
+    const findings = JSON.parse(r.stdout).findings as { rule: string; object: string; message: string }[];
+    const of = (name: string) => findings.filter((f) => f.object.endsWith(name)).map((f) => f.rule);
+    expect(of('idx_lint_status')).toEqual(expect.arrayContaining(['not-concurrent', 'low-cardinality']));
+    expect(findings.find((f) => f.rule === 'not-concurrent')!.message).toContain('(20,000 rows)');
+    // Control: a selective column, written concurrently, draws neither.
+    expect(of('idx_lint_id')).toEqual([]);
+  });
+
   it('never issues CREATE INDEX CONCURRENTLY IF NOT EXISTS for an index that exists (citus#8338)', async () => {
     // Control: the statement the pack says, run as written on an existing index, breaks it.
     await db.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_exec_failed ON "App"."Execution" ("createdAt") WHERE status = 'failed'`);

@@ -2,7 +2,8 @@ import type pg from 'pg';
 import { asUser, runOneStatement } from '../../db/session.js';
 import { withRolledBackTransaction } from '../../db/scoped.js';
 import { qualify } from '../../db/ident.js';
-import { columnDistinct, columnType, indexDefinitionsOn, tableActivity } from '../../db/catalog.js';
+import { columnDistinct, columnType, indexDefinitionsOn, relationOid, tableActivity } from '../../db/catalog.js';
+import { shardActivity, shardColumnDistinct } from '../../db/citus.js';
 import { parseTrusted } from '../../sql/parse.js';
 import { nodeAs } from '../../sql/tree.js';
 import { rewriteIndexSql } from '../../pack/rewrite.js';
@@ -37,6 +38,8 @@ async function existingKeys(c: pg.Client, table: string): Promise<IndexKey[]> {
   return keys;
 }
 
+const onShards = (a: Assessment) => !!a.table?.topology && a.table.topology.distribution !== 'local';
+
 /** Column facts the GIN and low-cardinality rules read. */
 async function columnFacts(c: pg.Client, objects: LintObject[], facts: LintFacts): Promise<void> {
   for (const o of objects) {
@@ -49,7 +52,9 @@ async function columnFacts(c: pg.Client, objects: LintObject[], facts: LintFacts
     }
     const cols = simpleColumns(o.index);
     if (cols?.length === 1 && o.a.object.method === 'btree' && !o.index.whereClause) {
-      const nd = await columnDistinct(c, o.a.table.schema, o.a.table.name, cols[0]);
+      const nd = onShards(o.a)
+        ? await shardColumnDistinct(c, (await relationOid(c, o.key.table))!, cols[0])
+        : await columnDistinct(c, o.a.table.schema, o.a.table.name, cols[0]);
       if (nd !== null) facts.distinct.set(columnKey(o.key.table, cols[0]), nd);
     }
   }
@@ -63,6 +68,9 @@ export async function gatherFacts(c: pg.Client, assessments: Assessment[]): Prom
   for (const t of tables) {
     facts.existing.push(...(await existingKeys(c, t)));
     const stats = await tableActivity(c, t);
+    const held = objects.find((o) => o.key?.table === t && onShards(o.a))?.a.table?.topology;
+    // On Citus the coordinator's copy of a distributed or reference table is empty: its shards count.
+    if (stats && held) Object.assign(stats, await shardActivity(c, (await relationOid(c, t))!, held.distribution === 'reference'));
     if (stats) facts.tables.set(t, stats);
   }
   await columnFacts(c, objects, facts);
