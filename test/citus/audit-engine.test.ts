@@ -46,6 +46,12 @@ describe('audit_engine on Citus', () => {
     expect(reasons.workflow_execution_stats).toBe('');
     expect(reasons.workflow_execution_stats_key).toBe('');
 
+    // The views on the coordinator refresh from the distributed tables, concurrently.
+    const refresh = await runCli(['refresh', 'audit_engine', '--db', db.url]);
+    expect(refresh.code, refresh.stderr).toBe(0);
+    const status = await runCli(['status', '--db', db.url, '--json']);
+    expect(status.code, status.stderr).toBe(0);
+
     const b = await runCli(['bench', WORKLOAD, '--pack', PACK, '--runs', '3', '--db', db.url, '--json']);
     expect(b.code, b.stderr).toBe(0);
     const bench = JSON.parse(b.stdout);

@@ -3,6 +3,11 @@ import { readFileSync } from 'node:fs';
 import { sameIndexName, summarizePlan, type ExplainOutput } from '../../src/bench/plan-summary.js';
 import { shardObjectName, type PlacementIndex } from '../../src/db/citus.js';
 import { describeTopology, judgePlacements } from '../../src/engine/placements.js';
+import { compareRuns } from '../../src/bench/compare.js';
+import type { BenchResult } from '../../src/bench/runner.js';
+import { renderComparison, renderComparisonMarkdown } from '../../src/output/render-bench.js';
+import { htmlReport } from '../../src/report/html.js';
+import { Chalk } from 'chalk';
 
 /** Plans captured from Citus 13.2.2 on PostgreSQL 15.18 (coordinator + 2 workers). */
 const plans = JSON.parse(readFileSync(new URL('./plans/citus-13.2-pg15.json', import.meta.url), 'utf8')) as Record<string, ExplainOutput>;
@@ -112,5 +117,25 @@ describe('describing a table\u2019s layout', () => {
     expect(describeTopology({ distribution: 'local', column: null, shards: 0, placements: 0, nodes: [] })).toBe(
       'local table (coordinator only)',
     );
+  });
+});
+
+describe('the times of a Citus run are said to be the coordinator\u2019s', () => {
+  const load = (f: string) => JSON.parse(readFileSync(new URL(`../report/${f}`, import.meta.url), 'utf8')) as BenchResult;
+
+  it('in the comparison, every renderer and the HTML report; never on one server', async () => {
+    const [before, after] = [load('before.json'), load('after.json')];
+    const plain = compareRuns(before, after);
+    expect(plain.timing).toBe(null);
+    expect(renderComparisonMarkdown(plain)).not.toContain('end-to-end');
+    const onCitus = (r: BenchResult): BenchResult => ({ ...r, server: { ...r.server, citus: '13.2-1' } });
+    const cmp = compareRuns(onCitus(before), onCitus(after));
+    expect(cmp.timing).toMatch(/^Citus 13\.2-1: times are the coordinator's end-to-end EXPLAIN ANALYZE times/);
+    expect(renderComparisonMarkdown(cmp)).toContain("the coordinator's end-to-end");
+    expect(renderComparison(cmp, new Chalk({ level: 0 }))).toContain("the coordinator's end-to-end");
+    const html = await htmlReport({ title: 't', before: onCitus(before), after: onCitus(after), comparison: cmp });
+    expect(html).toContain('the coordinator&#39;s end-to-end');
+    const plainHtml = await htmlReport({ title: 't', before, after, comparison: plain });
+    expect(plainHtml).not.toContain('end-to-end');
   });
 });
