@@ -89,6 +89,8 @@ function walk(node: PlanNode, visit: (n: PlanNode) => void): void {
   for (const child of childrenOf(node)) walk(child, visit);
 }
 
+const sumOver = (nodes: PlanNode[], key: string) => nodes.reduce((s, n) => s + Number(n[key] ?? 0), 0);
+
 /** Whether a plan's index name (as mapped from a shard) is the index `name`. */
 export function sameIndexName(planName: string, name: string): boolean {
   if (planName === name) return true;
@@ -138,6 +140,10 @@ export function summarizePlan(out: ExplainOutput): PlanSummary {
   });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EXPLAIN's JSON is open-ended; only known keys are read below
   const plan = out.Plan as Record<string, any>;
+  const remote: PlanNode[] = [];
+  walk(out.Plan, (n) => {
+    if (n['Distributed Query']) remote.push(...remotePlans(n['Distributed Query']));
+  });
   let job: { 'Task Count'?: number } | undefined;
   walk(out.Plan, (n) => {
     job ??= (n['Distributed Query'] as { Job?: { 'Task Count'?: number } } | undefined)?.Job;
@@ -150,7 +156,8 @@ export function summarizePlan(out: ExplainOutput): PlanSummary {
     relations,
     headline: where + (scans.length ? scans.join(' + ') : out.Plan['Node Type']),
     rows: Number(plan['Actual Rows'] ?? 0),
-    sharedHit: Number(plan['Shared Hit Blocks'] ?? 0),
-    sharedRead: Number(plan['Shared Read Blocks'] ?? 0),
+    // On Citus the coordinator reads almost nothing itself: the workers' plans carry the work.
+    sharedHit: Number(plan['Shared Hit Blocks'] ?? 0) + sumOver(remote, 'Shared Hit Blocks'),
+    sharedRead: Number(plan['Shared Read Blocks'] ?? 0) + sumOver(remote, 'Shared Read Blocks'),
   };
 }

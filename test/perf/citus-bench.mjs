@@ -80,14 +80,23 @@ try {
   );
   log('rollback…');
   out.rollbackMs = Math.round(pgopt(['rollback', 'audit_engine']).ms);
+  // Anything of the pack's on a worker after rollback: shard indexes, the worker's copy of the
+  // coordinator's indexes, views (the user's schema only; the catalog has pg_stats & co.).
+  const names = ['idx\\_%', 'workflow\\_execution\\_stats%', 'project\\_daily\\_stats%', 'node\\_type\\_usage%'];
   out.leftOnWorkers = [PORT + 1, PORT + 2].map((p) =>
     Number(
       psql(
         p,
-        `SET citus.override_table_visibility = off; SELECT count(*) FROM pg_class WHERE relname LIKE 'idx\\_%' OR relname LIKE '%stats%' OR relname LIKE 'node_type_usage%'`,
+        `SET citus.override_table_visibility = off; SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND (${names.map((x) => `c.relname LIKE '${x}'`).join(' OR ')})`,
       )
         .split('\n')
         .pop(),
+    ),
+  );
+  out.leftOnCoordinator = Number(
+    psql(
+      PORT,
+      `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND (${names.map((x) => `c.relname LIKE '${x}'`).join(' OR ')})`,
     ),
   );
 } finally {

@@ -139,3 +139,19 @@ describe('the times of a Citus run are said to be the coordinator\u2019s', () =>
     expect(plainHtml).not.toContain('end-to-end');
   });
 });
+
+describe('the buffers of a Citus plan', () => {
+  it('count the workers\u2019 plans EXPLAIN shows, not only the coordinator\u2019s (which reads almost nothing)', () => {
+    const out = plans.bitmapCount;
+    const coordinator = Number(out.Plan['Shared Hit Blocks'] ?? 0);
+    const s = summarizePlan(structuredClone(out));
+    const task = JSON.stringify(out).match(/"Shared Hit Blocks":\s*(\d+)/g)!.length;
+    expect(task).toBeGreaterThan(1);
+    expect(s.sharedHit).toBeGreaterThan(coordinator);
+    // Every task shown counts once: explain_all_tasks shows 32 and counts 32.
+    const all = summarizePlan(structuredClone(plans.allTasks));
+    const perTask = (plans.allTasks.Plan as Record<string, unknown>)['Distributed Query'] as { Job: { Tasks: unknown[] } };
+    expect(perTask.Job.Tasks).toHaveLength(32);
+    expect(all.sharedHit).toBeGreaterThanOrEqual(32);
+  });
+});
