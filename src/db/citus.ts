@@ -6,7 +6,8 @@ import { PINNED_SEARCH_PATH } from './session.js';
  * Citus, asked through the coordinator. A distributed table is a shell on the coordinator; its
  * rows live in shards (`<table>_<shardid>`) placed on workers, and each index of the shell is
  * built once per shard as `<index>_<shardid>`. Workers hide shards from ordinary sessions, so
- * pgopt reads them the way Citus itself does: run_command_on_placements from the coordinator.
+ * pgopt reads them the way Citus itself does: from the coordinator, over Citus's own connections
+ * to each node (master_run_on_worker), which see the shards.
  */
 
 export type TableDistribution = 'distributed' | 'reference' | 'local';
