@@ -95,11 +95,7 @@ export interface ShardPlacement {
   indexes: { name: string; valid: boolean; definition: string }[];
 }
 
-/**
- * Every placement of every shard of the table, with its indexes as the worker has them. One
- * command per node, all nodes in parallel (master_run_on_worker): a placement per connection
- * (run_command_on_placements) costs about a second for 32 shards.
- */
+/** Every placement of every shard of the table, with its indexes as the worker has them. */
 export async function shardPlacements(c: pg.Client, tableOid: number): Promise<ShardPlacement[]> {
   const placements = await placementsOf(c, tableOid);
   const results = await onEachNode(c, placements, indexesOnNodeSql);
