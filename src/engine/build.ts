@@ -93,7 +93,7 @@ async function buildConcurrently(c: pg.Client, o: RunOptions, sql: string, schem
     const left = await findIndex(c, schema, name).catch(() => null);
     if (left && !left.valid && left.oid !== before?.oid) {
       await dropLeftover(c, schema, name, o, err);
-      // On Citus the shards that did build keep their index after the coordinator's is gone.
+      // On Citus the coordinator's drop reaches the shards; any shard it missed is dropped on its node.
       await sweepShardLeftovers(c, left.tableOid, schema, name).catch(() => {});
     }
     throw err;
