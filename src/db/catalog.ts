@@ -498,3 +498,23 @@ export async function hypopgAvailable(c: pg.Client): Promise<boolean> {
   const r = await c.query(`SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'hypopg'`);
   return r.rows.length > 0;
 }
+
+/** An index and, for a partitioned one, every index of its partitions: each with its table. */
+export async function indexTree(c: pg.Client, indexOid: number): Promise<{ oid: number; name: string; tableOid: number; leaf: boolean }[]> {
+  const r = await c.query(
+    `SELECT t.relid::int AS oid, ic.relname AS name, i.indrelid::int AS table_oid, t.isleaf AS leaf
+       FROM pg_catalog.pg_partition_tree($1::oid::regclass) t
+       JOIN pg_catalog.pg_index i ON i.indexrelid = t.relid
+       JOIN pg_catalog.pg_class ic ON ic.oid = t.relid
+      ORDER BY t.level, ic.relname`,
+    [indexOid],
+  );
+  if (r.rows.length) return r.rows.map((row) => ({ oid: row.oid, name: row.name, tableOid: row.table_oid, leaf: row.leaf }));
+  // pg_partition_tree lists nothing for an index outside any partition tree: it is its own tree.
+  const self = await c.query(
+    `SELECT ic.relname AS name, i.indrelid::int AS table_oid FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+      WHERE i.indexrelid = $1::oid`,
+    [indexOid],
+  );
+  return self.rows.map((row) => ({ oid: indexOid, name: row.name, tableOid: row.table_oid, leaf: true }));
+}

@@ -7,6 +7,7 @@ import {
   findIndex,
   findMatview,
   findRelation,
+  indexTree,
   relationKindByName,
   relationOid,
   volatileFunctionsOf,
@@ -31,6 +32,7 @@ import {
   nameHashes,
   shardPlacements,
   tableTopology,
+  type PlacementIndex,
   type ShardPlacement,
   type Topology,
 } from '../db/citus.js';
@@ -259,33 +261,32 @@ async function readPlacements(
   live: Map<PackObject, LiveObject | null>,
   expected: Map<PackObject, string | null>,
 ): Promise<void> {
-  const onShards = pack.objects.filter((o) => {
+  const byTable = new Map<number, ShardPlacement[]>();
+  for (const o of pack.objects) {
     const l = live.get(o);
     const t = tables.get(o);
-    return l && !l.onOtherTable && t?.topology && t.topology.distribution !== 'local';
-  });
-  if (!onShards.length) return;
-  const hashes = await nameHashes(
-    c,
-    onShards.map((o) => o.name),
-  );
-  const byTable = new Map<string, ShardPlacement[]>();
-  for (const o of onShards) {
-    const t = tables.get(o)!;
-    const key = qualify(t.schema, t.name);
-    if (!byTable.has(key)) byTable.set(key, await readShards(c, t));
-    const want = expected.get(o);
-    const l = live.get(o)!;
-    l.placements = judgePlacements(
-      indexOnPlacements(byTable.get(key)!, o.name, hashes.get(o.name)!),
-      (def) => !want || sameDefinition(o, def, want),
+    if (!l || l.onOtherTable || !t?.topology || t.topology.distribution === 'local') continue;
+    // A partitioned table's index is one index per partition, each with its own shards.
+    const tree = await indexTree(c, l.oid);
+    const hashes = await nameHashes(
+      c,
+      tree.map((i) => i.name),
     );
-    l.sizeBytes = (await citusRelationSize(c, l.oid)) ?? l.sizeBytes;
+    const placements: PlacementIndex[] = [];
+    for (const i of tree) {
+      if (!byTable.has(i.tableOid)) byTable.set(i.tableOid, await readShards(c, i.tableOid, t));
+      placements.push(...indexOnPlacements(byTable.get(i.tableOid)!, i.name, hashes.get(i.name)!));
+    }
+    // A distributed or reference table always has placements: none read is no proof of anything.
+    if (!placements.length) throw new PgoptError('database', `Citus lists no shard placements for ${displayName(t.schema, t.name)}`);
+    const want = expected.get(o);
+    l.placements = judgePlacements(placements, (def) => !want || sameDefinition(o, def, want));
+    const sizes = await Promise.all(tree.filter((i) => i.leaf).map((i) => citusRelationSize(c, i.oid)));
+    if (sizes.every((s) => s !== null)) l.sizeBytes = sizes.reduce((a, b) => a! + b!, 0)!;
   }
 }
 
-async function readShards(c: pg.Client, t: IndexedRelation): Promise<ShardPlacement[]> {
-  const tableOid = (await relationOid(c, qualify(t.schema, t.name)))!;
+async function readShards(c: pg.Client, tableOid: number, t: IndexedRelation): Promise<ShardPlacement[]> {
   return shardPlacements(c, tableOid).catch((err) => {
     throw new PgoptError('database', `cannot read the shards of ${displayName(t.schema, t.name)}: ${(err as Error).message}`, {
       cause: err,
