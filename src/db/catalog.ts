@@ -120,6 +120,8 @@ export async function relationKindByName(c: pg.Client, schema: string, name: str
 
 export interface SessionInfo {
   pid: number;
+  /** Where the session runs, when not on the server pgopt is connected to (a Citus worker: ":57102"). */
+  node?: string;
   user: string;
   applicationName: string;
   state: string;

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { qualify } from './ident.js';
 import { PINNED_SEARCH_PATH } from './session.js';
+import type { SessionInfo } from './catalog.js';
 
 /**
  * Citus, asked through the coordinator. A distributed table is a shell on the coordinator; its
@@ -255,4 +256,39 @@ export async function citusRelationSize(c: pg.Client, oid: number): Promise<numb
   } catch {
     return null;
   }
+}
+
+/**
+ * Open transactions older than `minAgeSeconds` on the workers, in this database: a distributed
+ * concurrent build waits for them on each shard's node, where the coordinator cannot see them.
+ * Citus's own connections are left out (they come and go with every distributed statement).
+ */
+export async function workerLongTransactions(c: pg.Client, minAgeSeconds: number): Promise<SessionInfo[]> {
+  const nodes = (
+    await c.query(
+      `SELECT nodename AS node, nodeport::int AS port FROM pg_catalog.pg_dist_node
+        WHERE groupid <> 0 AND isactive AND noderole = 'primary' ORDER BY nodeport`,
+    )
+  ).rows as { node: string; port: number }[];
+  if (!nodes.length) return [];
+  const sql = `SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('pid', pid, 'user', usename,
+      'applicationName', application_name, 'state', state,
+      'ageSeconds', round(extract(epoch FROM now() - xact_start)), 'query', left(query, 200)) ORDER BY xact_start)::text, '[]')
+    FROM pg_catalog.pg_stat_activity
+   WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
+     AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL) AND application_name NOT LIKE 'citus%'
+     AND now() - xact_start > make_interval(secs => ${Number(minAgeSeconds)})`;
+  const r = await c.query(
+    `SELECT node_name AS node, node_port AS port, success, result
+       FROM pg_catalog.master_run_on_worker($1::text[], $2::int[], $3::text[], true)`,
+    [nodes.map((n) => n.node), nodes.map((n) => n.port), nodes.map(() => sql)],
+  );
+  return r.rows
+    .filter((row) => row.success)
+    .flatMap((row) =>
+      (JSON.parse(row.result) as SessionInfo[]).map((s) => ({
+        ...s,
+        node: `${['127.0.0.1', 'localhost'].includes(row.node) ? '' : row.node}:${row.port}`,
+      })),
+    );
 }

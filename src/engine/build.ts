@@ -11,6 +11,7 @@ import { failure } from './failure.js';
 import { backendPid } from '../db/session.js';
 import type { RunOptions } from './run-options.js';
 import { sweepShardLeftovers } from './distributed.js';
+import { workerLongTransactions } from '../db/citus.js';
 import { buildPartitionedIndex, dropBuilt, dropPartitionedIndex, type PartitionedBuild } from './partitioned.js';
 
 /** Building and dropping single objects, with the timeouts and locks each needs. */
@@ -31,7 +32,10 @@ export async function dropIndexConcurrently(c: pg.Client, schema: string, name: 
 }
 
 export async function warnAboutLongTransactions(c: pg.Client, a: Assessment, o: RunOptions): Promise<void> {
-  const sessions = await longTransactions(c, o.longTransactionSeconds).catch(() => []);
+  const sessions: SessionInfo[] = await longTransactions(c, o.longTransactionSeconds).catch(() => []);
+  // A distributed build also waits on each worker, for transactions the coordinator cannot see.
+  if (a.table?.topology && a.table.topology.distribution !== 'local')
+    sessions.push(...(await workerLongTransactions(c, o.longTransactionSeconds).catch(() => [])));
   if (sessions.length) o.onProgress?.({ type: 'waiting-for-transactions', object: a.qualifiedName, sessions });
 }
 

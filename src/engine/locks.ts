@@ -38,7 +38,7 @@ export interface LockPolicy {
 export const defaultBackoff = (attempt: number) => Math.min(30_000, 1000 * 2 ** (attempt - 1));
 
 const describe = (b: SessionInfo & { mode?: string }) =>
-  `pid ${b.pid} (${b.user}${b.applicationName ? `, ${b.applicationName}` : ''}, ${b.mode ? `holds ${b.mode}, ` : ''}${b.state ?? 'unknown'} for ${b.ageSeconds}s: ${b.query.replace(/\s+/g, ' ').slice(0, 80)})`;
+  `pid ${b.pid}${b.node ? ` on ${b.node}` : ''} (${b.user}${b.applicationName ? `, ${b.applicationName}` : ''}, ${b.mode ? `holds ${b.mode}, ` : ''}${b.state ?? 'unknown'} for ${b.ageSeconds}s: ${b.query.replace(/\s+/g, ' ').slice(0, 80)})`;
 
 export const describeSessions = (list: SessionInfo[]) => list.map(describe).join('; ');
 

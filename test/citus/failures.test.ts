@@ -126,6 +126,31 @@ describe('shard indexes left without their coordinator index (a drop that stoppe
   });
 });
 
+describe('a transaction open on a worker', () => {
+  it('is named in the warning before the build waits for it, which the coordinator alone cannot see', async () => {
+    const pack = writePack('waits', `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_run_waits ON "App"."Run" (attempt, note);\n`);
+    const blocker = new pg.Client({ connectionString: db.url.replace(/:(\d+)\//, `:${db.workers[1]}/`) });
+    await blocker.connect();
+    const pid = (await blocker.query('SELECT pg_backend_pid() AS p')).rows[0].p as number;
+    await blocker.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await blocker.query('SELECT txid_current()');
+    // pgopt names transactions older than 5 s.
+    await new Promise((r) => setTimeout(r, 5_500));
+    // The unsafe view: on the coordinator, no transaction is that old.
+    expect(
+      await db.query(
+        `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND xact_start < now() - interval '5 seconds' AND pid <> pg_backend_pid()`,
+      ),
+    ).toEqual([]);
+    const run = runCli(['apply', pack, '--db', db.url]);
+    setTimeout(() => void blocker.query('ROLLBACK').then(() => blocker.end()), 3_000);
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`waits for 1 older transaction(s): pid ${pid} on :${db.workers[1]} (postgres`);
+    expect((await runCli(['rollback', 'waits', '--db', db.url])).code).toBe(0);
+  });
+});
+
 describe('kill -9 of apply in the middle of a distributed build', () => {
   it('leaves shards built on one worker and not the other; the next apply converges with every placement valid', async () => {
     const pack = writePack('killed', `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_run_note ON "App"."Run" (note);\n`);
