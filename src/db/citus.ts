@@ -18,7 +18,6 @@ export interface Topology {
   /** The distribution column of a distributed table, else null. */
   column: string | null;
   shards: number;
-  placements: number;
   /** Nodes holding placements, as host:port. */
   nodes: string[];
 }
@@ -39,8 +38,6 @@ export async function tableTopology(c: pg.Client, tableOid: number): Promise<Top
     `SELECT p.partmethod::text AS method, p.repmodel::text AS repmodel,
             CASE WHEN p.partkey IS NOT NULL AND p.partkey <> '' THEN pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) END AS col,
             (SELECT count(*) FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid = p.logicalrelid)::int AS shards,
-            (SELECT count(*) FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement pl USING (shardid)
-              WHERE s.logicalrelid = p.logicalrelid)::int AS placements,
             (SELECT array_agg(DISTINCT n.nodename || ':' || n.nodeport ORDER BY n.nodename || ':' || n.nodeport)
                FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement pl USING (shardid)
                JOIN pg_catalog.pg_dist_node n ON n.groupid = pl.groupid
@@ -51,12 +48,14 @@ export async function tableTopology(c: pg.Client, tableOid: number): Promise<Top
   const row = r.rows[0];
   if (!row || row.method === 'n') {
     // 'n' with replication 't' is a reference table; without, a local table Citus tracks.
-    if (row?.repmodel === 't')
-      return { distribution: 'reference', column: null, shards: row.shards, placements: row.placements, nodes: row.nodes ?? [] };
-    return { distribution: 'local', column: null, shards: 0, placements: 0, nodes: [] };
+    if (row?.repmodel === 't') return { distribution: 'reference', column: null, shards: row.shards, nodes: row.nodes ?? [] };
+    return { distribution: 'local', column: null, shards: 0, nodes: [] };
   }
-  return { distribution: 'distributed', column: row.col, shards: row.shards, placements: row.placements, nodes: row.nodes ?? [] };
+  return { distribution: 'distributed', column: row.col, shards: row.shards, nodes: row.nodes ?? [] };
 }
+
+/** A distributed or reference table: its indexes live on shards, which pgopt must read and clean. */
+export const onShards = (t: Topology | null | undefined): t is Topology => !!t && t.distribution !== 'local';
 
 /** One index as it stands on one shard placement. */
 export interface PlacementIndex {

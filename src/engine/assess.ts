@@ -30,6 +30,7 @@ import {
   citusRelationSize,
   indexOnPlacements,
   nameHashes,
+  onShards,
   shardPlacements,
   tableTopology,
   type PlacementIndex,
@@ -265,7 +266,7 @@ async function readPlacements(
   for (const o of pack.objects) {
     const l = live.get(o);
     const t = tables.get(o);
-    if (!l || l.onOtherTable || !t?.topology || t.topology.distribution === 'local') continue;
+    if (!l || l.onOtherTable || !onShards(t?.topology)) continue;
     // A partitioned table's index is one index per partition, each with its own shards.
     const tree = await indexTree(c, l.oid);
     const hashes = await nameHashes(

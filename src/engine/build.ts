@@ -11,7 +11,7 @@ import { failure } from './failure.js';
 import { backendPid } from '../db/session.js';
 import type { RunOptions } from './run-options.js';
 import { sweepShardLeftovers } from './distributed.js';
-import { workerLongTransactions } from '../db/citus.js';
+import { onShards, workerLongTransactions } from '../db/citus.js';
 import { buildPartitionedIndex, dropBuilt, dropPartitionedIndex, type PartitionedBuild } from './partitioned.js';
 
 /** Building and dropping single objects, with the timeouts and locks each needs. */
@@ -34,8 +34,7 @@ export async function dropIndexConcurrently(c: pg.Client, schema: string, name: 
 export async function warnAboutLongTransactions(c: pg.Client, a: Assessment, o: RunOptions): Promise<void> {
   const sessions: SessionInfo[] = await longTransactions(c, o.longTransactionSeconds).catch(() => []);
   // A distributed build also waits on each worker, for transactions the coordinator cannot see.
-  if (a.table?.topology && a.table.topology.distribution !== 'local')
-    sessions.push(...(await workerLongTransactions(c, o.longTransactionSeconds).catch(() => [])));
+  if (onShards(a.table?.topology)) sessions.push(...(await workerLongTransactions(c, o.longTransactionSeconds).catch(() => [])));
   if (sessions.length) o.onProgress?.({ type: 'waiting-for-transactions', object: a.qualifiedName, sessions });
 }
 
@@ -65,7 +64,7 @@ export async function buildIndex(
   }
   await warnAboutLongTransactions(c, a, o);
   if (a.table?.partitioned) return buildOnPartitions(c, a, o, (await findTableOid(c, a))!, inTransaction);
-  const distributed = a.table?.topology && a.table.topology.distribution !== 'local';
+  const distributed = onShards(a.table?.topology);
   const tableOid = await findTableOid(c, a);
   const stopWatch = o.watch?.(
     backendPid(c),
@@ -222,7 +221,7 @@ export async function dropForRebuild(
   if (a.table?.partitioned)
     return dropPartitionedIndex(c, a.schema, a.object.name, (await findTableOid(c, a))!, partitionSteps(c, a, o, inTransaction));
   await dropIndexConcurrently(c, a.schema, a.object.name, o);
-  if (a.table?.topology) await sweepShardLeftovers(c, await findTableOid(c, a), a.schema, a.object.name);
+  if (onShards(a.table?.topology)) await sweepShardLeftovers(c, await findTableOid(c, a), a.schema, a.object.name);
 }
 
 async function findTableOid(c: pg.Client, a: Assessment): Promise<number | null> {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { dropPlacementIndexes, tableTopology } from '../db/citus.js';
+import { dropPlacementIndexes, onShards, tableTopology } from '../db/citus.js';
 
 /**
  * Shard indexes left on workers after their coordinator index is gone: a failed distributed
@@ -10,6 +10,6 @@ import { dropPlacementIndexes, tableTopology } from '../db/citus.js';
 export async function sweepShardLeftovers(c: pg.Client, tableOid: number | null, schema: string, name: string): Promise<number> {
   if (!tableOid) return 0;
   const t = await tableTopology(c, tableOid);
-  if (!t || t.distribution === 'local') return 0;
+  if (!onShards(t)) return 0;
   return dropPlacementIndexes(c, tableOid, schema, name);
 }

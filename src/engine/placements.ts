@@ -1,4 +1,4 @@
-import type { PlacementIndex, Topology } from '../db/citus.js';
+import { onShards, type PlacementIndex, type Topology } from '../db/citus.js';
 
 /**
  * On Citus the coordinator's indisvalid is not enough: a failed or killed distributed build can
@@ -68,6 +68,6 @@ export function describeTopology(t: Topology): string {
 
 /** The lock an index build takes, said for every node it takes it on. */
 export function distributedLock(lock: string, t: Topology | null): string {
-  if (!t || t.distribution === 'local') return lock;
+  if (!onShards(t)) return lock;
   return `${lock} on the coordinator's table and on each shard`;
 }

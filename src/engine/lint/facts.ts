@@ -3,7 +3,7 @@ import { asUser, runOneStatement } from '../../db/session.js';
 import { withRolledBackTransaction } from '../../db/scoped.js';
 import { qualify } from '../../db/ident.js';
 import { columnDistinct, columnType, indexDefinitionsOn, relationOid, tableActivity } from '../../db/catalog.js';
-import { shardActivity, shardColumnDistinct } from '../../db/citus.js';
+import { onShards, shardActivity, shardColumnDistinct } from '../../db/citus.js';
 import { parseTrusted } from '../../sql/parse.js';
 import { nodeAs } from '../../sql/tree.js';
 import { rewriteIndexSql } from '../../pack/rewrite.js';
@@ -38,7 +38,7 @@ async function existingKeys(c: pg.Client, table: string): Promise<IndexKey[]> {
   return keys;
 }
 
-const onShards = (a: Assessment) => !!a.table?.topology && a.table.topology.distribution !== 'local';
+const isDistributed = (a: Assessment) => onShards(a.table?.topology);
 
 /** Column facts the GIN and low-cardinality rules read. */
 async function columnFacts(c: pg.Client, objects: LintObject[], facts: LintFacts): Promise<void> {
@@ -52,7 +52,7 @@ async function columnFacts(c: pg.Client, objects: LintObject[], facts: LintFacts
     }
     const cols = simpleColumns(o.index);
     if (cols?.length === 1 && o.a.object.method === 'btree' && !o.index.whereClause) {
-      const nd = onShards(o.a)
+      const nd = isDistributed(o.a)
         ? await shardColumnDistinct(c, (await relationOid(c, o.key.table))!, cols[0])
         : await columnDistinct(c, o.a.table.schema, o.a.table.name, cols[0]);
       if (nd !== null) facts.distinct.set(columnKey(o.key.table, cols[0]), nd);
@@ -68,7 +68,7 @@ export async function gatherFacts(c: pg.Client, assessments: Assessment[]): Prom
   for (const t of tables) {
     facts.existing.push(...(await existingKeys(c, t)));
     const stats = await tableActivity(c, t);
-    const held = objects.find((o) => o.key?.table === t && onShards(o.a))?.a.table?.topology;
+    const held = objects.find((o) => o.key?.table === t && isDistributed(o.a))?.a.table?.topology;
     // On Citus the coordinator's copy of a distributed or reference table is empty: its shards count.
     if (stats && held) Object.assign(stats, await shardActivity(c, (await relationOid(c, t))!, held.distribution === 'reference'));
     if (stats) facts.tables.set(t, stats);
