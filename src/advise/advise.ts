@@ -60,6 +60,8 @@ export interface AdviceResult {
   writes: WriteCost[];
   /** Probes that could not be measured safely on a table, and why. */
   writesSkipped: string[];
+  /** The tables the write probes wrote (each in a transaction rolled back), and the owner each ran as. */
+  writesRan: { table: string; owner: string }[];
   trialPack: string;
   hypopg: HypopgUse;
   trials: Trial[];
@@ -230,6 +232,7 @@ async function dropLosers(c: pg.Client, round1: Trial[], packName: string, o: Ad
 async function measureTrials(c: pg.Client, workload: Workload, result: AdviceResult, round1: Trial[], o: AdviseOptions): Promise<void> {
   const probes = await writeProbes(c, await trialPack(round1, result.trialPack), o.bench.statementTimeoutMs);
   result.writesSkipped = probes.skipped.map((s) => `no ${s.probe} probe on ${s.table}: ${s.reason}`);
+  result.writesRan = probes.written;
   const measured = { ...workload, queries: [...workload.queries, ...probes.queries] };
   const probeNames = probes.queries.map((q) => q.name);
   step(o, `measuring ${servedBy(round1).size} queries and ${probeNames.length} write probes before the trial builds`);
@@ -279,6 +282,7 @@ export async function adviseWorkload(c: pg.Client, workload: Workload, o: Advise
     workload: workload.name,
     writes: [],
     writesSkipped: [],
+    writesRan: [],
     trialPack: `${TRIAL_PREFIX}${randomBytes(4).toString('hex')}`,
     hypopg: 'absent',
     trials: [],

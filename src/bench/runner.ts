@@ -4,6 +4,7 @@ import { translatePgError } from '../db/pg-errors.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
 import { tableSizesDigest } from '../db/catalog.js';
 import { asUser, prepareSession, resetSession, runOneStatement } from '../db/session.js';
+import { queryAsRole } from '../db/owner-rights.js';
 import type { ProgressListener } from '../engine/progress.js';
 import { PGOPT_VERSION } from '../version.js';
 import { citusVersion } from '../db/citus.js';
@@ -145,9 +146,16 @@ export async function readParams(c: pg.Client, sql: string, timeoutMs: number): 
   );
 }
 
+/** A generated params query, read with its table owner's rights (its columns named distinctly), read-only. */
+async function readParamsAs(c: pg.Client, role: string, sql: string, timeoutMs: number): Promise<{ rows: unknown[][]; fields: unknown[] }> {
+  const rows = await withRolledBackTransaction(c, () => queryAsRole(c, role, sql, [], { readOnly: true }), { timeoutMs });
+  return { rows: rows.map((r) => Object.values(r)), fields: Object.keys(rows[0] ?? {}) };
+}
+
 async function paramRows(c: pg.Client, q: WorkloadQuery, form: QueryForm, o: BenchOptions): Promise<unknown[][]> {
   if (!q.params) return [[]];
-  const res = await readParams(c, q.params, o.statementTimeoutMs).catch((err) => {
+  const read = q.runAs ? readParamsAs(c, q.runAs, q.params, o.statementTimeoutMs) : readParams(c, q.params, o.statementTimeoutMs);
+  const res = await read.catch((err) => {
     throw new PgoptError('input', `params of "${q.name}": ${translatePgError(err, 'the server rejects it').message}`, {
       location: q.paramsLocation ?? undefined,
     });
@@ -173,6 +181,7 @@ async function explainOnce(
   params: unknown[],
   timing: boolean,
   timeoutMs: number,
+  runAs?: string,
 ): Promise<{ out: ExplainOutput; wallMs: number }> {
   return withRolledBackTransaction(
     c,
@@ -180,9 +189,9 @@ async function explainOnce(
       // TIMING OFF for measured runs: per-node clock reads distort sub-millisecond queries.
       const sql = `EXPLAIN (ANALYZE, BUFFERS, TIMING ${timing ? 'ON' : 'OFF'}, FORMAT JSON) ${form.sql}`;
       const t0 = performance.now();
-      const res = await runOneStatement(c, sql, params);
+      const rows = runAs ? await queryAsRole(c, runAs, sql, params) : (await runOneStatement(c, sql, params)).rows;
       const wallMs = performance.now() - t0;
-      const raw = res.rows[0]['QUERY PLAN'];
+      const raw = rows[0]['QUERY PLAN'];
       const out = (typeof raw === 'string' ? JSON.parse(raw) : raw)[0] as ExplainOutput;
       return { out, wallMs };
     },
@@ -202,7 +211,7 @@ async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label
   const form = await chooseForm(c, q);
   const rows = await paramRows(c, q, form, o);
   const run = (i: number, timing = false) =>
-    asUser(c, () => explainOnce(c, form, rows[i % rows.length], timing, o.statementTimeoutMs)).catch((err) => {
+    asUser(c, () => explainOnce(c, form, rows[i % rows.length], timing, o.statementTimeoutMs, q.runAs)).catch((err) => {
       // A query the server refuses (a missing table or column, a type error) is bad input, exit 2.
       const t = translatePgError(err, 'failed');
       throw new PgoptError(

@@ -34,6 +34,11 @@ export interface WorkloadQuery {
   paramsLocation: SourceLocation | null;
   forms: QueryForm[];
   expectations: Expectation[];
+  /**
+   * Queries pgopt generates against another role's table (the write probes): they and their params
+   * run with this role's rights (queryAsRole), never the caller's. Never set for a workload file.
+   */
+  runAs?: string;
 }
 
 export interface Workload {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { asUser, runOneStatement } from '../db/session.js';
+import { cannotActAs, queryAsRole } from '../db/owner-rights.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
 import { qualify, quoteIdent } from '../db/ident.js';
 import type { Pack, PackObject } from '../pack/types.js';
@@ -13,6 +13,8 @@ export interface WriteProbes {
   queries: WorkloadQuery[];
   /** Probes that cannot be measured safely on a table, and why. */
   skipped: { table: string; probe: 'insert' | 'update'; reason: string }[];
+  /** The tables the probes write (in transactions rolled back), and the role each runs as: the table's owner. */
+  written: { table: string; owner: string }[];
 }
 
 /** Columns an index reads (keys, expressions, INCLUDE, predicate): changing one defeats a HOT update. */
@@ -50,19 +52,28 @@ const rowAt = (ctid: string, tableoid: string) => `ctid = ${ctid}::tid AND table
 /**
  * Run a probe once with its first parameter row in a transaction that is rolled back: a probe
  * the table's constraints reject is skipped with the server's reason instead of failing bench.
+ * Like every run of a probe, it runs with the table owner's rights (queryAsRole).
  */
 async function trial(c: pg.Client, q: WorkloadQuery, timeoutMs: number): Promise<string | null> {
-  return asUser(c, () => trialAsUser(c, q, timeoutMs));
-}
-
-async function trialAsUser(c: pg.Client, q: WorkloadQuery, timeoutMs: number): Promise<string | null> {
+  const role = q.runAs!;
   const probe = async (): Promise<string | null> => {
-    const params = (await runOneStatement(c, q.params!, [], { rowMode: 'array' })).rows;
+    const params = await withRolledBackTransaction(c, () => queryAsRole(c, role, q.params!, [], { readOnly: true }), { timeoutMs });
     if (params.length === 0) return 'the table is empty';
-    await runOneStatement(c, q.forms[0].sql, params[0].slice(0, q.forms[0].paramCount));
+    const first = Object.values(params[0]).slice(0, q.forms[0].paramCount);
+    // Through EXPLAIN ANALYZE, as bench runs it: the runner takes statements that return rows.
+    await withRolledBackTransaction(c, () => queryAsRole(c, role, `EXPLAIN (ANALYZE, TIMING OFF) ${q.forms[0].sql}`, first), { timeoutMs });
     return null;
   };
-  return withRolledBackTransaction(c, probe, { timeoutMs }).catch((err) => `the server rejects the probe: ${(err as Error).message}`);
+  return probe().catch((err) => `the server rejects the probe: ${(err as Error).message}`);
+}
+
+/** Why no probe may write this table at all, or null. */
+async function refusal(c: pg.Client, f: TableFacts): Promise<string | null> {
+  if (f.triggers) return 'it or one of its partitions has triggers, which would be measured too';
+  // A partition owned by someone else would run that role's code with the table owner's rights.
+  if (f.otherOwners.length) return `partitions of it belong to other roles (${f.otherOwners.join(', ')}), not to its owner ${f.owner}`;
+  const cannot = await cannotActAs(c, f.owner);
+  return cannot ? `the probes run as its owner ${f.owner}, and pgopt cannot act as that role: ${cannot}` : null;
 }
 
 /**
@@ -72,33 +83,34 @@ async function trialAsUser(c: pg.Client, q: WorkloadQuery, timeoutMs: number): P
  * - update: set the columns the pack's indexes read to another sampled row's values, so the
  *   update cannot be HOT and those indexes take new entries (unique and identity columns are left
  *   alone: another row's value would conflict).
- * A delete could cascade, so tables other rows reference get no insert probe; tables with user
- * triggers get none (the trigger would be measured too).
+ * A write evaluates the table's own code (index expressions, constraints, generated columns,
+ * rules): it runs with the owner's rights, never pgopt's caller's (SECURITY.md). A delete could
+ * cascade, so tables other rows reference get no insert probe; tables with user triggers (on a
+ * partition too) get none (the trigger would be measured too).
  */
 export async function writeProbes(c: pg.Client, pack: Pack, timeoutMs: number): Promise<WriteProbes> {
-  const queries: WorkloadQuery[] = [];
-  const skipped: WriteProbes['skipped'] = [];
+  const out: WriteProbes = { queries: [], skipped: [], written: [] };
   for (const [name, t] of await indexedTables(c, pack)) {
     const rel = qualify(t.schema, t.name);
     const f = await tableFacts(c, rel);
     if (!f || !['r', 'p'].includes(f.kind)) continue;
-    if (f.triggers) {
-      for (const probe of ['insert', 'update'] as const)
-        skipped.push({ table: name, probe, reason: 'it has triggers, which would be measured too' });
+    const refused = await refusal(c, f);
+    if (refused) {
+      for (const probe of ['insert', 'update'] as const) out.skipped.push({ table: name, probe, reason: refused });
       continue;
     }
-    const candidates: WorkloadQuery[] = [];
     for (const made of [insertProbe(name, rel, f), updateProbe(name, rel, f, t.objects)]) {
-      if ('reason' in made) skipped.push({ table: name, ...made });
-      else candidates.push(made);
+      if ('reason' in made) {
+        out.skipped.push({ table: name, ...made });
+        continue;
+      }
+      const why = await trial(c, made, timeoutMs);
+      if (why) out.skipped.push({ table: name, probe: made.name.startsWith('insert') ? 'insert' : 'update', reason: why });
+      else out.queries.push(made);
     }
-    for (const q of candidates) {
-      const why = await trial(c, q, timeoutMs);
-      if (why) skipped.push({ table: name, probe: q.name.startsWith('insert') ? 'insert' : 'update', reason: why });
-      else queries.push(q);
-    }
+    if (out.queries.some((q) => q.name.endsWith(`:${name}`))) out.written.push({ table: name, owner: f.owner });
   }
-  return { queries, skipped };
+  return out;
 }
 
 /** The tables the pack indexes, with the pack's indexes on each. */
@@ -124,10 +136,11 @@ function insertProbe(name: string, rel: string, f: TableFacts): WorkloadQuery | 
   return {
     name: `insert:${name}`,
     description: `delete and re-insert one sampled row of ${name}: the cost of its indexes on inserts`,
-    params: `SELECT ctid::text, tableoid::int FROM (${sampleRows(rel)}) s`,
+    params: `SELECT ctid::text AS p1, tableoid::int AS p2 FROM (${sampleRows(rel)}) s`,
     paramsLocation: null,
     forms: [probeForm(sql, 2)],
     expectations: [],
+    runAs: f.owner,
   };
 }
 
@@ -141,12 +154,13 @@ function updateProbe(name: string, rel: string, f: TableFacts, objects: PackObje
   return {
     name: `update:${name}`,
     description: `set ${updated.join(', ')} of one sampled row to another's: the cost of its indexes on updates`,
-    params: `SELECT s.ids[i], s.oids[i], s.ids[i % cardinality(s.ids) + 1], s.oids[i % cardinality(s.ids) + 1]
+    params: `SELECT s.ids[i] AS p1, s.oids[i] AS p2, s.ids[i % cardinality(s.ids) + 1] AS p3, s.oids[i % cardinality(s.ids) + 1] AS p4
                FROM (SELECT array_agg(ctid::text) AS ids, array_agg(tableoid::int) AS oids FROM (${sampleRows(rel)}) x) s, generate_series(1, cardinality(s.ids)) i`,
     paramsLocation: null,
     forms: [
       probeForm(`UPDATE ${rel} SET (${list}) = (SELECT ${list} FROM ${rel} WHERE ${rowAt('$3', '$4')}) WHERE ${rowAt('$1', '$2')}`, 4),
     ],
     expectations: [],
+    runAs: f.owner,
   };
 }

@@ -1,4 +1,4 @@
-import { inertDeep } from '../output/inert.js';
+import { inert, inertDeep } from '../output/inert.js';
 import { appendFileSync } from 'node:fs';
 import { PgoptError } from '../errors.js';
 import { withClient } from '../db/scoped.js';
@@ -10,6 +10,7 @@ import { accountAssessed, type PackAccount } from '../bench/accounting.js';
 import { writeHtmlReport } from './html.js';
 import { assessPack } from '../engine/assess.js';
 import { writeProbes } from '../bench/writes.js';
+import { probedTables } from '../output/render-advice.js';
 import { loadPack } from '../pack/load-pack.js';
 import {
   renderAccount,
@@ -123,6 +124,7 @@ export async function bench(path: string, f: BenchFlags, ctx: CommandContext): P
     if (f.writes && pack) {
       const probes = await writeProbes(c, pack, options.statementTimeoutMs);
       for (const sk of probes.skipped) ctx.reporter.warn(`--writes: no ${sk.probe} probe on ${sk.table}: ${sk.reason}`);
+      if (probes.written.length) ctx.reporter.info(inert(`--writes: probes write ${probedTables(probes.written)}, each rolled back`));
       measured = { ...workload, queries: [...workload.queries, ...probes.queries] };
     }
     const run = await runBench(c, measured, options);

@@ -372,7 +372,13 @@ export async function relationOid(c: pg.Client, qualifiedName: string): Promise<
 /** What decides which write probes a table can take (bench --writes). */
 export interface WriteTargetFacts {
   kind: string;
+  /** The table's owner: the probes run with its rights, never the caller's. */
+  owner: string;
+  /** Owners of partitions other than the table's owner: their triggers and expressions would run as the wrong role. */
+  otherOwners: string[];
+  /** Another table references it, or one of its partitions. */
   referenced: boolean;
+  /** A user trigger on the table or on any of its partitions, at any depth. */
   triggers: boolean;
   identityAlways: boolean;
   /** Columns a write may set: not generated. */
@@ -384,10 +390,14 @@ export interface WriteTargetFacts {
 }
 
 export async function writeTargetFacts(c: pg.Client, rel: string): Promise<WriteTargetFacts | null> {
+  // A write to a partitioned table lands in its partitions: their triggers and owners count too.
+  const tree = `(SELECT c.oid UNION SELECT t.relid FROM pg_catalog.pg_partition_tree(c.oid) t)`;
   const r = await c.query(
-    `SELECT c.relkind::text AS kind,
-            EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE confrelid = c.oid AND contype = 'f') AS referenced,
-            EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal) AS triggers,
+    `SELECT c.relkind::text AS kind, pg_catalog.pg_get_userbyid(c.relowner)::text AS owner,
+            array(SELECT DISTINCT pg_catalog.pg_get_userbyid(p.relowner)::text FROM pg_catalog.pg_class p
+                   WHERE p.oid IN ${tree} AND p.relowner <> c.relowner) AS "otherOwners",
+            EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE confrelid IN ${tree} AND contype = 'f') AS referenced,
+            EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid IN ${tree} AND NOT tgisinternal) AS triggers,
             EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND attidentity = 'a') AS "identityAlways",
             array(SELECT attname::text FROM pg_catalog.pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum) AS cols,
             array(SELECT attname::text FROM pg_catalog.pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND attidentity <> '') AS identity,

@@ -48,5 +48,10 @@ export function renderAdvice(r: AdviceResult, c: ChalkInstance): string {
     ? `\nwrite cost (probes, rolled back), before → with the first-round trial indexes:\n${writes.join('\n')}`
     : '';
   const skipped = r.writesSkipped.map((x) => `\n${c.dim(x)}`).join('');
-  return `${t.toString()}${writeLines}${skipped}\n${kept ? c.green(summary) : summary}${cleaned}`;
+  const ran = r.writesRan.length ? `\n${c.dim(`write probes ran (rolled back) on ${probedTables(r.writesRan)}`)}` : '';
+  return `${t.toString()}${writeLines}${ran}${skipped}\n${kept ? c.green(summary) : summary}${cleaned}`;
 }
+
+/** "t (as its owner alice), u (as its owner bob)": which tables a run's write probes wrote, and as whom. */
+export const probedTables = (written: { table: string; owner: string }[]): string =>
+  written.map((w) => `${w.table} (as its owner ${w.owner})`).join(', ');

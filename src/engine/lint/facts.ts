@@ -2,7 +2,8 @@ import type pg from 'pg';
 import { asUser, runOneStatement } from '../../db/session.js';
 import { withRolledBackTransaction } from '../../db/scoped.js';
 import { qualify } from '../../db/ident.js';
-import { columnDistinct, columnType, indexDefinitionsOn, relationOid, tableActivity } from '../../db/catalog.js';
+import { columnDistinct, columnType, indexDefinitionsOn, relationOid, tableActivity, tableOwnership } from '../../db/catalog.js';
+import { cannotActAs, queryAsRole } from '../../db/owner-rights.js';
 import { onShards, shardActivity, shardColumnDistinct } from '../../db/citus.js';
 import { parseTrusted } from '../../sql/parse.js';
 import { nodeAs } from '../../sql/tree.js';
@@ -87,13 +88,28 @@ export async function gatherFacts(c: pg.Client, assessments: Assessment[]): Prom
  * first built on an empty clone of the table (inside a transaction that is rolled back) so the
  * server renders its key expressions and predicate; the duplicate query then reads the real
  * table under that predicate, so a partial index (… WHERE deleted_at IS NULL) only counts the
- * rows it would hold. A check that fails or takes too long is skipped: the build will tell.
+ * rows it would hold. Reading evaluates the table's index expressions over every row: code its
+ * owner wrote, so it runs with the owner's rights, read-only (queryAsRole), never the caller's.
+ * A check that fails or takes too long is skipped: the build will tell.
  */
-async function duplicateKey(c: pg.Client, o: PackObject, table: string): Promise<{ sample: string; count: number } | null> {
-  return withRolledBackTransaction(c, () => probeDuplicates(c, o, table), { timeoutMs: DUPLICATE_PROBE_MS }).catch(() => null);
+async function duplicateKey(
+  c: pg.Client,
+  o: PackObject,
+  table: string,
+): Promise<{ sample: string; count: number } | { unchecked: string } | null> {
+  const owner = (await tableOwnership(c, table))?.owner;
+  if (!owner) return null;
+  const cannot = await cannotActAs(c, owner);
+  if (cannot) return { unchecked: `the check reads the table as its owner ${owner}, and pgopt cannot act as that role (${cannot})` };
+  return withRolledBackTransaction(c, () => probeDuplicates(c, o, table, owner), { timeoutMs: DUPLICATE_PROBE_MS }).catch(() => null);
 }
 
-async function probeDuplicates(c: pg.Client, o: PackObject, table: string): Promise<{ sample: string; count: number } | null> {
+async function probeDuplicates(
+  c: pg.Client,
+  o: PackObject,
+  table: string,
+  owner: string,
+): Promise<{ sample: string; count: number } | null> {
   await c.query(`CREATE TEMP TABLE pgopt_lint_clone (LIKE ${table})`);
   await asUser(c, () =>
     runOneStatement(
@@ -110,11 +126,14 @@ async function probeDuplicates(c: pg.Client, o: PackObject, table: string): Prom
   const { keys, pred, nullsNotDistinct } = def.rows[0] as { keys: string[]; pred: string | null; nullsNotDistinct: boolean };
   // By default NULLs never collide in a unique index: rows with a NULL key are left out.
   const filters = [...(pred ? [`(${pred})`] : []), ...(nullsNotDistinct ? [] : keys.map((k) => `(${k}) IS NOT NULL`))];
-  const d = await c.query({
-    text: `SELECT ${keys.map((k) => `(${k})::text`).join(', ')}, count(*)::int FROM ${table} ${filters.length ? `WHERE ${filters.join(' AND ')}` : ''} GROUP BY ${keys.map((_, i) => i + 1).join(', ')} HAVING count(*) > 1 LIMIT 1`,
-    rowMode: 'array',
-  });
-  if (!d.rows.length) return null;
-  const row = d.rows[0] as unknown[];
-  return { sample: keys.map((k, i) => `${k}=${JSON.stringify(row[i])}`).join(', '), count: row[keys.length] as number };
+  const rows = await queryAsRole(
+    c,
+    owner,
+    `SELECT ${keys.map((k, i) => `(${k})::pg_catalog.text AS k${i}`).join(', ')}, count(*)::pg_catalog.int4 AS n FROM ${table} ${filters.length ? `WHERE ${filters.join(' AND ')}` : ''} GROUP BY ${keys.map((_, i) => i + 1).join(', ')} HAVING count(*) > 1 LIMIT 1`,
+    [],
+    { readOnly: true },
+  );
+  if (!rows.length) return null;
+  const row = rows[0];
+  return { sample: keys.map((k, i) => `${k}=${JSON.stringify(row[`k${i}`])}`).join(', '), count: row.n as number };
 }

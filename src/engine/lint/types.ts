@@ -66,8 +66,11 @@ export interface LintFacts {
   columnTypes: Map<string, string>;
   /** pg_stats.n_distinct of single plain btree key columns: `table|column`. */
   distinct: Map<string, number>;
-  /** A key a pending UNIQUE index finds twice in the table's data, per object. */
-  duplicates: Map<LintObject, { sample: string; count: number }>;
+  /**
+   * A key a pending UNIQUE index finds twice in the table's data, per object; or why the data was
+   * not read (the check runs as the table's owner, and pgopt could not act as it).
+   */
+  duplicates: Map<LintObject, { sample: string; count: number } | { unchecked: string }>;
 }
 
 /** What a rule says of one object; the runner adds where and which. */

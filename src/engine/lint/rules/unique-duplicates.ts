@@ -4,6 +4,16 @@ import type { Rule } from '../types.js';
 export const uniqueDuplicates: Rule = (o, facts) => {
   const d = facts.duplicates.get(o);
   if (!d) return [];
+  if ('unchecked' in d) {
+    return [
+      {
+        rule: 'unique-duplicates',
+        severity: 'warning',
+        message: `not checked for duplicate keys: ${d.unchecked}`,
+        hint: 'run pgopt as the table owner (or a member of its role) to check before the build; otherwise the build will tell',
+      },
+    ];
+  }
   return [
     {
       rule: 'unique-duplicates',
