@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { qualify } from './ident.js';
 import { PINNED_SEARCH_PATH } from './session.js';
+import { checkedWorkerSql, hexText, hexTextArray } from './worker-sql.js';
 import type { SessionInfo } from './catalog.js';
 
 /**
@@ -133,17 +134,10 @@ async function placementsOf(c: pg.Client, tableOid: number): Promise<Placement[]
 async function onEachNode(c: pg.Client, placements: Placement[], sql: (relations: string[]) => string): Promise<Map<string, string>> {
   const nodes = [...new Map(placements.map((p) => [`${p.node}:${p.port}`, p])).values()];
   if (!nodes.length) return new Map();
-  const res = await c.query(
-    `SELECT node_name AS node, node_port AS port, success, result
-       FROM pg_catalog.master_run_on_worker($1::text[], $2::int[], $3::text[], true)`,
-    [
-      nodes.map((n) => n.node),
-      nodes.map((n) => n.port),
-      nodes.map((n) => sql(placements.filter((p) => p.node === n.node && p.port === n.port).map((p) => p.relation))),
-    ],
-  );
+  const commands = nodes.map((n) => sql(placements.filter((p) => p.node === n.node && p.port === n.port).map((p) => p.relation)));
+  const res = await runOnWorkers(c, nodes, commands, true);
   const out = new Map<string, string>();
-  for (const row of res.rows) {
+  for (const row of res) {
     if (!row.success) throw new Error(`reading the shards on ${row.node}:${row.port}: ${row.result}`);
     out.set(`${row.node}:${row.port}`, row.result);
   }
@@ -169,42 +163,70 @@ export async function shardActivity(
   return { rows: total('rows'), writes: total('writes'), reads: total('reads') };
 }
 
-function activityOnNodeSql(relations: string[]): string {
-  return `SELECT pg_catalog.json_build_object('rows', coalesce(sum(greatest(c.reltuples, 0)), 0),
-      'writes', coalesce(sum(st.n_tup_ins + st.n_tup_upd + st.n_tup_del), 0),
-      'reads', coalesce(sum(st.seq_scan + coalesce(st.idx_scan, 0)), 0))::text
-    FROM pg_catalog.unnest(ARRAY[${relations.map(literal).join(', ')}]::text[]) AS r(shard)
-    JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(r.shard)
-    LEFT JOIN pg_catalog.pg_stat_user_tables st ON st.relid = c.oid`;
+/**
+ * One call of master_run_on_worker: each command goes to its node. Every command is checked first
+ * (checkedWorkerSql): it must mean the same whatever the worker's search_path and
+ * standard_conforming_strings, which the database owner sets.
+ */
+async function runOnWorkers(
+  c: pg.Client,
+  nodes: { node: string; port: number }[],
+  commands: string[],
+  parallel: boolean,
+): Promise<{ node: string; port: number; success: boolean; result: string }[]> {
+  const checked = await Promise.all(commands.map(checkedWorkerSql));
+  const res = await c.query(
+    `SELECT node_name AS node, node_port AS port, success, result
+       FROM pg_catalog.master_run_on_worker($1::text[], $2::int[], $3::text[], $4)`,
+    [nodes.map((n) => n.node), nodes.map((n) => n.port), checked, parallel],
+  );
+  return res.rows;
+}
+
+/** pg_catalog's operator, spelled so that no other schema's can be chosen. */
+const op = (o: string) => `OPERATOR(pg_catalog.${o})`;
+
+/** Shard relations named as the worker resolves them (to_regclass of a hex-carried name). */
+const shardsFrom = (relations: string[]) =>
+  `pg_catalog.unnest(${hexTextArray(relations)}) AS r(shard)
+    JOIN pg_catalog.pg_class c ON c.oid ${op('=')} pg_catalog.to_regclass(r.shard)::pg_catalog.oid`;
+
+export function activityOnNodeSql(relations: string[]): string {
+  return `SELECT pg_catalog.json_build_object('rows', coalesce(pg_catalog.sum(greatest(c.reltuples, 0)), 0),
+      'writes', coalesce(pg_catalog.sum(st.n_tup_ins ${op('+')} st.n_tup_upd ${op('+')} st.n_tup_del), 0),
+      'reads', coalesce(pg_catalog.sum(st.seq_scan ${op('+')} coalesce(st.idx_scan, 0)), 0))::pg_catalog.text
+    FROM ${shardsFrom(relations)}
+    LEFT JOIN pg_catalog.pg_stat_user_tables st ON st.relid ${op('=')} c.oid`;
+}
+
+export function distinctOnNodeSql(relation: string, column: string): string {
+  return `SELECT coalesce((SELECT s.n_distinct::pg_catalog.text FROM pg_catalog.pg_stats s
+      WHERE pg_catalog.to_regclass(pg_catalog.quote_ident(s.schemaname) ${op('||')} '.' ${op('||')} pg_catalog.quote_ident(s.tablename))::pg_catalog.oid
+            ${op('=')} pg_catalog.to_regclass(${hexText(relation)})::pg_catalog.oid
+        AND s.attname ${op('=')} ${hexText(column)}::pg_catalog.name), '')`;
 }
 
 /** n_distinct of a column as the first shard's statistics have it (the coordinator's copy has none). */
 export async function shardColumnDistinct(c: pg.Client, tableOid: number, column: string): Promise<number | null> {
   const [first] = await placementsOf(c, tableOid);
   if (!first) return null;
-  const results = await onEachNode(c, [first], ([relation]) => {
-    return `SELECT coalesce((SELECT s.n_distinct::text FROM pg_catalog.pg_stats s
-        WHERE pg_catalog.quote_ident(s.schemaname) || '.' || pg_catalog.quote_ident(s.tablename) = ${literal(relation)}
-          AND s.attname = ${literal(column)}), '')`;
-  });
+  const results = await onEachNode(c, [first], ([relation]) => distinctOnNodeSql(relation, column));
   const v = results.values().next().value;
   return v ? Number(v) : null;
 }
-
-const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /**
  * The indexes of these shard relations on one node. Rendered under pgopt's pinned search_path,
  * as every definition it compares: an unpinned session prints 'failed'::"Status" where pgopt's
  * own reads print public."Status". to_regclass, so a shard missing on its node is no error.
  */
-function indexesOnNodeSql(relations: string[]): string {
+export function indexesOnNodeSql(relations: string[]): string {
   return `WITH pin AS MATERIALIZED (SELECT pg_catalog.set_config('search_path', '${PINNED_SEARCH_PATH}', true))
   SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('shard', r.shard, 'name', ic.relname,
-           'valid', i.indisvalid AND i.indisready, 'def', pg_catalog.pg_get_indexdef(i.indexrelid)))::text, '[]')
-    FROM pin, pg_catalog.unnest(ARRAY[${relations.map(literal).join(', ')}]::text[]) AS r(shard)
-    JOIN pg_catalog.pg_index i ON i.indrelid = pg_catalog.to_regclass(r.shard)
-    JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid`;
+           'valid', i.indisvalid AND i.indisready, 'def', pg_catalog.pg_get_indexdef(i.indexrelid)))::pg_catalog.text, '[]')
+    FROM pin, ${shardsFrom(relations)}
+    JOIN pg_catalog.pg_index i ON i.indrelid ${op('=')} c.oid
+    JOIN pg_catalog.pg_class ic ON ic.oid ${op('=')} i.indexrelid`;
 }
 
 /** hashtext() of each name: what Citus hashes a clipped shard name with. */
@@ -239,11 +261,9 @@ export async function dropPlacementIndexes(c: pg.Client, tableOid: number, schem
   const hash = (await nameHashes(c, [name])).get(name)!;
   const left = indexOnPlacements(await shardPlacements(c, tableOid), name, hash).filter((p) => p.present);
   for (const p of left) {
-    const r = await c.query(
-      `SELECT success, result FROM pg_catalog.master_run_on_worker(ARRAY[$1]::text[], ARRAY[$2]::int[], ARRAY[$3]::text[], false)`,
-      [p.node, p.port, `DROP INDEX CONCURRENTLY IF EXISTS ${qualify(schema, p.name)}`],
-    );
-    if (!r.rows[0]?.success) throw new Error(`dropping ${p.name} on ${p.node}:${p.port}: ${r.rows[0]?.result}`);
+    // A quoted identifier reads the same with standard_conforming_strings on or off.
+    const [r] = await runOnWorkers(c, [p], [`DROP INDEX CONCURRENTLY IF EXISTS ${qualify(schema, p.name)}`], false);
+    if (!r?.success) throw new Error(`dropping ${p.name} on ${p.node}:${p.port}: ${r?.result}`);
   }
   return left.length;
 }
@@ -270,19 +290,14 @@ export async function workerLongTransactions(c: pg.Client, minAgeSeconds: number
     )
   ).rows as { node: string; port: number }[];
   if (!nodes.length) return [];
-  const sql = `SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('pid', pid, 'user', usename,
-      'applicationName', application_name, 'state', state,
-      'ageSeconds', round(extract(epoch FROM now() - xact_start)), 'query', left(query, 200)) ORDER BY xact_start)::text, '[]')
-    FROM pg_catalog.pg_stat_activity
-   WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
-     AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL) AND application_name NOT LIKE 'citus%'
-     AND now() - xact_start > make_interval(secs => ${Number(minAgeSeconds)})`;
-  const r = await c.query(
-    `SELECT node_name AS node, node_port AS port, success, result
-       FROM pg_catalog.master_run_on_worker($1::text[], $2::int[], $3::text[], true)`,
-    [nodes.map((n) => n.node), nodes.map((n) => n.port), nodes.map(() => sql)],
+  const sql = longTransactionsOnNodeSql(minAgeSeconds);
+  const rows = await runOnWorkers(
+    c,
+    nodes,
+    nodes.map(() => sql),
+    true,
   );
-  return r.rows
+  return rows
     .filter((row) => row.success)
     .flatMap((row) =>
       (JSON.parse(row.result) as SessionInfo[]).map((s) => ({
@@ -290,4 +305,16 @@ export async function workerLongTransactions(c: pg.Client, minAgeSeconds: number
         node: `${['127.0.0.1', 'localhost'].includes(row.node) ? '' : row.node}:${row.port}`,
       })),
     );
+}
+
+/** The open transactions of one worker's sessions in this database, older than `minAgeSeconds`. */
+export function longTransactionsOnNodeSql(minAgeSeconds: number): string {
+  const age = `(pg_catalog.now() ${op('-')} xact_start)`;
+  return `SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object('pid', pid, 'user', usename,
+      'applicationName', application_name, 'state', state,
+      'ageSeconds', pg_catalog.round(pg_catalog.date_part('epoch', ${age})), 'query', pg_catalog.left(query, 200)) ORDER BY xact_start)::pg_catalog.text, '[]')
+    FROM pg_catalog.pg_stat_activity
+   WHERE datname ${op('=')} pg_catalog.current_database() AND pid ${op('<>')} pg_catalog.pg_backend_pid() AND xact_start IS NOT NULL
+     AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL) AND application_name ${op('!~~')} 'citus%'
+     AND ${age} ${op('>')} pg_catalog.make_interval(0, 0, 0, 0, 0, 0, ${Number(minAgeSeconds)}::pg_catalog.float8)`;
 }
