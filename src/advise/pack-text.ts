@@ -1,4 +1,5 @@
 /** The pack advise writes: what `pgopt apply` takes, each index with why it is there and what it measured. */
+import { commentLine } from '../sql/comment.js';
 import type { AdviceResult } from './advise.js';
 import { savedMs, type Trial } from './select.js';
 
@@ -37,6 +38,8 @@ export function packText(r: AdviceResult, server: string): string {
     '-- Each index was built for real and kept only because a query that used it was significantly faster',
     "-- (bench's verdict rule). Apply with: pgopt apply <this file>",
   ];
-  if (!kept.length) return `${head.join('\n')}\n-- No index paid for itself on this workload.\n`;
-  return `${head.join('\n')}\n\n${kept.map((t) => `${trialComment(t, r).join('\n')}\n${t.sql};\n`).join('\n')}`;
+  // Names, literals from the workload and the server's words stay on their comment's line (commentLine).
+  const comment = (lines: string[]) => lines.map(commentLine).join('\n');
+  if (!kept.length) return `${comment(head)}\n-- No index paid for itself on this workload.\n`;
+  return `${comment(head)}\n\n${kept.map((t) => `${comment(trialComment(t, r))}\n${t.sql};\n`).join('\n')}`;
 }

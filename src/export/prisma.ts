@@ -4,6 +4,7 @@
  * in one transaction, and a concurrent build cannot run inside one. Written for Prisma 5–7's
  * layout (`prisma/migrations/<14-digit timestamp>_<name>/migration.sql`, applied in name order).
  */
+import { commentLine } from '../sql/comment.js';
 import type { IndexStmt } from '@pgsql/types';
 import { displayIdent, qualify, quoteIdent } from '../db/ident.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
@@ -60,17 +61,18 @@ const shown = (schema: string | null, name: string) => (schema ? `${displayIdent
 function migrationSql(pack: Pack, o: PackObject, schema: string | null): string {
   const what = `${o.kind === 'index' ? 'index' : 'materialized view'} ${shown(schema, o.name)}`;
   const target = schema ? qualify(schema, o.name) : quoteIdent(o.name);
-  const drop =
-    o.rollbackOverride?.join(';\n--   ') ??
-    (o.kind === 'index' ? `DROP INDEX CONCURRENTLY IF EXISTS ${target}` : `DROP MATERIALIZED VIEW IF EXISTS ${target}`);
-  return [
+  const drops = o.rollbackOverride ?? [
+    o.kind === 'index' ? `DROP INDEX CONCURRENTLY IF EXISTS ${target}` : `DROP MATERIALIZED VIEW IF EXISTS ${target}`,
+  ];
+  const comments = [
     `-- pgopt pack "${pack.name}": ${what} (${o.statement.location.file}:${o.statement.location.line})`,
-    `-- rollback: ${drop};`,
+    // A rollback written over several lines keeps them, each its own comment line.
+    ...`${drops.join(';\n')};`.split(/\r\n|\r|\n/).map((line, i) => `--${i ? '  ' : ' rollback:'} ${line}`),
     '-- One statement per migration: Prisma runs a migration.sql with several statements in one',
     '-- transaction, and CREATE INDEX CONCURRENTLY cannot run inside one.',
-    `${statementFor(o)};`,
-    '',
-  ].join('\n');
+  ];
+  // Every value in a comment stays on its comment's line (commentLine): only the statement is live.
+  return [...comments.map(commentLine), `${statementFor(o)};`, ''].join('\n');
 }
 
 /** How Prisma writes an index in schema.prisma, or why it cannot. */

@@ -69,3 +69,25 @@ describe('pgopt export prisma sql/audit_engine', () => {
     expect(readdirSync(out)).toHaveLength(20);
   });
 });
+
+describe('export prisma of hostile or multi-line comment text (issue 23, item 5)', () => {
+  it('each exported migration.sql, run as one script, runs only its CREATE INDEX', async () => {
+    await db.query('CREATE TABLE public.victim (id int); CREATE TABLE public.host (a int)');
+    const dir = mkdtempSync(join(tmpdir(), 'hostile-'));
+    const packFile = join(dir, 'hostile.sql');
+    writeFileSync(
+      packFile,
+      'CREATE INDEX CONCURRENTLY IF NOT EXISTS "h\nDROP TABLE public.victim; --" ON public.host (a);\n' +
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS host_a ON public.host (a);\n-- pgopt:rollback DROP INDEX CONCURRENTLY\n--   IF EXISTS public.host_a;\n',
+    );
+    const target = join(dir, 'migrations');
+    const r = await runCli(['export', 'prisma', packFile, '--out', target]);
+    expect(r.code, r.stderr).toBe(0);
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    for (const f of readdirSync(target).sort()) await c.query(readFileSync(join(target, f, 'migration.sql'), 'utf8'));
+    await c.end();
+    expect((await db.query(`SELECT to_regclass('public.victim') IS NOT NULL AS ok`))[0].ok).toBe(true);
+    expect((await db.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = 'host'`))[0].n).toBe(2);
+  });
+});
