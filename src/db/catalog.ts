@@ -178,7 +178,7 @@ export interface RegistryPart {
   relkind: string;
   owner: string;
   ownerTrusted: boolean;
-  /** Grants of a writing privilege to PUBLIC or to a role the current user does not trust. */
+  /** Grants of a writing privilege (on the relation, or on one of its columns: `UPDATE (object_oid)`) to PUBLIC or to a role the current user does not trust. */
   untrustedGrants: { grantee: string; privilege: string }[];
 }
 
@@ -212,6 +212,12 @@ export async function registryFacts(c: pg.Client, schema: string): Promise<Regis
                   FROM pg_catalog.aclexplode(c.relacl) g
                  WHERE g.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES', 'USAGE')
                    AND g.grantee NOT IN (SELECT oid FROM trusted))
+               -- A column grant writes as surely as a table grant: UPDATE (object_oid) redirects a rollback.
+               || (SELECT coalesce(array_agg(CASE g.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(g.grantee)::text END || ':'
+                                             || g.privilege_type || ' (' || pg_catalog.quote_ident(a.attname) || ')'), '{}')
+                     FROM pg_catalog.pg_attribute a, pg_catalog.aclexplode(a.attacl) g
+                    WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL AND NOT a.attisdropped
+                      AND g.privilege_type IN ('INSERT', 'UPDATE', 'REFERENCES') AND g.grantee NOT IN (SELECT oid FROM trusted))
           FROM pg_catalog.pg_class c JOIN ns ON c.relnamespace = ns.oid)
      SELECT current_user::text AS me, p.name, p.relkind, pg_catalog.pg_get_userbyid(p.owner)::text AS owner,
             p.owner IN (SELECT oid FROM trusted) AS owner_trusted, p.grants

@@ -225,3 +225,38 @@ describe('printed text is inert', () => {
     expect(r.stderr).toContain('no\\x1b[31mtable');
   });
 });
+
+describe('a column grant on the registry (issue 23, item 7)', () => {
+  const pack = writePack('colgrant', 'CREATE INDEX IF NOT EXISTS t_ab_cg ON public.t (a, b);');
+  beforeAll(async () => {
+    await db.query(`CREATE INDEX IF NOT EXISTS keep_me_too ON public.t (b, a)`);
+    expect((await cli('apply', pack)).code).toBe(0);
+    await db.query(`GRANT USAGE ON SCHEMA pgopt TO ${mallory}`);
+    await db.query(`GRANT SELECT, UPDATE (object_name, object_oid, table_oid) ON pgopt.objects TO ${mallory}`);
+  });
+
+  it('control: the column grant lets mallory redirect a row at an unrelated index, and the table-level ACL shows nothing', async () => {
+    const m = new pg.Client({ connectionString: asMallory() });
+    await m.connect();
+    await m.query(
+      `UPDATE pgopt.objects SET object_name = 'keep_me_too', object_oid = 'public.keep_me_too'::regclass::oid WHERE pack = 'colgrant'`,
+    );
+    await m.end();
+    const acl = await db.query(
+      `SELECT has_table_privilege($1, 'pgopt.objects', 'UPDATE') AS t, has_column_privilege($1, 'pgopt.objects', 'object_oid', 'UPDATE') AS c`,
+      [mallory],
+    );
+    expect(acl[0]).toEqual({ t: false, c: true });
+  });
+
+  it('rollback refuses the registry (exit 3) and names the REVOKE that fixes it; nothing is dropped', async () => {
+    const r = await cli('rollback', 'colgrant');
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`table pgopt.objects grants UPDATE (object_name), UPDATE (object_oid), UPDATE (table_oid) to ${mallory}`);
+    expect(r.stderr).toContain(
+      `REVOKE UPDATE (object_name), UPDATE (object_oid), UPDATE (table_oid) ON TABLE pgopt.objects FROM "${mallory}"`,
+    );
+    expect(await exists('public.keep_me_too')).toBe(true);
+    expect(await exists('public.t_ab_cg')).toBe(true);
+  });
+});
