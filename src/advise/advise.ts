@@ -29,7 +29,8 @@ import { candidatesForQuery, mergeCandidates, type TableFacts, type TableLookup 
 import { predictedGain, screenWithHypopg, type PlannedQuery } from './hypopg.js';
 import { candidateName, candidateSql } from './index-sql.js';
 import { selectTrials, type Budget, type Trial } from './select.js';
-import { markCovered, TRIAL_PREFIX, trialPack, validateTrials } from './trial-pack.js';
+import { markCovered, TRIAL_PREFIX, trialPack, trialRunKey, validateTrials } from './trial-pack.js';
+import { holdRunKey, releaseRunKey, runKeyHeld } from '../db/run-lock.js';
 
 export interface AdviseOptions extends RunOptions, Budget {
   bench: BenchOptions;
@@ -96,14 +97,16 @@ async function plannedQueries(c: pg.Client, workload: Workload, timeoutMs: numbe
   return out;
 }
 
-/** Roll back the trial packs a killed run left in the registry. */
+/** Roll back the trial packs a killed run left in the registry; a live run's (another advise at work) stay. */
 async function cleanLeftovers(c: pg.Client, o: AdviseOptions): Promise<string[]> {
-  const packs = [...new Set((await readRows(c)).map((r) => r.pack).filter((p) => p.startsWith(TRIAL_PREFIX)))];
-  for (const p of packs) {
+  const packs = [...new Set((await readRows(c)).map((r) => r.pack))].filter((p) => trialRunKey(p) !== null);
+  const gone: string[] = [];
+  for (const p of packs) if (!(await runKeyHeld(c, trialRunKey(p)!))) gone.push(p);
+  for (const p of gone) {
     const r = await rollbackPack(c, p, o);
     if (r.error) throw r.error;
   }
-  return packs;
+  return gone;
 }
 
 async function useHypopg(c: pg.Client, o: AdviseOptions): Promise<HypopgUse> {
@@ -288,7 +291,18 @@ export async function adviseWorkload(c: pg.Client, workload: Workload, o: Advise
     trials: [],
     cleanedUp: [],
   };
-  if (!o.dryRun) result.cleanedUp = await cleanLeftovers(c, o);
+  if (o.dryRun) return adviseSteps(c, workload, result, o);
+  // Held until this session ends: another advise, started meanwhile, leaves this run's trials alone.
+  await holdRunKey(c, trialRunKey(result.trialPack)!);
+  try {
+    result.cleanedUp = await cleanLeftovers(c, o);
+    return await adviseSteps(c, workload, result, o);
+  } finally {
+    await releaseRunKey(c, trialRunKey(result.trialPack)!).catch(() => {});
+  }
+}
+
+async function adviseSteps(c: pg.Client, workload: Workload, result: AdviceResult, o: AdviseOptions): Promise<AdviceResult> {
   const lookup = await tableLookup(
     c,
     parsedQueries(workload).map((q) => q.tree),

@@ -13,21 +13,30 @@ import { qualify } from '../db/ident.js';
 import { PgoptError } from '../errors.js';
 import { assessPack, type Assessment } from '../engine/assess.js';
 import { isPrefix, keyOf } from '../engine/lint/keys.js';
-import { loadPack } from '../pack/load-pack.js';
+import { loadPack, TRIAL_PACK_PREFIX } from '../pack/load-pack.js';
 import type { Pack } from '../pack/types.js';
 import { parseTrusted } from '../sql/parse.js';
 import { nodeAs } from '../sql/tree.js';
 import type { Trial } from './select.js';
 
 /** Registry pack names of advise's trial builds: a later run (or `pgopt rollback <name>`) removes them. */
-export const TRIAL_PREFIX = 'pgopt-advise-';
+export const TRIAL_PREFIX = TRIAL_PACK_PREFIX;
+
+/**
+ * The run key of a trial pack (`pgopt-advise-<8 hex>`): the advise run that made it holds a lock
+ * on it while it lives. Null for any other name, which advise never touches.
+ */
+export function trialRunKey(pack: string): number | null {
+  const m = /^pgopt-advise-([0-9a-f]{8})$/.exec(pack);
+  return m ? parseInt(m[1], 16) | 0 : null;
+}
 
 /** One statement per line, so a line number names the trial. */
 export async function trialPack(trials: Trial[], name: string): Promise<Pack> {
   const dir = mkdtempSync(join(tmpdir(), 'pgopt-advise-'));
   const file = join(dir, `${name}.sql`);
   writeFileSync(file, trials.map((t) => `${t.sql};`).join('\n') + '\n');
-  return loadPack(file, { name });
+  return loadPack(file, { name, trial: true });
 }
 
 /**

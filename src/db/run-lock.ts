@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { hostname } from 'node:os';
 import { PgoptError } from '../errors.js';
 import { RUN_LOCK, findRunLockHolder, type LockHolder } from './catalog.js';
+import { holdSessionLock, releaseSessionLock } from './session.js';
 
 /**
  * One apply, rollback or refresh at a time per database: a session advisory lock. Each run's
@@ -97,4 +98,27 @@ function lockHeld(holder: LockHolder | null, orphan: number | null): PgoptError 
     hint: 'wait for it to finish, or pass --wait <seconds> to wait longer',
     details: holder,
   });
+}
+
+/**
+ * A lock an advise run holds on its own key (its trial pack's) for as long as its session lives, so
+ * a later run cleans up only the trial packs of runs that are gone: a killed run's session ends
+ * within a second (client_connection_check_interval), a live run's does not.
+ */
+const RUN_KEY_CLASS = 0x70676f61; /* 'pgoa' */
+
+export const holdRunKey = (c: pg.Client, key: number): Promise<void> => holdSessionLock(c, RUN_KEY_CLASS, key);
+
+export const releaseRunKey = (c: pg.Client, key: number): Promise<void> => releaseSessionLock(c, RUN_KEY_CLASS, key);
+
+/** Some session in this database holds `key`: the run that owns it is alive. */
+export async function runKeyHeld(c: pg.Client, key: number): Promise<boolean> {
+  const r = await c.query(
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+                     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                       AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+                       AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid) AS held`,
+    [RUN_KEY_CLASS, key >>> 0],
+  );
+  return r.rows[0].held;
 }

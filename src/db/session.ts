@@ -21,6 +21,8 @@ interface SessionState {
   standby: boolean;
   /** The settings pgopt pins, as the connection had them: a library caller gets them back (releaseSession). */
   before: { standardConformingStrings: string; checkInterval: string | null };
+  /** Session advisory locks (class, key) a run holds for its whole life: DISCARD ALL drops them, resetSession takes them again. */
+  runKeys: [number, number][];
 }
 
 const sessions = new WeakMap<pg.Client, SessionState>();
@@ -47,6 +49,7 @@ export async function prepareSession(c: pg.Client): Promise<SessionState> {
     userCurrentSchema: res.rows[0].current,
     standby: res.rows[0].standby,
     before: { standardConformingStrings: res.rows[0].scs, checkInterval: res.rows[0].cci },
+    runKeys: [],
   };
   await pin(c);
   sessions.set(c, state);
@@ -115,6 +118,23 @@ export async function repin(c: pg.Client): Promise<void> {
 export async function resetSession(c: pg.Client): Promise<void> {
   await c.query('DISCARD ALL');
   await repin(c);
+  // Taken again at once: another advise checks them only when it starts, and a few milliseconds
+  // without one cannot look like a run that is gone for longer than that check takes.
+  for (const [cls, key] of sessions.get(c)?.runKeys ?? [])
+    await c.query('SELECT pg_catalog.pg_advisory_lock($1::int, $2::int)', [cls, key]);
+}
+
+/** Hold a session advisory lock for the life of a run, also across resetSession. */
+export async function holdSessionLock(c: pg.Client, cls: number, key: number): Promise<void> {
+  const s = await prepareSession(c);
+  await c.query('SELECT pg_catalog.pg_advisory_lock($1::int, $2::int)', [cls, key]);
+  s.runKeys.push([cls, key]);
+}
+
+export async function releaseSessionLock(c: pg.Client, cls: number, key: number): Promise<void> {
+  const s = sessions.get(c);
+  if (s) s.runKeys = s.runKeys.filter(([a, b]) => a !== cls || b !== key);
+  await c.query('SELECT pg_catalog.pg_advisory_unlock($1::int, $2::int)', [cls, key]);
 }
 
 /**

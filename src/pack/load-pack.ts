@@ -34,6 +34,9 @@ export function packFiles(path: string): string[] {
   return [path];
 }
 
+/** Pack names of advise's trial builds (`pgopt-advise-<8 hex digits>`): no other pack may take one. */
+export const TRIAL_PACK_PREFIX = 'pgopt-advise-';
+
 export const packNameOf = (path: string): string => basename(path.replace(/\/+$/, '')).replace(/\.sql$/i, '');
 
 /** Drops the pack may write for its own objects ("DROP INDEX IF EXISTS x" before "CREATE INDEX x"). */
@@ -297,6 +300,8 @@ export interface LoadPackOptions {
   name?: string;
   /** Let statements that are not additive optimizations through (--allow-unsafe). */
   allowUnsafe?: boolean;
+  /** advise's own trial pack: the one caller that may take a name under TRIAL_PACK_PREFIX. */
+  trial?: boolean;
 }
 
 /**
@@ -304,6 +309,11 @@ export interface LoadPackOptions {
  * so a bad pack fails before pgopt connects.
  */
 export async function loadPack(path: string, opts: LoadPackOptions = {}): Promise<Pack> {
+  const name = opts.name ?? packNameOf(path);
+  // advise cleans up the trial packs of runs that are gone, by this prefix: a user's pack must never look like one.
+  if (name.startsWith(TRIAL_PACK_PREFIX) && !opts.trial) {
+    throw inputError(`pack name "${name}" is reserved: pgopt advise names its trial builds ${TRIAL_PACK_PREFIX}…; choose another (--name)`);
+  }
   await ensureParser();
   const files = packFiles(path);
   const statements: PackStatement[] = [];
@@ -332,5 +342,5 @@ export async function loadPack(path: string, opts: LoadPackOptions = {}): Promis
     objects.push(s.object);
   }
   if (!opts.allowUnsafe) refuseForeignTargets(statements, objects);
-  return { name: opts.name ?? packNameOf(path), source: path, files, statements, objects, allowUnsafe: !!opts.allowUnsafe };
+  return { name, source: path, files, statements, objects, allowUnsafe: !!opts.allowUnsafe };
 }

@@ -199,4 +199,66 @@ describe('nothing is left behind', () => {
     expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
     expect(await db.query(`SELECT count(*)::int AS n FROM pg_index WHERE NOT indisvalid`)).toEqual([{ n: 0 }]);
   });
+
+  it('two advise runs at once both end well: the second leaves the first run\u2019s live trials alone', async () => {
+    let first: ChildProcess | undefined;
+    const a = runCli(['advise', file('w.sql', WORKLOAD), ...FAST, '--wait', '60s', '--db', db.url], { onSpawn: (p) => (first = p) });
+    await waitForTrial();
+    const live = (await db.query(`SELECT DISTINCT pack FROM pgopt.objects WHERE pack LIKE 'pgopt-advise-%'`)).map((r) => r.pack);
+    const b = await runCli([
+      'advise',
+      file('one.sql', `-- name: one\nSELECT id FROM app.users WHERE lower(email) = 'x';\n`),
+      ...FAST,
+      '--wait',
+      '60s',
+      '--db',
+      db.url,
+    ]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout + b.stderr).not.toContain('rolled back trial indexes left by an interrupted run');
+    const ra = await a;
+    expect(first).toBeDefined();
+    expect(ra.code, ra.stderr).toBe(0);
+    expect(live).toHaveLength(1);
+    expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
+  });
+});
+
+describe('the trial prefix is reserved', () => {
+  it('a user pack named pgopt-advise-… is refused (exit 2) before anything changes', async () => {
+    const p = file('pgopt-advise-mine.sql', 'CREATE INDEX IF NOT EXISTS mine_idx ON app.users (email);\n');
+    const r = await runCli(['apply', p, '--db', db.url]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('pack name "pgopt-advise-mine" is reserved');
+    expect(
+      (
+        await runCli([
+          'apply',
+          file('m.sql', 'CREATE INDEX IF NOT EXISTS mine_idx ON app.users (email);\n'),
+          '--name',
+          'pgopt-advise-0badc0de',
+          '--db',
+          db.url,
+        ])
+      ).code,
+    ).toBe(2);
+    expect((await db.query(`SELECT to_regclass('app.mine_idx') IS NULL AS gone`))[0].gone).toBe(true);
+  });
+
+  it('a pack of that name from an earlier pgopt is never rolled back by advise: only its own trial names are', async () => {
+    const p = file('mine.sql', 'CREATE INDEX IF NOT EXISTS mine_idx ON app.users (email);\n');
+    expect((await runCli(['apply', p, '--db', db.url])).code).toBe(0);
+    await db.query(`UPDATE pgopt.objects SET pack = 'pgopt-advise-mine' WHERE pack = 'mine'`);
+    const r = await runCli([
+      'advise',
+      file('one.sql', `-- name: one\nSELECT id FROM app.users WHERE lower(email) = 'x';\n`),
+      ...FAST,
+      '--db',
+      db.url,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await db.query(`SELECT to_regclass('app.mine_idx') IS NOT NULL AS kept`))[0].kept).toBe(true);
+    await db.query(`UPDATE pgopt.objects SET pack = 'mine' WHERE pack = 'pgopt-advise-mine'`);
+    expect((await runCli(['rollback', 'mine', '--db', db.url])).code).toBe(0);
+  });
 });
