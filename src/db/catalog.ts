@@ -435,25 +435,55 @@ export async function tableSizesDigest(c: pg.Client): Promise<string> {
   return String(res.rows[0].h).slice(0, 16);
 }
 
+/** A function a view's query calls, with what decides whether pgopt may run it. */
+export interface ViewCall {
+  /** `schema.name(argtypes)`, as regprocedure prints it. */
+  signature: string;
+  volatile: boolean;
+  owner: string;
+  /** Owned by a superuser, the current user, or a role it is a member of (pg_auth_members): code the caller already trusts. */
+  ownerTrusted: boolean;
+}
+
+const RULE_CALLS = /:(?:funcid|opfuncid|aggfnoid|winfnoid) (\d+)/g;
+const RULE_RELATIONS = /:relid (\d+)/g;
+
 /**
- * A materialized view runs its query at apply and at every refresh: a VOLATILE function in it
- * (setval, a function that writes) would change the database each time. Read from the catalog
- * after the dry run made the view: the functions its stored query calls, as the server resolved
- * them. pg_depend cannot tell (it records no dependency on built-in functions such as setval),
- * so they are read from the rule's query tree: function, operator, aggregate and window calls.
+ * A materialized view runs its query at apply and at every refresh, as the role that runs them:
+ * every function it calls, through the plain views it reads too (their functions run as the
+ * caller, not as their owner). Read from the catalog after the dry run made the view, as the
+ * server resolved them. pg_depend cannot tell (it records no dependency on built-in functions
+ * such as setval), so they are read from the rules' query trees: function, operator, aggregate
+ * and window calls, and the relations each reads.
  */
-export async function volatileFunctionsOf(c: pg.Client, view: string): Promise<string[]> {
-  const rule = await c.query(`SELECT ev_action::text AS tree FROM pg_catalog.pg_rewrite WHERE ev_class = pg_catalog.to_regclass($1)`, [
-    view,
-  ]);
+export async function viewCalls(c: pg.Client, view: string): Promise<ViewCall[]> {
   const oids = new Set<string>();
-  for (const r of rule.rows) for (const m of (r.tree as string).matchAll(/:(?:funcid|opfuncid|aggfnoid|winfnoid) (\d+)/g)) oids.add(m[1]);
+  const seen = new Set<string>();
+  let next = [(await c.query(`SELECT pg_catalog.to_regclass($1)::oid AS o`, [view])).rows[0].o as string];
+  while (next.length) {
+    next.forEach((o) => seen.add(String(o)));
+    const rules = await c.query(`SELECT ev_action::text AS tree FROM pg_catalog.pg_rewrite WHERE ev_class = ANY ($1::oid[])`, [next]);
+    const rels = new Set<string>();
+    for (const r of rules.rows) {
+      for (const m of (r.tree as string).matchAll(RULE_CALLS)) oids.add(m[1]);
+      for (const m of (r.tree as string).matchAll(RULE_RELATIONS)) if (!seen.has(m[1])) rels.add(m[1]);
+    }
+    const views = await c.query(`SELECT oid::text AS o FROM pg_catalog.pg_class WHERE oid = ANY ($1::oid[]) AND relkind = 'v'`, [
+      [...rels],
+    ]);
+    next = views.rows.map((r) => r.o as string);
+  }
   if (!oids.size) return [];
   const res = await c.query(
-    `SELECT p.oid::regprocedure::text AS f FROM pg_catalog.pg_proc p WHERE p.oid = ANY ($1::oid[]) AND p.provolatile = 'v' ORDER BY 1`,
+    `WITH RECURSIVE mine(oid) AS (
+        SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user
+        UNION SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN mine ON m.member = mine.oid)
+     SELECT p.oid::regprocedure::text AS signature, p.provolatile = 'v' AS volatile, pg_catalog.pg_get_userbyid(p.proowner)::text AS owner,
+            (p.proowner IN (SELECT oid FROM mine) OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = p.proowner)) AS "ownerTrusted"
+       FROM pg_catalog.pg_proc p WHERE p.oid = ANY ($1::oid[]) ORDER BY 1`,
     [[...oids]],
   );
-  return res.rows.map((r) => r.f as string);
+  return res.rows as ViewCall[];
 }
 
 export const currentUser = async (c: pg.Client): Promise<string> => (await c.query('SELECT current_user AS u')).rows[0].u as string;

@@ -10,7 +10,8 @@ import {
   indexTree,
   relationKindByName,
   relationOid,
-  volatileFunctionsOf,
+  viewCalls,
+  type ViewCall,
   type Relation,
 } from '../db/catalog.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
@@ -498,7 +499,7 @@ async function dryMatview(
   const rel = readOnly ? `pg_temp.${dryName ?? `pgopt_dry_${o.name}`}` : qualify(schema, dryName ?? o.name);
   await dryStep(c, s)(readOnly ? `CREATE TEMP VIEW ${rel} AS ${splitMatviewSql(s.sql).query}` : rewriteMatviewSql(s.sql, rel));
   const res = await c.query(`SELECT pg_get_viewdef(to_regclass($1)) AS d`, [rel]);
-  if (!pack.allowUnsafe) refuseVolatile(s, await volatileFunctionsOf(c, rel));
+  if (!pack.allowUnsafe) refuseUnsafeCalls(s, await viewCalls(c, rel));
   return { definition: res.rows[0].d, readOnly };
 }
 
@@ -550,14 +551,28 @@ async function dryRun(
   return out;
 }
 
-function refuseVolatile(s: PackStatement, functions: string[]): void {
-  if (!functions.length) return;
-  throw new PgoptError(
-    'input',
-    `refused: the materialized view calls VOLATILE function(s) ${functions.join(', ')}, which may change the database at every build and refresh`,
-    {
-      location: s.location,
-      hint: 'use only STABLE or IMMUTABLE functions in a view, or pass --allow-unsafe to run it anyway',
-    },
-  );
+/**
+ * What a materialized view may call without --allow-unsafe: no VOLATILE function (it could change
+ * the database at every build and refresh), and nothing owned by a role the caller does not trust.
+ * A volatility label is the owner's word: a function marked STABLE may still write, and pgopt runs
+ * it with the caller's rights. Trusted owners: a superuser, the caller, a role the caller is a member of.
+ */
+function refuseUnsafeCalls(s: PackStatement, calls: ViewCall[]): void {
+  const refuse = (what: string, hint: string) => {
+    throw new PgoptError('input', `refused: the materialized view ${what}`, { location: s.location, hint });
+  };
+  const foreign = calls.filter((f) => !f.ownerTrusted);
+  if (foreign.length) {
+    refuse(
+      `calls ${foreign.map((f) => `${f.signature} (owned by ${f.owner})`).join(', ')}, code another role wrote, which would run with your rights at every build and refresh`,
+      'have a trusted role own those functions, or pass --allow-unsafe if you have read them',
+    );
+  }
+  const volatile = calls.filter((f) => f.volatile).map((f) => f.signature);
+  if (volatile.length) {
+    refuse(
+      `calls VOLATILE function(s) ${volatile.join(', ')}, which may change the database at every build and refresh`,
+      'use only STABLE or IMMUTABLE functions in a view, or pass --allow-unsafe to run it anyway',
+    );
+  }
 }

@@ -25,9 +25,9 @@ const as = (role: string) => {
 const marker = async () => Number((await db.query(`SELECT last_value FROM m.marker`))[0].last_value);
 const resetMarker = () => db.query(`SELECT setval('m.marker', 1)`);
 /** What status and verify need of the registry, where an earlier run made one (SECURITY.md). */
-const letBobReadRegistry = () =>
+const letReadRegistry = (role: string) =>
   db.query(`DO $$ BEGIN IF to_regnamespace('pgopt') IS NOT NULL THEN
-              GRANT USAGE ON SCHEMA pgopt TO ${bob}; GRANT SELECT ON ALL TABLES IN SCHEMA pgopt TO ${bob}; END IF; END $$`);
+              GRANT USAGE ON SCHEMA pgopt TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA pgopt TO ${role}; END IF; END $$`);
 
 const PLANT = (owner: string) => `
   CREATE SEQUENCE m.marker;
@@ -49,7 +49,10 @@ const PLANT = (owner: string) => `
   INSERT INTO m.parted SELECT g, g % 10 FROM generate_series(1, 1000) g;
   CREATE FUNCTION m.trg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM m.payload(); RETURN NEW; END $$;
   CREATE TRIGGER on_partition BEFORE INSERT OR UPDATE ON m.parted_1 FOR EACH ROW EXECUTE FUNCTION m.trg();
+  CREATE FUNCTION m.looks_stable() RETURNS int STABLE LANGUAGE plpgsql AS $$ BEGIN PERFORM m.payload(); RETURN 1; END $$;
+  CREATE VIEW m.innocent AS SELECT m.looks_stable() AS x;
   GRANT USAGE ON SCHEMA m TO PUBLIC;
+  GRANT SELECT ON m.innocent TO PUBLIC;
   GRANT SELECT, INSERT, UPDATE, DELETE ON m.probe_t TO PUBLIC;
 `;
 
@@ -116,7 +119,7 @@ describe('write probes run as the table owner (item 1)', () => {
 
   it('a caller that cannot act as the owner gets no probe, with a note, and runs none of its code', async () => {
     await resetMarker();
-    await letBobReadRegistry();
+    await letReadRegistry(bob);
     const r = await runCli(['bench', workload, '--writes', '--pack', pack, '--runs', '2', '--warmup', '0', '--json', '--db', as(bob)]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).run.queries.map((q: any) => q.name)).toEqual(['by_b']);
@@ -169,11 +172,42 @@ describe('lint’s duplicate probe reads the table as its owner, read-only (item
 
   it('a caller that cannot act as the owner gets a warning instead of a check', async () => {
     await resetMarker();
-    await letBobReadRegistry();
+    await letReadRegistry(bob);
     const r = await runCli(['lint', unique, '--json', '--db', as(bob)]);
     const f = JSON.parse(r.stdout).findings.find((x: any) => x.rule === 'unique-duplicates');
     expect(f.severity).toBe('warning');
     expect(f.message).toContain(`not checked for duplicate keys: the check reads the table as its owner ${mallory}`);
     expect(await marker()).toBe(1);
+  });
+});
+
+describe('a materialized view that calls another role’s function (item 8)', () => {
+  it('control: the function is labelled STABLE, so the volatility check alone lets it through, and it runs as the caller', async () => {
+    await resetMarker();
+    expect((await db.query(`SELECT provolatile FROM pg_proc WHERE oid = 'm.looks_stable()'::regprocedure`))[0].provolatile).toBe('s');
+    await db.query(`SELECT m.looks_stable()`);
+    expect(await marker()).toBe(99);
+  });
+
+  for (const [how, query] of [
+    ['directly', 'SELECT m.looks_stable() AS x'],
+    ['through a view it reads', 'SELECT x FROM m.innocent'],
+  ] as const) {
+    it(`apply by a superuser refuses it (exit 2), names the function and its owner, and runs none of it: ${how}`, async () => {
+      await resetMarker();
+      const pack = writePack('mv', `CREATE MATERIALIZED VIEW IF NOT EXISTS public.mv_calls AS ${query};\n`);
+      const r = await runCli(['apply', pack, '--db', db.url]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`m.looks_stable() (owned by ${mallory})`);
+      expect(await marker()).toBe(1);
+      expect((await db.query(`SELECT to_regclass('public.mv_calls') IS NULL AS gone`))[0].gone).toBe(true);
+    });
+  }
+
+  it('the function’s owner applying the same view is not refused', async () => {
+    await letReadRegistry(mallory);
+    const pack = writePack('mvm', `CREATE MATERIALIZED VIEW IF NOT EXISTS m.mv_own AS SELECT m.looks_stable() AS x WITH NO DATA;\n`);
+    const r = await runCli(['plan', pack, '--db', as(mallory)]);
+    expect(r.code, r.stderr).toBe(0);
   });
 });
