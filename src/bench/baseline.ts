@@ -19,13 +19,14 @@ const BENCH_FILE = z.object({
   formatVersion: z.literal(1),
   pgoptVersion: z.string(),
   startedAt: z.string(),
-  server: z.object({ version: z.string(), versionNum: z.number() }),
+  server: z.object({ version: z.string(), versionNum: z.number(), citus: z.string().nullable().optional() }),
   settings: z.record(z.string(), z.string()),
   workload: z.object({ name: z.string(), checksum: z.string() }),
   dataChecksum: z.string(),
   options: z.object({ runs: z.number(), warmup: z.number(), budgetMs: z.number() }),
   calibrationMs: z.number().positive(),
   calibrationSql: z.string().optional(),
+  sequencesAdvanced: z.array(z.object({ sequence: z.string(), by: z.number() })).optional(),
   queries: z.array(
     z.object({
       name: z.string(),

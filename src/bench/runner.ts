@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
-import { tableSizesDigest } from '../db/catalog.js';
+import { sequencePositions, sequencesMoved, tableSizesDigest } from '../db/catalog.js';
 import { asUser, prepareSession, resetSession, runOneStatement } from '../db/session.js';
 import { queryAsRole } from '../db/owner-rights.js';
 import type { ProgressListener } from '../engine/progress.js';
@@ -123,6 +123,11 @@ export interface BenchResult {
   /** The calibration query (CALIBRATION_SQL when the run was made): runs with different ones are not compared on drift. */
   calibrationSql?: string;
   queries: QueryResult[];
+  /**
+   * Sequences the run advanced (nextval is not undone by ROLLBACK): an INSERT's serial default, or
+   * any function that calls nextval. Absent in runs saved before it was recorded.
+   */
+  sequencesAdvanced?: { sequence: string; by: number }[];
 }
 
 /** Pick the form to run: the last whose object exists, else the raw form. */
@@ -288,11 +293,13 @@ export async function runBench(c: pg.Client, workload: Workload, opts: BenchOpti
     calibrationSql: CALIBRATION_SQL,
     queries: [],
   };
+  const sequences = await sequencePositions(c);
   for (const [i, q] of workload.queries.entries()) {
     result.queries.push(await benchQuery(c, q, o, `query ${i + 1}/${workload.queries.length} ${q.name}`));
     // Each query starts from a fresh session, whatever the last one left that ROLLBACK does not undo.
     await resetSession(c);
   }
+  result.sequencesAdvanced = sequencesMoved(sequences, await sequencePositions(c));
   result.calibrationMs = summarize(result.queries.flatMap((q) => q.calibration ?? [])).median;
   return result;
 }

@@ -130,6 +130,7 @@ export async function bench(path: string, f: BenchFlags, ctx: CommandContext): P
     const run = await runBench(c, measured, options);
     return { run, account: assessed ? accountAssessed(assessed, run) : undefined };
   }).finally(() => ctx.reporter.stopSpinner());
+  if (run.sequencesAdvanced?.length) ctx.reporter.warn(sequencesNote(run.sequencesAdvanced));
   if (f.save) saveBaseline(f.save, run);
   const comparison = baseline ? compareRuns(baseline, run) : undefined;
   report(ctx.reporter, format, { run, comparison, account });
@@ -143,3 +144,9 @@ export async function bench(path: string, f: BenchFlags, ctx: CommandContext): P
   gate(run, comparison, failPct);
   return 0;
 }
+
+/** The one change a bench leaves: ROLLBACK does not undo nextval (README, "What bench changes"). */
+export const sequencesNote = (moved: { sequence: string; by: number }[]): string =>
+  `the workload advanced ${moved.length === 1 ? 'a sequence' : 'sequences'}, which ROLLBACK does not undo: ${moved
+    .map((m) => `${m.sequence} by ${m.by}`)
+    .join(', ')}`;

@@ -566,3 +566,28 @@ export async function indexTree(c: pg.Client, indexOid: number): Promise<{ oid: 
   );
   return self.rows.map((row) => ({ oid: indexOid, name: row.name, tableOid: row.table_oid, leaf: true }));
 }
+
+/**
+ * Where every sequence the caller may read stands (pg_sequences.last_value; null before its first
+ * nextval or without the privilege to read it). A ROLLBACK does not undo nextval: comparing two
+ * readings tells which sequences a workload moved, however it called them (a serial default, a wrapper).
+ */
+export async function sequencePositions(c: pg.Client): Promise<Map<string, string | null>> {
+  const r = await c.query(
+    `SELECT pg_catalog.quote_ident(schemaname) || '.' || pg_catalog.quote_ident(sequencename) AS name, last_value::text AS v
+       FROM pg_catalog.pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'pgopt')`,
+  );
+  return new Map(r.rows.map((row) => [row.name as string, row.v as string | null]));
+}
+
+/** The sequences that moved between two readings, and by how much (a sequence that decreased or cycled counts by its new position). */
+export function sequencesMoved(before: Map<string, string | null>, after: Map<string, string | null>): { sequence: string; by: number }[] {
+  const out: { sequence: string; by: number }[] = [];
+  for (const [name, v] of after) {
+    const was = before.get(name) ?? null;
+    if (v === null || v === was) continue;
+    const by = was === null ? Number(v) : Number(BigInt(v) - BigInt(was));
+    out.push({ sequence: name, by });
+  }
+  return out;
+}

@@ -249,6 +249,39 @@ describe('M5: workload queries whose effects ROLLBACK does not undo', () => {
     expect(r.stderr).toContain('so bench (which rolls every run back) would change things for real');
   });
 
+  it('query text run by a function (query_to_xml, ts_stat, …) is refused at load with exit 2', async () => {
+    for (const sql of [`SELECT query_to_xml('select setval(''s'', 4242)', true, false, '')`, `SELECT * FROM ts_stat('select 1')`]) {
+      const r = await cli('bench', workload(`-- name: q\n${sql};\n`), '--runs', '1', '--warmup', '0');
+      expect(r.code, sql).toBe(2);
+      expect(r.stderr).toContain('it runs SQL given as text, which pgopt cannot check');
+    }
+    // Control: the text does run, and moves the sequence for real, ROLLBACK or not.
+    const c = await db.connect();
+    await c.query('BEGIN');
+    await c.query(`SELECT query_to_xml('select setval(''s'', 4242)', true, false, '')`);
+    await c.query('ROLLBACK');
+    expect((await db.query(`SELECT last_value::int AS v FROM s`))[0].v).toBe(4242);
+  });
+
+  it('sequences a workload advances anyway (a serial default, a wrapper) are named, with how far they moved', async () => {
+    await db.query(`CREATE TABLE public.ticket (id serial PRIMARY KEY, note text);
+                    CREATE FUNCTION public.bump() RETURNS bigint LANGUAGE sql AS $$ SELECT nextval('s') $$`);
+    const before = Number((await db.query(`SELECT last_value FROM s`))[0].last_value);
+    const wl = workload(
+      `-- name: add\nINSERT INTO public.ticket (note) VALUES ('x');\n\n-- name: bumped\nINSERT INTO public.ticket (id, note) SELECT public.bump(), 'y';\n`,
+    );
+    const r = await cli('bench', wl, '--runs', '3', '--warmup', '1', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    // 1 warm-up + 3 measured + 1 profiled run each. (A SELECT runs read-only: there the server refuses nextval.)
+    expect(r.stderr).toContain('the workload advanced sequences, which ROLLBACK does not undo: public.s by 5, public.ticket_id_seq by 5');
+    expect(JSON.parse(r.stdout).run.sequencesAdvanced).toEqual([
+      { sequence: 'public.s', by: 5 },
+      { sequence: 'public.ticket_id_seq', by: 5 },
+    ]);
+    expect(Number((await db.query(`SELECT last_value FROM s`))[0].last_value)).toBe(before + 5);
+    expect((await db.query(`SELECT count(*)::int AS n FROM public.ticket`))[0].n).toBe(0);
+  });
+
   it('control: ROLLBACK does not undo setval', async () => {
     const c = await db.connect();
     await c.query('BEGIN');
