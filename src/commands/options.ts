@@ -36,6 +36,7 @@ export interface CommandContext {
 }
 
 export function makeContext(g: GlobalOptions, reporter: Reporter, signal: AbortSignal): CommandContext {
+  let announced = false;
   return {
     reporter,
     signal,
@@ -52,6 +53,11 @@ export function makeContext(g: GlobalOptions, reporter: Reporter, signal: AbortS
         );
       }
       for (const w of t.warnings) reporter.warn(w);
+      // A .env in the working directory chose the server: say so, once, before anything is sent there.
+      if (t.source.startsWith('.env') && !announced) {
+        announced = true;
+        reporter.info(`connecting to ${t.display}, from ./.env (${t.source === '.env' ? 'DATABASE_URL' : 'DIRECT_URL'})`);
+      }
       return t;
     },
   };

@@ -5,7 +5,17 @@
  * transaction-mode poolers, which would scatter pgopt's session over other clients' connections.
  */
 import pg from 'pg';
-import type { ConnectionTarget, HostPort, SessionAttrs } from './connection.js';
+import {
+  authAllowed,
+  MIN_SCRUBBED_SECRET,
+  redact,
+  redactCredentials,
+  type AuthMethod,
+  type AuthPolicy,
+  type ConnectionTarget,
+  type HostPort,
+  type SessionAttrs,
+} from './connection.js';
 import { PgoptError } from '../errors.js';
 import { translatePgError } from './pg-errors.js';
 
@@ -48,17 +58,61 @@ function passwordFor(h: HostPort & { password?: string }): () => Promise<string>
   };
 }
 
-async function connectOnce(config: pg.ClientConfig): Promise<pg.Client> {
-  const client = new pg.Client(config);
+/** The protocol's authentication requests, by the require_auth name of their method. */
+const AUTH_REQUESTS: [string, AuthMethod][] = [
+  ['authenticationCleartextPassword', 'password'],
+  ['authenticationMD5Password', 'md5'],
+  ['authenticationSASL', 'scram-sha-256'],
+];
+
+/**
+ * Connect, holding the server to require_auth as libpq does: the password is handed over only
+ * when the server asked for it in a way the policy allows (never in clear text to a server that
+ * asks for it under require_auth=scram-sha-256), and a server that asks for nothing fails where
+ * `none` is not allowed. The driver asks pgopt's password function after the request arrives.
+ */
+async function connectOnce(config: pg.ClientConfig, policy: AuthPolicy | null = null): Promise<pg.Client> {
+  let asked: AuthMethod | null = null;
+  const give = config.password;
+  const client = new pg.Client({
+    ...config,
+    password: async () => {
+      if (asked && !authAllowed(policy, asked)) throw authRefused(asked, policy!);
+      return typeof give === 'function' ? give() : (give ?? '');
+    },
+  });
+  const con = (client as unknown as { connection: { on(event: string, fn: () => void): void } }).connection;
+  for (const [event, method] of AUTH_REQUESTS) con.on(event, () => (asked = method));
   // An idle client can still emit 'error' (server restart); without a listener Node would crash.
   client.on('error', () => {});
   try {
     await client.connect();
+    if (!asked && !authAllowed(policy, 'none')) throw authRefused('none', policy!);
     return client;
   } catch (err) {
     await client.end().catch(() => {});
     throw err;
   }
+}
+
+function authRefused(method: AuthMethod, policy: AuthPolicy): PgoptError {
+  const what = method === 'none' ? 'asked for no authentication at all' : `asked for ${method} authentication`;
+  return new PgoptError(
+    'database',
+    `the server ${what}, which require_auth=${policy.negated ? policy.methods.map((m) => `!${m}`).join(',') : policy.methods.join(',')} does not allow: nothing was sent`,
+    {
+      hint: 'check that this is the server you meant (and its pg_hba.conf), or change require_auth',
+    },
+  );
+}
+
+/**
+ * application_name is shown to every role (pg_stat_activity) and written to the server log: the
+ * name pgopt gives its session is built from what the user typed (a pack path, which may be a URL
+ * given by mistake), so credentials by shape, and the session's own password by value, are removed.
+ */
+export function publicApplicationName(name: string, secret?: string): string {
+  return redact(redactCredentials(name), secret && secret.length >= MIN_SCRUBBED_SECRET ? secret : undefined);
 }
 
 /** One host, with TLS as sslmode asks: prefer retries in plain text, allow retries with TLS. */
@@ -75,7 +129,7 @@ async function connectHost(target: ConnectionTarget, h: ConnectionTarget['hosts'
       application_name: appName,
     };
     try {
-      return { client: await connectOnce(config), config };
+      return { client: await connectOnce(config, target.requireAuth), config };
     } catch (err) {
       last = err;
       const msg = String((err as Error)?.message ?? '');
@@ -128,8 +182,8 @@ function timeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
  * our next query gets another one; in session mode neither can happen. Leaves nothing on any
  * server connection: the probe only reads pg_backend_pid() and rolls back.
  */
-async function keepsServerConnection(s: OpenedSession): Promise<boolean> {
-  const other = await connectOnce({ ...s.config, application_name: 'pgopt pooler check' });
+async function keepsServerConnection(s: OpenedSession, policy: AuthPolicy | null): Promise<boolean> {
+  const other = await connectOnce({ ...s.config, application_name: 'pgopt pooler check' }, policy);
   let ours: Promise<unknown> | undefined;
   try {
     if ((await timeout(other.query('BEGIN'), PROBE_WAIT_MS)) === 'timeout') return true; // no server connection to spare
@@ -180,7 +234,8 @@ async function tryHosts(target: ConnectionTarget, appName: string, pass: 1 | 2, 
 }
 
 /** Open pgopt's session on the first host that suits target_session_attrs; refuse a transaction pooler. */
-export async function openSession(target: ConnectionTarget, appName: string): Promise<OpenedSession> {
+export async function openSession(target: ConnectionTarget, name: string): Promise<OpenedSession> {
+  const appName = publicApplicationName(name, target.secret);
   const failures: string[] = [];
   const found =
     (await tryHosts(target, appName, 1, failures)) ??
@@ -198,7 +253,7 @@ export async function openSession(target: ConnectionTarget, appName: string): Pr
     pooled: protocolPid(found.client) !== found.facts.pid,
   };
   if (!s.pooled) return s;
-  const keeps = await keepsServerConnection(s).catch((err) =>
+  const keeps = await keepsServerConnection(s, target.requireAuth).catch((err) =>
     translatePgError(err, `connecting to ${target.display} (from ${target.source})`),
   );
   if (keeps !== true) {

@@ -26,6 +26,8 @@ export interface ConnectionTarget {
   display: string;
   /** Kept only so every output path can scrub it. */
   secret?: string;
+  /** libpq's require_auth: the authentication methods the server may ask for (null: any). */
+  requireAuth: AuthPolicy | null;
   /** Who and where, when known: a password equal to one of them cannot be scrubbed by value. */
   user?: string;
   database?: string;
@@ -41,6 +43,40 @@ export interface ConnectionFlags {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+/** The methods libpq's require_auth names; pgopt's driver speaks password, md5 and scram-sha-256. */
+export const AUTH_METHODS = ['password', 'md5', 'gss', 'sspi', 'scram-sha-256', 'none'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+/** require_auth=a,b (only these) or !a,!b (any but these), as libpq reads it. */
+export interface AuthPolicy {
+  methods: AuthMethod[];
+  negated: boolean;
+}
+
+/** Read a require_auth value with libpq's rules: a comma list, all negated or none, known methods only. */
+export function parseRequireAuth(value: string, source: string): AuthPolicy {
+  const items = value.split(',').map((x) => x.trim());
+  const negated = items[0]?.startsWith('!') ?? false;
+  const methods: AuthMethod[] = [];
+  for (const item of items) {
+    if (item.startsWith('!') !== negated) {
+      throw new PgoptError('input', `the connection settings from ${source}: require_auth "${value}" mixes negated and plain methods`);
+    }
+    const m = item.replace(/^!/, '');
+    if (!(AUTH_METHODS as readonly string[]).includes(m)) {
+      throw new PgoptError(
+        'input',
+        `the connection settings from ${source}: require_auth has an unknown method "${m}" (one of ${AUTH_METHODS.join(', ')})`,
+      );
+    }
+    methods.push(m as AuthMethod);
+  }
+  return { methods, negated };
+}
+
+/** Whether the policy lets the server authenticate this way (pure). */
+export const authAllowed = (policy: AuthPolicy | null, method: AuthMethod): boolean =>
+  !policy || policy.methods.includes(method) !== policy.negated;
 
 /**
  * A .env file read with dotenv's rules, as Node implements them (util.parseEnv): quotes, inline
@@ -75,6 +111,7 @@ const ENV_KEYWORDS: [string, string][] = [
   ['PGCONNECT_TIMEOUT', 'connect_timeout'],
   ['PGTARGETSESSIONATTRS', 'target_session_attrs'],
   ['PGLOADBALANCEHOSTS', 'load_balance_hosts'],
+  ['PGREQUIREAUTH', 'require_auth'],
 ];
 
 const USED = new Set([...ENV_KEYWORDS.map(([, k]) => k), 'service', 'sslpassword']);
@@ -138,9 +175,12 @@ function pickConnectionString(opts: ConnectionFlags, env: NodeJS.ProcessEnv): { 
   // (concurrent builds, an advisory lock, SET), which a transaction pooler in DATABASE_URL breaks.
   const dotenvPath = join(opts.cwd ?? process.cwd(), '.env');
   const dotenv = existsSync(dotenvPath) ? readDotEnv(dotenvPath) : {};
+  // The environment before ./.env, for both names: a .env in the working directory (another
+  // checkout, a file someone else wrote) must never pick the server a password exported for
+  // another one goes to.
   if (env.DIRECT_URL) return { text: env.DIRECT_URL, source: 'DIRECT_URL' };
-  if (dotenv.DIRECT_URL) return { text: dotenv.DIRECT_URL, source: '.env (DIRECT_URL)' };
   if (env.DATABASE_URL) return { text: env.DATABASE_URL, source: 'DATABASE_URL' };
+  if (dotenv.DIRECT_URL) return { text: dotenv.DIRECT_URL, source: '.env (DIRECT_URL)' };
   if (dotenv.DATABASE_URL) return { text: dotenv.DATABASE_URL, source: '.env' };
   return undefined;
 }
@@ -304,6 +344,7 @@ export function resolveConnection(opts: ConnectionFlags = {}): ConnectionTarget 
     source,
     display,
     secret: passwords.find((x) => x) || undefined,
+    requireAuth: p.require_auth ? parseRequireAuth(p.require_auth, source) : null,
     user: p.user,
     database: p.dbname,
     warnings,

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { PgoptError } from '../errors.js';
 import { RUN_LOCK, findRunLockHolder, type LockHolder } from './catalog.js';
 import { holdSessionLock, releaseSessionLock } from './session.js';
+import { redactCredentials } from './connection.js';
 
 /**
  * One apply, rollback or refresh at a time per database: a session advisory lock. Each run's
@@ -15,7 +16,8 @@ export const clientTag = (pid = process.pid, host = hostname()) => `[${pid}@${ho
 /** application_name on our connections: DBAs see "pgopt apply <pack> [pid@host]" in pg_stat_activity. */
 export function runApplicationName(verb: string, pack: string, tag = clientTag()): string {
   const head = `pgopt ${verb} `;
-  let name = pack;
+  // Before clipping: a URL clipped inside its password would no longer look like one (publicApplicationName).
+  let name = redactCredentials(pack);
   while (Buffer.byteLength(`${head}${name} ${tag}`) > 63 && name.length) name = name.slice(0, -1);
   return `${head}${name} ${tag}`;
 }

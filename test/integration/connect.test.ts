@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -349,5 +349,47 @@ describe.runIf(PGBOUNCER)('PgBouncer', () => {
     const real = (await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
     await c.end();
     expect(fake).not.toBe(real);
+  });
+});
+
+describe('require_auth and ./.env (issue 23, item 11)', () => {
+  const log = () => readFileSync(join(server.dataDir, 'server.log'), 'utf8');
+  const failedFor = (user: string) => log().split(`password authentication failed for user "${user}"`).length - 1;
+  beforeAll(async () => {
+    await sql(appUrl(), `CREATE ROLE clear_pw LOGIN PASSWORD 'right-one'`);
+    await addHbaLines(server, ['host all clear_pw 127.0.0.1/32 password']);
+  });
+
+  it('control: without require_auth the password goes to a server that asks for it in clear text', async () => {
+    const before = failedFor('clear_pw');
+    const r = await status(['--db', appUrl('?sslmode=disable', 'clear_pw', 'wrong-one')]);
+    expect(r.code).toBe(3);
+    expect(failedFor('clear_pw')).toBe(before + 1);
+  });
+
+  it('require_auth=scram-sha-256: refused before the password is sent (exit 3, nothing reaches the server)', async () => {
+    const before = failedFor('clear_pw');
+    const r = await status(['--db', appUrl('?sslmode=disable&require_auth=scram-sha-256', 'clear_pw', 'wrong-one')]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('asked for password authentication, which require_auth=scram-sha-256 does not allow: nothing was sent');
+    expect(failedFor('clear_pw')).toBe(before);
+    // PGREQUIREAUTH means the same; a method the server does use passes.
+    const env = await status(['--db', appUrl('?sslmode=disable', 'clear_pw', 'wrong-one')], { PGREQUIREAUTH: '!password' });
+    expect(env.code).toBe(3);
+    expect(failedFor('clear_pw')).toBe(before);
+    const ok = await status(['--db', appUrl('?sslmode=disable&require_auth=scram-sha-256')]);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+
+  it('an exported DATABASE_URL wins over ./.env; a target taken from ./.env is said on stderr', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'dotenv-'));
+    writeFileSync(join(cwd, '.env'), `DIRECT_URL=postgres://nobody@127.0.0.1:1/elsewhere\n`);
+    const exported = await runCli(['status', '--json'], { cwd, env: { DATABASE_URL: appUrl() } });
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stderr).not.toContain('from ./.env');
+    writeFileSync(join(cwd, '.env'), `DATABASE_URL=${appUrl()}\n`);
+    const fromFile = await runCli(['status', '--json'], { cwd });
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(fromFile.stderr).toContain(`connecting to postgres@127.0.0.1:${server.port}/${APP}, from ./.env (DATABASE_URL)`);
   });
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { runCli } from '../helpers/cli.js';
+import { runApplicationName } from '../../src/db/run-lock.js';
 import { writePack } from '../helpers/packs.js';
 import { loadPack } from '../../src/pack/load-pack.js';
 import { prepareSession, runOneStatement } from '../../src/db/session.js';
@@ -288,6 +289,35 @@ describe('M5: workload queries whose effects ROLLBACK does not undo', () => {
     await c.query(`SELECT setval('s', 777)`);
     await c.query('ROLLBACK');
     expect((await db.query(`SELECT last_value::int AS v FROM s`))[0].v).toBe(777);
+  });
+});
+
+describe('credentials in application_name (issue 23, item 10)', () => {
+  it('a URL given where the pack goes never reaches pg_stat_activity with its password', async () => {
+    const url = 'postgres://app:Sup3rS3cret@example.com/prod';
+    // Control: the name as it was built before, from what was typed, held the password.
+    expect(`pgopt rollback ${url}`).toContain('Sup3rS3cret');
+    expect(runApplicationName('rollback', url)).not.toContain('Sup3rS3cret');
+    // A URL long enough to be clipped inside its password is scrubbed before the clip.
+    const long = `postgres://app:${'Q7'.repeat(30)}@example.com/prod`;
+    expect(runApplicationName('rollback', long)).not.toMatch(/Q7Q7/);
+    const holder = await db.connect();
+    await holder.query('SELECT pg_advisory_lock($1::int, 1)', [0x70676f70]);
+    const run = cli('rollback', url, '--wait', '3s');
+    let seen: string[] = [];
+    for (let i = 0; i < 100 && !seen.length; i++) {
+      await new Promise((res) => setTimeout(res, 30));
+      seen = (await db.query(`SELECT application_name AS a FROM pg_stat_activity WHERE application_name LIKE 'pgopt rollback%'`)).map(
+        (r) => r.a,
+      );
+    }
+    await holder.query('SELECT pg_advisory_unlock($1::int, 1)', [0x70676f70]);
+    await run;
+    expect(seen.length).toBeGreaterThan(0);
+    for (const a of seen) {
+      expect(a).not.toContain('Sup3rS3cret');
+      expect(a).toContain('postgres://app:***@');
+    }
   });
 });
 

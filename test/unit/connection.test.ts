@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { redact, resolveConnection } from '../../src/db/connection.js';
+import { authAllowed, redact, resolveConnection } from '../../src/db/connection.js';
 
 describe('resolveConnection', () => {
   const dir = mkdtempSync(join(tmpdir(), 'conn-'));
@@ -67,12 +67,20 @@ describe('DIRECT_URL: a connection that bypasses the pooler (Prisma directUrl)',
   const pooled = 'postgres://u@pooler:6432/app';
   const direct = 'postgres://u@primary:5432/app';
 
-  it('wins over DATABASE_URL, from the environment or .env, whichever holds each', () => {
+  it('wins over DATABASE_URL from the same place: the environment, or ./.env', () => {
     expect(resolveConnection({ env: { DATABASE_URL: pooled, DIRECT_URL: direct } }).display).toBe('u@primary:5432/app');
     const d = dir(`DATABASE_URL=${pooled}\nDIRECT_URL=${direct}\n`);
     expect(resolveConnection({ env: {}, cwd: d })).toMatchObject({ source: '.env (DIRECT_URL)', display: 'u@primary:5432/app' });
-    // A pooled DATABASE_URL exported in the shell does not hide the project's DIRECT_URL.
-    expect(resolveConnection({ env: { DATABASE_URL: pooled }, cwd: dir(`DIRECT_URL=${direct}\n`) }).source).toBe('.env (DIRECT_URL)');
+  });
+
+  it('the environment wins over ./.env for both names: a .env in the working directory never redirects an exported target', () => {
+    // The issue-23 case: DATABASE_URL and PGPASSWORD exported for one server, a .env naming another.
+    const env = { DATABASE_URL: 'postgres://u@mine:5432/app', PGPASSWORD: 'exported' };
+    const t = resolveConnection({ env, cwd: dir(`DIRECT_URL=postgres://u@elsewhere:5432/app\n`) });
+    expect(t).toMatchObject({ source: 'DATABASE_URL', display: 'u@mine:5432/app' });
+    expect(resolveConnection({ env: { DIRECT_URL: direct }, cwd: dir(`DATABASE_URL=${pooled}\n`) }).source).toBe('DIRECT_URL');
+    // Only where the environment names neither does .env decide.
+    expect(resolveConnection({ env: {}, cwd: dir(`DIRECT_URL=postgres://u@elsewhere:5432/app\n`) }).source).toBe('.env (DIRECT_URL)');
   });
 
   it('--direct-url wins over everything, --db over the variables', () => {
@@ -126,5 +134,29 @@ describe('sslmode in a URL means what it means to libpq (and to PGSSLMODE)', () 
       /^the connection settings from --db: sslmode=verify-ca needs a root certificate$/,
     );
     expect(() => resolveConnection({ db: 'postgres://u@h/app?sslmode=verify', env })).toThrow(/invalid sslmode "verify"/);
+  });
+});
+
+describe('require_auth, as libpq reads it', () => {
+  it('a list, or a list of negations, of known methods; from the URL or PGREQUIREAUTH', () => {
+    expect(resolveConnection({ db: 'postgres://u@h/app?require_auth=scram-sha-256' }).requireAuth).toEqual({
+      methods: ['scram-sha-256'],
+      negated: false,
+    });
+    expect(resolveConnection({ env: { PGHOST: 'h', PGREQUIREAUTH: '!password,!md5' } }).requireAuth).toEqual({
+      methods: ['password', 'md5'],
+      negated: true,
+    });
+    expect(resolveConnection({ db: 'postgres://u@h/app' }).requireAuth).toBeNull();
+    expect(() => resolveConnection({ db: 'postgres://u@h/app?require_auth=password,!md5' })).toThrow(/mixes negated and plain/);
+    expect(() => resolveConnection({ db: 'postgres://u@h/app?require_auth=kerberos' })).toThrow(/unknown method "kerberos"/);
+  });
+
+  it('allows exactly what it names', () => {
+    const only = { methods: ['scram-sha-256' as const], negated: false };
+    const not = { methods: ['password' as const, 'none' as const], negated: true };
+    expect([authAllowed(only, 'scram-sha-256'), authAllowed(only, 'password'), authAllowed(only, 'none')]).toEqual([true, false, false]);
+    expect([authAllowed(not, 'scram-sha-256'), authAllowed(not, 'password'), authAllowed(not, 'none')]).toEqual([true, false, false]);
+    expect(authAllowed(null, 'password')).toBe(true);
   });
 });
