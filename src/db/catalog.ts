@@ -10,6 +10,8 @@ export interface Relation {
   /** r table, p partitioned table, m materialized view, v view, i index, … */
   relkind: string;
   estimatedRows: number;
+  /** The top of its partition tree (itself when it is in none): builds on one tree lock each other. */
+  treeRoot: number;
 }
 
 /**
@@ -20,14 +22,14 @@ export async function findRelation(c: pg.Client, schema: string | null, name: st
   const schemas = schema ? [schema] : (await prepareSession(c)).userSchemas;
   const res = await c.query(
     `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
-            greatest(c.reltuples, 0)::float8 AS rows
+            greatest(c.reltuples, 0)::float8 AS rows, coalesce(pg_partition_root(c.oid), c.oid)::int AS root
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relname = $2 AND n.nspname = ANY ($1::text[])
       ORDER BY array_position($1::text[], n.nspname::text) LIMIT 1`,
     [schemas, name],
   );
   const r = res.rows[0];
-  return r ? { oid: r.oid, schema: r.schema, name: r.name, relkind: r.relkind, estimatedRows: r.rows } : null;
+  return r ? { oid: r.oid, schema: r.schema, name: r.name, relkind: r.relkind, estimatedRows: r.rows, treeRoot: r.root } : null;
 }
 
 /** Where an unqualified CREATE of the user's puts its object; null when the search_path names no existing schema. */

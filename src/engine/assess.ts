@@ -74,6 +74,11 @@ export interface IndexedRelation {
   partitioned: boolean;
   /** How Citus holds the table; null where the database has no Citus (or for a pack view). */
   topology: Topology | null;
+  /**
+   * The table's partition tree (the root's oid; for a pack view, its name): builds anywhere in one
+   * tree wait for each other's locks, so apply keeps them on one connection (lanes.ts).
+   */
+  lockGroup: string;
 }
 
 /** One pack object resolved against the database. */
@@ -184,7 +189,10 @@ async function resolveNames(c: pg.Client, pack: Pack, defaultSchema: string): Pr
     for (const ref of s.references) {
       const mv = packMatview(pack, ref, schemaOf);
       if (mv && mv.statement.ordinal < s.ordinal) {
-        if (o?.kind === 'index') tables.set(o, { schema: schemaOf.get(mv)!, name: mv.name, partitioned: false, topology: null });
+        if (o?.kind === 'index') {
+          const schema = schemaOf.get(mv)!;
+          tables.set(o, { schema, name: mv.name, partitioned: false, topology: null, lockGroup: `${schema}.${mv.name}` });
+        }
         continue;
       }
       await resolveReference(c, s, ref, names);
@@ -205,6 +213,7 @@ async function resolveReference(c: pg.Client, s: PackStatement, ref: RelationRef
     name: rel.name,
     partitioned: rel.relkind === 'p',
     topology: await tableTopology(c, rel.oid),
+    lockGroup: `oid ${rel.treeRoot}`,
   });
   names.tableOf.set(s.ordinal, rel);
 }

@@ -153,3 +153,21 @@ describe('indexes on partitioned tables', () => {
     ).toBeGreaterThan(1);
   });
 });
+
+describe('a pack that indexes a partitioned table and one of its partitions', () => {
+  it('applies under --jobs 2 every time (one lane for the whole tree) and rolls back', async () => {
+    const pack = writePack(
+      'tree',
+      `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_tree_parent ON audit."Event" (kind, at);\n` +
+        `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_tree_leaf ON audit."Event_2025" ("tenantId");\n` +
+        `CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_tree_sub ON audit."Event_2026_login" (at);\n`,
+    );
+    for (let i = 0; i < 3; i++) {
+      const r = await cli('apply', pack, '--jobs', '2');
+      expect(r.code, r.stderr).toBe(0);
+      expect((await cli('verify', pack)).code).toBe(0);
+      expect((await cli('rollback', 'tree')).code).toBe(0);
+    }
+    expect(await indexes('idx_tree')).toEqual([]);
+  });
+});

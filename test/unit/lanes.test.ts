@@ -4,10 +4,15 @@ import { barrier, planLanes } from '../../src/engine/lanes.js';
 import type { Assessment } from '../../src/engine/assess.js';
 import { writePack } from '../helpers/packs.js';
 
-/** Assessments as assessPack would resolve them (schema public), without a database. */
-const assess = (pack: Awaited<ReturnType<typeof loadPack>>): Assessment[] =>
+/** Assessments as assessPack would resolve them (schema public), without a database; `trees` maps a partition to its root. */
+const assess = (pack: Awaited<ReturnType<typeof loadPack>>, trees: Record<string, string> = {}): Assessment[] =>
   pack.objects.map(
-    (o) => ({ object: o, schema: 'public', table: o.table ? { schema: 'public', name: o.table.name } : null }) as unknown as Assessment,
+    (o) =>
+      ({
+        object: o,
+        schema: 'public',
+        table: o.table ? { schema: 'public', name: o.table.name, lockGroup: trees[o.table.name] ?? `public.${o.table.name}` } : null,
+      }) as unknown as Assessment,
   );
 
 const PACK = `SET maintenance_work_mem = '1GB';
@@ -37,6 +42,25 @@ describe('planLanes', () => {
     // The big table's chain (cost 200) on one connection, the small builds on the other.
     expect(laneOf('s1')).toBe(laneOf('v1_key'));
     expect(laneOf('a1')).not.toBe(laneOf('s1'));
+  });
+
+  it('indexes anywhere in one partition tree share a lane, in pack order (a parent and its partition would deadlock)', async () => {
+    const pack = await loadPack(
+      writePack(
+        'tree',
+        `CREATE INDEX p_x ON events (x);\nCREATE INDEX p1_y ON events_2025 (y);\nCREATE INDEX o_x ON other (x);\nCREATE INDEX p2_y ON events_2026 (y);\n`,
+      ),
+    );
+    const trees = { events: 'oid 1', events_2025: 'oid 1', events_2026: 'oid 1' };
+    const [indexes] = planLanes(pack, assess(pack, trees), 2, () => 1).phases.map((phase) =>
+      phase.map((w) => w.map((s) => s.object!.name)),
+    );
+    const lane = indexes.find((w) => w.includes('p_x'))!;
+    expect(lane.filter((n) => n !== 'o_x')).toEqual(['p_x', 'p1_y', 'p2_y']);
+    expect(indexes.find((w) => w.includes('o_x'))).not.toBe(lane);
+    // Control: keyed by table name, as before, the parent and its partitions went to different lanes.
+    const [byName] = planLanes(pack, assess(pack), 2, () => 1).phases.map((phase) => phase.map((w) => w.map((s) => s.object!.name)));
+    expect(byName.find((w) => w.includes('p_x'))).not.toContain('p1_y');
   });
 
   it('a barrier releases when every lane has arrived, and counts a lane once', async () => {
