@@ -4,7 +4,7 @@
  * definition, and that rendering is compared with the indexes already on the table.
  */
 import type pg from 'pg';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IndexStmt } from '@pgsql/types';
@@ -36,7 +36,12 @@ export async function trialPack(trials: Trial[], name: string): Promise<Pack> {
   const dir = mkdtempSync(join(tmpdir(), 'pgopt-advise-'));
   const file = join(dir, `${name}.sql`);
   writeFileSync(file, trials.map((t) => `${t.sql};`).join('\n') + '\n');
-  return loadPack(file, { name, trial: true });
+  // The pack is read whole here (its file:line stays in its locations); the file is not needed after.
+  try {
+    return await loadPack(file, { name, trial: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { nodeAs } from '../sql/tree.js';
 import type pg from 'pg';
+import { actionFor } from './decide.js';
 import { randomUUID } from 'node:crypto';
 import { PgoptError, type SourceLocation } from '../errors.js';
 import { findIndex, findMatview } from '../db/catalog.js';
@@ -59,11 +60,11 @@ export interface ApplyOptions extends RunOptions {
 
 /** States apply refuses to act on without being told: they need a human decision. */
 function blockingProblem(a: Assessment, o: ApplyOptions): string | null {
-  if (a.state === 'conflict') return `${a.qualifiedName}: ${a.reason}`;
-  if (a.state === 'changed-since-applied' && !o.replaceChanged) {
+  if (actionFor(a, o) !== 'stop') return null;
+  if (a.state === 'changed-since-applied') {
     return `${a.qualifiedName}: ${a.reason} (pass --replace-changed to rebuild it, or roll it back with --only)`;
   }
-  return null;
+  return `${a.qualifiedName}: ${a.reason}`;
 }
 
 export async function applyPack(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
@@ -356,44 +357,33 @@ async function recordApplied(c: pg.Client, pack: Pack, a: Assessment, durationMs
  * What an object's state asks of apply without building anything: skip it, or record what is
  * already there. Returns false when it must be built.
  */
-async function settleWithoutBuilding(c: pg.Client, pack: Pack, a: Assessment, res: StatementResult): Promise<boolean> {
-  switch (a.state) {
-    case 'applied':
-    case 'unpopulated':
+async function settleWithoutBuilding(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptions, res: StatementResult): Promise<boolean> {
+  switch (actionFor(a, o)) {
+    case 'skip':
       res.outcome = 'skipped';
-      res.reason = 'already applied';
+      res.reason = a.state === 'pre-existing' ? 'pre-existing' : 'already applied';
       return true;
-    case 'pre-existing':
-      if (a.row) {
-        res.outcome = 'skipped';
-        res.reason = 'pre-existing';
-        return true;
-      }
-      await recordApplied(c, pack, a, null, true);
+    case 'record':
+      await recordApplied(c, pack, a, null, a.state === 'pre-existing');
       res.outcome = 'recorded';
-      res.reason = a.ownedBy
-        ? `owned by pack "${a.ownedBy}": recorded, never dropped by this pack`
-        : 'existed before pgopt: recorded as pre-existing, never dropped by rollback';
+      res.reason =
+        a.state === 'pending'
+          ? 'built by an interrupted run; now recorded'
+          : a.ownedBy
+            ? `owned by pack "${a.ownedBy}": recorded, never dropped by this pack`
+            : 'existed before pgopt: recorded as pre-existing, never dropped by rollback';
       return true;
-    case 'pending':
-      if (!(a.live && a.matches)) return false;
-      // Built by a run that died before it could record it.
-      await recordApplied(c, pack, a, null, false);
-      res.outcome = 'recorded';
-      res.reason = 'built by an interrupted run; now recorded';
-      return true;
-    case 'changed-since-applied':
-    case 'invalid':
-    case 'missing':
+    case 'create':
+    case 'rebuild':
       return false;
-    default:
+    case 'stop':
       throw new PgoptError('check', `${a.qualifiedName}: ${a.reason}`);
   }
 }
 
 /** Bring one object to its applied state; the registry row is written around the work so a crash leaves it truthful. */
 async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptions, res: StatementResult): Promise<void> {
-  if (await settleWithoutBuilding(c, pack, a, res)) return;
+  if (await settleWithoutBuilding(c, pack, a, o, res)) return;
   if (a.object.kind === 'index') await applyIndex(c, pack, a, o);
   else await applyMatview(c, pack, a, o);
   const rebuilding = a.state === 'invalid' || a.state === 'changed-since-applied';

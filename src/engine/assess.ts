@@ -39,20 +39,9 @@ import {
   type Topology,
 } from '../db/citus.js';
 import { judgePlacements, type PlacementVerdict } from './placements.js';
+import { decideState, type ObjectState } from './decide.js';
 
-/** An object's state, as plan shows it and verify judges it. */
-export const OBJECT_STATES = [
-  'pending',
-  'applied',
-  'changed-since-applied',
-  'pre-existing',
-  'conflict',
-  'invalid',
-  'missing',
-  'unpopulated',
-  'unverifiable',
-] as const;
-export type ObjectState = (typeof OBJECT_STATES)[number];
+export { OBJECT_STATES, type ObjectState } from './decide.js';
 
 export interface LiveObject {
   oid: number;
@@ -161,8 +150,8 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
       rows,
       live: live.get(o) ?? null,
       expected: expected.get(o)!,
+      otherKind: otherKind.get(o) ?? null,
     });
-    decideState(a, otherKind.get(o) ?? null);
     // A healthy distributed index says what was checked behind it: "32/32 shards valid".
     const shards = a.live?.placements;
     if (shards && !shards.problems.length && (a.state === 'applied' || a.state === 'pre-existing'))
@@ -309,26 +298,30 @@ async function readShards(c: pg.Client, tableOid: number, t: IndexedRelation): P
 function assessmentOf(
   pack: Pack,
   o: PackObject,
-  f: { schema: string; table: IndexedRelation | null; rows: RegistryRow[]; live: LiveObject | null; expected: string | null },
+  f: {
+    schema: string;
+    table: IndexedRelation | null;
+    rows: RegistryRow[];
+    live: LiveObject | null;
+    expected: string | null;
+    otherKind: string | null;
+  },
 ): Assessment {
   const row = f.rows.find((r) => r.pack === pack.name && r.schema === f.schema && r.name === o.name) ?? null;
   const owner = f.rows.find(
     (r) => r.pack !== pack.name && r.schema === f.schema && r.name === o.name && !r.preExisting && r.state === 'applied',
   );
   const matches = f.live && f.live.valid && f.expected !== null ? sameDefinition(o, f.live.definition, f.expected) : null;
-  return {
-    object: o,
-    schema: f.schema,
+  const facts = {
     qualifiedName: displayName(f.schema, o.name),
-    table: f.table,
     row,
     ownedBy: owner?.pack ?? null,
     live: f.live,
     expectedDefinition: f.expected,
     matches,
-    state: 'pending',
-    reason: '',
   };
+  const decision = decideState({ ...facts, kind: o.kind, fingerprint: o.fingerprint, otherKind: f.otherKind });
+  return { object: o, schema: f.schema, table: f.table, ...facts, ...decision };
 }
 
 /**
@@ -387,73 +380,6 @@ function sameDefinition(o: PackObject, liveDef: string, expectedDef: string): bo
   } catch {
     return false;
   }
-}
-
-const KIND_NAMES: Record<string, string> = {
-  r: 'table',
-  p: 'partitioned table',
-  v: 'view',
-  m: 'materialized view',
-  i: 'index',
-  S: 'sequence',
-  f: 'foreign table',
-  I: 'partitioned index',
-};
-
-/** An object of the pack made outside pgopt (a migration, psql) with the pack's definition: it holds. */
-const PRESENT_NOT_OURS = 'present, not owned by pgopt (created outside it, e.g. by a migration); it holds, and rollback never drops it';
-
-/** The one place that decides what state an object is in. */
-function decideState(a: Assessment, otherKind: string | null): void {
-  const { row, live, object: o } = a;
-  const claimed = row?.state === 'applied';
-  const set = (state: ObjectState, reason: string) => {
-    a.state = state;
-    a.reason = reason;
-  };
-  if (!live) {
-    if (otherKind) return set('conflict', `a ${KIND_NAMES[otherKind] ?? 'relation'} named ${a.qualifiedName} already exists`);
-    if (claimed && !row.preExisting) return set('missing', 'recorded as applied but not in the catalog (dropped outside pgopt?)');
-    if (claimed && row.preExisting) return set('missing', 'pre-existing object is gone');
-    return set('pending', row?.state === 'building' ? 'an earlier build was interrupted; will build' : 'not yet created');
-  }
-  if (live.onOtherTable) {
-    return set('conflict', `an index of this name exists on another table (${live.onOtherTable}); it is not the pack's`);
-  }
-  if (!live.valid) {
-    if (live.placements) {
-      return set(
-        'invalid',
-        `index is INVALID on the coordinator, with ${live.placements.summary} behind it (a concurrent build failed or was interrupted, or CREATE INDEX CONCURRENTLY IF NOT EXISTS ran on it: citus#8338); apply drops and rebuilds it`,
-      );
-    }
-    return set('invalid', 'index is INVALID (a concurrent build failed or was interrupted); apply drops and rebuilds it');
-  }
-  if (live.placements?.problems.length) {
-    return set('invalid', `${live.placements.summary}; apply drops and rebuilds it on every shard`);
-  }
-  if (claimed && row.fingerprint !== o.fingerprint) {
-    return set('changed-since-applied', 'the pack statement changed since it was applied');
-  }
-  if (a.expectedDefinition === null) {
-    return set(
-      'unverifiable',
-      'on a read-only standby the pack statement cannot be rendered, and the registry has no record of it: verify on the primary',
-    );
-  }
-  if (!a.matches) {
-    if (claimed && !row.preExisting) return set('changed-since-applied', 'the definition in the database no longer matches the pack');
-    return set('conflict', 'an object of this name already exists with a different definition');
-  }
-  if (row?.preExisting || a.ownedBy) {
-    return set('pre-existing', a.ownedBy ? `owned by pack "${a.ownedBy}"` : PRESENT_NOT_OURS);
-  }
-  if (!claimed) {
-    if (row?.state === 'building' || row?.state === 'dropping') return set('pending', 'built by an interrupted run; apply records it');
-    return set('pre-existing', PRESENT_NOT_OURS);
-  }
-  if (o.kind === 'matview' && !live.populated) return set('unpopulated', 'materialized view has never been refreshed (WITH NO DATA)');
-  return set('applied', '');
 }
 
 /** The dry run's way to run one pack statement: inside a savepoint, errors as the pack's. */

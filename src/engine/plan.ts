@@ -5,6 +5,7 @@ import { assessPack, type Assessment, type ObjectState } from './assess.js';
 import { lockOf } from './locks.js';
 import { describeTopology, distributedLock } from './placements.js';
 import { lintPack, type LintFinding } from './lint/index.js';
+import { actionFor } from './decide.js';
 
 export const PLAN_ACTIONS = ['create', 'rebuild', 'record', 'skip', 'run', 'stop'] as const;
 export type PlanAction = (typeof PLAN_ACTIONS)[number];
@@ -33,24 +34,9 @@ export interface PlanResult {
   blocked: boolean;
 }
 
-function actionFor(s: PackStatement, a: Assessment | null, replaceChanged: boolean): PlanAction {
+function stepAction(s: PackStatement, a: Assessment | null, replaceChanged: boolean): PlanAction {
   if (!a) return s.kind === 'drop-own' ? 'skip' : 'run';
-  switch (a.state) {
-    case 'pending':
-      return a.live && a.matches ? 'record' : 'create';
-    case 'missing':
-      return 'create';
-    case 'invalid':
-      return 'rebuild';
-    case 'changed-since-applied':
-      return replaceChanged ? 'rebuild' : 'stop';
-    case 'conflict':
-      return 'stop';
-    case 'pre-existing':
-      return a.row ? 'skip' : 'record';
-    default:
-      return 'skip';
-  }
+  return actionFor(a, { replaceChanged });
 }
 
 /** A dry run: what apply would do, statement by statement, and the lock each takes. */
@@ -78,7 +64,7 @@ export async function planPack(c: pg.Client, pack: Pack, opts: { concurrently: b
       lock,
       concurrent,
       state: a?.state ?? null,
-      action: actionFor(s, a, !!opts.replaceChanged),
+      action: stepAction(s, a, !!opts.replaceChanged),
       reason: a?.reason ?? (s.kind === 'drop-own' ? 'apply builds only what is missing' : ''),
     };
   });

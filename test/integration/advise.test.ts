@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -117,9 +117,11 @@ describe('pgopt advise', () => {
     expect((await runCli(['rollback', p, '--db', db.url])).code).toBe(0);
   });
 
-  it('--dry-run lists candidates and builds nothing', async () => {
-    const r = await runCli(['advise', file('w.sql', WORKLOAD), '--dry-run', '--json', '--db', db.url]);
+  it('--dry-run lists candidates and builds nothing, and leaves no temporary file behind', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'advise-tmp-'));
+    const r = await runCli(['advise', file('w.sql', WORKLOAD), '--dry-run', '--json', '--db', db.url], { env: { TMPDIR: tmp } });
     expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(tmp)).toEqual([]);
     const doc = JSON.parse(r.stdout);
     expect(doc.pack).toBeNull();
     expect(doc.trials.every((t: { sizeBytes: number | null }) => t.sizeBytes === null)).toBe(true);
