@@ -32,6 +32,89 @@ export async function findRelation(c: pg.Client, schema: string | null, name: st
   return r ? { oid: r.oid, schema: r.schema, name: r.name, relkind: r.relkind, estimatedRows: r.rows, treeRoot: r.root } : null;
 }
 
+/**
+ * Many names resolved in one query, each as findRelation would (an unqualified name through the
+ * user's search_path, in order): the cost of resolving a pack does not grow with it.
+ */
+export async function findRelations(c: pg.Client, refs: { schema: string | null; name: string }[]): Promise<(Relation | null)[]> {
+  if (!refs.length) return [];
+  const schemas = (await prepareSession(c)).userSchemas;
+  const res = await c.query(
+    `SELECT DISTINCT ON (w.ord) w.ord::int AS ord, c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
+            greatest(c.reltuples, 0)::float8 AS rows, coalesce(pg_partition_root(c.oid), c.oid)::int AS root
+       FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(schema, name, ord)
+       JOIN pg_class c ON c.relname = w.name
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE (w.schema IS NOT NULL AND n.nspname = w.schema) OR (w.schema IS NULL AND n.nspname = ANY ($3::text[]))
+      ORDER BY w.ord, array_position($3::text[], n.nspname::text)`,
+    [refs.map((r) => r.schema), refs.map((r) => r.name), schemas],
+  );
+  const out: (Relation | null)[] = refs.map(() => null);
+  for (const r of res.rows) {
+    out[r.ord - 1] = { oid: r.oid, schema: r.schema, name: r.name, relkind: r.relkind, estimatedRows: r.rows, treeRoot: r.root };
+  }
+  return out;
+}
+
+/** What holds one schema-qualified name now: an index, a materialized view, or a relation of another kind. */
+export interface NamedObject {
+  relkind: string;
+  index: IndexInfo | null;
+  matview: MatviewInfo | null;
+}
+
+/** Key of `findObjects`' answer. */
+export const objectKey = (schema: string, name: string): string => `${schema}\u0000${name}`;
+
+/**
+ * findIndex, findMatview and relationKindByName for many names in one query: what an assessment
+ * reads for every object of a pack, at a cost that does not grow with the pack.
+ */
+export async function findObjects(c: pg.Client, names: { schema: string; name: string }[]): Promise<Map<string, NamedObject>> {
+  if (!names.length) return new Map();
+  const res = await c.query(
+    `SELECT w.schema, w.name, c.relkind::text AS relkind, c.oid::int AS oid, t.relname AS table, t.oid::int AS table_oid,
+            i.indisvalid AS valid, i.indisready AS ready,
+            CASE WHEN i.indexrelid IS NOT NULL THEN pg_get_indexdef(c.oid) END AS idef,
+            -- A partitioned index has no storage of its own: its size is its partitions'.
+            (CASE WHEN c.relkind = 'I' THEN (SELECT coalesce(sum(pg_relation_size(relid)), 0) FROM pg_partition_tree(c.oid))
+                  WHEN c.relkind = 'i' THEN pg_relation_size(c.oid) END)::float8 AS isize,
+            CASE WHEN c.relkind = 'm' THEN c.relispopulated END AS populated,
+            CASE WHEN c.relkind = 'm' THEN pg_get_viewdef(c.oid) END AS vdef,
+            CASE WHEN c.relkind = 'm' THEN pg_total_relation_size(c.oid)::float8 END AS vsize,
+            CASE WHEN c.relkind = 'm' THEN EXISTS (SELECT 1 FROM pg_index u WHERE u.indrelid = c.oid AND u.indisunique AND u.indisvalid
+                                                      AND u.indpred IS NULL AND u.indexprs IS NULL) END AS has_unique
+       FROM unnest($1::text[], $2::text[]) AS w(schema, name)
+       JOIN pg_namespace n ON n.nspname = w.schema
+       JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.name
+       LEFT JOIN pg_index i ON i.indexrelid = c.oid
+       LEFT JOIN pg_class t ON t.oid = i.indrelid`,
+    [names.map((x) => x.schema), names.map((x) => x.name)],
+  );
+  const out = new Map<string, NamedObject>();
+  for (const r of res.rows) {
+    const index: IndexInfo | null =
+      r.idef === null
+        ? null
+        : {
+            oid: r.oid,
+            table: r.table,
+            tableOid: r.table_oid,
+            valid: r.valid,
+            ready: r.ready,
+            definition: r.idef,
+            sizeBytes: r.isize,
+            partitioned: r.relkind === 'I',
+          };
+    const matview: MatviewInfo | null =
+      r.relkind === 'm'
+        ? { oid: r.oid, populated: r.populated, definition: r.vdef, sizeBytes: r.vsize, hasUniqueIndex: r.has_unique }
+        : null;
+    out.set(objectKey(r.schema, r.name), { relkind: r.relkind, index, matview });
+  }
+  return out;
+}
+
 /** Where an unqualified CREATE of the user's puts its object; null when the search_path names no existing schema. */
 export async function currentSchema(c: pg.Client): Promise<string | null> {
   return (await prepareSession(c)).userCurrentSchema;
@@ -274,6 +357,18 @@ export async function tableActivity(c: pg.Client, table: string): Promise<TableA
     [table],
   );
   return r.rows[0] ?? null;
+}
+
+/** Of these relations (qualified names), those never analyzed, by hand or by autovacuum: they have no statistics. */
+export async function neverAnalyzed(c: pg.Client, relations: string[]): Promise<Set<string>> {
+  if (!relations.length) return new Set();
+  const r = await c.query(
+    `SELECT r.rel FROM pg_catalog.unnest($1::text[]) AS r(rel)
+       JOIN pg_catalog.pg_stat_all_tables st ON st.relid = pg_catalog.to_regclass(r.rel)
+      WHERE st.last_analyze IS NULL AND st.last_autoanalyze IS NULL`,
+    [relations],
+  );
+  return new Set(r.rows.map((row) => row.rel as string));
 }
 
 /** format_type of a table's column, or null. */

@@ -4,11 +4,11 @@ import { inputError, PgoptError } from '../errors.js';
 import {
   canCreateIn,
   currentSchema,
-  findIndex,
-  findMatview,
+  findObjects,
   findRelation,
+  findRelations,
   indexTree,
-  relationKindByName,
+  objectKey,
   relationOid,
   viewCalls,
   type ViewCall,
@@ -29,6 +29,7 @@ import { readRows, type RegistryRow } from './registry.js';
 import { checkPrivileges } from './privileges.js';
 import {
   citusRelationSize,
+  citusVersion,
   indexOnPlacements,
   nameHashes,
   onShards,
@@ -141,7 +142,9 @@ export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: b
       })),
     );
   }
-  const expected = isStandby(c) ? recordedDefinitions(pack, rows, schemaOf) : await dryRun(c, pack, schemaOf, tables, live);
+  const expected = isStandby(c)
+    ? recordedDefinitions(pack, rows, schemaOf)
+    : await dryRun(c, pack, schemaOf, tables, live, recordedRenderings(pack, rows, schemaOf, live));
   if (!isStandby(c)) await readPlacements(c, pack, tables, live, expected);
   const assessments = pack.objects.map((o) => {
     const a = assessmentOf(pack, o, {
@@ -172,6 +175,12 @@ interface ResolvedNames {
 async function resolveNames(c: pg.Client, pack: Pack, defaultSchema: string): Promise<ResolvedNames> {
   const names: ResolvedNames = { schemaOf: new Map(), tables: new Map(), tableOf: new Map(), rowsRead: new Map() };
   const { schemaOf, tables } = names;
+  // Every reference in one query, and Citus asked once: resolving costs the same for 2 objects or 2,000.
+  const refs = pack.statements.flatMap((s) => s.references);
+  const found = new Map(refs.map((r, i) => [r, i]));
+  const relations = await findRelations(c, refs);
+  const citus = !!(await citusVersion(c));
+  const topologies = new Map<number, Topology | null>();
   for (const s of pack.statements) {
     const o = s.object;
     if (o?.kind === 'matview') schemaOf.set(o, o.schema ?? defaultSchema);
@@ -184,16 +193,17 @@ async function resolveNames(c: pg.Client, pack: Pack, defaultSchema: string): Pr
         }
         continue;
       }
-      await resolveReference(c, s, ref, names);
+      const rel = relations[found.get(ref)!];
+      if (!rel) throw missingRelation(s, ref);
+      if (citus && s.object?.kind === 'index' && !topologies.has(rel.oid)) topologies.set(rel.oid, await tableTopology(c, rel.oid));
+      resolveReference(s, ref, rel, topologies.get(rel.oid) ?? null, names);
     }
     if (o?.kind === 'index') schemaOf.set(o, tables.get(o)!.schema);
   }
   return names;
 }
 
-async function resolveReference(c: pg.Client, s: PackStatement, ref: RelationRef, names: ResolvedNames): Promise<void> {
-  const rel = await findRelation(c, ref.schema, ref.name);
-  if (!rel) throw missingRelation(s, ref);
+function resolveReference(s: PackStatement, ref: RelationRef, rel: Relation, topology: Topology | null, names: ResolvedNames): void {
   names.rowsRead.set(s.ordinal, (names.rowsRead.get(s.ordinal) ?? 0) + rel.estimatedRows);
   if (s.object?.kind !== 'index') return;
   if (!['r', 'p', 'm'].includes(rel.relkind)) throw inputError(`"${displayRelation(ref)}" is not a table or materialized view`, s.location);
@@ -201,25 +211,29 @@ async function resolveReference(c: pg.Client, s: PackStatement, ref: RelationRef
     schema: rel.schema,
     name: rel.name,
     partitioned: rel.relkind === 'p',
-    topology: await tableTopology(c, rel.oid),
+    topology,
     lockGroup: `oid ${rel.treeRoot}`,
   });
   names.tableOf.set(s.ordinal, rel);
 }
 
-/** What exists today under each object's name: the object itself, or something else of that name. */
+/** What exists today under each object's name: the object itself, or something else of that name (one query for the pack). */
 async function readLive(c: pg.Client, pack: Pack, names: ResolvedNames) {
   const live = new Map<PackObject, LiveObject | null>();
   const otherKind = new Map<PackObject, string | null>();
+  const found = await findObjects(
+    c,
+    pack.objects.map((o) => ({ schema: names.schemaOf.get(o)!, name: o.name })),
+  );
   for (const o of pack.objects) {
     const schema = names.schemaOf.get(o)!;
-    if (o.kind === 'index') {
-      const i = await findIndex(c, schema, o.name);
-      // An index lives in its table's schema, so the table's name tells whether it is the pack's table.
-      const onOtherTable = i && i.table !== names.tables.get(o)!.name ? displayName(schema, i.table) : null;
-      live.set(
-        o,
-        i && {
+    const held = found.get(objectKey(schema, o.name)) ?? null;
+    const i = o.kind === 'index' ? (held?.index ?? null) : null;
+    const m = o.kind === 'matview' ? (held?.matview ?? null) : null;
+    // An index lives in its table's schema, so the table's name tells whether it is the pack's table.
+    const onOtherTable = i && i.table !== names.tables.get(o)!.name ? displayName(schema, i.table) : null;
+    const object: LiveObject | null = i
+      ? {
           oid: i.oid,
           valid: i.valid && i.ready,
           populated: true,
@@ -227,13 +241,8 @@ async function readLive(c: pg.Client, pack: Pack, names: ResolvedNames) {
           sizeBytes: i.sizeBytes,
           onOtherTable,
           placements: null,
-        },
-      );
-    } else {
-      const m = await findMatview(c, schema, o.name);
-      live.set(
-        o,
-        m && {
+        }
+      : m && {
           oid: m.oid,
           valid: true,
           populated: m.populated,
@@ -241,10 +250,9 @@ async function readLive(c: pg.Client, pack: Pack, names: ResolvedNames) {
           sizeBytes: m.sizeBytes,
           onOtherTable: null,
           placements: null,
-        },
-      );
-    }
-    otherKind.set(o, live.get(o) ? null : await relationKindByName(c, schema, o.name));
+        };
+    live.set(o, object);
+    otherKind.set(o, object ? null : (held?.relkind ?? null));
   }
   return { live, otherKind };
 }
@@ -402,18 +410,31 @@ function dryStep(c: pg.Client, s: PackStatement): DryStep {
   };
 }
 
-/** The server's rendering of a pack index, built on an empty temporary clone of its table. */
-async function dryIndex(c: pg.Client, s: PackStatement, t: { schema: string; name: string }, clone: string): Promise<string> {
+/**
+ * The server's rendering of a pack index, built on an empty temporary clone of its table: one
+ * clone per table, made the first time one of its indexes is rendered (`clones`).
+ */
+async function dryIndex(
+  c: pg.Client,
+  s: PackStatement,
+  t: { schema: string; name: string },
+  names: { clone: string; index: string },
+  clones: Set<string>,
+): Promise<string> {
   const run = dryStep(c, s);
-  // A partitioned table's clone is partitioned the same way, so the server applies its rules
-  // (a UNIQUE index must include the partition key) here rather than half-way through apply.
-  const key = (await c.query(`SELECT pg_get_partkeydef(to_regclass($1)) AS k`, [qualify(t.schema, t.name)])).rows[0]?.k as string | null;
-  await run(`CREATE TEMP TABLE ${clone} (LIKE ${qualify(t.schema, t.name)})${key ? ` PARTITION BY ${key}` : ''}`);
-  await run(rewriteIndexSql(s.sql, { name: `${clone}_idx`, relation: `pg_temp.${clone}`, concurrently: false }), {
+  const { clone, index } = names;
+  if (!clones.has(clone)) {
+    // A partitioned table's clone is partitioned the same way, so the server applies its rules
+    // (a UNIQUE index must include the partition key) here rather than half-way through apply.
+    const key = (await c.query(`SELECT pg_get_partkeydef(to_regclass($1)) AS k`, [qualify(t.schema, t.name)])).rows[0]?.k as string | null;
+    await run(`CREATE TEMP TABLE ${clone} (LIKE ${qualify(t.schema, t.name)})${key ? ` PARTITION BY ${key}` : ''}`);
+    clones.add(clone);
+  }
+  await run(rewriteIndexSql(s.sql, { name: index, relation: `pg_temp.${clone}`, concurrently: false }), {
     name: clone,
     for: displayName(t.schema, t.name),
   });
-  const res = await c.query(`SELECT pg_get_indexdef(to_regclass($1)) AS d`, [`pg_temp.${clone}_idx`]);
+  const res = await c.query(`SELECT pg_get_indexdef(to_regclass($1)) AS d`, [`pg_temp.${index}`]);
   return res.rows[0].d;
 }
 
@@ -457,17 +478,20 @@ async function dryRun(
   schemaOf: Map<PackObject, string>,
   tables: Map<PackObject, { schema: string; name: string }>,
   live: Map<PackObject, LiveObject | null>,
+  recorded: Map<PackObject, string>,
 ): Promise<Map<PackObject, string>> {
-  const out = new Map<PackObject, string>();
+  const out = new Map<PackObject, string>(recorded);
   const tag = randomBytes(4).toString('hex');
   /** Views of the pack this role cannot create (a read-only verify): rendered as temporary views. */
   const readOnlyViews = new Set<string>();
+  const clones = new Set<string>();
+  const cloneOf = new Map<string, string>();
   const steps = async () => {
     await c.query(`SET LOCAL lock_timeout = '5s'`);
     for (const s of pack.statements) {
       const o = s.object;
       if (s.kind === 'set') await dryStep(c, s)(s.sql);
-      if (!o) continue;
+      if (!o || recorded.has(o)) continue;
       const dryName = `pgopt_dry_${tag}_${s.ordinal}`;
       if (o.kind === 'matview') {
         const schema = schemaOf.get(o)!;
@@ -479,10 +503,34 @@ async function dryRun(
       const t = tables.get(o)!;
       // An index on a pack view that is not there and cannot be made here: nothing to render it on.
       const unmade = readOnlyViews.has(`${t.schema}.${t.name}`) && !(await relationOid(c, qualify(t.schema, t.name)));
-      out.set(o, unmade ? '' : await dryIndex(c, s, t, dryName));
+      const table = qualify(t.schema, t.name);
+      if (!cloneOf.has(table)) cloneOf.set(table, `pgopt_dry_${tag}_t${cloneOf.size}`);
+      out.set(o, unmade ? '' : await dryIndex(c, s, t, { clone: cloneOf.get(table)!, index: dryName }, clones));
     }
   };
   await withRolledBackTransaction(c, steps, { timeoutMs: 60_000 });
+  return out;
+}
+
+/**
+ * An index this pack applied, recorded with this very statement (same fingerprint) and the
+ * server's rendering of it, and still in the catalog as recorded: that rendering is the pack's, no
+ * dry run needed. What verify and a no-op apply read then does not grow with the pack.
+ */
+function recordedRenderings(
+  pack: Pack,
+  rows: RegistryRow[],
+  schemaOf: Map<PackObject, string>,
+  live: Map<PackObject, LiveObject | null>,
+): Map<PackObject, string> {
+  const out = new Map<PackObject, string>();
+  for (const o of pack.objects) {
+    const l = live.get(o);
+    const row = rows.find((r) => r.pack === pack.name && r.schema === schemaOf.get(o) && r.name === o.name);
+    if (o.kind !== 'index' || !l || !l.valid || l.onOtherTable || !row?.catalogDefinition) continue;
+    if (row.state !== 'applied' || row.fingerprint !== o.fingerprint || row.objectOid !== l.oid) continue;
+    if (sameDefinition(o, l.definition, row.catalogDefinition)) out.set(o, row.catalogDefinition);
+  }
   return out;
 }
 

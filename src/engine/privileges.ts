@@ -22,14 +22,20 @@ export interface PrivilegeTarget {
 export async function checkPrivileges(c: pg.Client, targets: PrivilegeTarget[]): Promise<void> {
   const missing: string[] = [];
   const user = await currentUser(c);
+  // Asked once per table and schema, however many of the pack's objects are on it.
+  const owners = new Map<string, Promise<Awaited<ReturnType<typeof tableOwnership>>>>();
+  const creatable = new Map<string, Promise<boolean>>();
   for (const a of targets) {
     if (a.exists) continue;
     if (a.table) {
-      const own = await tableOwnership(c, qualify(a.table.schema, a.table.name));
+      const table = qualify(a.table.schema, a.table.name);
+      if (!owners.has(table)) owners.set(table, tableOwnership(c, table));
+      const own = await owners.get(table)!;
       // A table the pack creates in this run (a view) has no row yet: it will be ours.
       if (own && !own.mine) missing.push(`ownership of ${a.table.schema}.${a.table.name} (owned by ${own.owner}) to index it`);
     } else {
-      if (!(await canCreateIn(c, a.schema))) missing.push(`CREATE on schema ${a.schema} for ${a.qualifiedName}`);
+      if (!creatable.has(a.schema)) creatable.set(a.schema, canCreateIn(c, a.schema));
+      if (!(await creatable.get(a.schema)!)) missing.push(`CREATE on schema ${a.schema} for ${a.qualifiedName}`);
     }
   }
   if (!(await registryExists(c))) {

@@ -363,6 +363,40 @@ export async function logEvent(c: pg.Client, e: EventInput): Promise<boolean> {
     );
 }
 
+/**
+ * Many events in one statement: what a run found nothing to do about (skipped objects) is written
+ * once at its end, so a no-op apply costs the same for 2 objects or 2,000. Events that record work
+ * (a build, a failure) are written as they happen (logEvent), so a crash cannot lose them.
+ */
+export async function logEvents(c: pg.Client, events: EventInput[]): Promise<boolean> {
+  if (!events.length || !(await registryExists(c))) return false;
+  return c
+    .query(
+      `INSERT INTO pgopt.events (run_id, pack, action, object, outcome, duration_ms, detail, pgopt_version)
+       SELECT e.run_id, e.pack, e.action, e.object, e.outcome, e.duration_ms, e.detail, $2
+         FROM pg_catalog.jsonb_to_recordset($1::jsonb)
+              AS e(run_id text, pack text, action text, object text, outcome text, duration_ms numeric, detail jsonb)`,
+      [
+        JSON.stringify(
+          events.map((e) => ({
+            run_id: e.runId,
+            pack: e.pack,
+            action: e.action,
+            object: e.object ?? null,
+            outcome: e.outcome,
+            duration_ms: e.durationMs ?? null,
+            detail: e.detail ?? null,
+          })),
+        ),
+        PGOPT_VERSION,
+      ],
+    )
+    .then(
+      () => true,
+      () => false,
+    );
+}
+
 export interface EventRow {
   id: number;
   at: string;

@@ -303,9 +303,10 @@ describe('credentials in application_name (issue 23, item 10)', () => {
     expect(runApplicationName('rollback', long)).not.toMatch(/Q7Q7/);
     const holder = await db.connect();
     await holder.query('SELECT pg_advisory_lock($1::int, 1)', [0x70676f70]);
-    const run = cli('rollback', url, '--wait', '3s');
+    const run = cli('rollback', url, '--wait', '30s');
     let seen: string[] = [];
-    for (let i = 0; i < 100 && !seen.length; i++) {
+    // It waits for the lock (up to 30 s) while connected: look until its session shows up.
+    for (let i = 0; i < 600 && !seen.length; i++) {
       await new Promise((res) => setTimeout(res, 30));
       seen = (await db.query(`SELECT application_name AS a FROM pg_stat_activity WHERE application_name LIKE 'pgopt rollback%'`)).map(
         (r) => r.a,
