@@ -89,12 +89,13 @@ export async function buildIndex(
  * never an index of that name that was there before.
  */
 async function buildConcurrently(c: pg.Client, o: RunOptions, sql: string, schema: string, name: string): Promise<void> {
-  const before = await findIndex(c, schema, name);
+  // Only its oid: whatever is there already is never this statement's leftover.
+  const before = await relationOid(c, qualify(schema, name));
   try {
     await withBuildTimeout(c, o, () => asUser(c, () => runOneStatement(c, sql)));
   } catch (err) {
     const left = await findIndex(c, schema, name).catch(() => null);
-    if (left && !left.valid && left.oid !== before?.oid) {
+    if (left && !left.valid && left.oid !== before) {
       await dropLeftover(c, schema, name, o, err);
       // On Citus the coordinator's drop reaches the shards; any shard it missed is dropped on its node.
       await sweepShardLeftovers(c, left.tableOid, schema, name).catch(() => {});
