@@ -125,7 +125,7 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
       o.withExtraClient && builds ? (o.jobs ?? 1) : 1,
       (s) => (s.kind === 'create-matview' ? 2 : 1) * (assessed.rowsRead.get(s.ordinal) ?? 0),
     );
-    await runAllLanes(c, run, lanes);
+    await runAllLanes(c, run, lanes, builds);
     const tailTouched = new Map<string, string>();
     for (const s of lanes.tail) await execute(run, c, s, tailTouched);
     await analyzeTouched(run, c, tailTouched);
@@ -203,7 +203,7 @@ function startRun(pack: Pack, o: ApplyOptions, assessed: PackAssessment): ApplyR
 }
 
 /** The lanes, with a monitor connection reading pg_stat_progress_create_index while the builders are busy. */
-async function runAllLanes(c: pg.Client, run: ApplyRun, lanes: LanePlan): Promise<void> {
+async function runAllLanes(c: pg.Client, run: ApplyRun, lanes: LanePlan, builds: boolean): Promise<void> {
   const { o } = run;
   const work: LaneWork<pg.Client> = {
     start: async (conn) => {
@@ -218,7 +218,8 @@ async function runAllLanes(c: pg.Client, run: ApplyRun, lanes: LanePlan): Promis
       run.result.error ??= failure(err, 'opening a build connection', o.signal);
     },
   };
-  if (!o.withExtraClient || !o.onProgress) return runLanes(lanes, c, o.withExtraClient, work);
+  // Nothing to build, nothing to watch: no monitor connection.
+  if (!o.withExtraClient || !o.onProgress || !builds) return runLanes(lanes, c, o.withExtraClient, work);
   await o.withExtraClient(async (monitor) => {
     run.o = { ...o, watch: progressWatcher(monitor, o.onProgress!) };
     await runLanes(lanes, c, o.withExtraClient, work);
