@@ -2,7 +2,18 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const CORE = ['src/engine/**/*.ts', 'src/bench/**/*.ts', 'src/pack/**/*.ts', 'src/db/**/*.ts', 'src/sql/**/*.ts'];
+const CORE = [
+  'src/engine/**/*.ts',
+  'src/bench/**/*.ts',
+  'src/pack/**/*.ts',
+  'src/db/**/*.ts',
+  'src/sql/**/*.ts',
+  'src/advise/**/*.ts',
+  'src/report/**/*.ts',
+  'src/export/**/*.ts',
+  'src/demo/**/*.ts',
+  'src/fixture-loader/**/*.ts',
+];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/perf/**', 'fixtures/**', 'bin/**', '.ci/**'] },

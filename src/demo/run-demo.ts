@@ -7,12 +7,13 @@ import { withClient } from '../db/scoped.js';
 import { startEmbedded, type EmbeddedServer } from '../embedded/server.js';
 import { loadFixture, type LoadFixtureResult } from '../fixture-loader/load-fixture.js';
 import { loadPack } from '../pack/load-pack.js';
+import type { Pack } from '../pack/types.js';
 import { applyPack, type ApplyResult } from '../engine/apply.js';
 import { verifyPack, type VerifyResult } from '../engine/verify.js';
 import { rollbackPack, type RollbackResult } from '../engine/rollback.js';
 import { DEFAULT_RUN_OPTIONS } from '../engine/run-options.js';
 import type { ProgressListener } from '../engine/progress.js';
-import { loadWorkload } from '../bench/workload.js';
+import { loadWorkload, type Workload } from '../bench/workload.js';
 import { DEFAULT_BENCH_OPTIONS, runBench, type BenchResult } from '../bench/runner.js';
 import { compareRuns, type Comparison } from '../bench/compare.js';
 import { accountPack, type PackAccount } from '../bench/accounting.js';
@@ -67,9 +68,11 @@ function writePassfile(server: EmbeddedServer): string {
  * workload, apply the pack, bench again (same data, same parameters, same warm-up), compare,
  * verify, roll back, stop the server.
  */
-export async function runDemo(o: DemoOptions): Promise<DemoResult> {
-  const timingsMs: Record<string, number> = {};
-  const timed = async <T>(label: string, fn: () => Promise<T>): Promise<T> => {
+/** A step of the demo, announced and timed (its time lands in `timingsMs`). */
+type Timed = <T>(label: string, fn: () => Promise<T>) => Promise<T>;
+
+function timer(o: DemoOptions, timingsMs: Record<string, number>): Timed {
+  return async (label, fn) => {
     o.onProgress?.({ type: 'step', message: label });
     const t0 = performance.now();
     try {
@@ -78,6 +81,39 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       timingsMs[label] = Math.round(performance.now() - t0);
     }
   };
+}
+
+/** On the demo database: load, bench, apply, bench again, account, verify, roll back. */
+async function demoSteps(o: DemoOptions, url: string, pack: Pack, workload: Workload, timed: Timed) {
+  const target = resolveConnection({ db: url });
+  const bench = { ...DEFAULT_BENCH_OPTIONS, runs: o.runs, warmup: o.warmup, onProgress: o.onProgress };
+  const run = { ...DEFAULT_RUN_OPTIONS, onProgress: o.onProgress };
+  return withClient(target, 'pgopt demo', async (c) => {
+    const load = await timed(`loading audit_engine at scale ${o.scale}`, () =>
+      loadFixture(c, 'audit_engine', { scale: o.scale, seed: o.seed, replace: false, onProgress: o.onProgress }),
+    );
+    const before = await timed('benchmarking before the pack', () => runBench(c, workload, bench));
+    const apply = await timed('applying sql/audit_engine', () =>
+      applyPack(c, pack, {
+        ...run,
+        analyze: true,
+        replaceChanged: false,
+        jobs: 2,
+        withExtraClient: (fn) => withClient(target, 'pgopt demo', fn),
+      }),
+    );
+    if (apply.error) throw apply.error;
+    const after = await timed('benchmarking after the pack', () => runBench(c, workload, bench));
+    const account = await accountPack(c, pack, after);
+    const verify = await timed('verifying', () => verifyPack(c, pack));
+    const rollback = o.keep ? null : await timed('rolling back', () => rollbackPack(c, pack.name, run));
+    return { load, before, apply, after, account, verify, rollback };
+  });
+}
+
+export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  const timingsMs: Record<string, number> = {};
+  const timed = timer(o, timingsMs);
   const [pack, workload] = await Promise.all([loadPack(DEMO_PACK), loadWorkload(DEMO_WORKLOAD)]);
   const server = await timed('starting embedded PostgreSQL', () => startEmbedded({ detached: o.keep }));
   o.onServer?.(server);
@@ -88,31 +124,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       await admin.query(`CREATE DATABASE ${DEMO_DB}`);
       return (await admin.query('SHOW server_version')).rows[0].server_version as string;
     });
-    const url = server.url.replace(/\/postgres$/, `/${DEMO_DB}`);
-    const target = resolveConnection({ db: url });
-    const bench = { ...DEFAULT_BENCH_OPTIONS, runs: o.runs, warmup: o.warmup, onProgress: o.onProgress };
-    const run = { ...DEFAULT_RUN_OPTIONS, onProgress: o.onProgress };
-    const result = await withClient(target, 'pgopt demo', async (c) => {
-      const load = await timed(`loading audit_engine at scale ${o.scale}`, () =>
-        loadFixture(c, 'audit_engine', { scale: o.scale, seed: o.seed, replace: false, onProgress: o.onProgress }),
-      );
-      const before = await timed('benchmarking before the pack', () => runBench(c, workload, bench));
-      const apply = await timed('applying sql/audit_engine', () =>
-        applyPack(c, pack, {
-          ...run,
-          analyze: true,
-          replaceChanged: false,
-          jobs: 2,
-          withExtraClient: (fn) => withClient(target, 'pgopt demo', fn),
-        }),
-      );
-      if (apply.error) throw apply.error;
-      const after = await timed('benchmarking after the pack', () => runBench(c, workload, bench));
-      const account = await accountPack(c, pack, after);
-      const verify = await timed('verifying', () => verifyPack(c, pack));
-      const rollback = o.keep ? null : await timed('rolling back', () => rollbackPack(c, pack.name, run));
-      return { load, before, apply, after, account, verify, rollback };
-    });
+    const result = await demoSteps(o, server.url.replace(/\/postgres$/, `/${DEMO_DB}`), pack, workload, timed);
     return {
       url: server.displayUrl.replace(/\/postgres$/, `/${DEMO_DB}`),
       kept: o.keep ? { pid: server.pid, passfile: writePassfile(server) } : null,

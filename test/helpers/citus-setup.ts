@@ -16,6 +16,6 @@ export default async function setup(project: TestProject) {
   execFileSync(CITUS_UP, ['start', String(base), dir], { stdio: 'inherit' });
   project.provide('citusBasePort', base);
   return async () => {
-    execFileSync(CITUS_UP, ['destroy', dir], { stdio: 'inherit' });
+    execFileSync(CITUS_UP!, ['destroy', dir], { stdio: 'inherit' });
   };
 }

@@ -70,7 +70,11 @@ const trialLeftovers = async () => ({
 
 describe('pgopt advise', () => {
   let pack = '';
-  let json: { trials: { candidate: { queries: string[] }; outcome: string; sql: string }[]; hypopg: string; writes: unknown[] };
+  let json: {
+    trials: { candidate: { queries: string[] }; outcome: string; sql: string; reason: string }[];
+    hypopg: string;
+    writes: unknown[];
+  };
 
   it('finds, proves and writes the known right indexes, and leaves the database as it was', async () => {
     // The application's schema; advise's own bookkeeping (schema pgopt) is what makes a kill -9 recoverable.
@@ -86,7 +90,7 @@ describe('pgopt advise', () => {
     pack = readFileSync(out, 'utf8');
     // First-round losers are dropped at once, before round two builds anything more.
     const losers = json.trials.filter((t) =>
-      ['no query of the workload used it', 'no query it served was significantly faster'].includes((t as { reason: string }).reason),
+      ['no query of the workload used it', 'no query it served was significantly faster'].includes(t.reason),
     );
     if (losers.length) expect(r.stderr).toMatch(/dropping \d+ trial index\(es\) that made no query faster/);
     expect(pack).toMatch(/ON "app"\."users" \(lower\(email\)\)/);

@@ -32,7 +32,8 @@ describe('pgopt export prisma (the layout, pure)', () => {
       expect(stmts).toHaveLength(1);
       expect(m.sql).toMatch(/^-- pgopt pack "audit_engine": (index|materialized view) /);
       expect(m.sql).toMatch(/\n-- rollback: DROP (INDEX CONCURRENTLY|MATERIALIZED VIEW) IF EXISTS /);
-      if ('IndexStmt' in stmts[0].stmt!) expect((stmts[0].stmt as { IndexStmt: { concurrent: boolean } }).IndexStmt.concurrent).toBe(true);
+      if ('IndexStmt' in stmts![0].stmt!)
+        expect((stmts![0].stmt as { IndexStmt: { concurrent: boolean } }).IndexStmt.concurrent).toBe(true);
     }
   });
 
