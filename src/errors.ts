@@ -20,6 +20,23 @@ export interface SourceLocation {
 }
 
 /**
+ * What an error carries besides its message, for programs (`--json`, library callers). Each field
+ * is set by one kind of failure; anything read from the database is data, never code.
+ */
+export interface ErrorDetails {
+  /** apply stopped before changing anything: each object that needs a human decision. */
+  problems?: string[];
+  /** apply stopped on lint errors: the findings (file, line, rule, message). */
+  findings?: { rule: string; severity: string; location: SourceLocation; object: string; message: string; hint: string }[];
+  /** A failed concurrent build left this INVALID index that could not be dropped at once. */
+  leftover?: string;
+  /** Sessions a build or a lock waited for. */
+  blockers?: { pid: number; user?: string; applicationName?: string; state?: string | null; ageSeconds?: number; query?: string }[];
+  /** The session holding pgopt's run lock. */
+  holder?: { pid: number; applicationName: string; user: string; clientAddr: string | null; since: string };
+}
+
+/**
  * The one error type the core throws. The CLI funnel turns it into a one-line
  * message and an exit code; library users can switch on `kind`.
  */
@@ -27,12 +44,12 @@ export class PgoptError extends Error {
   readonly kind: ErrorKind;
   readonly location?: SourceLocation;
   readonly hint?: string;
-  readonly details?: unknown;
+  readonly details?: ErrorDetails;
 
   constructor(
     kind: ErrorKind,
     message: string,
-    opts: { location?: SourceLocation; hint?: string; details?: unknown; cause?: unknown } = {},
+    opts: { location?: SourceLocation; hint?: string; details?: ErrorDetails; cause?: unknown } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'PgoptError';
@@ -48,7 +65,13 @@ export class PgoptError extends Error {
 
   /** The one JSON shape of an error, wherever it is reported (the funnel, apply/refresh/rollback results). */
   toJSON(): ErrorJson {
-    return { kind: this.kind, message: this.message, location: this.location ?? null, hint: this.hint ?? null };
+    return {
+      kind: this.kind,
+      message: this.message,
+      location: this.location ?? null,
+      hint: this.hint ?? null,
+      details: this.details ?? null,
+    };
   }
 }
 
@@ -57,6 +80,7 @@ export interface ErrorJson {
   message: string;
   location: SourceLocation | null;
   hint: string | null;
+  details: ErrorDetails | null;
 }
 
 /**

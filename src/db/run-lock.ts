@@ -92,13 +92,13 @@ function lockHeld(holder: LockHolder | null, orphan: number | null): PgoptError 
       `the run lock is still held by the session of a killed pgopt run (its process, pid ${orphan}, is gone; backend pid ${holder.pid}): its statement is still running on the server`,
       {
         hint: `end it with SELECT pg_terminate_backend(${holder.pid}); then run again (PostgreSQL 14+ ends it by itself within a second)`,
-        details: holder,
+        details: { holder: holder ?? undefined },
       },
     );
   }
   return new PgoptError('database', `another pgopt run holds this database's run lock: ${describeHolder(holder)}`, {
     hint: 'wait for it to finish, or pass --wait <seconds> to wait longer',
-    details: holder,
+    details: { holder: holder ?? undefined },
   });
 }
 

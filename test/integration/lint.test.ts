@@ -75,6 +75,9 @@ CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS accounts_email_key ON app.account
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('apply stopped before changing anything (lint)');
     expect(await catalogSnapshot(db)).toBe(before);
+    // With --json the findings travel as data, not only in the message.
+    const j = await cli('apply', pack, '--json');
+    expect(JSON.parse(j.stdout).error.details.findings.map((f: any) => f.rule)).toEqual(['unique-duplicates']);
   });
 
   it('unique-duplicates reads the index as the server does: expressions, predicates and NULLs', async () => {

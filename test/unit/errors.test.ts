@@ -27,7 +27,10 @@ describe('one error contract', () => {
   it('a PgoptError passes through, and every error has one JSON shape', () => {
     const e = new PgoptError('input', 'syntax error', { location: { file: 'p.sql', line: 3 }, hint: 'h' });
     expect(asPgoptError(e, translate)).toBe(e);
-    expect(e.toJSON()).toEqual({ kind: 'input', message: 'syntax error', location: { file: 'p.sql', line: 3 }, hint: 'h' });
-    expect(new PgoptError('database', 'x').toJSON()).toEqual({ kind: 'database', message: 'x', location: null, hint: null });
+    expect(e.toJSON()).toEqual({ kind: 'input', message: 'syntax error', location: { file: 'p.sql', line: 3 }, hint: 'h', details: null });
+    expect(new PgoptError('database', 'x').toJSON()).toEqual({ kind: 'database', message: 'x', location: null, hint: null, details: null });
+    // What a program needs besides the message travels with it.
+    const stopped = new PgoptError('check', 'apply stopped', { details: { problems: ['app.i: conflict'] } });
+    expect(stopped.toJSON().details).toEqual({ problems: ['app.i: conflict'] });
   });
 });
