@@ -108,8 +108,7 @@ try {
   writeFileSync('test/perf/advise-last.json', JSON.stringify(out, null, 2) + '\n');
   const f = (v) => (v < 1 ? v.toFixed(3) : v.toFixed(1));
   log(`\n${'query'.padEnd(28)} ${'before'.padStart(9)} ${'hand'.padStart(9)} ${'advised'.padStart(9)}  (ms, median)`);
-  for (const r of out.rows)
-    log(`${r.query.padEnd(28)} ${f(r.beforeMs).padStart(9)} ${f(r.handMs).padStart(9)} ${f(r.advisedMs).padStart(9)}`);
+  for (const r of out.rows) log(`${r.query.padEnd(28)} ${f(r.beforeMs).padStart(9)} ${f(r.handMs).padStart(9)} ${f(r.advisedMs).padStart(9)}`);
   log(
     `\nsaved: hand ${f(out.savedHandMs)} ms, advised ${f(out.savedAdvisedMs)} ms (${(100 * out.savedRatio).toFixed(1)}%); ` +
       `index bytes: hand ${(out.handBytes / 2 ** 20).toFixed(1)} MB, advised ${(out.advisedBytes / 2 ** 20).toFixed(1)} MB (${out.bytesRatio.toFixed(2)}×); ` +

@@ -29,9 +29,7 @@ async function calibrate(c, watcher) {
   for (let i = 0; i < 30; i++) {
     const r = await c.query(`EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ${CALIBRATION_SQL}`);
     ms.push(r.rows[0]['QUERY PLAN'][0]['Execution Time']);
-    autovacuum += Number(
-      (await watcher.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'`)).rows[0].n,
-    );
+    autovacuum += Number((await watcher.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'`)).rows[0].n);
   }
   return { median: summarize(ms).median, autovacuumSeen: autovacuum };
 }

@@ -62,20 +62,13 @@ try {
     writeFileSync(bfile, `${sql};\n`);
     const logDir = mkdtempSync(join(dir, 'pgbench-'));
     const pgbench = (t, extra = []) =>
-      execFileSync(join(PG_BIN, 'pgbench'), ['-n', '-f', bfile, '-t', String(t), '-c', '1', ...extra, url], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-        cwd: logDir,
-      });
+      execFileSync(join(PG_BIN, 'pgbench'), ['-n', '-f', bfile, '-t', String(t), '-c', '1', ...extra, url], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: logDir });
     pgbench(5);
     const text = pgbench(RUNS, ['-l', '--log-prefix', join(logDir, 'tx')]);
     const latency = Number(/latency average = ([\d.]+) ms/.exec(text)[1]);
     // Per-transaction log: "client tx latency_us script time_epoch time_us".
     const logFile = readdirSync(logDir).find((f) => f.startsWith('tx'));
-    const perTx = readFileSync(join(logDir, logFile), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => Number(l.split(' ')[2]) / 1000);
+    const perTx = readFileSync(join(logDir, logFile), 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[2]) / 1000);
     const pgbenchMedian = median(perTx);
     out.harness.push({
       query: name,
@@ -87,9 +80,7 @@ try {
       ratioMedianToAverage: q.execution.median / latency,
       ratioMedianToMedian: q.execution.median / pgbenchMedian,
     });
-    log(
-      `harness ${name}: pgopt median ${q.execution.median.toFixed(3)} ms (mean ${q.execution.mean.toFixed(3)}, round trip ${q.roundTrip.median.toFixed(3)}), pgbench average ${latency} ms, median ${pgbenchMedian.toFixed(3)} ms`,
-    );
+    log(`harness ${name}: pgopt median ${q.execution.median.toFixed(3)} ms (mean ${q.execution.mean.toFixed(3)}, round trip ${q.roundTrip.median.toFixed(3)}), pgbench average ${latency} ms, median ${pgbenchMedian.toFixed(3)} ms`);
   }
 
   // 2. Apply vs psql -f (plain blocking builds), alternated over rounds, medians reported.
@@ -99,35 +90,16 @@ try {
   // one connection) is timed too, to separate CIC's own cost from pgopt's.
   const pack = await loadPack(packDir);
   const plain = join(dir, 'plain.sql');
-  writeFileSync(
-    plain,
-    pack.statements
-      .map(
-        (st) =>
-          (st.kind === 'create-index'
-            ? rewriteIndexSql(st.sql, { name: st.object.name, concurrently: false, ifNotExists: true })
-            : st.sql) + ';\n',
-      )
-      .join(''),
-  );
+  writeFileSync(plain, pack.statements.map((st) => (st.kind === 'create-index' ? rewriteIndexSql(st.sql, { name: st.object.name, concurrently: false, ifNotExists: true }) : st.sql) + ';\n').join(''));
   const asWritten = join(dir, 'as-written.sql');
-  writeFileSync(
-    asWritten,
-    readdirSync(packDir)
-      .filter((f) => f.endsWith('.sql'))
-      .sort()
-      .map((f) => readFileSync(join(packDir, f), 'utf8'))
-      .join('\n'),
-  );
+  writeFileSync(asWritten, readdirSync(packDir).filter((f) => f.endsWith('.sql')).sort().map((f) => readFileSync(join(packDir, f), 'utf8')).join('\n'));
   const pgopt = (...args) => {
     const r = spawnSync(process.execPath, ['bin/pgopt.js', ...args, '--db', url], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`pgopt ${args.join(' ')} failed: ${r.stderr}`);
   };
   const dropAll = async () => {
     await c.query('DROP MATERIALIZED VIEW IF EXISTS workflow_execution_stats, project_daily_stats, node_type_usage');
-    const idx = (await c.query(`SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexname LIKE 'idx_%'`)).rows.map(
-      (r) => r.indexname,
-    );
+    const idx = (await c.query(`SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexname LIKE 'idx_%'`)).rows.map((r) => r.indexname);
     if (idx.length) await c.query(`DROP INDEX ${idx.join(', ')}`);
     await c.query('CHECKPOINT');
   };
@@ -141,9 +113,7 @@ try {
     await dropAll();
     psqlTimes.push(time(() => execFileSync(join(PG_BIN, 'psql'), ['-q', '-v', 'ON_ERROR_STOP=1', '-f', plain, url], { stdio: 'ignore' })));
     await dropAll();
-    psqlConcurrentTimes.push(
-      time(() => execFileSync(join(PG_BIN, 'psql'), ['-q', '-v', 'ON_ERROR_STOP=1', '-f', asWritten, url], { stdio: 'ignore' })),
-    );
+    psqlConcurrentTimes.push(time(() => execFileSync(join(PG_BIN, 'psql'), ['-q', '-v', 'ON_ERROR_STOP=1', '-f', asWritten, url], { stdio: 'ignore' })));
     await dropAll();
     applyTimes.push(time(() => pgopt('apply', packDir)));
     pgopt('rollback', 'audit_engine');
@@ -156,9 +126,7 @@ try {
     await c.query('CHECKPOINT');
     applyBlockingTimes.push(time(() => pgopt('apply', packDir, '--no-concurrently', '--no-analyze')));
     pgopt('rollback', 'audit_engine');
-    log(
-      `apply round ${round + 1}: psql -f plain ${psqlTimes.at(-1).toFixed(0)} ms, psql -f as written (CONCURRENTLY) ${psqlConcurrentTimes.at(-1).toFixed(0)} ms, pgopt apply ${applyTimes.at(-1).toFixed(0)} ms, --no-analyze ${applyNoAnalyzeTimes.at(-1).toFixed(0)} ms, --jobs 1 ${applySerialTimes.at(-1).toFixed(0)} ms, --no-concurrently --no-analyze ${applyBlockingTimes.at(-1).toFixed(0)} ms`,
-    );
+    log(`apply round ${round + 1}: psql -f plain ${psqlTimes.at(-1).toFixed(0)} ms, psql -f as written (CONCURRENTLY) ${psqlConcurrentTimes.at(-1).toFixed(0)} ms, pgopt apply ${applyTimes.at(-1).toFixed(0)} ms, --no-analyze ${applyNoAnalyzeTimes.at(-1).toFixed(0)} ms, --jobs 1 ${applySerialTimes.at(-1).toFixed(0)} ms, --no-concurrently --no-analyze ${applyBlockingTimes.at(-1).toFixed(0)} ms`);
   }
   out.apply = {
     psqlPlainMs: median(psqlTimes),

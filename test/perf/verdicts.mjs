@@ -57,24 +57,9 @@ function ledger(name, databaseSettings) {
 const FROM_RAW = process.env.VERDICT_FROM === 'raw';
 const ONLY = process.env.VERDICT_SCHEMAS ? process.env.VERDICT_SCHEMAS.split(',') : null;
 const ALL_SCHEMAS = [
-  {
-    name: 'audit_engine',
-    workload: here('../../fixtures/audit_engine/workload.sql'),
-    pack: here('../../sql/audit_engine'),
-    load: (c) => loadFixture(c, 'audit_engine', { scale: SCALE, seed: 42, replace: false }),
-  },
-  {
-    name: 'queue',
-    workload: here('verdicts/queue.workload.sql'),
-    pack: here('verdicts/queue.pack.sql'),
-    load: (c) => c.query(readFileSync(here('verdicts/queue.schema.sql'), 'utf8')),
-  },
-  {
-    name: 'shop',
-    workload: here('verdicts/shop.workload.sql'),
-    pack: here('verdicts/shop.pack.sql'),
-    load: (c) => c.query(readFileSync(here('verdicts/shop.schema.sql'), 'utf8')),
-  },
+  { name: 'audit_engine', workload: here('../../fixtures/audit_engine/workload.sql'), pack: here('../../sql/audit_engine'), load: (c) => loadFixture(c, 'audit_engine', { scale: SCALE, seed: 42, replace: false }) },
+  { name: 'queue', workload: here('verdicts/queue.workload.sql'), pack: here('verdicts/queue.pack.sql'), load: (c) => c.query(readFileSync(here('verdicts/queue.schema.sql'), 'utf8')) },
+  { name: 'shop', workload: here('verdicts/shop.workload.sql'), pack: here('verdicts/shop.pack.sql'), load: (c) => c.query(readFileSync(here('verdicts/shop.schema.sql'), 'utf8')) },
   ledger('ledger', { random_page_cost: '1.1' }),
   // The same ledgers without parallel query: serial scans, where the covering index gives the
   // modest 1.25–2× changes the parallel plans do not.
@@ -94,28 +79,12 @@ async function withCpuBurst(on, fn) {
 }
 
 // Only what the verdict rule reads: samples, calibration, plan headline, buffers.
-const slim = (q) => ({
-  name: q.name,
-  form: q.form,
-  samples: q.samples,
-  execution: q.execution,
-  calibration: q.calibration,
-  buffers: q.buffers,
-  plan: { headline: q.plan.headline },
-});
+const slim = (q) => ({ name: q.name, form: q.form, samples: q.samples, execution: q.execution, calibration: q.calibration, buffers: q.buffers, plan: { headline: q.plan.headline } });
 const slimRun = (r) => ({ ...r, queries: r.queries.map(slim) });
 const slimPair = (p) => ({ burst: p.burst, first: slimRun(p.first), second: slimRun(p.second) });
 
 const raw = FROM_RAW ? JSON.parse(readFileSync(here('verdicts-raw.json'), 'utf8')) : await measure();
-const out = {
-  machine: raw.machine,
-  node: raw.node,
-  rounds: raw.rounds,
-  scale: raw.scale,
-  bench: raw.bench,
-  server: raw.server,
-  schemas: {},
-};
+const out = { machine: raw.machine, node: raw.node, rounds: raw.rounds, scale: raw.scale, bench: raw.bench, server: raw.server, schemas: {} };
 const recorded = [];
 for (const [schema, r] of Object.entries(raw.schemas)) out.schemas[schema] = score(schema, r.queries, r.pairs, raw.rounds);
 
@@ -123,14 +92,7 @@ for (const [schema, r] of Object.entries(raw.schemas)) out.schemas[schema] = sco
 async function measure() {
   const server = process.env.PGOPT_TEST_PG_BIN ? await startFromBinaries(process.env.PGOPT_TEST_PG_BIN) : await startEmbedded();
   process.on('SIGINT', () => void server.stop().then(() => process.exit(130)));
-  const raw = {
-    machine: `${cpus().length} × ${cpus()[0].model}`,
-    node: process.version,
-    rounds: ROUNDS,
-    scale: SCALE,
-    bench: BENCH,
-    schemas: {},
-  };
+  const raw = { machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version, rounds: ROUNDS, scale: SCALE, bench: BENCH, schemas: {} };
   try {
     const admin = new pg.Client({ connectionString: server.url });
     admin.on('error', () => {});
@@ -138,8 +100,7 @@ async function measure() {
     raw.server = (await admin.query('SHOW server_version')).rows[0].server_version;
     for (const s of SCHEMAS) {
       await admin.query(`CREATE DATABASE verdicts_${s.name}`);
-      for (const [k, v] of Object.entries(s.databaseSettings ?? {}))
-        await admin.query(`ALTER DATABASE verdicts_${s.name} SET ${k} = '${v}'`);
+      for (const [k, v] of Object.entries(s.databaseSettings ?? {})) await admin.query(`ALTER DATABASE verdicts_${s.name} SET ${k} = '${v}'`);
       const c = new pg.Client({ connectionString: server.url.replace(/\/postgres$/, `/verdicts_${s.name}`) });
       c.on('error', () => {});
       await c.connect();
@@ -182,17 +143,7 @@ async function measure() {
 /** The verdict of every A/A and A/B pair of one schema, against the truth from its pooled calm runs. */
 function score(schema, names, pairs, rounds) {
   // The truth: every calm run of each state pooled (2 × ROUNDS × runs samples less the bursts).
-  const pooled = (state) =>
-    Object.fromEntries(
-      names.map((q) => [
-        q,
-        summarize(
-          pairs[state]
-            .flatMap((p) => [p.first, ...(p.burst ? [] : [p.second])])
-            .flatMap((r) => r.queries.find((x) => x.name === q).samples),
-        ).median,
-      ]),
-    );
+  const pooled = (state) => Object.fromEntries(names.map((q) => [q, summarize(pairs[state].flatMap((p) => [p.first, ...(p.burst ? [] : [p.second])]).flatMap((r) => r.queries.find((x) => x.name === q).samples)).median]));
   const truthA = pooled('A');
   const truthB = pooled('B');
   const truth = Object.fromEntries(names.map((q) => [q, truthA[q] / truthB[q]]));
@@ -201,28 +152,9 @@ function score(schema, names, pairs, rounds) {
   for (const state of ['A', 'B']) {
     for (const p of pairs[state]) {
       for (const q of compareRuns(p.first, p.second).queries) {
-        aa.push({
-          state,
-          burst: p.burst,
-          name: q.name,
-          verdict: q.verdict,
-          drift: q.drift,
-          p: q.p,
-          reason: q.reason,
-          before: q.before,
-          after: q.after,
-        });
+        aa.push({ state, burst: p.burst, name: q.name, verdict: q.verdict, drift: q.drift, p: q.p, reason: q.reason, before: q.before, after: q.after });
         // Every same-state pair called faster or slower is kept for the unit tests: the rule's own mistakes.
-        if (q.verdict === 'faster' || q.verdict === 'slower')
-          recorded.push({
-            schema,
-            name: q.name,
-            kind: 'A/A',
-            truth: 1,
-            burst: p.burst,
-            before: p.first.queries.find((x) => x.name === q.name),
-            after: p.second.queries.find((x) => x.name === q.name),
-          });
+        if (q.verdict === 'faster' || q.verdict === 'slower') recorded.push({ schema, name: q.name, kind: 'A/A', truth: 1, burst: p.burst, before: p.first.queries.find((x) => x.name === q.name), after: p.second.queries.find((x) => x.name === q.name) });
       }
     }
   }
@@ -233,24 +165,8 @@ function score(schema, names, pairs, rounds) {
     const after = pairs.B[round].second;
     const burst = pairs.B[round].burst;
     for (const q of compareRuns(before, after).queries) {
-      ab.push({
-        name: q.name,
-        burst,
-        truth: truth[q.name],
-        truthDiffMs: truthDiffMs[q.name],
-        verdict: q.verdict,
-        speedup: q.speedup,
-        drift: q.drift,
-        reason: q.reason,
-      });
-      abPairs.push({
-        name: q.name,
-        burst,
-        drift: q.drift,
-        planChanged: q.planChanged,
-        before: before.queries.find((x) => x.name === q.name),
-        after: after.queries.find((x) => x.name === q.name),
-      });
+      ab.push({ name: q.name, burst, truth: truth[q.name], truthDiffMs: truthDiffMs[q.name], verdict: q.verdict, speedup: q.speedup, drift: q.drift, reason: q.reason });
+      abPairs.push({ name: q.name, burst, drift: q.drift, planChanged: q.planChanged, before: before.queries.find((x) => x.name === q.name), after: after.queries.find((x) => x.name === q.name) });
     }
   }
   // For the unit tests, the hardest pairs of each query the pack changed (a real change, or a plan
@@ -260,34 +176,18 @@ function score(schema, names, pairs, rounds) {
     const xs = abPairs.filter((x) => x.name === name && (truth[name] >= 1.25 || truth[name] <= 0.8 || x.planChanged));
     const byDrift = (a, b) => Math.abs(Math.log(b.drift)) - Math.abs(Math.log(a.drift));
     const picks = new Set([xs.sort(byDrift)[0], xs.filter((x) => x.burst).sort(byDrift)[0]].filter(Boolean));
-    for (const x of picks)
-      recorded.push({ schema, name, kind: 'A/B', truth: truth[name], burst: x.burst, before: x.before, after: x.after });
+    for (const x of picks) recorded.push({ schema, name, kind: 'A/B', truth: truth[name], burst: x.burst, before: x.before, after: x.after });
   }
   for (const p of pairs.A.filter((x) => x.burst).slice(0, 1)) {
-    for (const q of p.first.queries)
-      recorded.push({
-        schema,
-        name: q.name,
-        kind: 'A/A',
-        truth: 1,
-        burst: true,
-        before: q,
-        after: p.second.queries.find((x) => x.name === q.name),
-      });
+    for (const q of p.first.queries) recorded.push({ schema, name: q.name, kind: 'A/A', truth: 1, burst: true, before: q, after: p.second.queries.find((x) => x.name === q.name) });
   }
   return { truth, aa, ab };
 }
 
 // Counts and rates.
 const rate = (n, d) => (d ? `${((100 * n) / d).toFixed(1)}%` : '—');
-const lines = [
-  `Machine: ${out.machine}, Node ${out.node}, PostgreSQL ${out.server}; ${out.rounds} rounds, ${out.bench.runs} runs + ${out.bench.warmup} warm-up per query per bench; CPU burst in every third round.`,
-  '',
-];
-lines.push(
-  '| schema | A/A comparisons | of them under a CPU burst | called faster/slower (false positive) | inconclusive |',
-  '|---|--:|--:|--:|--:|',
-);
+const lines = [`Machine: ${out.machine}, Node ${out.node}, PostgreSQL ${out.server}; ${out.rounds} rounds, ${out.bench.runs} runs + ${out.bench.warmup} warm-up per query per bench; CPU burst in every third round.`, ''];
+lines.push('| schema | A/A comparisons | of them under a CPU burst | called faster/slower (false positive) | inconclusive |', '|---|--:|--:|--:|--:|');
 let tot = { n: 0, burst: 0, fp: 0, inc: 0 };
 for (const [name, r] of Object.entries(out.schemas)) {
   const n = r.aa.length;
@@ -298,15 +198,8 @@ for (const [name, r] of Object.entries(out.schemas)) {
   lines.push(`| ${name} | ${n} | ${burst} | ${fp} (${rate(fp, n)}) | ${inc} (${rate(inc, n)}) |`);
 }
 lines.push(`| **all** | ${tot.n} | ${tot.burst} | **${tot.fp} (${rate(tot.fp, tot.n)})** | ${tot.inc} (${rate(tot.inc, tot.n)}) |`, '');
-const buckets = [
-  ['≥ 2×', (t) => t >= 2],
-  ['1.5–2×', (t) => t >= 1.5 && t < 2],
-  ['1.25–1.5×', (t) => t >= 1.25 && t < 1.5],
-];
-lines.push(
-  '| schema | true ratio (pooled runs) | A/B comparisons | right direction | inconclusive | unchanged | wrong direction |',
-  '|---|---|--:|--:|--:|--:|--:|',
-);
+const buckets = [['≥ 2×', (t) => t >= 2], ['1.5–2×', (t) => t >= 1.5 && t < 2], ['1.25–1.5×', (t) => t >= 1.25 && t < 1.5]];
+lines.push('| schema | true ratio (pooled runs) | A/B comparisons | right direction | inconclusive | unchanged | wrong direction |', '|---|---|--:|--:|--:|--:|--:|');
 // A real change: 1.25× or more, and at least the 0.05 ms the rule ignores by design.
 const everyAb = Object.entries(out.schemas).flatMap(([schema, r]) => r.ab.map((x) => ({ ...x, schema })));
 const all = everyAb.filter((x) => x.truthDiffMs >= 0.05);
@@ -323,25 +216,12 @@ for (const [label, test] of buckets) {
   }
 }
 const tiny = everyAb.filter((x) => x.truthDiffMs < 0.05 && Math.max(x.truth, 1 / x.truth) >= 1.25);
-lines.push(
-  '',
-  `A/B comparisons of changes under 0.05 ms in absolute terms (not called by design): ${tiny.length}; called faster ${tiny.filter((x) => x.verdict === 'faster').length}, slower ${tiny.filter((x) => x.verdict === 'slower').length}.`,
-);
+lines.push('', `A/B comparisons of changes under 0.05 ms in absolute terms (not called by design): ${tiny.length}; called faster ${tiny.filter((x) => x.verdict === 'faster').length}, slower ${tiny.filter((x) => x.verdict === 'slower').length}.`);
 const flat = everyAb.filter((x) => Math.max(x.truth, 1 / x.truth) < 1.25);
-lines.push(
-  `A/B comparisons of queries the pack changes by less than 1.25× (true ratio within 0.8–1.25): ${flat.length}; called faster ${flat.filter((x) => x.verdict === 'faster').length}, slower ${flat.filter((x) => x.verdict === 'slower').length}, inconclusive ${flat.filter((x) => x.verdict === 'inconclusive').length}.`,
-);
+lines.push(`A/B comparisons of queries the pack changes by less than 1.25× (true ratio within 0.8–1.25): ${flat.length}; called faster ${flat.filter((x) => x.verdict === 'faster').length}, slower ${flat.filter((x) => x.verdict === 'slower').length}, inconclusive ${flat.filter((x) => x.verdict === 'inconclusive').length}.`);
 const report = lines.join('\n');
 console.log(report);
 mkdirSync(here('../../fixtures/verdicts'), { recursive: true });
 const cases = recorded.map((r) => ({ ...r, before: slim(r.before), after: slim(r.after) }));
-writeFileSync(
-  here('../../fixtures/verdicts/recorded.json'),
-  JSON.stringify({
-    note: 'Recorded by npm run verdicts: real samples with their true ratio, for the unit tests of the verdict rule.',
-    server: out.server,
-    machine: out.machine,
-    cases,
-  }),
-);
+writeFileSync(here('../../fixtures/verdicts/recorded.json'), JSON.stringify({ note: 'Recorded by npm run verdicts: real samples with their true ratio, for the unit tests of the verdict rule.', server: out.server, machine: out.machine, cases }));
 writeFileSync(here('verdicts-last.json'), JSON.stringify(out, null, 1));
