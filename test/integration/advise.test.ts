@@ -156,6 +156,18 @@ describe('HypoPG', () => {
   });
 });
 
+/** A one-query advise that waits for the run lock: the run that comes after another. */
+const adviseOne = () =>
+  runCli([
+    'advise',
+    file('one.sql', `-- name: one\nSELECT id FROM app.users WHERE lower(email) = 'x';\n`),
+    ...FAST,
+    '--wait',
+    '60s',
+    '--db',
+    db.url,
+  ]);
+
 describe('nothing is left behind', () => {
   const waitForTrial = async () => {
     for (let i = 0; i < 1500; i++) {
@@ -191,15 +203,7 @@ describe('nothing is left behind', () => {
     await run;
     const left = await trialLeftovers();
     expect(left.rows).toBeGreaterThan(0);
-    const next = await runCli([
-      'advise',
-      file('one.sql', `-- name: one\nSELECT id FROM app.users WHERE lower(email) = 'x';\n`),
-      ...FAST,
-      '--wait',
-      '60s',
-      '--db',
-      db.url,
-    ]);
+    const next = await adviseOne();
     expect(next.code, next.stderr).toBe(0);
     expect(next.stdout + next.stderr).toContain('rolled back trial indexes left by an interrupted run');
     expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
@@ -207,23 +211,13 @@ describe('nothing is left behind', () => {
   });
 
   it('two advise runs at once both end well: the second leaves the first run\u2019s live trials alone', async () => {
-    let first: ChildProcess | undefined;
-    const a = runCli(['advise', file('w.sql', WORKLOAD), ...FAST, '--wait', '60s', '--db', db.url], { onSpawn: (p) => (first = p) });
+    const a = runCli(['advise', file('w.sql', WORKLOAD), ...FAST, '--wait', '60s', '--db', db.url]);
     await waitForTrial();
     const live = (await db.query(`SELECT DISTINCT pack FROM pgopt.objects WHERE pack LIKE 'pgopt-advise-%'`)).map((r) => r.pack);
-    const b = await runCli([
-      'advise',
-      file('one.sql', `-- name: one\nSELECT id FROM app.users WHERE lower(email) = 'x';\n`),
-      ...FAST,
-      '--wait',
-      '60s',
-      '--db',
-      db.url,
-    ]);
+    const b = await adviseOne();
     expect(b.code, b.stderr).toBe(0);
     expect(b.stdout + b.stderr).not.toContain('rolled back trial indexes left by an interrupted run');
     const ra = await a;
-    expect(first).toBeDefined();
     expect(ra.code, ra.stderr).toBe(0);
     expect(live).toHaveLength(1);
     expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
@@ -255,13 +249,7 @@ describe('the trial prefix is reserved', () => {
     const p = file('mine.sql', 'CREATE INDEX IF NOT EXISTS mine_idx ON app.users (email);\n');
     expect((await runCli(['apply', p, '--db', db.url])).code).toBe(0);
     await db.query(`UPDATE pgopt.objects SET pack = 'pgopt-advise-mine' WHERE pack = 'mine'`);
-    const r = await runCli([
-      'advise',
-      file('one.sql', `-- name: one\nSELECT id FROM app.users WHERE lower(email) = 'x';\n`),
-      ...FAST,
-      '--db',
-      db.url,
-    ]);
+    const r = await adviseOne();
     expect(r.code, r.stderr).toBe(0);
     expect((await db.query(`SELECT to_regclass('app.mine_idx') IS NOT NULL AS kept`))[0].kept).toBe(true);
     await db.query(`UPDATE pgopt.objects SET pack = 'mine' WHERE pack = 'pgopt-advise-mine'`);
