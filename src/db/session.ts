@@ -116,12 +116,29 @@ export async function repin(c: pg.Client): Promise<void> {
  * statements, settings) is discarded, so the next query starts from a fresh session.
  */
 export async function resetSession(c: pg.Client): Promise<void> {
-  await c.query('DISCARD ALL');
+  const keys = sessions.get(c)?.runKeys ?? [];
+  await c.query(keys.length ? discardKeeping(keys) : 'DISCARD ALL');
   await repin(c);
-  // Taken again at once: another advise checks them only when it starts, and a few milliseconds
-  // without one cannot look like a run that is gone for longer than that check takes.
-  for (const [cls, key] of sessions.get(c)?.runKeys ?? [])
-    await c.query('SELECT pg_catalog.pg_advisory_lock($1::int, $2::int)', [cls, key]);
+}
+
+/**
+ * DISCARD ALL, step by step as its documentation spells it out, with the run's own keys held
+ * throughout: a transaction-level lock on each bridges the moment pg_advisory_unlock_all()
+ * frees the session-level one, so another advise never sees a live run without its key
+ * (DISCARD ALL and then a fresh pg_advisory_lock left a gap it once saw). One message, one
+ * transaction: DISCARD ALL itself is refused in a transaction block, its parts are not.
+ */
+function discardKeeping(keys: [number, number][]): string {
+  const lock = (fn: string) => keys.map(([cls, key]) => `SELECT pg_catalog.${fn}(${cls | 0}, ${key | 0});`).join('\n');
+  return [
+    'BEGIN;',
+    lock('pg_advisory_xact_lock'),
+    'CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *;',
+    'SELECT pg_catalog.pg_advisory_unlock_all();',
+    'DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES;',
+    lock('pg_advisory_lock'),
+    'COMMIT;',
+  ].join('\n');
 }
 
 /** Hold a session advisory lock for the life of a run, also across resetSession. */

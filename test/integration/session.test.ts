@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { holdRunKey, runKeyHeld } from '../../src/db/run-lock.js';
+import { prepareSession, resetSession } from '../../src/db/session.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('session');
+});
+afterAll(() => db.drop());
+
+const KEY = 0x1234abcd;
+/** The run-key class advise holds ('pgoa'), as an observer would try it. */
+const tryTake = async (o: pg.Client) => (await o.query(`SELECT pg_try_advisory_lock(${0x70676f61}, ${KEY}) AS got`)).rows[0].got as boolean;
+
+describe('resetSession between workload queries', () => {
+  it('leaves a fresh session: temp tables, settings, prepared statements, LISTEN and other advisory locks are gone', async () => {
+    const c = await db.connect();
+    await prepareSession(c);
+    await holdRunKey(c, KEY);
+    const wm = (await c.query(`SELECT current_setting('work_mem') AS wm`)).rows[0].wm;
+    await c.query(`CREATE TEMP TABLE left_over (x int); SET work_mem = '7MB'; PREPARE p AS SELECT 1; LISTEN chan;
+                   SELECT pg_advisory_lock(42)`);
+    await resetSession(c);
+    const r = await c.query(
+      `SELECT to_regclass('pg_temp.left_over') AS t, current_setting('work_mem') AS wm,
+              (SELECT count(*)::int FROM pg_prepared_statements) AS prepared,
+              (SELECT count(*)::int FROM pg_listening_channels()) AS listening,
+              current_setting('search_path') AS path,
+              (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objid = 42) AS other`,
+    );
+    expect(r.rows[0]).toEqual({ t: null, wm, prepared: 0, listening: 0, path: 'pg_catalog, pg_temp', other: 0 });
+    expect(await runKeyHeld(await db.connect(), KEY)).toBe(true);
+    await c.end();
+  });
+
+  it('never lets the run key go, not for a moment (DISCARD ALL and a fresh lock did: the control)', async () => {
+    const c = await db.connect();
+    const o = await db.connect();
+    await prepareSession(c);
+    await holdRunKey(c, KEY + 1);
+    // The control, the old way: between DISCARD ALL and taking the key again, another session can take it.
+    await c.query(`SELECT pg_advisory_lock(${0x70676f61}, ${KEY})`);
+    await c.query('DISCARD ALL');
+    expect(await tryTake(o)).toBe(true);
+    await o.query('SELECT pg_advisory_unlock_all()');
+    // pgopt's way, with an observer trying all the while.
+    await holdRunKey(c, KEY);
+    let stop = false;
+    let taken = 0;
+    const observe = (async () => {
+      while (!stop)
+        if (await tryTake(o)) {
+          taken++;
+          await o.query(`SELECT pg_advisory_unlock_all()`);
+        }
+    })();
+    for (let i = 0; i < 150; i++) await resetSession(c);
+    stop = true;
+    await observe;
+    expect(taken).toBe(0);
+    await c.end();
+    await o.end();
+  });
+});
