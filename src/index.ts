@@ -18,7 +18,7 @@ import { adviseWorkload as adviseCore, type AdviceResult, type AdviseOptions } f
 import { compareRuns, type Comparison } from './bench/compare.js';
 import { runBench, DEFAULT_BENCH_OPTIONS, type BenchOptions, type BenchResult } from './bench/runner.js';
 import type { Workload } from './bench/workload.js';
-import { onBorrowedClient } from './db/session.js';
+import { onBorrowedClient, type Session } from './db/session.js';
 import { applyPack as applyCore, type ApplyOptions, type ApplyResult } from './engine/apply.js';
 import { lintPack as lintCore, type LintResult } from './engine/lint/index.js';
 import { planPack as planCore, type PlanResult } from './engine/plan.js';
@@ -45,22 +45,22 @@ export { DEFAULT_RUN_OPTIONS, DEFAULT_BENCH_OPTIONS };
 export const DEFAULT_APPLY_OPTIONS: ApplyOptions = { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false };
 
 export const planPack = (
-  c: pg.Client,
+  c: pg.Client | Session,
   pack: Pack,
   o: { concurrently: boolean; replaceChanged?: boolean } = { concurrently: true },
-): Promise<PlanResult> => onBorrowedClient(c, () => planCore(c, pack, o));
-export const applyPack = (c: pg.Client, pack: Pack, o: ApplyOptions = DEFAULT_APPLY_OPTIONS): Promise<ApplyResult> =>
-  onBorrowedClient(c, () => applyCore(c, pack, o));
-export const verifyPack = (c: pg.Client, pack: Pack): Promise<VerifyResult> => onBorrowedClient(c, () => verifyCore(c, pack));
-export const rollbackPack = (c: pg.Client, packName: string, o: RollbackOptions = DEFAULT_RUN_OPTIONS): Promise<RollbackResult> =>
-  onBorrowedClient(c, () => rollbackCore(c, packName, o));
-export const lintPack = (c: pg.Client, pack: Pack): Promise<LintResult> => onBorrowedClient(c, () => lintCore(c, pack));
-export const readStatus = (c: pg.Client, o: { pack?: string; events: number } = { events: 10 }): Promise<StatusResult> =>
-  onBorrowedClient(c, () => statusCore(c, o));
+): Promise<PlanResult> => onBorrowedClient(c, (s) => planCore(s, pack, o));
+export const applyPack = (c: pg.Client | Session, pack: Pack, o: ApplyOptions = DEFAULT_APPLY_OPTIONS): Promise<ApplyResult> =>
+  onBorrowedClient(c, (s) => applyCore(s, pack, o));
+export const verifyPack = (c: pg.Client | Session, pack: Pack): Promise<VerifyResult> => onBorrowedClient(c, (s) => verifyCore(s, pack));
+export const rollbackPack = (c: pg.Client | Session, packName: string, o: RollbackOptions = DEFAULT_RUN_OPTIONS): Promise<RollbackResult> =>
+  onBorrowedClient(c, (s) => rollbackCore(s, packName, o));
+export const lintPack = (c: pg.Client | Session, pack: Pack): Promise<LintResult> => onBorrowedClient(c, (s) => lintCore(s, pack));
+export const readStatus = (c: pg.Client | Session, o: { pack?: string; events: number } = { events: 10 }): Promise<StatusResult> =>
+  onBorrowedClient(c, (s) => statusCore(s, o));
 /** EXPLAIN ANALYZE each query of a workload (bench); save the result with saveBaseline. */
-export const bench = (c: pg.Client, workload: Workload, o: BenchOptions = DEFAULT_BENCH_OPTIONS): Promise<BenchResult> =>
-  onBorrowedClient(c, () => runBench(c, workload, o));
+export const bench = (c: pg.Client | Session, workload: Workload, o: BenchOptions = DEFAULT_BENCH_OPTIONS): Promise<BenchResult> =>
+  onBorrowedClient(c, (s) => runBench(s, workload, o));
 /** Two bench results side by side, with a verdict per query (pure: no database). */
 export const compare = (before: BenchResult, after: BenchResult): Comparison => compareRuns(before, after);
-export const adviseWorkload = (c: pg.Client, workload: Workload, o: AdviseOptions): Promise<AdviceResult> =>
-  onBorrowedClient(c, () => adviseCore(c, workload, o));
+export const adviseWorkload = (c: pg.Client | Session, workload: Workload, o: AdviseOptions): Promise<AdviceResult> =>
+  onBorrowedClient(c, (s) => adviseCore(s, workload, o));

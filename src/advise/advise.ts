@@ -7,7 +7,6 @@
  * found it, and a run killed half-way is cleaned up by the next.
  */
 import { sameIndexName } from '../bench/plan-summary.js';
-import type pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import type { Node } from '@pgsql/types';
 import { compareRuns, type QueryComparison } from '../bench/compare.js';
@@ -15,7 +14,7 @@ import { readParams, runBench, type BenchOptions, type BenchResult } from '../be
 import type { Workload } from '../bench/workload.js';
 import { writeProbes } from '../bench/writes.js';
 import { findIndex, findRelation, hypopgAvailable, hypopgSchema, tableColumns } from '../db/catalog.js';
-import { asUser, prepareSession, requireWritable } from '../db/session.js';
+import { asUser, prepareSession, requireWritable, type Session } from '../db/session.js';
 import { asPgoptError, PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { applyPack } from '../engine/apply.js';
@@ -72,7 +71,7 @@ export interface AdviceResult {
 }
 
 /** The tables the workload reads, with their columns: what candidates resolve names against. */
-async function tableLookup(c: pg.Client, trees: Node[]): Promise<TableLookup> {
+async function tableLookup(c: Session, trees: Node[]): Promise<TableLookup> {
   const known = new Map<string, TableFacts | undefined>();
   for (const ref of trees.flatMap((t) => relationsRead(t))) {
     const key = `${ref.schema ?? ''}.${ref.name}`;
@@ -88,7 +87,7 @@ function parsedQueries(workload: Workload): { name: string; tree: Node }[] {
   return workload.queries.map((q) => ({ name: q.name, tree: parseTrusted(q.forms[0].sql) }));
 }
 
-async function plannedQueries(c: pg.Client, workload: Workload, timeoutMs: number): Promise<Map<string, PlannedQuery>> {
+async function plannedQueries(c: Session, workload: Workload, timeoutMs: number): Promise<Map<string, PlannedQuery>> {
   const out = new Map<string, PlannedQuery>();
   for (const q of workload.queries) {
     const params = q.params ? ((await readParams(c, q.params, timeoutMs)).rows[0] as unknown[]) : [];
@@ -98,7 +97,7 @@ async function plannedQueries(c: pg.Client, workload: Workload, timeoutMs: numbe
 }
 
 /** Roll back the trial packs a killed run left in the registry; a live run's (another advise at work) stay. */
-async function cleanLeftovers(c: pg.Client, o: AdviseOptions): Promise<string[]> {
+async function cleanLeftovers(c: Session, o: AdviseOptions): Promise<string[]> {
   const packs = [...new Set((await readRows(c)).map((r) => r.pack))].filter((p) => trialRunKey(p) !== null);
   const gone: string[] = [];
   for (const p of packs) if (!(await runKeyHeld(c, trialRunKey(p)!))) gone.push(p);
@@ -109,7 +108,7 @@ async function cleanLeftovers(c: pg.Client, o: AdviseOptions): Promise<string[]>
   return gone;
 }
 
-async function useHypopg(c: pg.Client, o: AdviseOptions): Promise<HypopgUse> {
+async function useHypopg(c: Session, o: AdviseOptions): Promise<HypopgUse> {
   if (await hypopgSchema(c)) return 'used';
   if (!o.installHypopg || !(await hypopgAvailable(c))) return o.installHypopg ? 'not-installed' : 'absent';
   // In the user's schema, as a DBA's CREATE EXTENSION would put it (never pgopt's pinned pg_catalog).
@@ -139,7 +138,7 @@ function step(o: AdviseOptions, message: string): void {
 }
 
 /** Bench the named queries, as the database is now. */
-function benchQueries(c: pg.Client, workload: Workload, names: Set<string>, o: AdviseOptions): Promise<BenchResult> {
+function benchQueries(c: Session, workload: Workload, names: Set<string>, o: AdviseOptions): Promise<BenchResult> {
   return runBench(c, { ...workload, queries: workload.queries.filter((q) => names.has(q.name)) }, { ...o.bench, onProgress: o.onProgress });
 }
 
@@ -163,7 +162,7 @@ function recordEffects(t: Trial, after: BenchResult, comparisons: QueryCompariso
 
 /** Build a round's trials (earlier rounds' stay), measure, and record what each did against `before`. */
 async function buildAndMeasure(
-  c: pg.Client,
+  c: Session,
   workload: Workload,
   all: Trial[],
   round: Trial[],
@@ -195,7 +194,7 @@ const sameIndexBut = (a: Trial, b: Trial) =>
  * queries significantly faster than the plain index did — the extra bytes must pay for themselves.
  */
 async function coveringRound(
-  c: pg.Client,
+  c: Session,
   workload: Workload,
   trials: Trial[],
   round1: Trial[],
@@ -223,7 +222,7 @@ async function coveringRound(
 }
 
 /** Losers go at once: an index no query used, or that made none faster, only costs writes and disk from here on. */
-async function dropLosers(c: pg.Client, round1: Trial[], packName: string, o: AdviseOptions): Promise<void> {
+async function dropLosers(c: Session, round1: Trial[], packName: string, o: AdviseOptions): Promise<void> {
   const losers = round1.filter((t) => !t.effects.some((e) => e.verdict === 'faster'));
   if (losers.length) step(o, `dropping ${losers.length} trial index(es) that made no query faster`);
   for (const t of losers) {
@@ -232,7 +231,7 @@ async function dropLosers(c: pg.Client, round1: Trial[], packName: string, o: Ad
   }
 }
 
-async function measureTrials(c: pg.Client, workload: Workload, result: AdviceResult, round1: Trial[], o: AdviseOptions): Promise<void> {
+async function measureTrials(c: Session, workload: Workload, result: AdviceResult, round1: Trial[], o: AdviseOptions): Promise<void> {
   const probes = await writeProbes(c, await trialPack(round1, result.trialPack), o.bench.statementTimeoutMs);
   result.writesSkipped = probes.skipped.map((s) => `no ${s.probe} probe on ${s.table}: ${s.reason}`);
   result.writesRan = probes.written;
@@ -278,7 +277,7 @@ function trialsFor(workload: Workload, lookup: TableLookup): Trial[] {
 }
 
 /** Find, screen, build, measure and select; the database ends as it began. */
-export async function adviseWorkload(c: pg.Client, workload: Workload, o: AdviseOptions): Promise<AdviceResult> {
+export async function adviseWorkload(c: Session, workload: Workload, o: AdviseOptions): Promise<AdviceResult> {
   await prepareSession(c);
   if (!o.dryRun) await requireWritable(c);
   const result: AdviceResult = {
@@ -302,7 +301,7 @@ export async function adviseWorkload(c: pg.Client, workload: Workload, o: Advise
   }
 }
 
-async function adviseSteps(c: pg.Client, workload: Workload, result: AdviceResult, o: AdviseOptions): Promise<AdviceResult> {
+async function adviseSteps(c: Session, workload: Workload, result: AdviceResult, o: AdviseOptions): Promise<AdviceResult> {
   const lookup = await tableLookup(
     c,
     parsedQueries(workload).map((q) => q.tree),
@@ -336,7 +335,7 @@ async function adviseSteps(c: pg.Client, workload: Workload, result: AdviceResul
 }
 
 /** Every trial index goes, whatever happened: the pack advise writes is for the user to apply. */
-async function dropTrials(c: pg.Client, result: AdviceResult, o: AdviseOptions): Promise<void> {
+async function dropTrials(c: Session, result: AdviceResult, o: AdviseOptions): Promise<void> {
   o.onProgress?.({ type: 'step', message: 'dropping the trial indexes' });
   const r = await rollbackPack(c, result.trialPack, { ...o, signal: undefined }).catch((err) => ({
     error: asPgoptError(err, (e) => translatePgError(e, 'dropping the trial indexes')),

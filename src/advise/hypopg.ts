@@ -4,10 +4,9 @@
  * this session only and are reset after each candidate. HypoPG models btree (not GIN): those go
  * straight to the trial.
  */
-import type pg from 'pg';
 import { quoteIdent } from '../db/ident.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
-import { asUser, runOneStatement } from '../db/session.js';
+import { asUser, runOneStatement, type Session } from '../db/session.js';
 import { hypotheticalSql } from './index-sql.js';
 import type { Trial } from './select.js';
 
@@ -25,7 +24,7 @@ interface Estimate {
   indexes: string[];
 }
 
-async function estimate(c: pg.Client, q: PlannedQuery, timeoutMs: number): Promise<Estimate> {
+async function estimate(c: Session, q: PlannedQuery, timeoutMs: number): Promise<Estimate> {
   const r = await asUser(c, () =>
     withRolledBackTransaction(c, () => runOneStatement(c, `EXPLAIN (FORMAT JSON) ${q.sql}`, q.params), { readOnly: true, timeoutMs }),
   );
@@ -43,7 +42,7 @@ const indexesOf = (n: PlanNode): string[] => [...(n['Index Name'] ? [n['Index Na
 
 /** Fill each btree trial's `predicted`, and mark screened-out those no query's plan would use with a real gain. */
 export async function screenWithHypopg(
-  c: pg.Client,
+  c: Session,
   schema: string,
   trials: Trial[],
   queries: Map<string, PlannedQuery>,

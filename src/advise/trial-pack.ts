@@ -3,7 +3,6 @@
  * non-immutable function, a missing operator class is dropped with its reason), renders its
  * definition, and that rendering is compared with the indexes already on the table.
  */
-import type pg from 'pg';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import type { Pack } from '../pack/types.js';
 import { parseTrusted } from '../sql/parse.js';
 import { nodeAs } from '../sql/tree.js';
 import type { Trial } from './select.js';
+import type { Session } from '../db/session.js';
 
 /** Registry pack names of advise's trial builds: a later run (or `pgopt rollback <name>`) removes them. */
 export const TRIAL_PREFIX = TRIAL_PACK_PREFIX;
@@ -48,7 +48,7 @@ export async function trialPack(trials: Trial[], name: string): Promise<Pack> {
  * Dry-run every candidate; a statement the server refuses marks its trial invalid (with the
  * server's reason) and the rest are tried again. Returns the assessments of the valid ones.
  */
-export async function validateTrials(c: pg.Client, trials: Trial[], name: string): Promise<Map<Trial, Assessment>> {
+export async function validateTrials(c: Session, trials: Trial[], name: string): Promise<Map<Trial, Assessment>> {
   for (;;) {
     const live = trials.filter((t) => t.outcome === 'not-tried');
     if (!live.length) return new Map();
@@ -64,7 +64,7 @@ export async function validateTrials(c: pg.Client, trials: Trial[], name: string
 }
 
 /** Mark candidates an index already on the table serves (its keys lead with the candidate's, same predicate). */
-export async function markCovered(c: pg.Client, assessed: Map<Trial, Assessment>): Promise<void> {
+export async function markCovered(c: Session, assessed: Map<Trial, Assessment>): Promise<void> {
   const existing = new Map<string, ReturnType<typeof keyOf>[]>();
   for (const [t, a] of assessed) {
     const table = qualify(t.candidate.table.schema, t.candidate.table.name);

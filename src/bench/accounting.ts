@@ -1,8 +1,8 @@
-import type pg from 'pg';
 import type { Pack } from '../pack/types.js';
 import { assessPack, type PackAssessment } from '../engine/assess.js';
 import type { BenchResult } from './runner.js';
 import { sameIndexName } from './plan-summary.js';
+import type { Session } from '../db/session.js';
 
 export interface ObjectAccount {
   object: string;
@@ -24,7 +24,7 @@ export interface PackAccount {
 }
 
 /** For each object of a pack: its size and the queries that used it, from the plans of a run. */
-export async function accountPack(c: pg.Client, pack: Pack, run: BenchResult): Promise<PackAccount> {
+export async function accountPack(c: Session, pack: Pack, run: BenchResult): Promise<PackAccount> {
   return accountAssessed(await assessPack(c, pack), run);
 }
 

@@ -3,7 +3,7 @@ import { PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
 import { sequencePositions, sequencesMoved, tableSizesDigest } from '../db/catalog.js';
-import { asUser, prepareSession, resetSession, runOneStatement } from '../db/session.js';
+import { asUser, prepareSession, resetSession, runOneStatement, type Session } from '../db/session.js';
 import { queryAsRole } from '../db/owner-rights.js';
 import type { ProgressListener } from '../engine/progress.js';
 import { PGOPT_VERSION } from '../version.js';
@@ -131,7 +131,7 @@ export interface BenchResult {
 }
 
 /** Pick the form to run: the last whose object exists, else the raw form. */
-async function chooseForm(c: pg.Client, q: WorkloadQuery): Promise<QueryForm> {
+async function chooseForm(c: Session, q: WorkloadQuery): Promise<QueryForm> {
   for (const f of [...q.forms].reverse()) {
     if (!f.whenExists) return f;
     // The name is the user's, resolved as the user's session would; the call is qualified.
@@ -145,22 +145,35 @@ async function chooseForm(c: pg.Client, q: WorkloadQuery): Promise<QueryForm> {
  * A `-- params:` query runs like a workload query: one statement, read-only, under the bench's
  * statement_timeout, rolled back, in the user's search_path.
  */
-export async function readParams(c: pg.Client, sql: string, timeoutMs: number): Promise<pg.QueryResult> {
+export async function readParams(c: Session, sql: string, timeoutMs: number): Promise<pg.QueryResult> {
   return asUser(c, () =>
     withRolledBackTransaction(c, () => runOneStatement(c, sql, [], { rowMode: 'array' }), { readOnly: true, timeoutMs }),
   );
 }
 
 /** A generated params query, read with its table owner's rights (its columns named distinctly), read-only. */
-async function readParamsAs(c: pg.Client, role: string, sql: string, timeoutMs: number): Promise<{ rows: unknown[][]; fields: unknown[] }> {
+async function readParamsAs(c: Session, role: string, sql: string, timeoutMs: number): Promise<{ rows: unknown[][]; fields: unknown[] }> {
   const rows = await withRolledBackTransaction(c, () => queryAsRole(c, role, sql, [], { readOnly: true }), { timeoutMs });
   return { rows: rows.map((r) => Object.values(r)), fields: Object.keys(rows[0] ?? {}) };
 }
 
-async function paramRows(c: pg.Client, q: WorkloadQuery, form: QueryForm, o: BenchOptions): Promise<unknown[][]> {
+/**
+ * The session broke under the params query — cancelled from outside (Ctrl-C) before its timeout,
+ * the server shutting down, the connection lost — so the failure is not the query's fault and is
+ * no input error (after Ctrl-C the funnel then reports it as interrupted).
+ */
+export function sessionBroke(err: unknown, elapsedMs: number, timeoutMs: number): boolean {
+  const code = String((err as { code?: unknown })?.code ?? '');
+  if (!/^[0-9A-Z]{5}$/.test(code) || /^(08|57P)/.test(code)) return true;
+  return code === '57014' && (timeoutMs <= 0 || elapsedMs < timeoutMs * 0.9);
+}
+
+async function paramRows(c: Session, q: WorkloadQuery, form: QueryForm, o: BenchOptions): Promise<unknown[][]> {
   if (!q.params) return [[]];
   const read = q.runAs ? readParamsAs(c, q.runAs, q.params, o.statementTimeoutMs) : readParams(c, q.params, o.statementTimeoutMs);
+  const started = performance.now();
   const res = await read.catch((err) => {
+    if (sessionBroke(err, performance.now() - started, o.statementTimeoutMs)) throw translatePgError(err, `params of "${q.name}"`);
     throw new PgoptError('input', `params of "${q.name}": ${translatePgError(err, 'the server rejects it').message}`, {
       location: q.paramsLocation ?? undefined,
     });
@@ -181,7 +194,7 @@ async function paramRows(c: pg.Client, q: WorkloadQuery, form: QueryForm, o: Ben
  * that writes never changes data, and a runaway query is cancelled.
  */
 async function explainOnce(
-  c: pg.Client,
+  c: Session,
   form: QueryForm,
   params: unknown[],
   timing: boolean,
@@ -212,7 +225,7 @@ const CALIBRATION_FORM: QueryForm = {
   paramCount: 0,
 };
 
-async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label: string): Promise<QueryResult> {
+async function benchQuery(c: Session, q: WorkloadQuery, o: BenchOptions, label: string): Promise<QueryResult> {
   const form = await chooseForm(c, q);
   const rows = await paramRows(c, q, form, o);
   const run = (i: number, timing = false) =>
@@ -270,7 +283,7 @@ async function benchQuery(c: pg.Client, q: WorkloadQuery, o: BenchOptions, label
 const dataChecksum = tableSizesDigest;
 
 /** Run a workload: per query, warm-up, measured runs, one profiled run. The core never prints. */
-export async function runBench(c: pg.Client, workload: Workload, opts: BenchOptions): Promise<BenchResult> {
+export async function runBench(c: Session, workload: Workload, opts: BenchOptions): Promise<BenchResult> {
   await prepareSession(c);
   const citus = await citusVersion(c);
   // On Citus the first query of a session opens its connections to the workers (16 ms against

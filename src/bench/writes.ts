@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import { cannotActAs, queryAsRole } from '../db/owner-rights.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
 import { qualify, quoteIdent } from '../db/ident.js';
@@ -8,6 +7,7 @@ import { nodeAs, walk } from '../sql/tree.js';
 import { writeTargetFacts as tableFacts, type WriteTargetFacts as TableFacts } from '../db/catalog.js';
 import { assessPack } from '../engine/assess.js';
 import type { QueryForm, WorkloadQuery } from './workload.js';
+import type { Session } from '../db/session.js';
 
 export interface WriteProbes {
   queries: WorkloadQuery[];
@@ -54,7 +54,7 @@ const rowAt = (ctid: string, tableoid: string) => `ctid = ${ctid}::tid AND table
  * the table's constraints reject is skipped with the server's reason instead of failing bench.
  * Like every run of a probe, it runs with the table owner's rights (queryAsRole).
  */
-async function trial(c: pg.Client, q: WorkloadQuery, timeoutMs: number): Promise<string | null> {
+async function trial(c: Session, q: WorkloadQuery, timeoutMs: number): Promise<string | null> {
   const role = q.runAs!;
   const probe = async (): Promise<string | null> => {
     const params = await withRolledBackTransaction(c, () => queryAsRole(c, role, q.params!, [], { readOnly: true }), { timeoutMs });
@@ -68,7 +68,7 @@ async function trial(c: pg.Client, q: WorkloadQuery, timeoutMs: number): Promise
 }
 
 /** Why no probe may write this table at all, or null. */
-async function refusal(c: pg.Client, f: TableFacts): Promise<string | null> {
+async function refusal(c: Session, f: TableFacts): Promise<string | null> {
   if (f.triggers) return 'it or one of its partitions has triggers, which would be measured too';
   // A partition owned by someone else would run that role's code with the table owner's rights.
   if (f.otherOwners.length) return `partitions of it belong to other roles (${f.otherOwners.join(', ')}), not to its owner ${f.owner}`;
@@ -88,7 +88,7 @@ async function refusal(c: pg.Client, f: TableFacts): Promise<string | null> {
  * cascade, so tables other rows reference get no insert probe; tables with user triggers (on a
  * partition too) get none (the trigger would be measured too).
  */
-export async function writeProbes(c: pg.Client, pack: Pack, timeoutMs: number): Promise<WriteProbes> {
+export async function writeProbes(c: Session, pack: Pack, timeoutMs: number): Promise<WriteProbes> {
   const out: WriteProbes = { queries: [], skipped: [], written: [] };
   for (const [name, t] of await indexedTables(c, pack)) {
     const rel = qualify(t.schema, t.name);
@@ -114,7 +114,7 @@ export async function writeProbes(c: pg.Client, pack: Pack, timeoutMs: number): 
 }
 
 /** The tables the pack indexes, with the pack's indexes on each. */
-async function indexedTables(c: pg.Client, pack: Pack): Promise<Map<string, { schema: string; name: string; objects: PackObject[] }>> {
+async function indexedTables(c: Session, pack: Pack): Promise<Map<string, { schema: string; name: string; objects: PackObject[] }>> {
   const { assessments } = await assessPack(c, pack);
   const byTable = new Map<string, { schema: string; name: string; objects: PackObject[] }>();
   for (const a of assessments) {

@@ -1,10 +1,10 @@
-import type pg from 'pg';
 import { withClient } from '../db/scoped.js';
 import { loadPack } from '../pack/load-pack.js';
 import { applyPack } from '../engine/apply.js';
 import { renderApply } from '../output/render-pack.js';
 import { appName, type PackFlags } from './pack-flags.js';
 import { parseCount, runOptionsFrom, type CommandContext, type RunFlagValues } from './options.js';
+import type { Session } from '../db/session.js';
 
 export async function apply(
   path: string,
@@ -23,7 +23,7 @@ export async function apply(
       analyze: f.analyze,
       replaceChanged: !!f.replaceChanged,
       jobs,
-      withExtraClient: <T>(fn: (extra: pg.Client) => Promise<T>) => withClient(target, name, fn),
+      withExtraClient: <T>(fn: (extra: Session) => Promise<T>) => withClient(target, name, fn),
     }),
   ).finally(() => ctx.reporter.stopSpinner());
   if (ctx.reporter.json) ctx.reporter.document({ ...result, error: result.error?.toJSON() });

@@ -1,5 +1,4 @@
-import type pg from 'pg';
-import { prepareSession } from './session.js';
+import { prepareSession, type Session } from './session.js';
 
 /** Catalog reads, each named for the question it answers. */
 
@@ -18,7 +17,7 @@ export interface Relation {
  * Resolve a possibly unqualified name the way the user's session would: through the schemas
  * of the user's search_path, in order (pgopt's own queries run under a pinned one).
  */
-export async function findRelation(c: pg.Client, schema: string | null, name: string): Promise<Relation | null> {
+export async function findRelation(c: Session, schema: string | null, name: string): Promise<Relation | null> {
   const schemas = schema ? [schema] : (await prepareSession(c)).userSchemas;
   const res = await c.query(
     `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
@@ -36,7 +35,7 @@ export async function findRelation(c: pg.Client, schema: string | null, name: st
  * Many names resolved in one query, each as findRelation would (an unqualified name through the
  * user's search_path, in order): the cost of resolving a pack does not grow with it.
  */
-export async function findRelations(c: pg.Client, refs: { schema: string | null; name: string }[]): Promise<(Relation | null)[]> {
+export async function findRelations(c: Session, refs: { schema: string | null; name: string }[]): Promise<(Relation | null)[]> {
   if (!refs.length) return [];
   const schemas = (await prepareSession(c)).userSchemas;
   const res = await c.query(
@@ -70,7 +69,7 @@ export const objectKey = (schema: string, name: string): string => `${schema}\u0
  * findIndex, findMatview and relationKindByName for many names in one query: what an assessment
  * reads for every object of a pack, at a cost that does not grow with the pack.
  */
-export async function findObjects(c: pg.Client, names: { schema: string; name: string }[]): Promise<Map<string, NamedObject>> {
+export async function findObjects(c: Session, names: { schema: string; name: string }[]): Promise<Map<string, NamedObject>> {
   if (!names.length) return new Map();
   const res = await c.query(
     `SELECT w.schema, w.name, c.relkind::text AS relkind, c.oid::int AS oid, t.relname AS table, t.oid::int AS table_oid,
@@ -116,7 +115,7 @@ export async function findObjects(c: pg.Client, names: { schema: string; name: s
 }
 
 /** Where an unqualified CREATE of the user's puts its object; null when the search_path names no existing schema. */
-export async function currentSchema(c: pg.Client): Promise<string | null> {
+export async function currentSchema(c: Session): Promise<string | null> {
   return (await prepareSession(c)).userCurrentSchema;
 }
 
@@ -132,7 +131,7 @@ export interface IndexInfo {
   partitioned: boolean;
 }
 
-export async function findIndex(c: pg.Client, schema: string, name: string): Promise<IndexInfo | null> {
+export async function findIndex(c: Session, schema: string, name: string): Promise<IndexInfo | null> {
   const res = await c.query(
     `SELECT i.indexrelid::int AS oid, t.relname AS table, t.oid::int AS table_oid, i.indisvalid AS valid,
             i.indisready AS ready, pg_get_indexdef(i.indexrelid) AS def, ic.relkind = 'I' AS partitioned,
@@ -169,7 +168,7 @@ export interface MatviewInfo {
   hasUniqueIndex: boolean;
 }
 
-export async function findMatview(c: pg.Client, schema: string, name: string): Promise<MatviewInfo | null> {
+export async function findMatview(c: Session, schema: string, name: string): Promise<MatviewInfo | null> {
   const res = await c.query(
     `SELECT c.oid::int AS oid, c.relispopulated AS populated, pg_get_viewdef(c.oid) AS def,
             pg_total_relation_size(c.oid)::float8 AS size,
@@ -184,7 +183,7 @@ export async function findMatview(c: pg.Client, schema: string, name: string): P
 }
 
 /** Where a relation is now, found by oid: after ALTER … RENAME or SET SCHEMA its oid stays. */
-export async function relationByOid(c: pg.Client, oid: number): Promise<{ schema: string; name: string; relkind: string } | null> {
+export async function relationByOid(c: Session, oid: number): Promise<{ schema: string; name: string; relkind: string } | null> {
   const res = await c.query(
     `SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid`,
@@ -194,7 +193,7 @@ export async function relationByOid(c: pg.Client, oid: number): Promise<{ schema
 }
 
 /** Whatever else holds this name in the schema (a table, a view, an index of another kind). */
-export async function relationKindByName(c: pg.Client, schema: string, name: string): Promise<string | null> {
+export async function relationKindByName(c: Session, schema: string, name: string): Promise<string | null> {
   const res = await c.query(
     `SELECT c.relkind::text AS k FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relname = $2`,
@@ -218,7 +217,7 @@ export interface SessionInfo {
  * Transactions a concurrent index build will have to wait for: every open transaction
  * in this database older than `minAgeSeconds`, other than our own.
  */
-export async function longTransactions(c: pg.Client, minAgeSeconds: number): Promise<SessionInfo[]> {
+export async function longTransactions(c: Session, minAgeSeconds: number): Promise<SessionInfo[]> {
   const res = await c.query(
     `SELECT pid, usename, application_name, state,
             extract(epoch FROM now() - xact_start)::float8 AS age, left(query, 200) AS query
@@ -233,7 +232,7 @@ export async function longTransactions(c: pg.Client, minAgeSeconds: number): Pro
 }
 
 /** Sessions holding a granted lock on a relation (who made our lock wait time out). */
-export async function lockHolders(c: pg.Client, relationOid: number): Promise<(SessionInfo & { mode: string })[]> {
+export async function lockHolders(c: Session, relationOid: number): Promise<(SessionInfo & { mode: string })[]> {
   const res = await c.query(
     `SELECT a.pid, a.usename, a.application_name, a.state, l.mode,
             extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::float8 AS age, left(a.query, 200) AS query
@@ -278,7 +277,7 @@ export interface RegistryFacts {
  * trusted when it is the current user, a role the current user is a member of (through
  * pg_auth_members, not the implicit "superuser is a member of everything"), or a superuser.
  */
-export async function registryFacts(c: pg.Client, schema: string): Promise<RegistryFacts> {
+export async function registryFacts(c: Session, schema: string): Promise<RegistryFacts> {
   const res = await c.query(
     `WITH RECURSIVE mine(oid) AS (
         SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user
@@ -326,7 +325,7 @@ export async function registryFacts(c: pg.Client, schema: string): Promise<Regis
 }
 
 /** Every index on a table with the server's rendering of its definition. */
-export async function indexDefinitionsOn(c: pg.Client, table: string): Promise<{ name: string; def: string }[]> {
+export async function indexDefinitionsOn(c: Session, table: string): Promise<{ name: string; def: string }[]> {
   const r = await c.query(
     `SELECT ic.relname AS name, pg_catalog.pg_get_indexdef(i.indexrelid) AS def
        FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
@@ -347,7 +346,7 @@ export interface TableActivity {
 }
 
 /** Size and read/write activity of a table (pg_stat_user_tables), or null when it does not exist. */
-export async function tableActivity(c: pg.Client, table: string): Promise<TableActivity | null> {
+export async function tableActivity(c: Session, table: string): Promise<TableActivity | null> {
   const r = await c.query(
     `SELECT greatest(c.reltuples, 0)::float8 AS rows, coalesce(st.n_tup_ins + st.n_tup_upd + st.n_tup_del, 0)::float8 AS writes,
             coalesce(st.seq_scan + coalesce(st.idx_scan, 0), 0)::float8 AS reads,
@@ -360,7 +359,7 @@ export async function tableActivity(c: pg.Client, table: string): Promise<TableA
 }
 
 /** Of these relations (qualified names), those never analyzed, by hand or by autovacuum: they have no statistics. */
-export async function neverAnalyzed(c: pg.Client, relations: string[]): Promise<Set<string>> {
+export async function neverAnalyzed(c: Session, relations: string[]): Promise<Set<string>> {
   if (!relations.length) return new Set();
   const r = await c.query(
     `SELECT r.rel FROM pg_catalog.unnest($1::text[]) AS r(rel)
@@ -372,7 +371,7 @@ export async function neverAnalyzed(c: pg.Client, relations: string[]): Promise<
 }
 
 /** format_type of a table's column, or null. */
-export async function columnType(c: pg.Client, table: string, column: string): Promise<string | null> {
+export async function columnType(c: Session, table: string, column: string): Promise<string | null> {
   const r = await c.query(
     `SELECT pg_catalog.format_type(atttypid, atttypmod) AS t FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($1) AND attname = $2`,
     [table, column],
@@ -381,7 +380,7 @@ export async function columnType(c: pg.Client, table: string, column: string): P
 }
 
 /** pg_stats.n_distinct of a column (negative: a fraction of the rows), or null before ANALYZE. */
-export async function columnDistinct(c: pg.Client, schema: string, table: string, column: string): Promise<number | null> {
+export async function columnDistinct(c: Session, schema: string, table: string, column: string): Promise<number | null> {
   const r = await c.query(
     `SELECT n_distinct::float8 AS n FROM pg_catalog.pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = $3`,
     [schema, table, column],
@@ -401,7 +400,7 @@ export interface LockHolder {
   since: string;
 }
 
-export async function findRunLockHolder(client: pg.Client): Promise<LockHolder | null> {
+export async function findRunLockHolder(client: Session): Promise<LockHolder | null> {
   const res = await client.query(
     `SELECT a.pid, a.application_name, a.usename, a.client_addr::text AS client_addr,
             to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') AS since
@@ -424,7 +423,7 @@ export interface Partition {
 }
 
 /** The direct partitions of a partitioned table, by name. */
-export async function partitionsOf(c: pg.Client, tableOid: number): Promise<Partition[]> {
+export async function partitionsOf(c: Session, tableOid: number): Promise<Partition[]> {
   const r = await c.query(
     `SELECT p.oid::int AS oid, n.nspname AS schema, p.relname AS name, p.relkind::text AS relkind
        FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class p ON p.oid = i.inhrelid JOIN pg_catalog.pg_namespace n ON n.oid = p.relnamespace
@@ -445,7 +444,7 @@ export interface IndexOnTable {
  * The index of that name *on that table*: an application's index that happens to carry the
  * name pgopt would choose, on some other table, is never taken for pgopt's.
  */
-export async function findIndexOn(c: pg.Client, schema: string, name: string, tableOid: number): Promise<IndexOnTable | null> {
+export async function findIndexOn(c: Session, schema: string, name: string, tableOid: number): Promise<IndexOnTable | null> {
   const r = await c.query(
     `SELECT ic.oid::int AS oid, i.indisvalid AS valid, (SELECT inhparent::int FROM pg_catalog.pg_inherits WHERE inhrelid = ic.oid) AS "attachedTo"
        FROM pg_catalog.pg_class ic JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace JOIN pg_catalog.pg_index i ON i.indexrelid = ic.oid
@@ -456,7 +455,7 @@ export async function findIndexOn(c: pg.Client, schema: string, name: string, ta
 }
 
 /** An index by oid: where it is, its relkind (I: partitioned) and its table's oid. */
-export async function indexByOid(c: pg.Client, oid: number): Promise<{ schema: string; name: string; kind: string; table: number } | null> {
+export async function indexByOid(c: Session, oid: number): Promise<{ schema: string; name: string; kind: string; table: number } | null> {
   const r = await c.query(
     `SELECT n.nspname AS schema, ic.relname AS name, ic.relkind::text AS kind, i.indrelid::int AS "table"
        FROM pg_catalog.pg_class ic JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace JOIN pg_catalog.pg_index i ON i.indexrelid = ic.oid
@@ -467,7 +466,7 @@ export async function indexByOid(c: pg.Client, oid: number): Promise<{ schema: s
 }
 
 /** The oid of a relation by its qualified, quoted name, or null. */
-export async function relationOid(c: pg.Client, qualifiedName: string): Promise<number | null> {
+export async function relationOid(c: Session, qualifiedName: string): Promise<number | null> {
   const res = await c.query('SELECT pg_catalog.to_regclass($1)::oid::int AS oid', [qualifiedName]);
   return res.rows[0]?.oid ?? null;
 }
@@ -492,7 +491,7 @@ export interface WriteTargetFacts {
   keyed: string[];
 }
 
-export async function writeTargetFacts(c: pg.Client, rel: string): Promise<WriteTargetFacts | null> {
+export async function writeTargetFacts(c: Session, rel: string): Promise<WriteTargetFacts | null> {
   // A write to a partitioned table lands in its partitions: their triggers and owners count too.
   const tree = `(SELECT c.oid UNION SELECT t.relid FROM pg_catalog.pg_partition_tree(c.oid) t)`;
   const r = await c.query(
@@ -520,7 +519,7 @@ export async function writeTargetFacts(c: pg.Client, rel: string): Promise<Write
 }
 
 /** A digest of every user table's estimated size: two bench runs that saw different data differ here. */
-export async function tableSizesDigest(c: pg.Client): Promise<string> {
+export async function tableSizesDigest(c: Session): Promise<string> {
   // Sizes rounded to 2 significant digits: ANALYZE's estimates move a little between runs.
   const res = await c.query(
     `SELECT coalesce(md5(string_agg(n.nspname || '.' || c.relname || ':' ||
@@ -553,7 +552,7 @@ const RULE_RELATIONS = /:relid (\d+)/g;
  * such as setval), so they are read from the rules' query trees: function, operator, aggregate
  * and window calls, and the relations each reads.
  */
-export async function viewCalls(c: pg.Client, view: string): Promise<ViewCall[]> {
+export async function viewCalls(c: Session, view: string): Promise<ViewCall[]> {
   const oids = new Set<string>();
   const seen = new Set<string>();
   let next = [(await c.query(`SELECT pg_catalog.to_regclass($1)::oid AS o`, [view])).rows[0].o as string];
@@ -583,10 +582,10 @@ export async function viewCalls(c: pg.Client, view: string): Promise<ViewCall[]>
   return res.rows as ViewCall[];
 }
 
-export const currentUser = async (c: pg.Client): Promise<string> => (await c.query('SELECT current_user AS u')).rows[0].u as string;
+export const currentUser = async (c: Session): Promise<string> => (await c.query('SELECT current_user AS u')).rows[0].u as string;
 
 /** A table's owner, and whether the current user acts as it (a member of the owning role). */
-export async function tableOwnership(c: pg.Client, table: string): Promise<{ owner: string; mine: boolean } | null> {
+export async function tableOwnership(c: Session, table: string): Promise<{ owner: string; mine: boolean } | null> {
   const r = await c.query(
     `SELECT pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') AS mine, pg_catalog.pg_get_userbyid(c.relowner) AS owner
        FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)`,
@@ -595,15 +594,15 @@ export async function tableOwnership(c: pg.Client, table: string): Promise<{ own
   return r.rows[0] ?? null;
 }
 
-export const canCreateIn = async (c: pg.Client, schema: string): Promise<boolean> =>
+export const canCreateIn = async (c: Session, schema: string): Promise<boolean> =>
   (await c.query(`SELECT pg_catalog.has_schema_privilege($1, 'CREATE') AS ok`, [schema])).rows[0].ok;
 
 /** CREATE on the current database: what creating schema pgopt needs. */
-export const canCreateSchemas = async (c: pg.Client): Promise<boolean> =>
+export const canCreateSchemas = async (c: Session): Promise<boolean> =>
   (await c.query(`SELECT pg_catalog.has_database_privilege(current_database(), 'CREATE') AS ok`)).rows[0].ok;
 
 /** USAGE on schema pgopt and SELECT on each of its tables: all that status and verify need. */
-export const canReadRegistry = async (c: pg.Client): Promise<boolean> =>
+export const canReadRegistry = async (c: Session): Promise<boolean> =>
   (
     await c.query(
       `SELECT pg_catalog.has_schema_privilege('pgopt', 'USAGE')
@@ -613,7 +612,7 @@ export const canReadRegistry = async (c: pg.Client): Promise<boolean> =>
     )
   ).rows[0].ok !== false;
 
-export const canWriteRegistry = async (c: pg.Client): Promise<boolean> =>
+export const canWriteRegistry = async (c: Session): Promise<boolean> =>
   (
     await c.query(
       `SELECT pg_catalog.has_table_privilege('pgopt.objects', 'INSERT, UPDATE, DELETE') AND pg_catalog.has_table_privilege('pgopt.events', 'INSERT') AS ok`,
@@ -621,7 +620,7 @@ export const canWriteRegistry = async (c: pg.Client): Promise<boolean> =>
   ).rows[0].ok;
 
 /** A table's columns and their types (format_type), for resolving a query's column references. */
-export async function tableColumns(c: pg.Client, oid: number): Promise<Map<string, string>> {
+export async function tableColumns(c: Session, oid: number): Promise<Map<string, string>> {
   const r = await c.query(
     `SELECT a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
        FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
@@ -631,7 +630,7 @@ export async function tableColumns(c: pg.Client, oid: number): Promise<Map<strin
 }
 
 /** The schema HypoPG is installed in (its functions are called qualified with it), or null. */
-export async function hypopgSchema(c: pg.Client): Promise<string | null> {
+export async function hypopgSchema(c: Session): Promise<string | null> {
   const r = await c.query(
     `SELECT n.nspname AS schema FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'`,
   );
@@ -639,13 +638,13 @@ export async function hypopgSchema(c: pg.Client): Promise<string | null> {
 }
 
 /** Whether HypoPG can be installed here (the server has its files). */
-export async function hypopgAvailable(c: pg.Client): Promise<boolean> {
+export async function hypopgAvailable(c: Session): Promise<boolean> {
   const r = await c.query(`SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'hypopg'`);
   return r.rows.length > 0;
 }
 
 /** An index and, for a partitioned one, every index of its partitions: each with its table. */
-export async function indexTree(c: pg.Client, indexOid: number): Promise<{ oid: number; name: string; tableOid: number; leaf: boolean }[]> {
+export async function indexTree(c: Session, indexOid: number): Promise<{ oid: number; name: string; tableOid: number; leaf: boolean }[]> {
   const r = await c.query(
     `SELECT t.relid::int AS oid, ic.relname AS name, i.indrelid::int AS table_oid, t.isleaf AS leaf
        FROM pg_catalog.pg_partition_tree($1::oid::regclass) t
@@ -669,7 +668,7 @@ export async function indexTree(c: pg.Client, indexOid: number): Promise<{ oid: 
  * nextval or without the privilege to read it). A ROLLBACK does not undo nextval: comparing two
  * readings tells which sequences a workload moved, however it called them (a serial default, a wrapper).
  */
-export async function sequencePositions(c: pg.Client): Promise<Map<string, string | null>> {
+export async function sequencePositions(c: Session): Promise<Map<string, string | null>> {
   const r = await c.query(
     `SELECT pg_catalog.quote_ident(schemaname) || '.' || pg_catalog.quote_ident(sequencename) AS name, last_value::text AS v
        FROM pg_catalog.pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'pgopt')`,

@@ -1,6 +1,5 @@
-import type pg from 'pg';
 import { qualify } from './ident.js';
-import { PINNED_SEARCH_PATH } from './session.js';
+import { PINNED_SEARCH_PATH, type Session } from './session.js';
 import { checkedWorkerSql, hexText, hexTextArray } from './worker-sql.js';
 import type { SessionInfo } from './catalog.js';
 
@@ -24,16 +23,22 @@ export interface Topology {
 }
 
 /** The installed Citus version, or null where Citus is not in this database. */
-export async function citusVersion(c: pg.Client): Promise<string | null> {
-  const r = await c.query(`SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'citus'`);
-  return (r.rows[0]?.extversion as string | undefined) ?? null;
+export function citusVersion(c: Session): Promise<string | null> {
+  c.citus ??= c
+    .query(`SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'citus'`)
+    .then((r) => (r.rows[0]?.extversion as string | undefined) ?? null)
+    .catch((err: unknown) => {
+      c.citus = null; // asked in an aborted transaction, say: ask again next time
+      throw err;
+    });
+  return c.citus;
 }
 
 /**
  * How Citus holds a table: distributed (hash, range or append), reference, or local (a plain
  * table, or one Citus only tracks). Null when the database has no Citus.
  */
-export async function tableTopology(c: pg.Client, tableOid: number): Promise<Topology | null> {
+export async function tableTopology(c: Session, tableOid: number): Promise<Topology | null> {
   if (!(await citusVersion(c))) return null;
   const r = await c.query(
     `SELECT p.partmethod::text AS method, p.repmodel::text AS repmodel,
@@ -97,7 +102,7 @@ export interface ShardPlacement {
 }
 
 /** Every placement of every shard of the table, with its indexes as the worker has them. */
-export async function shardPlacements(c: pg.Client, tableOid: number): Promise<ShardPlacement[]> {
+export async function shardPlacements(c: Session, tableOid: number): Promise<ShardPlacement[]> {
   const placements = await placementsOf(c, tableOid);
   const results = await onEachNode(c, placements, indexesOnNodeSql);
   return placements.map(({ relation, ...p }) => {
@@ -108,7 +113,7 @@ export async function shardPlacements(c: pg.Client, tableOid: number): Promise<S
 
 type Placement = Omit<ShardPlacement, 'indexes'> & { relation: string };
 
-async function placementsOf(c: pg.Client, tableOid: number): Promise<Placement[]> {
+async function placementsOf(c: Session, tableOid: number): Promise<Placement[]> {
   const r = await c.query(
     `SELECT s.shardid::float8 AS shard, pg_catalog.shard_name(s.logicalrelid, s.shardid, false) AS relation,
             n.nodename AS node, n.nodeport::int AS port, n.groupid = 0 AS coordinator
@@ -131,7 +136,7 @@ async function placementsOf(c: pg.Client, tableOid: number): Promise<Placement[]
  * (master_run_on_worker): a placement per connection (run_command_on_placements) costs about a
  * second for 32 shards. Returns each node's one-value result, by "host:port".
  */
-async function onEachNode(c: pg.Client, placements: Placement[], sql: (relations: string[]) => string): Promise<Map<string, string>> {
+async function onEachNode(c: Session, placements: Placement[], sql: (relations: string[]) => string): Promise<Map<string, string>> {
   const nodes = [...new Map(placements.map((p) => [`${p.node}:${p.port}`, p])).values()];
   if (!nodes.length) return new Map();
   const commands = nodes.map((n) => sql(placements.filter((p) => p.node === n.node && p.port === n.port).map((p) => p.relation)));
@@ -149,7 +154,7 @@ async function onEachNode(c: pg.Client, placements: Placement[], sql: (relations
  * own copy is empty and never scanned. A reference table's copies are alike: the largest counts.
  */
 export async function shardActivity(
-  c: pg.Client,
+  c: Session,
   tableOid: number,
   reference: boolean,
 ): Promise<{ rows: number; writes: number; reads: number } | null> {
@@ -169,7 +174,7 @@ export async function shardActivity(
  * standard_conforming_strings, which the database owner sets.
  */
 async function runOnWorkers(
-  c: pg.Client,
+  c: Session,
   nodes: { node: string; port: number }[],
   commands: string[],
   parallel: boolean,
@@ -207,7 +212,7 @@ export function distinctOnNodeSql(relation: string, column: string): string {
 }
 
 /** n_distinct of a column as the first shard's statistics have it (the coordinator's copy has none). */
-export async function shardColumnDistinct(c: pg.Client, tableOid: number, column: string): Promise<number | null> {
+export async function shardColumnDistinct(c: Session, tableOid: number, column: string): Promise<number | null> {
   const [first] = await placementsOf(c, tableOid);
   if (!first) return null;
   const results = await onEachNode(c, [first], ([relation]) => distinctOnNodeSql(relation, column));
@@ -230,7 +235,7 @@ export function indexesOnNodeSql(relations: string[]): string {
 }
 
 /** hashtext() of each name: what Citus hashes a clipped shard name with. */
-export async function nameHashes(c: pg.Client, names: string[]): Promise<Map<string, number>> {
+export async function nameHashes(c: Session, names: string[]): Promise<Map<string, number>> {
   const r = await c.query(`SELECT n, pg_catalog.hashtext(n)::int AS h FROM pg_catalog.unnest($1::text[]) AS n`, [names]);
   return new Map(r.rows.map((row) => [row.n as string, row.h as number]));
 }
@@ -257,7 +262,7 @@ export function indexOnPlacements(placements: ShardPlacement[], name: string, ha
  * Drop the shard indexes of `name` wherever they are left, each on its own node and concurrently:
  * what a failed distributed build leaves once its coordinator index is gone.
  */
-export async function dropPlacementIndexes(c: pg.Client, tableOid: number, schema: string, name: string): Promise<number> {
+export async function dropPlacementIndexes(c: Session, tableOid: number, schema: string, name: string): Promise<number> {
   const hash = (await nameHashes(c, [name])).get(name)!;
   const left = indexOnPlacements(await shardPlacements(c, tableOid), name, hash).filter((p) => p.present);
   for (const p of left) {
@@ -269,7 +274,7 @@ export async function dropPlacementIndexes(c: pg.Client, tableOid: number, schem
 }
 
 /** An index's or table's size summed over every shard placement (pg_relation_size of a shell is ~0). */
-export async function citusRelationSize(c: pg.Client, oid: number): Promise<number | null> {
+export async function citusRelationSize(c: Session, oid: number): Promise<number | null> {
   try {
     return Number((await c.query(`SELECT pg_catalog.citus_relation_size($1::oid::regclass)::float8 AS s`, [oid])).rows[0].s);
   } catch {
@@ -282,7 +287,7 @@ export async function citusRelationSize(c: pg.Client, oid: number): Promise<numb
  * concurrent build waits for them on each shard's node, where the coordinator cannot see them.
  * Citus's own connections are left out (they come and go with every distributed statement).
  */
-export async function workerLongTransactions(c: pg.Client, minAgeSeconds: number): Promise<SessionInfo[]> {
+export async function workerLongTransactions(c: Session, minAgeSeconds: number): Promise<SessionInfo[]> {
   const nodes = (
     await c.query(
       `SELECT nodename AS node, nodeport::int AS port FROM pg_catalog.pg_dist_node

@@ -1,6 +1,5 @@
-import type pg from 'pg';
 import { quoteIdent } from './ident.js';
-import { PINNED_SEARCH_PATH } from './session.js';
+import { PINNED_SEARCH_PATH, type Session } from './session.js';
 import { withRolledBackTransaction } from './scoped.js';
 
 /**
@@ -40,7 +39,7 @@ export class CannotActAs extends Error {
  * before the statement runs, so nothing it calls can write, not even a sequence.
  */
 export async function queryAsRole(
-  c: pg.Client,
+  c: Session,
   role: string,
   sql: string,
   params: unknown[] = [],
@@ -72,7 +71,7 @@ export async function queryAsRole(
  * Why `role` cannot run pgopt's statement, or null when it can: asked before a transaction, so a
  * caller can skip with a note instead of failing halfway.
  */
-export async function cannotActAs(c: pg.Client, role: string): Promise<string | null> {
+export async function cannotActAs(c: Session, role: string): Promise<string | null> {
   try {
     await withRolledBackTransaction(c, () => queryAsRole(c, role, 'SELECT 1 AS one'));
     return null;

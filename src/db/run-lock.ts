@@ -1,8 +1,7 @@
-import type pg from 'pg';
 import { hostname } from 'node:os';
 import { PgoptError } from '../errors.js';
 import { RUN_LOCK, findRunLockHolder, type LockHolder } from './catalog.js';
-import { holdSessionLock, releaseSessionLock } from './session.js';
+import { holdSessionLock, releaseSessionLock, type Session } from './session.js';
 import { redactCredentials } from './connection.js';
 
 /**
@@ -56,7 +55,7 @@ export interface RunLockOptions {
 }
 
 /** Run `fn` holding the run lock; waits for a killed run's session to end rather than blaming "another run". */
-export async function withAdvisoryLock<T>(client: pg.Client, o: RunLockOptions, fn: () => Promise<T>): Promise<T> {
+export async function withAdvisoryLock<T>(client: Session, o: RunLockOptions, fn: () => Promise<T>): Promise<T> {
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let deadline = Date.now() + o.waitMs;
   let orphanSeen = false;
@@ -109,12 +108,12 @@ function lockHeld(holder: LockHolder | null, orphan: number | null): PgoptError 
  */
 const RUN_KEY_CLASS = 0x70676f61; /* 'pgoa' */
 
-export const holdRunKey = (c: pg.Client, key: number): Promise<void> => holdSessionLock(c, RUN_KEY_CLASS, key);
+export const holdRunKey = (c: Session, key: number): Promise<void> => holdSessionLock(c, RUN_KEY_CLASS, key);
 
-export const releaseRunKey = (c: pg.Client, key: number): Promise<void> => releaseSessionLock(c, RUN_KEY_CLASS, key);
+export const releaseRunKey = (c: Session, key: number): Promise<void> => releaseSessionLock(c, RUN_KEY_CLASS, key);
 
 /** Some session in this database holds `key`: the run that owns it is alive. */
-export async function runKeyHeld(c: pg.Client, key: number): Promise<boolean> {
+export async function runKeyHeld(c: Session, key: number): Promise<boolean> {
   const r = await c.query(
     `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
                      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2

@@ -1,9 +1,7 @@
 import pg from 'pg';
 import type { ConnectionTarget } from './connection.js';
 import { openSession, type OpenedSession } from './connect.js';
-import { isStandby, prepareSession, rememberServerPid } from './session.js';
-
-export type Client = pg.Client;
+import { isStandby, prepareSession, Session } from './session.js';
 
 /** Every session pgopt opens, so an interrupt can cancel what they run. */
 const openSessions = new Set<OpenedSession>();
@@ -31,13 +29,13 @@ export async function cancelActiveQueries(): Promise<void> {
 }
 
 /** Open a connection for the duration of `fn`; closing it is never the caller's job. */
-export async function withClient<T>(target: ConnectionTarget, applicationName: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+export async function withClient<T>(target: ConnectionTarget, applicationName: string, fn: (client: Session) => Promise<T>): Promise<T> {
   const s = await openSession(target, applicationName);
-  rememberServerPid(s.client, s.serverPid);
   openSessions.add(s);
   try {
-    await prepareSession(s.client);
-    return await fn(s.client);
+    const session = new Session(s.client, s.serverPid);
+    await prepareSession(session);
+    return await fn(session);
   } finally {
     openSessions.delete(s);
     // Behind a session pooler the server connection outlives ours: leave nothing on it.
@@ -47,7 +45,7 @@ export async function withClient<T>(target: ConnectionTarget, applicationName: s
 }
 
 /** BEGIN … COMMIT around `fn`, ROLLBACK on any error. */
-export async function withTransaction<T>(client: pg.Client, fn: () => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
+export async function withTransaction<T>(client: Session, fn: () => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
   await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
   try {
     const out = await fn();
@@ -64,7 +62,7 @@ export async function withTransaction<T>(client: pg.Client, fn: () => Promise<T>
  * `timeoutMs` is a statement_timeout local to the transaction (gone with the ROLLBACK).
  */
 export async function withRolledBackTransaction<T>(
-  client: pg.Client,
+  client: Session,
   fn: () => Promise<T>,
   opts: { readOnly?: boolean; timeoutMs?: number } = {},
 ): Promise<T> {
@@ -81,7 +79,7 @@ export async function withRolledBackTransaction<T>(
 }
 
 /** statement_timeout for one long step outside a transaction, then none again (0 = no limit). */
-export async function withStatementTimeout<T>(client: pg.Client, ms: number, fn: () => Promise<T>): Promise<T> {
+export async function withStatementTimeout<T>(client: Session, ms: number, fn: () => Promise<T>): Promise<T> {
   await client.query(`SET statement_timeout = ${Math.max(0, Math.round(ms))}`);
   try {
     return await fn();

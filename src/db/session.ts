@@ -25,7 +25,30 @@ interface SessionState {
   runKeys: [number, number][];
 }
 
-const sessions = new WeakMap<pg.Client, SessionState>();
+/**
+ * One connection and what pgopt learned about it: made once where the connection is opened (or
+ * around a library caller's client), handed to every core function, gone with the connection.
+ * `query` is the client's own, so a core function reads `s.query(…)` as it would `client.query(…)`.
+ */
+export class Session {
+  readonly query: pg.Client['query'];
+  /** pg_backend_pid() as read when the session opened: a pooler makes up the pid the protocol gives. */
+  readonly serverPid: number;
+  /** What pinning the settings found (prepareSession); null until then, and again after releaseSession. */
+  facts: SessionState | null = null;
+  /** The registry was checked and found trustworthy (registryExists): it is not checked again. */
+  registryTrusted = false;
+  /** The installed Citus version, asked once (null: none). */
+  citus: Promise<string | null> | null = null;
+
+  constructor(
+    readonly client: pg.Client,
+    serverPid?: number,
+  ) {
+    this.query = client.query.bind(client) as pg.Client['query'];
+    this.serverPid = serverPid ?? (client as unknown as { processID: number }).processID;
+  }
+}
 
 /**
  * Pin pgopt's settings on a connection, once. Also standard_conforming_strings: the parser
@@ -33,9 +56,8 @@ const sessions = new WeakMap<pg.Client, SessionState>();
  * (with it off, 'x\' would end a literal one place earlier for the server than for pgopt).
  * Every call here is schema-qualified, since the user's path is still in force when it runs.
  */
-export async function prepareSession(c: pg.Client): Promise<SessionState> {
-  const known = sessions.get(c);
-  if (known) return known;
+export async function prepareSession(c: Session): Promise<SessionState> {
+  if (c.facts) return c.facts;
   const res = await c.query(
     `SELECT pg_catalog.current_setting('search_path') AS path,
             pg_catalog.current_schemas(true)::text[] AS schemas,
@@ -52,7 +74,7 @@ export async function prepareSession(c: pg.Client): Promise<SessionState> {
     runKeys: [],
   };
   await pin(c);
-  sessions.set(c, state);
+  c.facts = state;
   return state;
 }
 
@@ -62,7 +84,7 @@ export async function prepareSession(c: pg.Client): Promise<SessionState> {
  * within a second and cancels it, so the dead run's session ends and releases the run lock.
  * Without it the statement runs to its end holding the lock.
  */
-async function pin(c: pg.Client): Promise<void> {
+async function pin(c: Session): Promise<void> {
   // One round trip: repin runs between bench queries. CASE evaluates set_config only on 14+,
   // where the setting exists.
   await c.query(
@@ -77,10 +99,10 @@ async function pin(c: pg.Client): Promise<void> {
  * Give a connection back as pgopt found it: the caller's search_path and the settings pgopt pinned.
  * For library callers, who pass their own client and go on using it.
  */
-export async function releaseSession(c: pg.Client): Promise<void> {
-  const s = sessions.get(c);
+export async function releaseSession(c: Session): Promise<void> {
+  const s = c.facts;
   if (!s) return;
-  sessions.delete(c);
+  c.facts = null;
   await c.query(
     `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', $2, false),
             CASE WHEN $3::text IS NOT NULL THEN pg_catalog.set_config('client_connection_check_interval', $3, false) END`,
@@ -88,25 +110,29 @@ export async function releaseSession(c: pg.Client): Promise<void> {
   );
 }
 
-/** Run `fn` on a caller's connection and hand it back as it was (unless pgopt had prepared it before). */
-export async function onBorrowedClient<T>(c: pg.Client, fn: () => Promise<T>): Promise<T> {
-  const ours = sessions.has(c);
+/**
+ * Run `fn` on a library caller's connection and hand it back as it was. A Session pgopt opened
+ * (withClient) is used as it is and stays pinned; a plain client gets a Session for this call only.
+ */
+export async function onBorrowedClient<T>(c: pg.Client | Session, fn: (s: Session) => Promise<T>): Promise<T> {
+  if (c instanceof Session) return fn(c);
+  const s = new Session(c);
   try {
-    return await fn();
+    return await fn(s);
   } finally {
-    if (!ours) await releaseSession(c).catch(() => {});
+    await releaseSession(s).catch(() => {});
   }
 }
 
 /** The server is a hot standby (known once prepareSession has run). */
-export const isStandby = (c: pg.Client): boolean => sessions.get(c)?.standby ?? false;
+export const isStandby = (c: Session): boolean => c.facts?.standby ?? false;
 
 /**
  * Pin pgopt's settings again after something that may have reset them (RESET ALL, DISCARD ALL,
  * a pack's SET under --allow-unsafe).
  */
-export async function repin(c: pg.Client): Promise<void> {
-  if (!sessions.has(c)) return;
+export async function repin(c: Session): Promise<void> {
+  if (!c.facts) return;
   await pin(c);
 }
 
@@ -115,8 +141,8 @@ export async function repin(c: pg.Client): Promise<void> {
  * (session advisory locks, temporary tables of a committed transaction, LISTEN, prepared
  * statements, settings) is discarded, so the next query starts from a fresh session.
  */
-export async function resetSession(c: pg.Client): Promise<void> {
-  const keys = sessions.get(c)?.runKeys ?? [];
+export async function resetSession(c: Session): Promise<void> {
+  const keys = c.facts?.runKeys ?? [];
   await c.query(keys.length ? discardKeeping(keys) : 'DISCARD ALL');
   await repin(c);
 }
@@ -142,14 +168,14 @@ function discardKeeping(keys: [number, number][]): string {
 }
 
 /** Hold a session advisory lock for the life of a run, also across resetSession. */
-export async function holdSessionLock(c: pg.Client, cls: number, key: number): Promise<void> {
+export async function holdSessionLock(c: Session, cls: number, key: number): Promise<void> {
   const s = await prepareSession(c);
   await c.query('SELECT pg_catalog.pg_advisory_lock($1::int, $2::int)', [cls, key]);
   s.runKeys.push([cls, key]);
 }
 
-export async function releaseSessionLock(c: pg.Client, cls: number, key: number): Promise<void> {
-  const s = sessions.get(c);
+export async function releaseSessionLock(c: Session, cls: number, key: number): Promise<void> {
+  const s = c.facts;
   if (s) s.runKeys = s.runKeys.filter(([a, b]) => a !== cls || b !== key);
   await c.query('SELECT pg_catalog.pg_advisory_unlock($1::int, $2::int)', [cls, key]);
 }
@@ -159,7 +185,7 @@ export async function releaseSessionLock(c: pg.Client, cls: number, key: number)
  * pgopt's again. Inside a transaction that is later rolled back the setting reverts to
  * the pinned one by itself; the reset in `finally` covers every other case.
  */
-export async function asUser<T>(c: pg.Client, fn: () => Promise<T>): Promise<T> {
+export async function asUser<T>(c: Session, fn: () => Promise<T>): Promise<T> {
   const s = await prepareSession(c);
   await c.query(`SELECT pg_catalog.set_config('search_path', $1, false)`, [s.userSearchPath]);
   try {
@@ -175,7 +201,7 @@ export async function asUser<T>(c: pg.Client, fn: () => Promise<T>): Promise<T> 
  * semicolon the server sees and pgopt's parser did not.
  */
 export function runOneStatement(
-  c: pg.Client,
+  c: Session,
   sql: string,
   params: unknown[] = [],
   opts: { rowMode?: 'array' } = {},
@@ -183,24 +209,16 @@ export function runOneStatement(
   return c.query({ text: sql, values: params, queryMode: 'extended', ...opts } as pg.QueryConfig);
 }
 
-const serverPids = new WeakMap<pg.Client, number>();
-
-/** pg_backend_pid() as read when the session opened: a pooler makes up the pid the protocol gives. */
-export function rememberServerPid(c: pg.Client, pid: number): void {
-  serverPids.set(c, pid);
-}
-
 /** The server process of a connection (for progress and cancel), also behind a pooler. */
-export const backendPid = (c: pg.Client): number => serverPids.get(c) ?? (c as unknown as { processID: number }).processID;
+export const backendPid = (c: Session): number => c.serverPid;
 
 /**
  * For the runs that write (apply, rollback, refresh): a standby is refused before anything runs,
  * and a role whose sessions start read-only (default_transaction_read_only) gets a session that
  * may write, as psql's `SET default_transaction_read_only = off` would.
  */
-export async function requireWritable(c: pg.Client): Promise<void> {
-  const r = await c.query(`SELECT pg_catalog.pg_is_in_recovery() AS standby`);
-  if (r.rows[0].standby) {
+export async function requireWritable(c: Session): Promise<void> {
+  if ((await prepareSession(c)).standby) {
     throw new PgoptError('database', 'this server is a read-only standby (pg_is_in_recovery() is true): nothing was changed', {
       hint: 'point --db (or --direct-url) at the primary; verify, status and bench may run here',
     });

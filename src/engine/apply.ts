@@ -1,5 +1,4 @@
 import { nodeAs } from '../sql/tree.js';
-import type pg from 'pg';
 import { actionFor } from './decide.js';
 import { randomUUID } from 'node:crypto';
 import { PgoptError, type SourceLocation } from '../errors.js';
@@ -7,7 +6,7 @@ import { findIndex, findMatview, neverAnalyzed } from '../db/catalog.js';
 import { withTransaction } from '../db/scoped.js';
 import { withAdvisoryLock } from '../db/run-lock.js';
 import { displayName, qualify, quoteIdent } from '../db/ident.js';
-import { asUser, backendPid, prepareSession, repin, requireWritable, runOneStatement } from '../db/session.js';
+import { asUser, backendPid, prepareSession, repin, requireWritable, runOneStatement, type Session } from '../db/session.js';
 import type { Pack, PackObject, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment, type PackAssessment } from './assess.js';
 import { buildIndex, dropForRebuild } from './build.js';
@@ -55,7 +54,7 @@ export interface ApplyOptions extends RunOptions {
   /** No lint warnings (advise's trial packs overlap by design: a plain and a covering variant of one index). */
   quietLint?: boolean;
   /** Opens another connection to the same database for a parallel job; without it, jobs is 1. */
-  withExtraClient?: <T>(fn: (c: pg.Client) => Promise<T>) => Promise<T>;
+  withExtraClient?: <T>(fn: (c: Session) => Promise<T>) => Promise<T>;
 }
 
 /** States apply refuses to act on without being told: they need a human decision. */
@@ -67,7 +66,7 @@ function blockingProblem(a: Assessment, o: ApplyOptions): string | null {
   return `${a.qualifiedName}: ${a.reason}`;
 }
 
-export async function applyPack(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
+export async function applyPack(c: Session, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
   await prepareSession(c);
   await requireWritable(c);
   try {
@@ -82,7 +81,7 @@ export async function applyPack(c: pg.Client, pack: Pack, o: ApplyOptions): Prom
  * The pack's SET statements are for its own builds (maintenance_work_mem, work_mem…). Whatever
  * runs next on this connection — a benchmark, say — must see the session as it was.
  */
-async function resetPackSettings(c: pg.Client, pack: Pack): Promise<void> {
+async function resetPackSettings(c: Session, pack: Pack): Promise<void> {
   for (const s of pack.statements) {
     if (s.kind !== 'set') continue;
     const name = nodeAs(s.ast, 'VariableSetStmt')?.name;
@@ -109,7 +108,7 @@ interface ApplyRun {
   skippedEvents: EventInput[];
 }
 
-async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
+async function applyLocked(c: Session, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
   return withAdvisoryLock(c, runLockOptions(o), async () => {
     await noSessionTimeouts(c);
     const assessed = await preflight(c, pack, o);
@@ -148,13 +147,13 @@ async function applyLocked(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<A
 }
 
 /** A build may take hours and waits for locks by policy (withLockRetry), never by a session timeout. */
-async function noSessionTimeouts(c: pg.Client): Promise<void> {
+async function noSessionTimeouts(c: Session): Promise<void> {
   await c.query('SET lock_timeout = 0');
   await c.query('SET statement_timeout = 0');
 }
 
 /** Assess, refuse what needs a human decision, lint: nothing has changed yet when this throws. */
-async function preflight(c: pg.Client, pack: Pack, o: ApplyOptions): Promise<PackAssessment> {
+async function preflight(c: Session, pack: Pack, o: ApplyOptions): Promise<PackAssessment> {
   const assessed = await assessPack(c, pack, { forChange: true });
   const problems = assessed.assessments.map((a) => blockingProblem(a, o)).filter((p): p is string => !!p);
   if (problems.length) {
@@ -203,9 +202,9 @@ function startRun(pack: Pack, o: ApplyOptions, assessed: PackAssessment): ApplyR
 }
 
 /** The lanes, with a monitor connection reading pg_stat_progress_create_index while the builders are busy. */
-async function runAllLanes(c: pg.Client, run: ApplyRun, lanes: LanePlan, builds: boolean): Promise<void> {
+async function runAllLanes(c: Session, run: ApplyRun, lanes: LanePlan, builds: boolean): Promise<void> {
   const { o } = run;
-  const work: LaneWork<pg.Client> = {
+  const work: LaneWork<Session> = {
     start: async (conn) => {
       await prepareSession(conn);
       await requireWritable(conn);
@@ -227,7 +226,7 @@ async function runAllLanes(c: pg.Client, run: ApplyRun, lanes: LanePlan, builds:
 }
 
 /** Run one statement on `conn`, recording its outcome; the first failure stops every connection. */
-async function execute(run: ApplyRun, conn: pg.Client, s: PackStatement, touched: Map<string, string>): Promise<void> {
+async function execute(run: ApplyRun, conn: Session, s: PackStatement, touched: Map<string, string>): Promise<void> {
   const { result, o } = run;
   if (result.error) return;
   const a = s.object ? run.byObject.get(s.object)! : null;
@@ -285,7 +284,7 @@ function noteChange(run: ApplyRun, s: PackStatement, a: Assessment | null, res: 
  * An index on plain columns gains nothing from it (CREATE INDEX records the index's own size, and
  * the columns' statistics stand), and it costs a full sample of the table (29 ms a 20k-row table).
  */
-async function analyzeTouched(run: ApplyRun, conn: pg.Client, touched: Map<string, string>): Promise<void> {
+async function analyzeTouched(run: ApplyRun, conn: Session, touched: Map<string, string>): Promise<void> {
   const { result, o } = run;
   if (result.error || !o.analyze) return;
   const unanalyzed = await neverAnalyzed(
@@ -313,7 +312,7 @@ function describeStep(s: PackStatement, a: Assessment): string {
   return `${s.kind === 'create-index' ? 'index' : 'materialized view'} ${a.qualifiedName}`;
 }
 
-async function runStatement(c: pg.Client, run: ApplyRun, s: PackStatement, a: Assessment | null, res: StatementResult): Promise<void> {
+async function runStatement(c: Session, run: ApplyRun, s: PackStatement, a: Assessment | null, res: StatementResult): Promise<void> {
   const { o, created } = run;
   const tableOid = run.tableOf.get(s.ordinal)?.oid;
   switch (s.kind) {
@@ -380,7 +379,7 @@ function rowOf(pack: Pack, a: Assessment) {
 }
 
 /** Write the applied row with the live object's oid and the server's rendering of it. */
-async function recordApplied(c: pg.Client, pack: Pack, a: Assessment, durationMs: number | null, preExisting: boolean): Promise<void> {
+async function recordApplied(c: Session, pack: Pack, a: Assessment, durationMs: number | null, preExisting: boolean): Promise<void> {
   const index = a.object.kind === 'index' ? await findIndex(c, a.schema, a.object.name) : null;
   const live = index ?? (a.object.kind === 'matview' ? await findMatview(c, a.schema, a.object.name) : null);
   const facts = { catalogDefinition: live?.definition ?? null, objectOid: live?.oid ?? null, tableOid: index?.tableOid ?? null };
@@ -391,7 +390,7 @@ async function recordApplied(c: pg.Client, pack: Pack, a: Assessment, durationMs
  * What an object's state asks of apply without building anything: skip it, or record what is
  * already there. Returns false when it must be built.
  */
-async function settleWithoutBuilding(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptions, res: StatementResult): Promise<boolean> {
+async function settleWithoutBuilding(c: Session, pack: Pack, a: Assessment, o: ApplyOptions, res: StatementResult): Promise<boolean> {
   switch (actionFor(a, o)) {
     case 'skip':
       res.outcome = 'skipped';
@@ -416,7 +415,7 @@ async function settleWithoutBuilding(c: pg.Client, pack: Pack, a: Assessment, o:
 }
 
 /** Bring one object to its applied state; the registry row is written around the work so a crash leaves it truthful. */
-async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptions, res: StatementResult): Promise<void> {
+async function applyObject(c: Session, pack: Pack, a: Assessment, o: ApplyOptions, res: StatementResult): Promise<void> {
   if (await settleWithoutBuilding(c, pack, a, o, res)) return;
   if (a.object.kind === 'index') await applyIndex(c, pack, a, o);
   else await applyMatview(c, pack, a, o);
@@ -427,7 +426,7 @@ async function applyObject(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOpti
 }
 
 /** A concurrent build cannot share a transaction with its row: "building" first, "applied" after, none if it failed. */
-async function applyIndex(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptions): Promise<void> {
+async function applyIndex(c: Session, pack: Pack, a: Assessment, o: ApplyOptions): Promise<void> {
   const t0 = performance.now();
   await upsertRow(c, {
     ...rowOf(pack, a),
@@ -452,7 +451,7 @@ async function applyIndex(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptio
 }
 
 /** Materialized view DDL is transactional: the view and its registry row commit together. */
-async function applyMatview(c: pg.Client, pack: Pack, a: Assessment, o: ApplyOptions): Promise<void> {
+async function applyMatview(c: Session, pack: Pack, a: Assessment, o: ApplyOptions): Promise<void> {
   const t0 = performance.now();
   const what = `creating materialized view ${a.qualifiedName}`;
   const build = async () => {

@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { inputError, PgoptError } from '../errors.js';
 import {
@@ -19,7 +18,7 @@ import { displayName, qualify } from '../db/ident.js';
 import { checkRollbackOverride } from '../pack/rollback-override.js';
 import { allowedTarget, statementTargets, type Candidate } from '../pack/targets.js';
 import { foreignTarget } from '../pack/load-pack.js';
-import { asUser, isStandby, prepareSession, runOneStatement } from '../db/session.js';
+import { asUser, isStandby, prepareSession, runOneStatement, type Session } from '../db/session.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { displayRelation } from '../sql/tree.js';
 import { rewriteIndexSql, rewriteMatviewSql, splitMatviewSql } from '../pack/rewrite.js';
@@ -119,7 +118,7 @@ function missingRelation(s: PackStatement, ref: RelationRef): PgoptError {
  * their tables, views WITH NO DATA. The server itself thus validates columns, opclasses and
  * expressions, and renders the definition verify compares against.
  */
-export async function assessPack(c: pg.Client, pack: Pack, opts: { forChange?: boolean } = {}): Promise<PackAssessment> {
+export async function assessPack(c: Session, pack: Pack, opts: { forChange?: boolean } = {}): Promise<PackAssessment> {
   await prepareSession(c);
   const defaultSchema = await currentSchema(c);
   if (!defaultSchema) throw new PgoptError('input', 'the connection has no current schema (search_path is empty)');
@@ -172,7 +171,7 @@ interface ResolvedNames {
   rowsRead: Map<number, number>;
 }
 
-async function resolveNames(c: pg.Client, pack: Pack, defaultSchema: string): Promise<ResolvedNames> {
+async function resolveNames(c: Session, pack: Pack, defaultSchema: string): Promise<ResolvedNames> {
   const names: ResolvedNames = { schemaOf: new Map(), tables: new Map(), tableOf: new Map(), rowsRead: new Map() };
   const { schemaOf, tables } = names;
   // Every reference in one query, and Citus asked once: resolving costs the same for 2 objects or 2,000.
@@ -218,7 +217,7 @@ function resolveReference(s: PackStatement, ref: RelationRef, rel: Relation, top
 }
 
 /** What exists today under each object's name: the object itself, or something else of that name (one query for the pack). */
-async function readLive(c: pg.Client, pack: Pack, names: ResolvedNames) {
+async function readLive(c: Session, pack: Pack, names: ResolvedNames) {
   const live = new Map<PackObject, LiveObject | null>();
   const otherKind = new Map<PackObject, string | null>();
   const found = await findObjects(
@@ -263,7 +262,7 @@ async function readLive(c: pg.Client, pack: Pack, names: ResolvedNames) {
  * its shell's (about 0); Citus sums the shards.
  */
 async function readPlacements(
-  c: pg.Client,
+  c: Session,
   pack: Pack,
   tables: Map<PackObject, IndexedRelation>,
   live: Map<PackObject, LiveObject | null>,
@@ -294,7 +293,7 @@ async function readPlacements(
   }
 }
 
-async function readShards(c: pg.Client, tableOid: number, t: IndexedRelation): Promise<ShardPlacement[]> {
+async function readShards(c: Session, tableOid: number, t: IndexedRelation): Promise<ShardPlacement[]> {
   return shardPlacements(c, tableOid).catch((err) => {
     throw new PgoptError('database', `cannot read the shards of ${displayName(t.schema, t.name)}: ${(err as Error).message}`, {
       cause: err,
@@ -337,7 +336,7 @@ function assessmentOf(
  * statement must still be about the pack's own objects and tables, schema and all.
  */
 async function checkTargets(
-  c: pg.Client,
+  c: Session,
   pack: Pack,
   schemaOf: Map<PackObject, string>,
   tables: Map<PackObject, IndexedRelation>,
@@ -393,7 +392,7 @@ function sameDefinition(o: PackObject, liveDef: string, expectedDef: string): bo
 /** The dry run's way to run one pack statement: inside a savepoint, errors as the pack's. */
 type DryStep = (sql: string, clone?: { name: string; for: string }) => Promise<void>;
 
-function dryStep(c: pg.Client, s: PackStatement): DryStep {
+function dryStep(c: Session, s: PackStatement): DryStep {
   /** `clone`: the dry run's stand-in, named in errors by the table it stands for. */
   return async (sql, clone) => {
     await c.query('SAVEPOINT pgopt_dry');
@@ -415,7 +414,7 @@ function dryStep(c: pg.Client, s: PackStatement): DryStep {
  * clone per table, made the first time one of its indexes is rendered (`clones`).
  */
 async function dryIndex(
-  c: pg.Client,
+  c: Session,
   s: PackStatement,
   t: { schema: string; name: string },
   names: { clone: string; index: string },
@@ -444,7 +443,7 @@ async function dryIndex(
  * as a temporary view instead: pg_get_viewdef renders both the same way.
  */
 async function dryMatview(
-  c: pg.Client,
+  c: Session,
   pack: Pack,
   s: PackStatement,
   schema: string,
@@ -473,7 +472,7 @@ function recordedDefinitions(pack: Pack, rows: RegistryRow[], schemaOf: Map<Pack
 }
 
 async function dryRun(
-  c: pg.Client,
+  c: Session,
   pack: Pack,
   schemaOf: Map<PackObject, string>,
   tables: Map<PackObject, { schema: string; name: string }>,

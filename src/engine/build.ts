@@ -1,9 +1,8 @@
-import type pg from 'pg';
 import { findIndex, longTransactions, relationOid, type SessionInfo } from '../db/catalog.js';
 import { PgoptError } from '../errors.js';
 import { withStatementTimeout } from '../db/scoped.js';
 import { displayName, qualify } from '../db/ident.js';
-import { asUser, runOneStatement } from '../db/session.js';
+import { asUser, runOneStatement, type Session } from '../db/session.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
 import type { Assessment } from './assess.js';
 import { describeSessions, lockPolicy, withLockRetry } from './locks.js';
@@ -21,17 +20,17 @@ import { buildPartitionedIndex, dropBuilt, dropPartitionedIndex, type Partitione
  * waits for every older transaction in the database, and lock_timeout would cancel it for
  * any of them while the wait itself blocks nobody.
  */
-async function withBuildTimeout<T>(c: pg.Client, o: RunOptions, fn: () => Promise<T>): Promise<T> {
+async function withBuildTimeout<T>(c: Session, o: RunOptions, fn: () => Promise<T>): Promise<T> {
   await c.query('SET lock_timeout = 0');
   return withStatementTimeout(c, o.buildTimeoutMs, fn);
 }
 
 /** DROP INDEX CONCURRENTLY IF EXISTS: never takes a lock the application would queue behind. */
-export async function dropIndexConcurrently(c: pg.Client, schema: string, name: string, o: RunOptions): Promise<void> {
+export async function dropIndexConcurrently(c: Session, schema: string, name: string, o: RunOptions): Promise<void> {
   await withBuildTimeout(c, o, () => c.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualify(schema, name)}`));
 }
 
-export async function warnAboutLongTransactions(c: pg.Client, a: Assessment, o: RunOptions): Promise<void> {
+export async function warnAboutLongTransactions(c: Session, a: Assessment, o: RunOptions): Promise<void> {
   const sessions: SessionInfo[] = await longTransactions(c, o.longTransactionSeconds).catch(() => []);
   // A distributed build also waits on each worker, for transactions the coordinator cannot see.
   if (onShards(a.table?.topology)) sessions.push(...(await workerLongTransactions(c, o.longTransactionSeconds).catch(() => [])));
@@ -44,7 +43,7 @@ export async function warnAboutLongTransactions(c: pg.Client, a: Assessment, o: 
  * Otherwise: inside `inTransaction`, under lock_timeout with retries.
  */
 export async function buildIndex(
-  c: pg.Client,
+  c: Session,
   a: Assessment,
   o: RunOptions,
   inTransaction: (fn: () => Promise<void>) => Promise<void>,
@@ -88,7 +87,7 @@ export async function buildIndex(
  * maintain for nothing: it is dropped at once — only when this statement made it (a new oid),
  * never an index of that name that was there before.
  */
-async function buildConcurrently(c: pg.Client, o: RunOptions, sql: string, schema: string, name: string): Promise<void> {
+async function buildConcurrently(c: Session, o: RunOptions, sql: string, schema: string, name: string): Promise<void> {
   // Only its oid: whatever is there already is never this statement's leftover.
   const before = await relationOid(c, qualify(schema, name));
   try {
@@ -111,7 +110,7 @@ async function buildConcurrently(c: pg.Client, o: RunOptions, sql: string, schem
  */
 export const CLEANUP_TIMEOUT_MS = 5_000;
 
-async function dropLeftover(c: pg.Client, schema: string, name: string, o: RunOptions, cause: unknown): Promise<void> {
+async function dropLeftover(c: Session, schema: string, name: string, o: RunOptions, cause: unknown): Promise<void> {
   const bound = { ...o, buildTimeoutMs: o.buildTimeoutMs > 0 ? Math.min(o.buildTimeoutMs, CLEANUP_TIMEOUT_MS) : CLEANUP_TIMEOUT_MS };
   // Cleanup runs even after Ctrl-C; its own failure never replaces the first error, it adds to it.
   const dropped = await dropIndexConcurrently(c, schema, name, bound).then(
@@ -140,7 +139,7 @@ export class LeftoverIndex extends Error {
  * Why a concurrent build failed, in the user's terms: which flag ran out and what it waited
  * for, and any INVALID index it had to leave behind.
  */
-async function buildFailure(c: pg.Client, err: unknown, what: string, o: RunOptions): Promise<PgoptError> {
+async function buildFailure(c: Session, err: unknown, what: string, o: RunOptions): Promise<PgoptError> {
   const leftover = err instanceof LeftoverIndex ? err : null;
   const cause = leftover ? leftover.original : err;
   let e = failure(cause, what, o.signal);
@@ -163,7 +162,7 @@ async function buildFailure(c: pg.Client, err: unknown, what: string, o: RunOpti
 const formatMs = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000}min` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
 function partitionSteps(
-  c: pg.Client,
+  c: Session,
   a: Assessment,
   o: RunOptions,
   inTransaction: (fn: () => Promise<void>) => Promise<void>,
@@ -193,7 +192,7 @@ function partitionSteps(
 }
 
 async function buildOnPartitions(
-  c: pg.Client,
+  c: Session,
   a: Assessment,
   o: RunOptions,
   tableOid: number,
@@ -214,7 +213,7 @@ async function buildOnPartitions(
 
 /** Drop an index pgopt is about to rebuild: concurrently, or per partition for a partitioned table. */
 export async function dropForRebuild(
-  c: pg.Client,
+  c: Session,
   a: Assessment,
   o: RunOptions,
   inTransaction: (fn: () => Promise<void>) => Promise<void>,
@@ -225,7 +224,7 @@ export async function dropForRebuild(
   if (onShards(a.table?.topology)) await sweepShardLeftovers(c, await findTableOid(c, a), a.schema, a.object.name);
 }
 
-async function findTableOid(c: pg.Client, a: Assessment): Promise<number | null> {
+async function findTableOid(c: Session, a: Assessment): Promise<number | null> {
   if (!a.table) return null;
   return relationOid(c, qualify(a.table.schema, a.table.name));
 }

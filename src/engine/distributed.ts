@@ -1,5 +1,5 @@
-import type pg from 'pg';
 import { dropPlacementIndexes, onShards, tableTopology } from '../db/citus.js';
+import type { Session } from '../db/session.js';
 
 /**
  * Shard indexes left on workers after their coordinator index is gone: a failed distributed
@@ -7,7 +7,7 @@ import { dropPlacementIndexes, onShards, tableTopology } from '../db/citus.js';
  * index the coordinator still has, so pgopt drops these one by one, on their nodes. A no-op
  * (and no Citus question beyond one catalog read) on anything but a distributed or reference table.
  */
-export async function sweepShardLeftovers(c: pg.Client, tableOid: number | null, schema: string, name: string): Promise<number> {
+export async function sweepShardLeftovers(c: Session, tableOid: number | null, schema: string, name: string): Promise<number> {
   if (!tableOid) return 0;
   const t = await tableTopology(c, tableOid);
   if (!onShards(t)) return 0;

@@ -1,9 +1,9 @@
 import { nodeAs } from '../sql/tree.js';
-import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { lockHolders, type SessionInfo } from '../db/catalog.js';
 import type { PackStatement } from '../pack/types.js';
 import type { RunOptions } from './run-options.js';
+import type { Session } from '../db/session.js';
 
 /** The lock each kind of statement takes on the relation it touches (as in the PostgreSQL docs, "Explicit Locking"). */
 export function lockOf(s: PackStatement, concurrently: boolean): { lock: string; concurrent: boolean } {
@@ -49,7 +49,7 @@ export const describeSessions = (list: SessionInfo[]) => list.map(describe).join
  * caller resets them; here lock_timeout is set for the session around each attempt.
  */
 export async function withLockRetry<T>(
-  c: pg.Client,
+  c: Session,
   what: string,
   relationOids: number[],
   policy: LockPolicy,

@@ -1,8 +1,8 @@
-import type pg from 'pg';
 import { createHash } from 'node:crypto';
 import { displayName, qualify } from '../db/ident.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
 import { findIndexOn, indexByOid, partitionsOf } from '../db/catalog.js';
+import type { Session } from '../db/session.js';
 
 /**
  * Indexes on partitioned tables. PostgreSQL cannot build them CONCURRENTLY, and a plain build
@@ -40,7 +40,7 @@ export interface PartitionedBuild {
  * rebuilt.
  */
 export async function buildPartitionedIndex(
-  c: pg.Client,
+  c: Session,
   schema: string,
   name: string,
   tableOid: number,
@@ -86,7 +86,7 @@ export async function buildPartitionedIndex(
  * concurrently. Only indexes on the very partitions named as pgopt names them are touched.
  */
 export async function dropPartitionedIndex(
-  c: pg.Client,
+  c: Session,
   schema: string,
   name: string,
   tableOid: number,
@@ -114,7 +114,7 @@ export async function dropPartitionedIndex(
  * partitioned index takes its attached ones along (those are then gone and skipped). After a
  * failed build these are exactly the indexes that run created.
  */
-export async function dropBuilt(c: pg.Client, built: number[], b: Pick<PartitionedBuild, 'blocking' | 'concurrent'>): Promise<void> {
+export async function dropBuilt(c: Session, built: number[], b: Pick<PartitionedBuild, 'blocking' | 'concurrent'>): Promise<void> {
   let firstError: unknown = null;
   for (const oid of built) {
     try {

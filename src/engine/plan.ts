@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import type { SourceLocation } from '../errors.js';
 import type { Pack, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment, type ObjectState } from './assess.js';
@@ -6,6 +5,7 @@ import { lockOf } from './locks.js';
 import { describeTopology, distributedLock } from './placements.js';
 import { lintPack, type LintFinding } from './lint/index.js';
 import { actionFor } from './decide.js';
+import type { Session } from '../db/session.js';
 
 export const PLAN_ACTIONS = ['create', 'rebuild', 'record', 'skip', 'run', 'stop'] as const;
 export type PlanAction = (typeof PLAN_ACTIONS)[number];
@@ -40,7 +40,7 @@ function stepAction(s: PackStatement, a: Assessment | null, replaceChanged: bool
 }
 
 /** A dry run: what apply would do, statement by statement, and the lock each takes. */
-export async function planPack(c: pg.Client, pack: Pack, opts: { concurrently: boolean; replaceChanged?: boolean }): Promise<PlanResult> {
+export async function planPack(c: Session, pack: Pack, opts: { concurrently: boolean; replaceChanged?: boolean }): Promise<PlanResult> {
   const { assessments } = await assessPack(c, pack);
   const { findings } = await lintPack(c, pack, assessments);
   const byObject = new Map(assessments.map((a) => [a.object, a]));

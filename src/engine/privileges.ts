@@ -1,8 +1,8 @@
 import { canCreateIn, canCreateSchemas, canWriteRegistry, currentUser, tableOwnership } from '../db/catalog.js';
-import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { qualify } from '../db/ident.js';
 import { registryExists } from './registry.js';
+import type { Session } from '../db/session.js';
 
 /**
  * What apply and rollback need, checked before anything runs so a role that lacks it fails
@@ -19,7 +19,7 @@ export interface PrivilegeTarget {
   exists: boolean;
 }
 
-export async function checkPrivileges(c: pg.Client, targets: PrivilegeTarget[]): Promise<void> {
+export async function checkPrivileges(c: Session, targets: PrivilegeTarget[]): Promise<void> {
   const missing: string[] = [];
   const user = await currentUser(c);
   // Asked once per table and schema, however many of the pack's objects are on it.

@@ -1,5 +1,4 @@
-import type pg from 'pg';
-import { asUser, backendPid, prepareSession, requireWritable } from '../db/session.js';
+import { asUser, backendPid, prepareSession, requireWritable, type Session } from '../db/session.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { PgoptError } from '../errors.js';
@@ -33,7 +32,7 @@ export interface RefreshResult {
  * names a materialized view; nothing means every view any pack owns.
  */
 export async function resolveRefreshTargets(
-  c: pg.Client,
+  c: Session,
   args: string[],
   packNameOf: (path: string) => string,
 ): Promise<{ schema: string; name: string }[]> {
@@ -61,7 +60,7 @@ export async function resolveRefreshTargets(
  * blocked), plain otherwise with a warning (it takes ACCESS EXCLUSIVE: readers wait). Each
  * refresh is logged with its duration and row count; `pgopt status` shows the age.
  */
-export async function refreshViews(c: pg.Client, targets: { schema: string; name: string }[], o: RunOptions): Promise<RefreshResult> {
+export async function refreshViews(c: Session, targets: { schema: string; name: string }[], o: RunOptions): Promise<RefreshResult> {
   const runId = randomUUID();
   await prepareSession(c);
   await requireWritable(c);

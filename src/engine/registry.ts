@@ -1,9 +1,8 @@
-import type pg from 'pg';
 import { PGOPT_VERSION } from '../version.js';
 import { PgoptError } from '../errors.js';
 import { canReadRegistry, registryFacts, type RegistryFacts, type RegistryPart } from '../db/catalog.js';
 import { displayIdent } from '../db/ident.js';
-import { prepareSession } from '../db/session.js';
+import { prepareSession, type Session } from '../db/session.js';
 import { withTransaction } from '../db/scoped.js';
 
 /**
@@ -101,13 +100,13 @@ export const REGISTRY_UPGRADES: { to: number; why: string; sql: string }[] = [
   },
 ];
 
-const setVersion = (c: pg.Client, v: number) =>
+const setVersion = (c: Session, v: number) =>
   c.query(`INSERT INTO pgopt.meta (key, value) VALUES ('registry_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
     String(v),
   ]);
 
 /** The version of the registry in the database (1 when it predates versions). */
-export async function registryVersion(c: pg.Client): Promise<number> {
+export async function registryVersion(c: Session): Promise<number> {
   // Two statements: a query naming pgopt.meta fails to parse where the table does not exist.
   const has = await c.query(`SELECT pg_catalog.to_regclass('pgopt.meta') IS NOT NULL AS ok`);
   if (!has.rows[0].ok) return 1;
@@ -182,16 +181,12 @@ export function registryDistrust(f: RegistryFacts): { problem: string; fix: stri
   return null;
 }
 
-/** Clients whose registry was found trustworthy (or absent) during this run. */
-const checked = new WeakMap<pg.Client, boolean>();
-
 /**
  * Whether the registry exists, after checking it can be trusted: every read and write of the
  * registry comes through here first. Throws (exit 3) for a registry another role controls.
  */
-export async function registryExists(c: pg.Client): Promise<boolean> {
-  const known = checked.get(c);
-  if (known) return true;
+export async function registryExists(c: Session): Promise<boolean> {
+  if (c.registryTrusted) return true;
   await prepareSession(c);
   const facts = await registryFacts(c, REGISTRY_SCHEMA);
   const distrust = registryDistrust(facts);
@@ -203,7 +198,7 @@ export async function registryExists(c: pg.Client): Promise<boolean> {
   if (!(await canReadRegistry(c))) throw unreadableRegistry(facts);
   const newer = newerRegistry(await registryVersion(c));
   if (newer) throw newer;
-  checked.set(c, true);
+  c.registryTrusted = true;
   return true;
 }
 
@@ -219,7 +214,7 @@ function unreadableRegistry(facts: RegistryFacts): PgoptError {
 }
 
 /** Bring an older registry to REGISTRY_VERSION, one step at a time, each step with its version row. */
-async function upgradeRegistry(c: pg.Client): Promise<void> {
+async function upgradeRegistry(c: Session): Promise<void> {
   const from = await registryVersion(c);
   for (const step of REGISTRY_UPGRADES.filter((u) => u.to > from && u.to <= REGISTRY_VERSION)) {
     await withTransaction(c, async () => {
@@ -230,7 +225,7 @@ async function upgradeRegistry(c: pg.Client): Promise<void> {
 }
 
 /** Created on first use, under the run lock so two first runs cannot race; no one else may write it. */
-export async function ensureRegistry(c: pg.Client): Promise<void> {
+export async function ensureRegistry(c: Session): Promise<void> {
   if (await registryExists(c)) return upgradeRegistry(c);
   await withTransaction(c, async () => {
     await c.query(DDL);
@@ -263,7 +258,7 @@ const toRow = (r: any): RegistryRow => ({
 });
 
 /** All rows, or one pack's; empty when the registry was never created. */
-export async function readRows(c: pg.Client, pack?: string): Promise<RegistryRow[]> {
+export async function readRows(c: Session, pack?: string): Promise<RegistryRow[]> {
   if (!(await registryExists(c))) return [];
   const res = await c.query(`SELECT * FROM pgopt.objects WHERE $1::text IS NULL OR pack = $1 ORDER BY pack, ordinal`, [pack ?? null]);
   return res.rows.map(toRow);
@@ -272,11 +267,11 @@ export async function readRows(c: pg.Client, pack?: string): Promise<RegistryRow
 export type NewRow = Omit<RegistryRow, 'appliedAt' | 'appliedBy' | 'pgoptVersion'>;
 
 /** Writes go only to a registry that exists and was found trustworthy on this connection. */
-async function assertRegistry(c: pg.Client): Promise<void> {
+async function assertRegistry(c: Session): Promise<void> {
   if (!(await registryExists(c))) throw new PgoptError('database', `the registry (schema ${REGISTRY_SCHEMA}) does not exist`);
 }
 
-export async function upsertRow(c: pg.Client, row: NewRow): Promise<void> {
+export async function upsertRow(c: Session, row: NewRow): Promise<void> {
   await assertRegistry(c);
   await c.query(
     `INSERT INTO pgopt.objects (pack, schema_name, object_name, kind, table_name, ordinal, state, statement,
@@ -310,7 +305,7 @@ export async function upsertRow(c: pg.Client, row: NewRow): Promise<void> {
   );
 }
 
-export async function setRowState(c: pg.Client, pack: string, schema: string, name: string, state: RowState): Promise<void> {
+export async function setRowState(c: Session, pack: string, schema: string, name: string, state: RowState): Promise<void> {
   await assertRegistry(c);
   await c.query(`UPDATE pgopt.objects SET state = $4 WHERE pack = $1 AND schema_name = $2 AND object_name = $3`, [
     pack,
@@ -320,7 +315,7 @@ export async function setRowState(c: pg.Client, pack: string, schema: string, na
   ]);
 }
 
-export async function deleteRow(c: pg.Client, pack: string, schema: string, name: string): Promise<void> {
+export async function deleteRow(c: Session, pack: string, schema: string, name: string): Promise<void> {
   await assertRegistry(c);
   await c.query(`DELETE FROM pgopt.objects WHERE pack = $1 AND schema_name = $2 AND object_name = $3`, [pack, schema, name]);
 }
@@ -340,7 +335,7 @@ export interface EventInput {
  * Append to the event log. The log is a record, never a reason to fail: false when it could not be
  * written (no registry yet, or a role that may only read it).
  */
-export async function logEvent(c: pg.Client, e: EventInput): Promise<boolean> {
+export async function logEvent(c: Session, e: EventInput): Promise<boolean> {
   if (!(await registryExists(c))) return false;
   return c
     .query(
@@ -368,7 +363,7 @@ export async function logEvent(c: pg.Client, e: EventInput): Promise<boolean> {
  * once at its end, so a no-op apply costs the same for 2 objects or 2,000. Events that record work
  * (a build, a failure) are written as they happen (logEvent), so a crash cannot lose them.
  */
-export async function logEvents(c: pg.Client, events: EventInput[]): Promise<boolean> {
+export async function logEvents(c: Session, events: EventInput[]): Promise<boolean> {
   if (!events.length || !(await registryExists(c))) return false;
   return c
     .query(
@@ -410,7 +405,7 @@ export interface EventRow {
   detail: unknown;
 }
 
-export async function recentEvents(c: pg.Client, limit: number, pack?: string): Promise<EventRow[]> {
+export async function recentEvents(c: Session, limit: number, pack?: string): Promise<EventRow[]> {
   if (!(await registryExists(c))) return [];
   const res = await c.query(`SELECT * FROM pgopt.events WHERE $2::text IS NULL OR pack = $2 ORDER BY id DESC LIMIT $1`, [
     limit,
@@ -434,7 +429,7 @@ export async function recentEvents(c: pg.Client, limit: number, pack?: string): 
  * After tables were dropped and reloaded (fixtures --replace), the objects on them are gone
  * with them: their rows go too, so the registry never claims what is not there.
  */
-export async function forgetVanishedObjects(c: pg.Client): Promise<number> {
+export async function forgetVanishedObjects(c: Session): Promise<number> {
   if (!(await registryExists(c))) return 0;
   const res = await c.query(
     `DELETE FROM pgopt.objects WHERE to_regclass(quote_ident(schema_name) || '.' || quote_ident(object_name)) IS NULL`,

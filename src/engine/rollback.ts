@@ -1,6 +1,5 @@
-import type pg from 'pg';
 import { ensureParser } from '../sql/parse.js';
-import { prepareSession, requireWritable } from '../db/session.js';
+import { prepareSession, requireWritable, type Session } from '../db/session.js';
 import { randomUUID } from 'node:crypto';
 import { PgoptError } from '../errors.js';
 import { findIndex, findMatview, relationByOid } from '../db/catalog.js';
@@ -50,7 +49,7 @@ type Whereabouts =
  * name, table and definition is ours after a REINDEX CONCURRENTLY (which swaps oids); an
  * index of that name on another table (or on a table dropped and recreated) is not.
  */
-async function locate(c: pg.Client, r: RegistryRow): Promise<Whereabouts> {
+async function locate(c: Session, r: RegistryRow): Promise<Whereabouts> {
   const byOid = r.objectOid === null ? null : await relationByOid(c, r.objectOid);
   const wantKinds = r.kind === 'index' ? ['i', 'I'] : ['m'];
   if (byOid && wantKinds.includes(byOid.relkind) && (byOid.schema !== r.schema || byOid.name !== r.name)) {
@@ -98,7 +97,7 @@ function checkRows(rows: RegistryRow[]): Map<RegistryRow, RollbackChoice | null>
 }
 
 /** Drop what pgopt created for a pack, newest first; never pre-existing or other packs' objects. */
-export async function rollbackPack(c: pg.Client, packName: string, o: RollbackOptions): Promise<RollbackResult> {
+export async function rollbackPack(c: Session, packName: string, o: RollbackOptions): Promise<RollbackResult> {
   const runId = randomUUID();
   await ensureParser();
   await prepareSession(c);
@@ -151,7 +150,7 @@ export async function rollbackPack(c: pg.Client, packName: string, o: RollbackOp
 }
 
 async function rollbackObject(
-  c: pg.Client,
+  c: Session,
   r: RegistryRow,
   choice: RollbackChoice | null,
   o: RollbackOptions,

@@ -1,6 +1,6 @@
-import type pg from 'pg';
 import { displayName } from '../db/ident.js';
 import { recentEvents, readRows, registryExists, type EventRow, type RegistryRow } from './registry.js';
+import type { Session } from '../db/session.js';
 
 export interface PackStatus {
   pack: string;
@@ -28,7 +28,7 @@ export interface StatusResult {
 }
 
 /** Per pack: what is applied, when, by whom, how long it took; and the recent events. */
-export async function readStatus(c: pg.Client, opts: { pack?: string; events: number }): Promise<StatusResult> {
+export async function readStatus(c: Session, opts: { pack?: string; events: number }): Promise<StatusResult> {
   if (!(await registryExists(c))) return { registry: false, packs: [], views: [], events: [] };
   const rows = await readRows(c, opts.pack);
   const events = await recentEvents(c, opts.events, opts.pack);

@@ -1,8 +1,8 @@
-import type pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import type { Pack } from '../pack/types.js';
 import { assessPack, type ObjectState } from './assess.js';
 import { logEvent, registryExists } from './registry.js';
+import type { Session } from '../db/session.js';
 
 /** States in which an object holds: it exists, is valid, and matches the pack. */
 export const HEALTHY_STATES: readonly ObjectState[] = ['applied', 'pre-existing'];
@@ -26,7 +26,7 @@ export interface VerifyResult {
 }
 
 /** Check every object of the pack against the catalog; `ok` only when all hold. */
-export async function verifyPack(c: pg.Client, pack: Pack): Promise<VerifyResult> {
+export async function verifyPack(c: Session, pack: Pack): Promise<VerifyResult> {
   const { assessments } = await assessPack(c, pack);
   const objects = assessments.map((a): ObjectCheck => {
     const ok = HEALTHY_STATES.includes(a.state);

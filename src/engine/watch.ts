@@ -1,6 +1,6 @@
-import type pg from 'pg';
 import type { ProgressListener } from './progress.js';
 import { indexOnPlacements, nameHashes, shardPlacements } from '../db/citus.js';
+import type { Session } from '../db/session.js';
 
 /**
  * Watches long work on another backend; returns a stop function. `shards`: a Citus distributed
@@ -20,7 +20,7 @@ const POLL_MS = 500;
  * separate monitor connection since the building one is busy. Views have no progress view:
  * they report elapsed time.
  */
-export function progressWatcher(monitor: pg.Client, onProgress: ProgressListener): Watch {
+export function progressWatcher(monitor: Session, onProgress: ProgressListener): Watch {
   let busy: Promise<unknown> = Promise.resolve();
   return (pid, object, kind, shards) => {
     const started = performance.now();
@@ -71,7 +71,7 @@ export function progressWatcher(monitor: pg.Client, onProgress: ProgressListener
 }
 
 /** How far a distributed build is: its shard indexes already valid, per node. */
-async function shardProgress(monitor: pg.Client, tableOid: number, index: string): Promise<{ phase: string; percent: number }> {
+async function shardProgress(monitor: Session, tableOid: number, index: string): Promise<{ phase: string; percent: number }> {
   const hash = (await nameHashes(monitor, [index])).get(index)!;
   const placements = indexOnPlacements(await shardPlacements(monitor, tableOid), index, hash);
   const perNode = new Map<number, { done: number; total: number }>();

@@ -5,6 +5,7 @@ import { loadPack } from '../../src/pack/load-pack.js';
 import { applyPack } from '../../src/engine/apply.js';
 import { rollbackPack } from '../../src/engine/rollback.js';
 import { DEFAULT_RUN_OPTIONS } from '../../src/engine/run-options.js';
+import { Session } from '../../src/db/session.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -20,7 +21,7 @@ describe('pgopt as a library', () => {
     const pack = await loadPack(
       writePack('sets', `SET work_mem = '77MB';\nSET maintenance_work_mem = '99MB';\nCREATE INDEX idx_lib ON app.projects (name, id);\n`),
     );
-    const r = await applyPack(c, pack, { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false });
+    const r = await applyPack(new Session(c), pack, { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false });
     expect(r.error).toBeUndefined();
     expect(r.statements.map((s) => s.outcome)).toEqual(['ran', 'ran', 'created']);
     expect((await c.query('SHOW work_mem')).rows[0].work_mem).toBe(before);
@@ -29,7 +30,7 @@ describe('pgopt as a library', () => {
     await c.query(`SET work_mem = '77MB'`);
     expect((await c.query('SHOW work_mem')).rows[0].work_mem).toBe('77MB');
     await c.query('RESET work_mem');
-    await rollbackPack(c, 'sets', DEFAULT_RUN_OPTIONS);
+    await rollbackPack(new Session(c), 'sets', DEFAULT_RUN_OPTIONS);
   });
 
   it("the library hands the caller's connection back with its own search_path; the core alone would leave pgopt's pinned", async () => {
@@ -46,8 +47,9 @@ describe('pgopt as a library', () => {
     // The control: the engine's own applyPack (no hand-back) leaves pgopt's pinned search_path.
     const other = await db.connect();
     await other.query(`SET search_path = app, public`);
-    await applyPack(other, pack, { ...DEFAULT_RUN_OPTIONS, analyze: false, replaceChanged: false });
+    const session = new Session(other);
+    await applyPack(session, pack, { ...DEFAULT_RUN_OPTIONS, analyze: false, replaceChanged: false });
     expect((await other.query('SHOW search_path')).rows[0].search_path).toBe('pg_catalog, pg_temp');
-    await rollbackPack(other, 'handback', DEFAULT_RUN_OPTIONS);
+    await rollbackPack(session, 'handback', DEFAULT_RUN_OPTIONS);
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { holdRunKey, runKeyHeld } from '../../src/db/run-lock.js';
-import { prepareSession, resetSession } from '../../src/db/session.js';
+import { prepareSession, resetSession, Session } from '../../src/db/session.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -16,7 +16,7 @@ const tryTake = async (o: pg.Client) => (await o.query(`SELECT pg_try_advisory_l
 
 describe('resetSession between workload queries', () => {
   it('leaves a fresh session: temp tables, settings, prepared statements, LISTEN and other advisory locks are gone', async () => {
-    const c = await db.connect();
+    const c = new Session(await db.connect());
     await prepareSession(c);
     await holdRunKey(c, KEY);
     const wm = (await c.query(`SELECT current_setting('work_mem') AS wm`)).rows[0].wm;
@@ -31,12 +31,12 @@ describe('resetSession between workload queries', () => {
               (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objid = 42) AS other`,
     );
     expect(r.rows[0]).toEqual({ t: null, wm, prepared: 0, listening: 0, path: 'pg_catalog, pg_temp', other: 0 });
-    expect(await runKeyHeld(await db.connect(), KEY)).toBe(true);
-    await c.end();
+    expect(await runKeyHeld(new Session(await db.connect()), KEY)).toBe(true);
+    await c.client.end();
   });
 
   it('never lets the run key go, not for a moment (DISCARD ALL and a fresh lock did: the control)', async () => {
-    const c = await db.connect();
+    const c = new Session(await db.connect());
     const o = await db.connect();
     await prepareSession(c);
     await holdRunKey(c, KEY + 1);
@@ -60,7 +60,7 @@ describe('resetSession between workload queries', () => {
     stop = true;
     await observe;
     expect(taken).toBe(0);
-    await c.end();
+    await c.client.end();
     await o.end();
   });
 });

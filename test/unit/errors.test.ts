@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { asPgoptError, EXIT_CODES, PgoptError } from '../../src/errors.js';
 import { translatePgError } from '../../src/db/pg-errors.js';
+import { sessionBroke } from '../../src/bench/runner.js';
 
 const translate = (e: unknown) => translatePgError(e, 'connecting');
 
@@ -32,5 +33,21 @@ describe('one error contract', () => {
     // What a program needs besides the message travels with it.
     const stopped = new PgoptError('check', 'apply stopped', { details: { problems: ['app.i: conflict'] } });
     expect(stopped.toJSON().details).toEqual({ problems: ['app.i: conflict'] });
+  });
+});
+
+describe('a params query that failed: its own fault (exit 2) or a broken session (interrupted after Ctrl-C)', () => {
+  const err = (code?: string) => Object.assign(new Error('x'), code ? { code } : {});
+  it('the query itself: a syntax error, a missing column, its own statement timeout', () => {
+    expect(sessionBroke(err('42601'), 5, 1000)).toBe(false);
+    expect(sessionBroke(err('42703'), 5, 1000)).toBe(false);
+    expect(sessionBroke(err('57014'), 1000, 1000)).toBe(false);
+  });
+  it('the session: cancelled from outside before the timeout, server shutdown, connection lost', () => {
+    expect(sessionBroke(err('57014'), 20, 1000)).toBe(true);
+    expect(sessionBroke(err('57P01'), 5, 1000)).toBe(true);
+    expect(sessionBroke(err('08006'), 5, 1000)).toBe(true);
+    expect(sessionBroke(err(), 5, 1000)).toBe(true);
+    expect(sessionBroke(err('ECONNRESET'), 5, 1000)).toBe(true);
   });
 });

@@ -1,5 +1,4 @@
-import type pg from 'pg';
-import { asUser, runOneStatement } from '../../db/session.js';
+import { asUser, runOneStatement, type Session } from '../../db/session.js';
 import { withRolledBackTransaction } from '../../db/scoped.js';
 import { qualify } from '../../db/ident.js';
 import { columnDistinct, columnType, indexDefinitionsOn, relationOid, tableActivity, tableOwnership } from '../../db/catalog.js';
@@ -26,7 +25,7 @@ function lintObject(a: Assessment): LintObject {
 }
 
 /** Indexes already on a table, as keys; a definition that does not parse is simply not compared. */
-async function existingKeys(c: pg.Client, table: string): Promise<IndexKey[]> {
+async function existingKeys(c: Session, table: string): Promise<IndexKey[]> {
   const keys: IndexKey[] = [];
   for (const row of await indexDefinitionsOn(c, table)) {
     try {
@@ -42,7 +41,7 @@ async function existingKeys(c: pg.Client, table: string): Promise<IndexKey[]> {
 const isDistributed = (a: Assessment) => onShards(a.table?.topology);
 
 /** Column facts the GIN and low-cardinality rules read. */
-async function columnFacts(c: pg.Client, objects: LintObject[], facts: LintFacts): Promise<void> {
+async function columnFacts(c: Session, objects: LintObject[], facts: LintFacts): Promise<void> {
   for (const o of objects) {
     if (!o.index || !o.key || !o.a.table) continue;
     if (o.a.object.method === 'gin') {
@@ -62,7 +61,7 @@ async function columnFacts(c: pg.Client, objects: LintObject[], facts: LintFacts
 }
 
 /** Read, in one pass, everything any lint rule needs from the database. */
-export async function gatherFacts(c: pg.Client, assessments: Assessment[]): Promise<LintFacts> {
+export async function gatherFacts(c: Session, assessments: Assessment[]): Promise<LintFacts> {
   const objects = assessments.map(lintObject);
   const facts: LintFacts = { objects, existing: [], tables: new Map(), columnTypes: new Map(), distinct: new Map(), duplicates: new Map() };
   const tables = [...new Set(objects.filter((o) => o.key).map((o) => o.key!.table))];
@@ -93,7 +92,7 @@ export async function gatherFacts(c: pg.Client, assessments: Assessment[]): Prom
  * A check that fails or takes too long is skipped: the build will tell.
  */
 async function duplicateKey(
-  c: pg.Client,
+  c: Session,
   o: PackObject,
   table: string,
 ): Promise<{ sample: string; count: number } | { unchecked: string } | null> {
@@ -104,12 +103,7 @@ async function duplicateKey(
   return withRolledBackTransaction(c, () => probeDuplicates(c, o, table, owner), { timeoutMs: DUPLICATE_PROBE_MS }).catch(() => null);
 }
 
-async function probeDuplicates(
-  c: pg.Client,
-  o: PackObject,
-  table: string,
-  owner: string,
-): Promise<{ sample: string; count: number } | null> {
+async function probeDuplicates(c: Session, o: PackObject, table: string, owner: string): Promise<{ sample: string; count: number } | null> {
   await c.query(`CREATE TEMP TABLE pgopt_lint_clone (LIKE ${table})`);
   await asUser(c, () =>
     runOneStatement(

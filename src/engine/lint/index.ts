@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import type { Pack } from '../../pack/types.js';
 import { assessPack, type Assessment } from '../assess.js';
 import { gatherFacts } from './facts.js';
@@ -11,6 +10,7 @@ import { lowCardinality } from './rules/low-cardinality.js';
 import { writeHeavyTable } from './rules/write-heavy-table.js';
 import { uniqueDuplicates } from './rules/unique-duplicates.js';
 import type { LintFacts, LintFinding, LintResult, Rule } from './types.js';
+import type { Session } from '../../db/session.js';
 
 export * from './types.js';
 
@@ -40,7 +40,7 @@ export function runRules(facts: LintFacts, rules: Rule[] = RULES): LintFinding[]
  * Rules in the spirit of squawk, decided from the parse tree and the catalog. Errors mean
  * apply would fail or do harm; warnings are costs a DBA should know about.
  */
-export async function lintPack(c: pg.Client, pack: Pack, assessed?: Assessment[]): Promise<LintResult> {
+export async function lintPack(c: Session, pack: Pack, assessed?: Assessment[]): Promise<LintResult> {
   const assessments = assessed ?? (await assessPack(c, pack)).assessments;
   return { pack: pack.name, findings: runRules(await gatherFacts(c, assessments)) };
 }

@@ -226,7 +226,7 @@ describe('printed text is inert', () => {
   });
 });
 
-describe('a column grant on the registry (issue 23, item 7)', () => {
+describe('a column grant on the registry', () => {
   const pack = writePack('colgrant', 'CREATE INDEX IF NOT EXISTS t_ab_cg ON public.t (a, b);');
   beforeAll(async () => {
     await db.query(`CREATE INDEX IF NOT EXISTS keep_me_too ON public.t (b, a)`);

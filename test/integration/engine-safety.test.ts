@@ -9,7 +9,7 @@ import { runCli } from '../helpers/cli.js';
 import { runApplicationName } from '../../src/db/run-lock.js';
 import { writePack } from '../helpers/packs.js';
 import { loadPack } from '../../src/pack/load-pack.js';
-import { prepareSession, runOneStatement } from '../../src/db/session.js';
+import { prepareSession, runOneStatement, Session } from '../../src/db/session.js';
 
 /**
  * "pgopt runs only what the pack says" and "it never touches an object it did not create",
@@ -41,7 +41,7 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.drop());
 
-describe('C1/C2: the server runs exactly what the parser saw', () => {
+describe('the server runs exactly what the parser saw', () => {
   it('control: with standard_conforming_strings off, the simple protocol runs the smuggled DROP', async () => {
     await db.query(`CREATE TABLE victim_control (id int)`);
     const c = await db.connect();
@@ -53,7 +53,7 @@ describe('C1/C2: the server runs exactly what the parser saw', () => {
 
   it('one statement per round trip: a second statement is refused by the server, not run', async () => {
     const c = await db.connect();
-    await expect(runOneStatement(c, 'SELECT 1; DROP TABLE victim')).rejects.toThrow(/multiple commands/);
+    await expect(runOneStatement(new Session(c), 'SELECT 1; DROP TABLE victim')).rejects.toThrow(/multiple commands/);
     expect(await exists('victim')).toBe(true);
   });
 
@@ -95,7 +95,7 @@ SELECT 'x\\' AS a, ' AS b; COMMIT; DROP TABLE victim; SELECT 1 AS c -- ' AS d;
   });
 });
 
-describe('H1: params only read, under the timeout, rolled back', () => {
+describe('params only read, under the timeout, rolled back', () => {
   it.each([
     ['a data-modifying WITH', `WITH d AS (DELETE FROM victim RETURNING id) SELECT id FROM d`],
     ['SELECT INTO', `SELECT 1 AS x INTO made_by_params`],
@@ -134,7 +134,7 @@ SELECT $1::int;
   });
 });
 
-describe('H2: a failed partitioned build drops only what it built', () => {
+describe('a failed partitioned build drops only what it built', () => {
   it('an application index with the name pgopt would give a partition, on another table, survives', async () => {
     await db.query(`CREATE TABLE pt (id int, a int) PARTITION BY RANGE (id);
       CREATE TABLE pt_p1 PARTITION OF pt FOR VALUES FROM (0) TO (500);
@@ -150,7 +150,7 @@ describe('H2: a failed partitioned build drops only what it built', () => {
   });
 });
 
-describe('H3, M2, M3: rollback drops exactly the object it created', () => {
+describe('rollback drops exactly the object it created', () => {
   it('H3: an override dropping a same-named index in another schema is refused before anything runs', async () => {
     await db.query(`CREATE SCHEMA billing; CREATE TABLE billing.t (a int); CREATE INDEX t_a_idx ON billing.t (a)`);
     const pack = writePack('h3', `CREATE INDEX t_a_idx ON t (a);\n-- pgopt:rollback DROP INDEX IF EXISTS billing.t_a_idx;\n`);
@@ -208,7 +208,7 @@ describe('H3, M2, M3: rollback drops exactly the object it created', () => {
   });
 });
 
-describe("M1: an index of the pack's name on another table is a conflict", () => {
+describe("an index of the pack's name on another table is a conflict", () => {
   it('verify fails and apply stops, naming the other table', async () => {
     await db.query(`CREATE TABLE elsewhere (a int); CREATE INDEX same_name_idx ON elsewhere (a)`);
     const pack = writePack('m1', 'CREATE INDEX same_name_idx ON t (a);');
@@ -220,7 +220,7 @@ describe("M1: an index of the pack's name on another table is a conflict", () =>
   });
 });
 
-describe('M4: views that write are refused', () => {
+describe('views that write are refused', () => {
   it('a view calling a SQL function that DELETEs is refused (exit 2); with --allow-unsafe it runs', async () => {
     await db.query(`CREATE TABLE victim_fn (id int); INSERT INTO victim_fn VALUES (1), (2);
       CREATE FUNCTION wipe() RETURNS int LANGUAGE sql AS $$ DELETE FROM public.victim_fn RETURNING 1 $$`);
@@ -237,7 +237,7 @@ describe('M4: views that write are refused', () => {
   });
 });
 
-describe('M5: workload queries whose effects ROLLBACK does not undo', () => {
+describe('workload queries whose effects ROLLBACK does not undo', () => {
   it.each([
     ['setval', `SELECT setval('s', 1000)`],
     ['nextval', `SELECT nextval('s')`],
@@ -292,7 +292,7 @@ describe('M5: workload queries whose effects ROLLBACK does not undo', () => {
   });
 });
 
-describe('credentials in application_name (issue 23, item 10)', () => {
+describe('credentials in application_name', () => {
   it('a URL given where the pack goes never reaches pg_stat_activity with its password', async () => {
     const url = 'postgres://app:Sup3rS3cret@example.com/prod';
     // Control: the name as it was built before, from what was typed, held the password.
@@ -322,7 +322,7 @@ describe('credentials in application_name (issue 23, item 10)', () => {
   });
 });
 
-describe('L2/L3: passwords in output', () => {
+describe('passwords in output', () => {
   const tag = randomBytes(3).toString('hex');
   it('a URL given where the pack goes is printed without its password', async () => {
     const r = await runCli(['plan', 'postgres://app:S3cr3tPw@localhost/db', '--db', db.url]);
@@ -361,7 +361,7 @@ describe('L2/L3: passwords in output', () => {
   });
 });
 
-describe("L5: names of unnamed indexes are the server's", () => {
+describe("names of unnamed indexes are the server's", () => {
   const cases = [
     '(a::text)',
     'coalesce(a, 0)',
@@ -407,7 +407,7 @@ describe('the session pgopt pins', () => {
   it("pgopt's own queries run under pg_catalog, pg_temp; the user's path is kept for the user's SQL", async () => {
     const c = await db.connect();
     await c.query(`SET search_path = billing, public`);
-    const s = await prepareSession(c);
+    const s = await prepareSession(new Session(c));
     expect(s.userSearchPath).toBe('billing, public');
     expect((await c.query('SHOW search_path')).rows[0].search_path).toBe('pg_catalog, pg_temp');
     expect((await c.query('SHOW standard_conforming_strings')).rows[0].standard_conforming_strings).toBe('on');
