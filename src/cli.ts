@@ -20,6 +20,7 @@ const commands = {
   refresh: () => import('./commands/refresh.js'),
   lint: () => import('./commands/lint.js'),
   advise: () => import('./commands/advise.js'),
+  capture: () => import('./commands/capture.js'),
   export: () => import('./commands/export.js'),
 };
 
@@ -107,6 +108,17 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--install-hypopg', 'CREATE EXTENSION IF NOT EXISTS hypopg to screen candidates (changes the database)');
   for (const o of runFlags()) advise.addOption(o);
   advise.action((workload, flags) => run(async (ctx) => (await commands.advise()).advise(workload, flags, ctx)));
+
+  program
+    .command('capture')
+    .description('write a workload from pg_stat_statements: the statements with the most time, real values for their $n, calls per hour')
+    .option('--out <file>', 'write the workload here (else it is printed)')
+    .option('--top <n>', 'at most this many statements, by total execution time', '20')
+    .option('--min-calls <n>', 'leave out statements called fewer times', '2')
+    .option('--include-writes', 'INSERT, UPDATE, DELETE and MERGE too (bench runs them rolled back)')
+    .option('--statement-timeout <duration>', 'statement_timeout for trying each sampled set of values', '30s')
+    .option('--force', 'overwrite --out')
+    .action((flags) => run(async (ctx) => (await commands.capture()).capture(flags, ctx)));
 
   const exp = program.command('export').description('write a pack in another tool’s format');
   exp

@@ -4,7 +4,7 @@ import { translatePgError } from '../db/pg-errors.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
 import { sequencePositions, sequencesMoved, tableSizesDigest } from '../db/catalog.js';
 import { asUser, prepareSession, resetSession, runOneStatement, type Session } from '../db/session.js';
-import { queryAsRole } from '../db/owner-rights.js';
+import { cannotActAs, inferredParamTypes, queryAsRole } from '../db/owner-rights.js';
 import type { ProgressListener } from '../engine/progress.js';
 import { PGOPT_VERSION } from '../version.js';
 import { citusVersion } from '../db/citus.js';
@@ -199,7 +199,7 @@ async function explainOnce(
   params: unknown[],
   timing: boolean,
   timeoutMs: number,
-  runAs?: string,
+  runAs?: { role: string; paramTypes?: string[] },
 ): Promise<{ out: ExplainOutput; wallMs: number }> {
   return withRolledBackTransaction(
     c,
@@ -207,13 +207,16 @@ async function explainOnce(
       // TIMING OFF for measured runs: per-node clock reads distort sub-millisecond queries.
       const sql = `EXPLAIN (ANALYZE, BUFFERS, TIMING ${timing ? 'ON' : 'OFF'}, FORMAT JSON) ${form.sql}`;
       const t0 = performance.now();
-      const rows = runAs ? await queryAsRole(c, runAs, sql, params) : (await runOneStatement(c, sql, params)).rows;
+      const rows = runAs
+        ? await queryAsRole(c, runAs.role, sql, params, { paramTypes: runAs.paramTypes, readOnly: form.readOnly })
+        : (await runOneStatement(c, sql, params)).rows;
       const wallMs = performance.now() - t0;
       const raw = rows[0]['QUERY PLAN'];
       const out = (typeof raw === 'string' ? JSON.parse(raw) : raw)[0] as ExplainOutput;
       return { out, wallMs };
     },
-    { readOnly: form.readOnly, timeoutMs },
+    // As another role, the transaction turns read-only once the runner exists (queryAsRole).
+    { readOnly: form.readOnly && !runAs, timeoutMs },
   );
 }
 
@@ -225,11 +228,32 @@ const CALIBRATION_FORM: QueryForm = {
   paramCount: 0,
 };
 
+/** The types of a form's $n, for running it as another role (queryAsRole passes values typed). */
+async function paramTypesFor(c: Session, q: WorkloadQuery, form: QueryForm): Promise<string[] | undefined> {
+  const refused = await cannotActAs(c, q.runAs!);
+  if (refused) {
+    throw new PgoptError('database', `query "${q.name}" runs as role ${q.runAs} (-- run-as), which this role cannot act as: ${refused}`, {
+      hint: `run bench as a member of ${q.runAs} (or a superuser), or remove the query`,
+    });
+  }
+  if (!form.paramCount) return undefined;
+  return asUser(c, () => withRolledBackTransaction(c, () => inferredParamTypes(c, form.sql), { readOnly: true })).catch((err) => {
+    throw new PgoptError(
+      'input',
+      `query at ${form.location.file}:${form.location.line}: ${translatePgError(err, 'the server rejects it').message}`,
+      {
+        cause: err,
+      },
+    );
+  });
+}
+
 async function benchQuery(c: Session, q: WorkloadQuery, o: BenchOptions, label: string): Promise<QueryResult> {
   const form = await chooseForm(c, q);
   const rows = await paramRows(c, q, form, o);
+  const runAs = q.runAs ? { role: q.runAs, paramTypes: await paramTypesFor(c, q, form) } : undefined;
   const run = (i: number, timing = false) =>
-    asUser(c, () => explainOnce(c, form, rows[i % rows.length], timing, o.statementTimeoutMs, q.runAs)).catch((err) => {
+    asUser(c, () => explainOnce(c, form, rows[i % rows.length], timing, o.statementTimeoutMs, runAs)).catch((err) => {
       // A query the server refuses (a missing table or column, a type error) is bad input, exit 2.
       const t = translatePgError(err, 'failed');
       throw new PgoptError(

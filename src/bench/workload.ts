@@ -35,10 +35,13 @@ export interface WorkloadQuery {
   forms: QueryForm[];
   expectations: Expectation[];
   /**
-   * Queries pgopt generates against another role's table (the write probes): they and their params
-   * run with this role's rights (queryAsRole), never the caller's. Never set for a workload file.
+   * The query and its params run with this role's rights (queryAsRole), never the caller's: the
+   * write probes pgopt generates against another role's table, and a captured statement another
+   * role ran in production (`-- run-as:`).
    */
   runAs?: string;
+  /** How often production runs it (`-- calls-per-hour:`, written by capture): time saved is weighed by it. */
+  callsPerHour?: number;
 }
 
 export interface Workload {
@@ -49,8 +52,8 @@ export interface Workload {
   checksum: string;
 }
 
-export const DIRECTIVES = ['name', 'params', 'when-exists', 'expect'] as const;
-const DIRECTIVE = /^--\s*(name|params|when-exists|expect):\s*(.*)$/;
+export const DIRECTIVES = ['name', 'params', 'when-exists', 'expect', 'calls-per-hour', 'run-as'] as const;
+const DIRECTIVE = /^--\s*(name|params|when-exists|expect|calls-per-hour|run-as):\s*(.*)$/;
 
 /** Edit distance with adjacent swaps (Damerau–Levenshtein, optimal string alignment). */
 function editDistance(a: string, b: string): number {
@@ -184,6 +187,8 @@ interface Entry {
   name: Directive;
   whenExists: string | null;
   params: Directive | null;
+  callsPerHour: Directive | null;
+  runAs: Directive | null;
   description: string[];
   form: QueryForm;
   expectations: Expectation[];
@@ -209,7 +214,12 @@ function readEntry(src: SourceText, raw: SqlStatement): Entry {
   const params = get('params')[0] ?? null;
   if (params) checkParams(params);
   const expectations = get('expect').map((d) => parseExpectation(d.value, d.location));
-  return { name, whenExists, params, description, form, expectations };
+  const callsPerHour = get('calls-per-hour')[0] ?? null;
+  if (callsPerHour && !/^\d+(\.\d+)?(e[+-]?\d+)?$/i.test(callsPerHour.value))
+    throw inputError(`calls-per-hour must be a number of calls, not "${callsPerHour.value}"`, callsPerHour.location);
+  const runAs = get('run-as')[0] ?? null;
+  if (runAs && !runAs.value) throw inputError('run-as needs a role name', runAs.location);
+  return { name, whenExists, params, description, form, expectations, callsPerHour, runAs };
 }
 
 /** A second entry of one name: the form used once `when-exists` names an object that exists. */
@@ -221,6 +231,8 @@ function addAlternative(existing: WorkloadQuery, e: Entry): void {
     throw inputError(`query "${name}" has two forms for ${e.whenExists}`, e.form.location);
   if (e.params)
     throw inputError('an alternative form shares the parameters of the query it replaces: remove its "-- params:"', e.params.location);
+  const own = e.callsPerHour ?? e.runAs;
+  if (own) throw inputError(`an alternative form shares the "-- ${own.key}:" of the query it replaces: remove it`, own.location);
   existing.forms.push(e.form);
   existing.expectations.push(...e.expectations);
 }
@@ -238,6 +250,8 @@ function firstForm(e: Entry): WorkloadQuery {
     paramsLocation: e.params?.location ?? null,
     forms: [e.form],
     expectations: e.expectations,
+    ...(e.runAs ? { runAs: e.runAs.value } : {}),
+    ...(e.callsPerHour ? { callsPerHour: Number(e.callsPerHour.value) } : {}),
   };
 }
 
@@ -246,6 +260,7 @@ function workloadChecksum(queries: WorkloadQuery[], trees: Map<QueryForm, Node>)
   const meaning = queries.map((q) => ({
     n: q.name,
     p: q.params,
+    ...(q.runAs ? { r: q.runAs } : {}),
     f: q.forms.map((f) => [f.whenExists, [JSON.stringify(stripLayout(trees.get(f)))]]),
   }));
   return createHash('sha256').update(JSON.stringify(meaning)).digest('hex').slice(0, 16);

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { quoteIdent } from './ident.js';
 import { PINNED_SEARCH_PATH, type Session } from './session.js';
 import { withRolledBackTransaction } from './scoped.js';
@@ -43,10 +44,15 @@ export async function queryAsRole(
   role: string,
   sql: string,
   params: unknown[] = [],
-  opts: { readOnly?: boolean } = {},
+  opts: { readOnly?: boolean; paramTypes?: string[] } = {},
 ): Promise<Record<string, unknown>[]> {
   if (params.length > MAX_OWNER_PARAMS) throw new Error(`queryAsRole takes at most ${MAX_OWNER_PARAMS} parameters`);
-  const using = Array.from({ length: MAX_OWNER_PARAMS }, (_, i) => `p[${i + 1}]`).join(', ');
+  // Typed where the statement's own types are known (paramTypes): a USING value of type text
+  // would not compare with an integer column the way the client's untyped parameter does.
+  const using = Array.from(
+    { length: MAX_OWNER_PARAMS },
+    (_, i) => `p[${i + 1}]${opts.paramTypes?.[i] ? `::${opts.paramTypes[i]}` : ''}`,
+  ).join(', ');
   await c.query(
     `CREATE FUNCTION ${RUNNER}(q pg_catalog.text, p pg_catalog.text[]) RETURNS SETOF pg_catalog.json
        LANGUAGE plpgsql SECURITY DEFINER SET search_path = ${PINNED_SEARCH_PATH}
@@ -78,5 +84,25 @@ export async function cannotActAs(c: Session, role: string): Promise<string | nu
   } catch (err) {
     if (err instanceof CannotActAs) return err.message;
     throw err;
+  }
+}
+
+/**
+ * The types the server infers for a statement's $1…$n, each schema-qualified (so it names the same
+ * type under the runner's pinned search_path): PREPARE only parses and analyzes, it runs nothing.
+ * Call it under the user's search_path, where the statement's names resolve as they will.
+ */
+export async function inferredParamTypes(c: Session, sql: string): Promise<string[]> {
+  await c.query({ text: `PREPARE pgopt_param_types AS ${sql}`, queryMode: 'extended' } as pg.QueryConfig);
+  try {
+    const r = await c.query(
+      `SELECT pg_catalog.array_agg(pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(t.typname) ORDER BY u.k) AS types
+         FROM pg_catalog.pg_prepared_statements p, unnest(p.parameter_types::pg_catalog.oid[]) WITH ORDINALITY AS u(oid, k)
+         JOIN pg_catalog.pg_type t ON t.oid = u.oid JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+        WHERE p.name = 'pgopt_param_types'`,
+    );
+    return r.rows[0]?.types ?? [];
+  } finally {
+    await c.query('DEALLOCATE pgopt_param_types').catch(() => {});
   }
 }

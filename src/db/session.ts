@@ -20,7 +20,7 @@ interface SessionState {
   /** A hot standby (pg_is_in_recovery()): nothing can be created, not even in a rolled-back transaction. */
   standby: boolean;
   /** The settings pgopt pins, as the connection had them: a library caller gets them back (releaseSession). */
-  before: { standardConformingStrings: string; checkInterval: string | null };
+  before: { standardConformingStrings: string; checkInterval: string | null; statementsTrack: string | null };
   /** Session advisory locks (class, key) a run holds for its whole life: DISCARD ALL drops them, resetSession takes them again. */
   runKeys: [number, number][];
 }
@@ -63,14 +63,15 @@ export async function prepareSession(c: Session): Promise<SessionState> {
             pg_catalog.current_schemas(true)::text[] AS schemas,
             pg_catalog.current_schema()::text AS current, pg_catalog.pg_is_in_recovery() AS standby,
             pg_catalog.current_setting('standard_conforming_strings') AS scs,
-            pg_catalog.current_setting('client_connection_check_interval', true) AS cci`,
+            pg_catalog.current_setting('client_connection_check_interval', true) AS cci,
+            pg_catalog.current_setting('pg_stat_statements.track', true) AS track`,
   );
   const state: SessionState = {
     userSearchPath: res.rows[0].path,
     userSchemas: res.rows[0].schemas,
     userCurrentSchema: res.rows[0].current,
     standby: res.rows[0].standby,
-    before: { standardConformingStrings: res.rows[0].scs, checkInterval: res.rows[0].cci },
+    before: { standardConformingStrings: res.rows[0].scs, checkInterval: res.rows[0].cci, statementsTrack: res.rows[0].track },
     runKeys: [],
   };
   await pin(c);
@@ -83,6 +84,9 @@ export async function prepareSession(c: Session): Promise<SessionState> {
  * killed during a long statement (a concurrent build), the server notices the vanished client
  * within a second and cancels it, so the dead run's session ends and releases the run lock.
  * Without it the statement runs to its end holding the lock.
+ * pg_stat_statements.track = none (a superuser's session; others may not set it): pgopt's own
+ * statements — catalog reads, bench's measured runs, probes — stay out of the production
+ * statistics capture and impact read.
  */
 async function pin(c: Session): Promise<void> {
   // One round trip: repin runs between bench queries. CASE evaluates set_config only on 14+,
@@ -90,7 +94,10 @@ async function pin(c: Session): Promise<void> {
   await c.query(
     `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', 'on', false),
             CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 140000
-                 THEN pg_catalog.set_config('client_connection_check_interval', '1000', false) END`,
+                 THEN pg_catalog.set_config('client_connection_check_interval', '1000', false) END,
+            CASE WHEN pg_catalog.current_setting('pg_stat_statements.track', true) IS NOT NULL
+                      AND (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+                 THEN pg_catalog.set_config('pg_stat_statements.track', 'none', false) END`,
     [PINNED_SEARCH_PATH],
   );
 }
@@ -105,8 +112,10 @@ export async function releaseSession(c: Session): Promise<void> {
   c.facts = null;
   await c.query(
     `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('standard_conforming_strings', $2, false),
-            CASE WHEN $3::text IS NOT NULL THEN pg_catalog.set_config('client_connection_check_interval', $3, false) END`,
-    [s.userSearchPath, s.before.standardConformingStrings, s.before.checkInterval],
+            CASE WHEN $3::text IS NOT NULL THEN pg_catalog.set_config('client_connection_check_interval', $3, false) END,
+            CASE WHEN $4::text IS NOT NULL AND (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+                 THEN pg_catalog.set_config('pg_stat_statements.track', $4, false) END`,
+    [s.userSearchPath, s.before.standardConformingStrings, s.before.checkInterval, s.before.statementsTrack],
   );
 }
 

@@ -94,4 +94,23 @@ SELECT n FROM stats_view;
       if (line) expect(err.location.line).toBe(line);
     });
   }
+
+  it('calls-per-hour and run-as (capture writes them): read, checked, and kept off alternative forms', async () => {
+    const wl = await w(`-- name: q
+-- calls-per-hour: 1250.5
+-- run-as: app_reader
+SELECT 1;
+`);
+    expect(wl.queries[0]).toMatchObject({ callsPerHour: 1250.5, runAs: 'app_reader' });
+    await expect(w(`-- name: q\n-- calls-per-hour: often\nSELECT 1;\n`)).rejects.toThrow(
+      /calls-per-hour must be a number of calls, not "often"/,
+    );
+    await expect(w(`-- name: q\n-- calls-per-hours: 3\nSELECT 1;\n`)).rejects.toThrow(/did you mean "-- calls-per-hour:"/);
+    await expect(w(`-- name: q\nSELECT 1;\n-- name: q\n-- when-exists: i\n-- run-as: x\nSELECT 2;\n`)).rejects.toThrow(
+      /shares the "-- run-as:"/,
+    );
+    // Who runs it is part of what the workload means: a baseline of another role's run does not compare.
+    const mine = await w(`-- name: q\nSELECT 1;\n`);
+    expect(mine.checksum).not.toBe(wl.checksum);
+  });
 });

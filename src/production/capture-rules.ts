@@ -1,0 +1,153 @@
+import type { Node } from '@pgsql/types';
+import type { StatementCounters } from '../db/stat-statements.js';
+import { tryParse } from '../sql/parse.js';
+import { nodeType, payloadOf, rangeVarRef, relationsRead, type RelationRef } from '../sql/tree.js';
+import type { RangeVar } from '@pgsql/types';
+import type { ParamSource } from './param-sources.js';
+
+/**
+ * Which pg_stat_statements entries become workload queries, and what each is called: pure rules
+ * over the counters and the parse tree, testable without a server.
+ */
+export interface CaptureOptions {
+  /** The statements with the most total execution time, at most this many. */
+  top: number;
+  /** Leave out statements called fewer times than this. */
+  minCalls: number;
+  /** INSERT, UPDATE, DELETE and MERGE too (bench runs them rolled back). */
+  includeWrites: boolean;
+}
+
+export const DEFAULT_CAPTURE_OPTIONS: CaptureOptions = { top: 20, minCalls: 2, includeWrites: false };
+
+export type LeftOutReason =
+  'insufficient-privilege' | 'unparsable' | 'utility' | 'writes' | 'catalog-only' | 'few-calls' | 'below-top' | 'no-values';
+
+export const LEFT_OUT_TEXT: Record<LeftOutReason, string> = {
+  'insufficient-privilege': "another role's statements, whose text this role may not read (grant it pg_read_all_stats)",
+  unparsable: 'text the parser does not accept as one statement',
+  utility: 'utility statements (SET, BEGIN, VACUUM, EXPLAIN, DDL …)',
+  writes: 'INSERT, UPDATE, DELETE and MERGE (add --include-writes)',
+  'catalog-only': 'statements on the system catalogs only (monitoring tools, pgopt itself)',
+  'few-calls': 'statements called fewer than --min-calls times',
+  'below-top': 'statements below the --top by total time',
+  'no-values': 'statements with a $n no value could be found for',
+};
+
+export interface Chosen {
+  counters: StatementCounters;
+  tree: Node;
+  kind: 'read' | 'write';
+  relations: RelationRef[];
+}
+
+export interface Choice {
+  chosen: Chosen[];
+  left: Map<LeftOutReason, StatementCounters[]>;
+}
+
+const READS = new Set(['SelectStmt']);
+const WRITES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+const CATALOG_SCHEMAS = new Set(['pg_catalog', 'information_schema', 'pgopt']);
+
+/** A system catalog, as an unqualified name resolves to one whatever the search_path (pg_catalog comes first). */
+export const isCatalog = (r: RelationRef): boolean => (r.schema ? CATALOG_SCHEMAS.has(r.schema) : /^pg_/.test(r.name));
+
+/** The relations a statement names: a write's target (a bare RangeVar in the tree) first. */
+function statementRelations(tree: Node): RelationRef[] {
+  const target = payloadOf(tree).relation as RangeVar | undefined;
+  const read = relationsRead(tree);
+  if (!target) return read;
+  const t = rangeVarRef(target);
+  return [t, ...read.filter((r) => r.schema !== t.schema || r.name !== t.name)];
+}
+
+function classify(s: StatementCounters, o: CaptureOptions): { reason: LeftOutReason } | Chosen {
+  if (s.query === '<insufficient privilege>') return { reason: 'insufficient-privilege' };
+  const stmts = tryParse(s.query);
+  if (!stmts || stmts.length !== 1) return { reason: 'unparsable' };
+  const tree = stmts[0];
+  const type = nodeType(tree);
+  if (!READS.has(type) && !WRITES.has(type)) return { reason: 'utility' };
+  const kind = READS.has(type) ? 'read' : 'write';
+  if (kind === 'write' && !o.includeWrites) return { reason: 'writes' };
+  const relations = statementRelations(tree);
+  if (!relations.length || relations.every(isCatalog)) return { reason: 'catalog-only' };
+  if (s.calls < o.minCalls) return { reason: 'few-calls' };
+  return { counters: s, tree, kind, relations };
+}
+
+/** The statements worth capturing, heaviest first, and why every other one was left out. */
+export function chooseStatements(all: StatementCounters[], o: CaptureOptions): Choice {
+  const left = new Map<LeftOutReason, StatementCounters[]>();
+  const leave = (reason: LeftOutReason, s: StatementCounters) => left.set(reason, [...(left.get(reason) ?? []), s]);
+  const eligible: Chosen[] = [];
+  for (const s of all) {
+    const c = classify(s, o);
+    if ('reason' in c) leave(c.reason, s);
+    else eligible.push(c);
+  }
+  eligible.sort((a, b) => b.counters.totalMs - a.counters.totalMs);
+  for (const c of eligible.slice(o.top)) leave('below-top', c.counters);
+  return { chosen: eligible.slice(0, o.top), left };
+}
+
+/** queryid as 64 unsigned bits in hex: its last six digits tell statements apart in a name. */
+export const shortQueryid = (queryid: string): string => BigInt.asUintN(64, BigInt(queryid)).toString(16).padStart(6, '0').slice(-6);
+
+const VERBS: Record<string, string> = {
+  SelectStmt: 'select',
+  InsertStmt: 'insert',
+  UpdateStmt: 'update',
+  DeleteStmt: 'delete',
+  MergeStmt: 'merge',
+};
+
+/** A stable, readable workload name: verb, main table, short queryid (select_users_3fa2c1). */
+export function queryName(c: Chosen): string {
+  const main = c.relations.find((r) => !isCatalog(r)) ?? c.relations[0];
+  const table = main.name.replace(/[^A-Za-z0-9_]+/g, '_').replace(/^_+|_+$/g, '') || 'table';
+  return `${VERBS[nodeType(c.tree)] ?? 'query'}_${table}_${shortQueryid(c.counters.queryid)}`;
+}
+
+/** What stands in for $n where the statement gives no column: a page's conventional LIMIT and the first page. */
+export const ASSUMED = { limit: 20, offset: 0 } as const;
+
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/** How many rows each table's sample aims at: enough variety, a sort of a few hundred rows. */
+const SAMPLE_ROWS = 200;
+const PARAM_SETS = 50;
+
+/**
+ * A `-- params:` query that draws real values from the data: per table, a Bernoulli sample with a
+ * fixed seed (REPEATABLE, so a before and an after run read the same values), ordered by row
+ * position hashed, the columns of one row together; several tables zipped by rank. Null when
+ * some $n has no source.
+ */
+export function paramsQuery(sources: ParamSource[], estimatedRows: (t: { schema: string; name: string }) => number): string | null {
+  if (sources.some((s) => s.kind === 'none')) return null;
+  const tables: { key: string; schema: string; name: string; columns: string[] }[] = [];
+  const select: string[] = sources.map((s, k) => {
+    if (s.kind === 'limit') return `${ASSUMED.limit} AS p${k + 1}`;
+    if (s.kind === 'offset') return `${ASSUMED.offset} AS p${k + 1}`;
+    if (s.kind !== 'column') return 'NULL';
+    const key = `${s.table.schema}.${s.table.name}`;
+    let t = tables.find((x) => x.key === key);
+    if (!t) tables.push((t = { key, schema: s.table.schema, name: s.table.name, columns: [] }));
+    if (!t.columns.includes(s.column)) t.columns.push(s.column);
+    return `s${tables.indexOf(t) + 1}.c${t.columns.indexOf(s.column) + 1} AS p${k + 1}`;
+  });
+  if (!tables.length) return `SELECT ${select.join(', ')}`;
+  const samples = tables.map((t, i) => {
+    const pct = Math.min(100, Math.max(0.0001, (100 * SAMPLE_ROWS) / Math.max(1, estimatedRows(t))));
+    const cols = t.columns.map((c, j) => `x.${ident(c)} AS c${j + 1}`).join(', ');
+    const notNull = t.columns.map((c) => `x.${ident(c)} IS NOT NULL`).join(' AND ');
+    return (
+      `(SELECT ${cols}, row_number() OVER (ORDER BY md5(x.ctid::text)) AS k FROM ${ident(t.schema)}.${ident(t.name)} AS x ` +
+      `TABLESAMPLE BERNOULLI (${Number(pct.toPrecision(3))}) REPEATABLE (7) WHERE ${notNull}) AS s${i + 1}`
+    );
+  });
+  const from = samples.map((s, i) => (i === 0 ? s : `JOIN ${s} USING (k)`)).join(' ');
+  return `SELECT ${select.join(', ')} FROM ${from} WHERE s1.k <= ${PARAM_SETS} ORDER BY s1.k`;
+}

@@ -1,0 +1,151 @@
+import type { TableFacts, TableLookup } from '../advise/candidates.js';
+import { readParams } from '../bench/runner.js';
+import { findRelations, tableColumns } from '../db/catalog.js';
+import type { Session } from '../db/session.js';
+import { prepareSession } from '../db/session.js';
+import { readStatementCounters, statStatementsInfo, type StatementCounters, type StatStatementsInfo } from '../db/stat-statements.js';
+import { PgoptError } from '../errors.js';
+import { chooseStatements, paramsQuery, queryName, type CaptureOptions, type Chosen, type LeftOutReason } from './capture-rules.js';
+import { paramSources, type ParamSource } from './param-sources.js';
+
+export interface CapturedQuery {
+  name: string;
+  kind: 'read' | 'write';
+  counters: StatementCounters;
+  /** Share of the total execution time of every statement of this database. */
+  share: number;
+  /** Calls per hour over the time the counters cover. */
+  callsPerHour: number;
+  sources: ParamSource[];
+  /** The `-- params:` query, null where the statement has no $n. */
+  params: string | null;
+  /** Why the params were not tried before writing them (row security another role's code decides). */
+  unchecked: string | null;
+}
+
+export interface CaptureResult {
+  extension: StatStatementsInfo;
+  database: string;
+  currentUser: string;
+  /** Hours the counters cover: since their reset (or the server's start). */
+  hours: number;
+  totalMs: number;
+  queries: CapturedQuery[];
+  left: { reason: LeftOutReason; count: number; examples: string[] }[];
+}
+
+/** Read pg_stat_statements, choose, and find real values for each statement's $n. Reads only. */
+export async function captureWorkload(c: Session, o: CaptureOptions, timeoutMs: number): Promise<CaptureResult> {
+  await prepareSession(c);
+  const extension = await statStatementsInfo(c);
+  if (!extension) {
+    throw new PgoptError('database', 'pg_stat_statements is not installed in this database: there is nothing to capture', {
+      hint: 'as a superuser: add pg_stat_statements to shared_preload_libraries, restart, then CREATE EXTENSION pg_stat_statements; let the application run a while',
+    });
+  }
+  const all = await readStatementCounters(c, extension);
+  const { chosen, left } = chooseStatements(all, o);
+  const lookup = await tableLookup(c, chosen);
+  const now = Date.now();
+  const totalMs = all.reduce((s, x) => s + x.totalMs, 0);
+  const queries: CapturedQuery[] = [];
+  for (const ch of chosen) {
+    const q = await captureOne(c, ch, lookup, timeoutMs);
+    if (!q) {
+      left.set('no-values', [...(left.get('no-values') ?? []), ch.counters]);
+      continue;
+    }
+    const since = (ch.counters.since ?? extension.since).getTime();
+    queries.push({
+      ...q,
+      share: totalMs ? ch.counters.totalMs / totalMs : 0,
+      callsPerHour: ch.counters.calls / Math.max(1 / 60, (now - since) / 3.6e6),
+    });
+  }
+  const who = (await c.query('SELECT pg_catalog.current_database() AS d, current_user AS u')).rows[0];
+  return {
+    extension,
+    database: who.d,
+    currentUser: who.u,
+    hours: (now - extension.since.getTime()) / 3.6e6,
+    totalMs,
+    queries,
+    left: [...left].map(([reason, xs]) => ({ reason, count: xs.length, examples: xs.slice(0, 3).map((x) => x.query.slice(0, 80)) })),
+  };
+}
+
+type Captured = Omit<CapturedQuery, 'share' | 'callsPerHour'>;
+
+async function captureOne(c: Session, ch: Chosen, lookup: Lookup, timeoutMs: number): Promise<Captured | null> {
+  const count = maxParam(ch.tree);
+  const sources = paramSources(ch.tree, count, lookup.find);
+  const params = count ? paramsQuery(sources, (t) => lookup.rows.get(`${t.schema}.${t.name}`) ?? 0) : null;
+  if (count && !params) return null;
+  const base = { name: queryName(ch), kind: ch.kind, counters: ch.counters, sources, params };
+  if (!params) return { ...base, unchecked: null };
+  const tables = [...new Set(sources.flatMap((s) => (s.kind === 'column' ? [`${s.table.schema}.${s.table.name}`] : [])))];
+  if (
+    await rowSecurityDecides(
+      c,
+      tables.map((t) => lookup.oids.get(t)!),
+    )
+  ) {
+    return { ...base, unchecked: 'row security decides what this role reads there: the values were not tried' };
+  }
+  const rows = await readParams(c, params, timeoutMs).catch(() => null);
+  return rows && rows.rows.length ? { ...base, unchecked: null } : null;
+}
+
+/** The highest $n in a tree. */
+function maxParam(tree: unknown): number {
+  let max = 0;
+  const visit = (n: unknown): void => {
+    if (Array.isArray(n)) n.forEach(visit);
+    else if (n && typeof n === 'object') {
+      for (const [k, v] of Object.entries(n)) {
+        if (k === 'ParamRef' && typeof (v as { number?: unknown }).number === 'number')
+          max = Math.max(max, (v as { number: number }).number);
+        visit(v);
+      }
+    }
+  };
+  visit(tree);
+  return max;
+}
+
+interface Lookup {
+  find: TableLookup;
+  rows: Map<string, number>;
+  oids: Map<string, number>;
+}
+
+/** The tables the chosen statements name, resolved as the user's session would, with their columns. */
+async function tableLookup(c: Session, chosen: Chosen[]): Promise<Lookup> {
+  const refs = [...new Map(chosen.flatMap((ch) => ch.relations).map((r) => [`${r.schema ?? ''}.${r.name}`, r])).values()];
+  const found = await findRelations(c, refs);
+  const byRef = new Map<string, TableFacts>();
+  const rows = new Map<string, number>();
+  const oids = new Map<string, number>();
+  for (const [i, rel] of found.entries()) {
+    if (!rel || !['r', 'p', 'm'].includes(rel.relkind)) continue;
+    const facts = { schema: rel.schema, name: rel.name, columns: await tableColumns(c, rel.oid) };
+    byRef.set(`${refs[i].schema ?? ''}.${refs[i].name}`, facts);
+    rows.set(`${rel.schema}.${rel.name}`, rel.estimatedRows);
+    oids.set(`${rel.schema}.${rel.name}`, rel.oid);
+  }
+  return { find: (schema, name) => byRef.get(`${schema ?? ''}.${name}`), rows, oids };
+}
+
+/**
+ * Reading these tables would run row-security policies (code their owner wrote) with this role's
+ * rights: only where this role neither bypasses row security nor owns every table.
+ */
+async function rowSecurityDecides(c: Session, oids: number[]): Promise<boolean> {
+  const r = await c.query(
+    `SELECT pg_catalog.bool_or(c.relrowsecurity AND (c.relforcerowsecurity OR c.relowner <> r.oid)) AND NOT (r.rolsuper OR r.rolbypassrls) AS decides
+       FROM pg_catalog.pg_class c, pg_catalog.pg_roles r WHERE c.oid = ANY ($1::oid[]) AND r.rolname = current_user
+      GROUP BY r.rolsuper, r.rolbypassrls`,
+    [oids],
+  );
+  return r.rows[0]?.decides ?? false;
+}
