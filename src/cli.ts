@@ -21,6 +21,7 @@ const commands = {
   lint: () => import('./commands/lint.js'),
   advise: () => import('./commands/advise.js'),
   capture: () => import('./commands/capture.js'),
+  impact: () => import('./commands/impact.js'),
   export: () => import('./commands/export.js'),
 };
 
@@ -119,6 +120,23 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--statement-timeout <duration>', 'statement_timeout for trying each sampled set of values', '30s')
     .option('--force', 'overwrite --out')
     .action((flags) => run(async (ctx) => (await commands.capture()).capture(flags, ctx)));
+
+  program
+    .command('snapshot')
+    .description("store pg_stat_statements' counters and index scans in the registry (apply takes one at its start and end)")
+    .option('--label <label>', 'a name to compare around later: pgopt impact --at <label>')
+    .option('--wait <duration>', 'wait this long for another pgopt run on the same database', '0s')
+    .action((flags) => run(async (ctx) => (await commands.impact()).snapshot(flags, ctx)));
+
+  program
+    .command('impact [pack]')
+    .description(
+      "production before and after: per statement, the window before a pack's apply (or a snapshot) against the window since, with a verdict",
+    )
+    .option('--at <label>', "compare around this snapshot instead of a pack's apply")
+    .option('--format <format>', 'table, json or markdown', 'table')
+    .option('--fail-on-regression', 'exit 1 when a statement is significantly slower in production')
+    .action((pack, flags) => run(async (ctx) => (await commands.impact()).impact(pack, flags, ctx)));
 
   const exp = program.command('export').description('write a pack in another tool’s format');
   exp

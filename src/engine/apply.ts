@@ -15,6 +15,7 @@ import { lockPolicy, runLockOptions, withLockRetry } from './locks.js';
 import { progressWatcher } from './watch.js';
 import { planLanes, runLanes, type LaneWork, type LanePlan } from './lanes.js';
 import { lintPack } from './lint/index.js';
+import { takeSnapshot } from '../production/snapshots.js';
 import { ensureRegistry, logEvent, logEvents, upsertRow, deleteRow, type EventInput } from './registry.js';
 import type { RunOptions } from './run-options.js';
 
@@ -124,6 +125,7 @@ async function applyLocked(c: Session, pack: Pack, o: ApplyOptions): Promise<App
       o.withExtraClient && builds ? (o.jobs ?? 1) : 1,
       (s) => (s.kind === 'create-matview' ? 2 : 1) * (assessed.rowsRead.get(s.ordinal) ?? 0),
     );
+    if (builds) await productionSnapshot(c, pack.name, 'apply-start');
     await runAllLanes(c, run, lanes, builds);
     const tailTouched = new Map<string, string>();
     for (const s of lanes.tail) await execute(run, c, s, tailTouched);
@@ -132,6 +134,7 @@ async function applyLocked(c: Session, pack: Pack, o: ApplyOptions): Promise<App
     for (const s of lanes.prelude)
       run.result.statements[s.ordinal].outcome = run.result.statements[s.ordinal].outcome === 'failed' ? 'failed' : 'ran';
     const { result } = run;
+    if (builds && result.changed && !result.error) await productionSnapshot(c, pack.name, 'apply-end');
     const outcome = result.error ? 'failed' : result.changed ? 'finished' : 'no-op';
     await logEvents(c, run.skippedEvents);
     await logEvent(c, {
@@ -144,6 +147,15 @@ async function applyLocked(c: Session, pack: Pack, o: ApplyOptions): Promise<App
     });
     return result;
   });
+}
+
+/**
+ * pg_stat_statements' counters at the apply's start and end, where the extension is installed:
+ * `pgopt impact <pack>` compares production before and after. A snapshot that fails (the
+ * extension created but not loaded, say) never fails the apply.
+ */
+async function productionSnapshot(c: Session, pack: string, moment: 'apply-start' | 'apply-end'): Promise<void> {
+  await takeSnapshot(c, { pack, moment }).catch(() => null);
 }
 
 /** A build may take hours and waits for locks by policy (withLockRetry), never by a session timeout. */

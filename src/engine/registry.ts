@@ -76,6 +76,37 @@ CREATE TABLE IF NOT EXISTS pgopt.events (
   pgopt_version text
 );
 CREATE TABLE IF NOT EXISTS pgopt.meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS pgopt.snapshots (
+  id bigserial PRIMARY KEY,
+  taken_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  label text,
+  pack text,
+  moment text NOT NULL CHECK (moment IN ('manual', 'apply-start', 'apply-end')),
+  server_started timestamptz NOT NULL,
+  statements_since timestamptz,
+  dealloc float8,
+  by_user text NOT NULL DEFAULT current_user
+);
+CREATE TABLE IF NOT EXISTS pgopt.snapshot_statements (
+  snapshot_id bigint NOT NULL REFERENCES pgopt.snapshots ON DELETE CASCADE,
+  queryid text NOT NULL,
+  role_name text NOT NULL,
+  query text NOT NULL,
+  calls float8 NOT NULL,
+  total_ms float8 NOT NULL,
+  stddev_ms float8 NOT NULL,
+  rows float8 NOT NULL,
+  shared_blocks float8 NOT NULL,
+  stats_since timestamptz,
+  PRIMARY KEY (snapshot_id, queryid, role_name)
+);
+CREATE TABLE IF NOT EXISTS pgopt.snapshot_indexes (
+  snapshot_id bigint NOT NULL REFERENCES pgopt.snapshots ON DELETE CASCADE,
+  schema_name text NOT NULL,
+  index_name text NOT NULL,
+  idx_scan float8 NOT NULL,
+  PRIMARY KEY (snapshot_id, schema_name, index_name)
+);
 COMMENT ON SCHEMA pgopt IS 'pgopt registry: objects applied by optimization packs and the event log';
 REVOKE ALL ON SCHEMA pgopt FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pgopt FROM PUBLIC;
@@ -87,7 +118,7 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA pgopt FROM PUBLIC;
  * (pgopt before versions). Every later version has one upgrade step, run in place on first
  * contact by a run that writes (under the run lock); a registry newer than this pgopt is refused.
  */
-export const REGISTRY_VERSION = 2;
+export const REGISTRY_VERSION = 3;
 
 /** Step `to` upgrades a registry of version `to - 1`. Each is idempotent and runs in one transaction. */
 export const REGISTRY_UPGRADES: { to: number; why: string; sql: string }[] = [
@@ -97,6 +128,43 @@ export const REGISTRY_UPGRADES: { to: number; why: string; sql: string }[] = [
     sql: `ALTER TABLE pgopt.objects ADD COLUMN IF NOT EXISTS table_oid oid;
           CREATE TABLE IF NOT EXISTS pgopt.meta (key text PRIMARY KEY, value text NOT NULL);
           REVOKE ALL ON pgopt.meta FROM PUBLIC;`,
+  },
+  {
+    to: 3,
+    why: 'snapshots of pg_stat_statements and index scans, for impact',
+    sql: `CREATE TABLE IF NOT EXISTS pgopt.snapshots (
+            id bigserial PRIMARY KEY,
+            taken_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            label text,
+            pack text,
+            moment text NOT NULL CHECK (moment IN ('manual', 'apply-start', 'apply-end')),
+            server_started timestamptz NOT NULL,
+            statements_since timestamptz,
+            dealloc float8,
+            by_user text NOT NULL DEFAULT current_user
+          );
+          CREATE TABLE IF NOT EXISTS pgopt.snapshot_statements (
+            snapshot_id bigint NOT NULL REFERENCES pgopt.snapshots ON DELETE CASCADE,
+            queryid text NOT NULL,
+            role_name text NOT NULL,
+            query text NOT NULL,
+            calls float8 NOT NULL,
+            total_ms float8 NOT NULL,
+            stddev_ms float8 NOT NULL,
+            rows float8 NOT NULL,
+            shared_blocks float8 NOT NULL,
+            stats_since timestamptz,
+            PRIMARY KEY (snapshot_id, queryid, role_name)
+          );
+          CREATE TABLE IF NOT EXISTS pgopt.snapshot_indexes (
+            snapshot_id bigint NOT NULL REFERENCES pgopt.snapshots ON DELETE CASCADE,
+            schema_name text NOT NULL,
+            index_name text NOT NULL,
+            idx_scan float8 NOT NULL,
+            PRIMARY KEY (snapshot_id, schema_name, index_name)
+          );
+          REVOKE ALL ON ALL TABLES IN SCHEMA pgopt FROM PUBLIC;
+          REVOKE ALL ON ALL SEQUENCES IN SCHEMA pgopt FROM PUBLIC;`,
   },
 ];
 

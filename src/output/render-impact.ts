@@ -1,0 +1,61 @@
+import type { ChalkInstance } from 'chalk';
+import type { ImpactResult, StatementImpact } from '../production/impact.js';
+import type { Snapshot } from '../production/snapshots.js';
+import { table } from './render-pack.js';
+
+const ms = (v: number) => (Number.isNaN(v) ? '–' : v < 1 ? v.toFixed(3) : v.toFixed(2));
+const calls = (w: StatementImpact['before']) => ('invalid' in w ? '–' : Math.round(w.calls).toLocaleString('en-US'));
+const mean = (w: StatementImpact['before']) => ('invalid' in w ? '–' : ms(w.meanMs));
+const short = (q: string) => q.replace(/\s+/g, ' ').slice(0, 60);
+const perHour = (v: number) => (Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(1)} s/h` : `${v.toFixed(1)} ms/h`);
+
+function colour(c: ChalkInstance, v: string): string {
+  if (v === 'faster') return c.green(v);
+  if (v === 'slower') return c.red(v);
+  if (v === 'inconclusive') return c.yellow(v);
+  return c.dim(v);
+}
+
+export function renderImpact(r: ImpactResult, c: ChalkInstance): string {
+  const t = table(['statement', 'calls before', 'calls after', 'mean ms', 'verdict', 'saved', 'why'], c);
+  for (const s of r.statements) {
+    t.push([
+      short(s.query),
+      calls(s.before),
+      calls(s.after),
+      `${mean(s.before)} → ${mean(s.after)}`,
+      colour(c, s.verdict),
+      s.savedMsPerHour === null ? '' : perHour(s.savedMsPerHour),
+      s.reason,
+    ]);
+  }
+  const lines = [t.toString()];
+  for (const o of r.objects)
+    lines.push(
+      o.unused
+        ? c.yellow(`${o.object}: no statement used it since the apply (0 scans)`)
+        : `${o.object}: ${o.scans ?? '?'} scan(s) since the apply`,
+    );
+  for (const w of [...r.problems, ...r.warnings]) lines.push(c.yellow(`warning: ${w}`));
+  lines.push(`production time saved: ${perHour(r.savedMsPerHour)} (statements called faster or slower, at the after window's rate)`);
+  return lines.join('\n');
+}
+
+export function impactMarkdown(r: ImpactResult): string {
+  const rows = r.statements.map(
+    (s) =>
+      `| \`${short(s.query).replace(/\|/g, '\\|')}\` | ${calls(s.before)} | ${calls(s.after)} | ${mean(s.before)} → ${mean(s.after)} | ${s.verdict} | ${s.savedMsPerHour === null ? '' : perHour(s.savedMsPerHour)} |`,
+  );
+  return [
+    '| statement | calls before | calls after | mean ms | verdict | saved |',
+    '|---|--:|--:|--:|---|--:|',
+    ...rows,
+    '',
+    `Production time saved: ${perHour(r.savedMsPerHour)}.`,
+  ].join('\n');
+}
+
+export const renderSnapshot = (s: Snapshot | null, c: ChalkInstance): string =>
+  s
+    ? `snapshot ${s.id}${s.label ? ` "${s.label}"` : ''} taken at ${s.takenAt.toISOString()}`
+    : c.yellow('pg_stat_statements is not installed here: no snapshot taken');
