@@ -51,6 +51,7 @@ const BENCH_FILE = z.object({
       }),
       profile: z.record(z.string(), z.unknown()),
       expectations: z.array(z.object({ text: z.string(), ok: z.boolean(), reason: z.string() })),
+      callsPerHour: z.number().nonnegative().optional(),
       calibration: z.array(z.number().positive()).min(1).optional(),
     }),
   ),

@@ -178,10 +178,17 @@ export interface QueryComparison {
    * slower the machine itself was while the second run measured it.
    */
   drift: number;
+  /**
+   * Production time this change saves per hour (negative: costs): the median difference times the
+   * workload's `-- calls-per-hour:`. Only for a faster or slower verdict; null otherwise or unknown.
+   */
+  savedMsPerHour: number | null;
 }
 
 export interface Comparison {
   queries: QueryComparison[];
+  /** The sum of every query's savedMsPerHour; null where the workload gives no calls per hour. */
+  savedMsPerHour: number | null;
   warnings: string[];
   /** after / before median of the calibration query: the machine's own change of speed. */
   drift: number;
@@ -232,6 +239,7 @@ export function compareQuery(name: string, b: QueryResult | undefined, a: QueryR
       reason: '',
       planChanged: false,
       drift: runDrift,
+      savedMsPerHour: null,
     };
   }
   const drift =
@@ -267,7 +275,14 @@ export function compareQuery(name: string, b: QueryResult | undefined, a: QueryR
     reason,
     planChanged: b.plan.headline !== a.plan.headline,
     drift,
+    savedMsPerHour: savedPerHour(verdict, b.execution.median, afterMedian, a.callsPerHour ?? b.callsPerHour),
   };
+}
+
+/** Time saved per hour in production by a change bench confirmed (faster or slower), at its captured rate. */
+export function savedPerHour(verdict: Verdict, beforeMs: number, afterMs: number, callsPerHour: number | undefined): number | null {
+  if (callsPerHour === undefined || (verdict !== 'faster' && verdict !== 'slower')) return null;
+  return (beforeMs - afterMs) * callsPerHour;
 }
 
 /** Compare two runs query by query, and say what makes the comparison less than fair. */
@@ -304,7 +319,9 @@ export function compareRuns(before: BenchResult, after: BenchResult): Comparison
       `the machine's own speed changed between the runs (calibration query in the second run: ${each}): those verdicts need a change of 20% plus that much, or a plan change the buffers confirm`,
     );
   }
-  return { queries, warnings, drift, timing: timingNote(after) ?? timingNote(before) };
+  const weighed = queries.filter((q) => q.savedMsPerHour !== null);
+  const savedMsPerHour = weighed.length ? weighed.reduce((t, q) => t + q.savedMsPerHour!, 0) : null;
+  return { queries, savedMsPerHour, warnings, drift, timing: timingNote(after) ?? timingNote(before) };
 }
 
 /** Queries significantly slower than the baseline by more than `pct` percent. */

@@ -55,6 +55,8 @@ export interface QueryResult {
   profile: PlanNode;
   /** The workload's "-- expect:" checks, judged on this run. */
   expectations: ExpectationResult[];
+  /** How often production runs it (the workload's `-- calls-per-hour:`), when known. */
+  callsPerHour?: number;
   /**
    * The calibration query's execution times (ms), one right before each measured run: the
    * machine's speed in this query's own time window. Absent in files saved by earlier versions.
@@ -300,6 +302,7 @@ async function benchQuery(c: Session, q: WorkloadQuery, o: BenchOptions, label: 
     plan: summary,
     profile: profile.out.Plan,
     expectations: checkExpectations(q, summary, summarize(exec).median),
+    ...(q.callsPerHour !== undefined ? { callsPerHour: q.callsPerHour } : {}),
     calibration: calibration.map((v) => Math.round(v * 1000) / 1000),
   };
 }

@@ -48,7 +48,15 @@ export function renderComparison(cmp: Comparison, c: ChalkInstance): string {
   }
   const warn = cmp.warnings.map((w) => c.yellow(`warning: ${w}`)).join('\n');
   const notes = verdictNotes(cmp).map((n) => (n.startsWith('inconclusive') ? c.yellow(n) : c.dim(n)));
-  return [t.toString(), ...notes, verdictCounts(cmp), cmp.timing ? c.dim(cmp.timing) : '', warn].filter(Boolean).join('\n');
+  return [t.toString(), ...notes, verdictCounts(cmp), savedText(cmp), cmp.timing ? c.dim(cmp.timing) : '', warn].filter(Boolean).join('\n');
+}
+
+/** Where the workload says how often production runs each query (capture writes it). */
+export function savedText(cmp: Comparison): string {
+  if (cmp.savedMsPerHour === null) return '';
+  const v = cmp.savedMsPerHour;
+  const amount = Math.abs(v) >= 1000 ? `${(Math.abs(v) / 1000).toFixed(1)} s` : `${Math.abs(v).toFixed(1)} ms`;
+  return `production time ${v >= 0 ? 'saved' : 'added'}: ${amount} per hour (each faster or slower query's median change × its calls per hour)`;
 }
 
 /** Every comparison ends with how many queries got each verdict. */
@@ -79,6 +87,7 @@ export function renderComparisonMarkdown(cmp: Comparison): string {
   const notes = verdictNotes(cmp);
   if (notes.length) lines.push('', ...notes.map((n) => `- ${mdEscape(n)}`));
   lines.push('', verdictCounts(cmp));
+  if (savedText(cmp)) lines.push('', savedText(cmp));
   if (cmp.timing) lines.push('', mdEscape(cmp.timing));
   for (const w of cmp.warnings) lines.push('', `> warning: ${w}`);
   return lines.join('\n');

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { runCli } from '../helpers/cli.js';
@@ -30,6 +31,13 @@ async function traffic(url: string, sql: string, values: (i: number) => unknown[
   for (let i = 0; i < times; i++) await c.query(sql, values(i));
   await c.end();
 }
+
+/** The rate capture wrote for a query. */
+const readCallsPerHour = (name: string) => {
+  const text = readFileSync(capturedFile, 'utf8');
+  return Number(new RegExp(`-- name: ${name}\\n-- calls-per-hour: ([\\d.e+]+)`).exec(text)![1]);
+};
+let capturedFile = '';
 
 const EMAIL_LOOKUP = 'SELECT id, email FROM app.users WHERE lower(email) = lower($1)';
 const OPEN_ORDERS = `SELECT id, total FROM app.orders WHERE user_id = $1 AND status = 'open' ORDER BY created_at DESC LIMIT 10`;
@@ -82,6 +90,7 @@ describe('pgopt capture', () => {
   let file: string;
   it('writes the heaviest statements as named queries with calls per hour, and says what it left out and why', async () => {
     file = writePack('captured', '').replace(/captured\.sql$/, `captured-${tag}.sql`);
+    capturedFile = file;
     const r = await runCli(['capture', '--out', file, '--db', db.url]);
     expect(r.code, r.stderr).toBe(0);
     const text = readFileSync(file, 'utf8');
@@ -116,6 +125,24 @@ describe('pgopt capture', () => {
     const r = await runCli(['bench', file, '--runs', '3', '--warmup', '0', '--db', db.url]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/select_orders_/);
+  });
+
+  it('bench weighs what a change saves by the captured calls per hour: compare says how much production time it saves', async () => {
+    const dir = dirname(file);
+    const before = join(dir, 'before.json');
+    const after = join(dir, 'after.json');
+    expect((await runCli(['bench', file, '--runs', '8', '--warmup', '1', '--save', before, '--db', db.url])).code).toBe(0);
+    const pack = writePack('orders_idx', 'CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_user_status ON app.orders (user_id, status);\n');
+    expect((await runCli(['apply', pack, '--db', db.url])).code).toBe(0);
+    expect((await runCli(['bench', file, '--runs', '8', '--warmup', '1', '--save', after, '--db', db.url])).code).toBe(0);
+    const cmp = await runCli(['compare', before, after, '--format', 'json']);
+    const doc = JSON.parse(cmp.stdout).comparison;
+    const orders = doc.queries.find((q: { name: string }) => q.name.startsWith('select_orders_'));
+    expect(orders.verdict).toBe('faster');
+    expect(orders.savedMsPerHour).toBeCloseTo((orders.before.median - orders.after.median) * readCallsPerHour(orders.name), 6);
+    expect(doc.savedMsPerHour).toBeGreaterThan(0);
+    expect((await runCli(['compare', before, after])).stdout).toMatch(/production time saved: [\d.]+ (ms|s) per hour/);
+    expect((await runCli(['rollback', 'orders_idx', '--db', db.url])).code).toBe(0);
   });
 
   it("another role's statement runs as that role in bench (-- run-as), never with the caller's rights; the caller's way would", async () => {
