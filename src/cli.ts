@@ -117,6 +117,7 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--top <n>', 'at most this many statements, by total execution time', '20')
     .option('--min-calls <n>', 'leave out statements called fewer times', '2')
     .option('--include-writes', 'INSERT, UPDATE, DELETE and MERGE too (bench runs them rolled back)')
+    .option('--log <file>', 'a server log (stderr, csvlog or jsonlog) whose bind values fill each $n first')
     .option('--statement-timeout <duration>', 'statement_timeout for trying each sampled set of values', '30s')
     .option('--force', 'overwrite --out')
     .action((flags) => run(async (ctx) => (await commands.capture()).capture(flags, ctx)));

@@ -156,6 +156,7 @@ function recordEffects(t: Trial, after: BenchResult, comparisons: QueryCompariso
         verdict: cmp.verdict,
         speedup: cmp.speedup,
         reason: cmp.reason,
+        ...(q.callsPerHour !== undefined ? { callsPerHour: q.callsPerHour } : {}),
       };
     });
 }

@@ -1,7 +1,7 @@
 /** The pack advise writes: what `pgopt apply` takes, each index with why it is there and what it measured. */
 import { commentLine } from '../sql/comment.js';
 import type { AdviceResult } from './advise.js';
-import { savedMs, type Trial } from './select.js';
+import { savedMs, weighedSaving, type Trial } from './select.js';
 
 const ms = (v: number) => (v < 1 ? `${v.toFixed(3)} ms` : `${v.toFixed(1)} ms`);
 const bytes = (n: number | null) => (n === null ? '?' : n < 1 << 20 ? `${Math.round(n / 1024)} kB` : `${(n / (1 << 20)).toFixed(1)} MB`);
@@ -27,7 +27,9 @@ function trialComment(t: Trial, r: AdviceResult): string[] {
   }
   for (const p of t.predicted ?? [])
     lines.push(`--   ${p.query}: planner cost ${p.costBefore.toFixed(1)} → ${p.costAfter.toFixed(1)} predicted by HypoPG`);
-  lines.push(`--   size: ${bytes(t.sizeBytes)}; saves ${ms(savedMs(t))} per execution of its queries`);
+  const weighed = t.effects.some((e) => e.callsPerHour !== undefined);
+  const hourly = weighed ? `, ${(weighedSaving(t) / 1000).toFixed(1)} s per hour at production's rate` : '';
+  lines.push(`--   size: ${bytes(t.sizeBytes)}; saves ${ms(savedMs(t))} per execution of its queries${hourly}`);
   return [...lines, ...writeComment(t, r)];
 }
 

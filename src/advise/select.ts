@@ -14,6 +14,8 @@ export interface QueryEffect {
   speedup: number | null;
   /** Why the verdict is what it is, when that is not plain. */
   reason: string;
+  /** How often production runs the query (a captured workload's `-- calls-per-hour:`). */
+  callsPerHour?: number;
 }
 
 export type TrialOutcome = 'kept' | 'no-gain' | 'unused' | 'over-budget' | 'covered' | 'invalid' | 'screened-out' | 'not-tried';
@@ -40,6 +42,14 @@ export interface Budget {
 export const savedMs = (t: Trial): number =>
   t.effects.filter((e) => e.verdict === 'faster').reduce((s, e) => s + Math.max(0, e.beforeMs - e.afterMs), 0);
 
+/**
+ * What selection ranks by: time saved weighed by how often production runs each query, where the
+ * workload says (ms per hour); a query without a rate counts once. A 5 ms win on a report run
+ * hourly loses to a 1 ms win on a lookup run a thousand times an hour.
+ */
+export const weighedSaving = (t: Trial): number =>
+  t.effects.filter((e) => e.verdict === 'faster').reduce((s, e) => s + Math.max(0, e.beforeMs - e.afterMs) * (e.callsPerHour ?? 1), 0);
+
 export const fasterQueries = (t: Trial): string[] => t.effects.filter((e) => e.verdict === 'faster').map((e) => e.query);
 
 /**
@@ -55,7 +65,7 @@ export function selectTrials(trials: Trial[], budget: Budget): Trial[] {
   }
   const proven = measured
     .filter((t) => t.outcome === 'not-tried')
-    .sort((a, b) => savedMs(b) / (b.sizeBytes! + 1) - savedMs(a) / (a.sizeBytes! + 1));
+    .sort((a, b) => weighedSaving(b) / (b.sizeBytes! + 1) - weighedSaving(a) / (a.sizeBytes! + 1));
   const served = new Set<string>();
   let count = 0;
   let bytes = 0;

@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readServerLog, type LoggedStatement } from '../production/server-log.js';
 import { withClient } from '../db/scoped.js';
 import { PgoptError } from '../errors.js';
 import { inertDeep } from '../output/inert.js';
@@ -14,10 +15,28 @@ export interface CaptureFlags {
   includeWrites?: boolean;
   statementTimeout: string;
   force?: boolean;
+  log?: string;
+}
+
+/** The server log's executions with their bind values (stderr, csvlog or jsonlog). */
+function readLog(path: string): LoggedStatement[] {
+  if (!existsSync(path)) throw new PgoptError('input', `--log: ${path} does not exist`);
+  const logged = readServerLog(readFileSync(path, 'utf8'));
+  if (!logged.length) {
+    throw new PgoptError('input', `--log: ${path} holds no statement with its bind values`, {
+      hint: "log them with log_min_duration_statement = 0 (or log_statement = 'all'); the parameters come on DETAIL lines",
+    });
+  }
+  return logged;
 }
 
 export async function capture(f: CaptureFlags, ctx: CommandContext): Promise<number> {
-  const o = { top: parseCount('--top', f.top, 1), minCalls: parseCount('--min-calls', f.minCalls, 1), includeWrites: !!f.includeWrites };
+  const o = {
+    top: parseCount('--top', f.top, 1),
+    minCalls: parseCount('--min-calls', f.minCalls, 1),
+    includeWrites: !!f.includeWrites,
+    logged: f.log ? readLog(f.log) : undefined,
+  };
   const timeoutMs = parseDuration('--statement-timeout', f.statementTimeout);
   if (f.out && existsSync(f.out) && !f.force) throw new PgoptError('input', `${f.out} exists: pass --force to overwrite it`);
   await ctx.reporter.startSpinner('reading pg_stat_statements');

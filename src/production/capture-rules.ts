@@ -4,6 +4,8 @@ import { tryParse } from '../sql/parse.js';
 import { nodeType, payloadOf, rangeVarRef, relationsRead, type RelationRef } from '../sql/tree.js';
 import type { RangeVar } from '@pgsql/types';
 import type { ParamSource } from './param-sources.js';
+import { alignValues, shapeOf, type LoggedStatement } from './server-log.js';
+import { quoteIdent, quoteLiteral } from '../db/ident.js';
 
 /**
  * Which pg_stat_statements entries become workload queries, and what each is called: pure rules
@@ -16,6 +18,8 @@ export interface CaptureOptions {
   minCalls: number;
   /** INSERT, UPDATE, DELETE and MERGE too (bench runs them rolled back). */
   includeWrites: boolean;
+  /** Executions read from a server log (--log): their bind values come first. */
+  logged?: LoggedStatement[];
 }
 
 export const DEFAULT_CAPTURE_OPTIONS: CaptureOptions = { top: 20, minCalls: 2, includeWrites: false };
@@ -113,7 +117,24 @@ export function queryName(c: Chosen): string {
 /** What stands in for $n where the statement gives no column: a page's conventional LIMIT and the first page. */
 export const ASSUMED = { limit: 20, offset: 0 } as const;
 
-const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+const ident = quoteIdent;
+
+/** The distinct sets of values the log holds for this statement, at most PARAM_SETS. */
+export function loggedValueSets(c: Chosen, logged: LoggedStatement[], count: number): (string | null)[][] {
+  const shape = shapeOf(c.counters.query);
+  const seen = new Map<string, (string | null)[]>();
+  for (const l of logged) {
+    if (seen.size >= PARAM_SETS) break;
+    if (!shape || shapeOf(l.statement) !== shape) continue;
+    const v = alignValues(c.tree, l, count);
+    if (v) seen.set(JSON.stringify(v), v);
+  }
+  return [...seen.values()];
+}
+
+/** A `-- params:` of literal rows, the values as the server logged them (typed by the statement, as the client's were). */
+export const valuesQuery = (sets: (string | null)[][]): string =>
+  `VALUES ${sets.map((row) => `(${row.map((v) => (v === null ? 'NULL' : quoteLiteral(v))).join(', ')})`).join(', ')}`;
 
 /** How many rows each table's sample aims at: enough variety, a sort of a few hundred rows. */
 const SAMPLE_ROWS = 200;

@@ -5,7 +5,16 @@ import type { Session } from '../db/session.js';
 import { prepareSession } from '../db/session.js';
 import { readStatementCounters, statStatementsInfo, type StatementCounters, type StatStatementsInfo } from '../db/stat-statements.js';
 import { PgoptError } from '../errors.js';
-import { chooseStatements, paramsQuery, queryName, type CaptureOptions, type Chosen, type LeftOutReason } from './capture-rules.js';
+import {
+  chooseStatements,
+  loggedValueSets,
+  paramsQuery,
+  queryName,
+  valuesQuery,
+  type CaptureOptions,
+  type Chosen,
+  type LeftOutReason,
+} from './capture-rules.js';
 import { paramSources, type ParamSource } from './param-sources.js';
 
 export interface CapturedQuery {
@@ -50,7 +59,7 @@ export async function captureWorkload(c: Session, o: CaptureOptions, timeoutMs: 
   const totalMs = all.reduce((s, x) => s + x.totalMs, 0);
   const queries: CapturedQuery[] = [];
   for (const ch of chosen) {
-    const q = await captureOne(c, ch, lookup, timeoutMs);
+    const q = await captureOne(c, ch, lookup, o, timeoutMs);
     if (!q) {
       left.set('no-values', [...(left.get('no-values') ?? []), ch.counters]);
       continue;
@@ -76,8 +85,13 @@ export async function captureWorkload(c: Session, o: CaptureOptions, timeoutMs: 
 
 type Captured = Omit<CapturedQuery, 'share' | 'callsPerHour'>;
 
-async function captureOne(c: Session, ch: Chosen, lookup: Lookup, timeoutMs: number): Promise<Captured | null> {
+async function captureOne(c: Session, ch: Chosen, lookup: Lookup, o: CaptureOptions, timeoutMs: number): Promise<Captured | null> {
   const count = maxParam(ch.tree);
+  const fromLog = count && o.logged ? loggedValueSets(ch, o.logged, count) : [];
+  if (fromLog.length) {
+    const sources: ParamSource[] = Array.from({ length: count }, () => ({ kind: 'log', sets: fromLog.length }));
+    return { name: queryName(ch), kind: ch.kind, counters: ch.counters, sources, params: valuesQuery(fromLog), unchecked: null };
+  }
   const sources = paramSources(ch.tree, count, lookup.find);
   const params = count ? paramsQuery(sources, (t) => lookup.rows.get(`${t.schema}.${t.name}`) ?? 0) : null;
   if (count && !params) return null;

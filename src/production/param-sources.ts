@@ -9,7 +9,13 @@ import { nodeAs, walk, type AnyNode } from '../sql/tree.js';
  * LIMIT or OFFSET. pg_stat_statements replaced every constant with $n, so each has one of these
  * or none. Pure: the tables come from `lookup`.
  */
-export type ParamSource = { kind: 'column'; table: TableFacts; column: string } | { kind: 'limit' } | { kind: 'offset' } | { kind: 'none' };
+export type ParamSource =
+  | { kind: 'column'; table: TableFacts; column: string }
+  | { kind: 'limit' }
+  | { kind: 'offset' }
+  /** Bind values the server logged for this statement (capture --log). */
+  | { kind: 'log'; sets: number }
+  | { kind: 'none' };
 
 interface Scope {
   byName: Map<string, TableFacts>;

@@ -32,6 +32,8 @@ function sourceText(s: ParamSource, k: number): string {
       return `$${k + 1} LIMIT ${ASSUMED.limit} assumed`;
     case 'offset':
       return `$${k + 1} OFFSET ${ASSUMED.offset} assumed`;
+    case 'log':
+      return `$${k + 1} from the server log`;
     default:
       return `$${k + 1} no source`;
   }
@@ -52,7 +54,8 @@ function queryText(q: CapturedQuery, hours: number, currentUser: string): string
         `per call ${num(c.rows / Math.max(1, c.calls))} rows, ${num(blocks)} shared blocks (${hit.toFixed(0)}% hit).`,
     ),
   ];
-  if (q.sources.length) lines.push(commentLine(`-- Values ${q.sources.map(sourceText).join('; ')}.`));
+  if (q.sources[0]?.kind === 'log') lines.push(commentLine(`-- Values: ${q.sources[0].sets} set(s) of bind values from the server log.`));
+  else if (q.sources.length) lines.push(commentLine(`-- Values ${q.sources.map(sourceText).join('; ')}.`));
   if (q.unchecked) lines.push(commentLine(`-- Note ${q.unchecked}.`));
   if (q.params) lines.push(`-- params: ${q.params}`);
   return [...lines, `${withoutComments(c.query)};`];

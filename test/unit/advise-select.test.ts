@@ -61,4 +61,21 @@ describe('selectTrials: an index is kept only when the verdict says a query it s
     expect(outcomes(selectTrials(make(), { maxIndexes: 2, maxSizeBytes: Infinity }))).toEqual({ x: 'kept', y: 'over-budget', z: 'kept' });
     expect(outcomes(selectTrials(make(), { maxIndexes: 10, maxSizeBytes: 3500 }))).toEqual({ x: 'kept', y: 'over-budget', z: 'kept' });
   });
+
+  it('weighs each win by how often production runs the query (a captured workload): the frequent small win beats the rare big one', () => {
+    const weighed = (rare: number, frequent: number) => [
+      trial('report', 1000, [{ ...effect('report', 6, 1, 'faster'), callsPerHour: rare }]),
+      trial('lookup', 1000, [{ ...effect('lookup', 1.5, 0.5, 'faster'), callsPerHour: frequent }]),
+    ];
+    expect(outcomes(selectTrials(weighed(1, 1000), { maxIndexes: 1, maxSizeBytes: Infinity }))).toEqual({
+      report: 'over-budget',
+      lookup: 'kept',
+    });
+    // The control: unweighed (a hand-written workload), the bigger win per execution is kept.
+    const plain = [
+      trial('report', 1000, [effect('report', 6, 1, 'faster')]),
+      trial('lookup', 1000, [effect('lookup', 1.5, 0.5, 'faster')]),
+    ];
+    expect(outcomes(selectTrials(plain, { maxIndexes: 1, maxSizeBytes: Infinity }))).toEqual({ report: 'kept', lookup: 'over-budget' });
+  });
 });
