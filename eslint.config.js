@@ -13,6 +13,7 @@ const CORE = [
   'src/export/**/*.ts',
   'src/demo/**/*.ts',
   'src/fixture-loader/**/*.ts',
+  'src/production/**/*.ts',
 ];
 
 export default tseslint.config(

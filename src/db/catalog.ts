@@ -324,15 +324,35 @@ export async function registryFacts(c: Session, schema: string): Promise<Registr
   return { currentUser: me, parts };
 }
 
-/** Every index on a table with the server's rendering of its definition. */
+/** Every usable (valid) index on a table with the server's rendering of its definition. */
 export async function indexDefinitionsOn(c: Session, table: string): Promise<{ name: string; def: string }[]> {
-  const r = await c.query(
-    `SELECT ic.relname AS name, pg_catalog.pg_get_indexdef(i.indexrelid) AS def
-       FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-      WHERE i.indrelid = pg_catalog.to_regclass($1)`,
-    [table],
+  const r = await raceTolerant(c, () =>
+    c.query(
+      `SELECT ic.relname AS name, pg_catalog.pg_get_indexdef(i.indexrelid) AS def
+         FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+        WHERE i.indrelid = pg_catalog.to_regclass($1) AND i.indisvalid AND i.indisready`,
+      [table],
+    ),
   );
   return r.rows;
+}
+
+/**
+ * pg_get_indexdef reads the catalog caches, which can already miss an index another session is
+ * dropping while this query's snapshot still lists it ("cache lookup failed for attribute 1 of
+ * relation N", seen when two advise runs share a table). Outside a transaction the read is simply
+ * asked again; inside one the error stands (the transaction is already aborted).
+ */
+async function raceTolerant<T>(c: Session, read: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await read();
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      if (i >= attempts || c.transactionDepth > 0 || e.code !== 'XX000' || !/cache lookup failed/.test(e.message ?? '')) throw err;
+      await new Promise((r) => setTimeout(r, 50 * i));
+    }
+  }
 }
 
 export interface TableActivity {

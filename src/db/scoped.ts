@@ -47,6 +47,7 @@ export async function withClient<T>(target: ConnectionTarget, applicationName: s
 /** BEGIN … COMMIT around `fn`, ROLLBACK on any error. */
 export async function withTransaction<T>(client: Session, fn: () => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
   await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+  client.transactionDepth++;
   try {
     const out = await fn();
     await client.query('COMMIT');
@@ -54,6 +55,8 @@ export async function withTransaction<T>(client: Session, fn: () => Promise<T>, 
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     throw err;
+  } finally {
+    client.transactionDepth--;
   }
 }
 
@@ -70,10 +73,12 @@ export async function withRolledBackTransaction<T>(
   // (default_transaction_read_only) must still get its dry runs and probes. A standby refuses
   // READ WRITE outright: there the probe itself fails, with the server's reason.
   await client.query(opts.readOnly ? 'BEGIN READ ONLY' : isStandby(client) ? 'BEGIN' : 'BEGIN READ WRITE');
+  client.transactionDepth++;
   try {
     if (opts.timeoutMs !== undefined) await client.query(`SET LOCAL statement_timeout = ${Math.max(0, Math.round(opts.timeoutMs))}`);
     return await fn();
   } finally {
+    client.transactionDepth--;
     await client.query('ROLLBACK').catch(() => {});
   }
 }

@@ -40,6 +40,8 @@ export class Session {
   registryTrusted = false;
   /** The installed Citus version, asked once (null: none). */
   citus: Promise<string | null> | null = null;
+  /** Open transactions (withTransaction, withRolledBackTransaction): a failed statement inside one cannot simply be retried. */
+  transactionDepth = 0;
 
   constructor(
     readonly client: pg.Client,

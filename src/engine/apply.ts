@@ -16,6 +16,7 @@ import { progressWatcher } from './watch.js';
 import { planLanes, runLanes, type LaneWork, type LanePlan } from './lanes.js';
 import { lintPack } from './lint/index.js';
 import { takeSnapshot } from '../production/snapshots.js';
+import { TRIAL_PACK_PREFIX } from '../pack/load-pack.js';
 import { ensureRegistry, logEvent, logEvents, upsertRow, deleteRow, type EventInput } from './registry.js';
 import type { RunOptions } from './run-options.js';
 
@@ -155,6 +156,8 @@ async function applyLocked(c: Session, pack: Pack, o: ApplyOptions): Promise<App
  * extension created but not loaded, say) never fails the apply.
  */
 async function productionSnapshot(c: Session, pack: string, moment: 'apply-start' | 'apply-end'): Promise<void> {
+  // advise's trial builds are measured by advise itself and dropped again: no window to judge.
+  if (pack.startsWith(TRIAL_PACK_PREFIX)) return;
   await takeSnapshot(c, { pack, moment }).catch(() => null);
 }
 
