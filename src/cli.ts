@@ -161,6 +161,8 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--warmup <n>', 'warm-up runs per query', '3')
     .option('--keep', 'leave the server running (with the pack applied) and print its URL')
     .option('--html <file>', 'also write the comparison as a self-contained HTML report with charts')
+    .option('--traffic', 'the production loop instead: application traffic, capture, advise, apply, traffic again, impact')
+    .option('--calls <n>', 'with --traffic: executions of each query per traffic phase', '60')
     .action((flags) => run(async (ctx) => (await commands.demo()).demo(flags, ctx)));
 
   const fixtures = program.command('fixtures').description('schemas, data and workloads to try pgopt on');

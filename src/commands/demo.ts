@@ -5,13 +5,57 @@ import { renderAccount, renderComparison } from '../output/render-bench.js';
 import { renderVerify, formatMs } from '../output/render-pack.js';
 import { parseCount, type CommandContext } from './options.js';
 import { writeHtmlReport } from './html.js';
+import { runTrafficDemo } from '../demo/traffic-demo.js';
+import { renderCapture } from '../output/render-capture.js';
+import { renderAdvice } from '../output/render-advice.js';
+import { renderImpact } from '../output/render-impact.js';
+
+/** The production loop: traffic, capture, advise, apply, traffic again, impact. */
+async function trafficDemo(scale: number, f: { seed: string; calls: string; keep?: boolean }, ctx: CommandContext): Promise<number> {
+  if (f.keep) throw new PgoptError('input', '--keep is not available with --traffic');
+  await ctx.reporter.startSpinner('pgopt demo --traffic');
+  const r = await runTrafficDemo({
+    scale,
+    seed: parseCount('--seed', f.seed),
+    callsPerQuery: parseCount('--calls', f.calls, 30),
+    clients: 3,
+    onProgress: ctx.reporter.progress,
+  }).finally(() => ctx.reporter.stopSpinner());
+  if (ctx.reporter.json) {
+    ctx.reporter.document(r);
+    return 0;
+  }
+  ctx.reporter.render(r, (r, c) =>
+    [
+      c.bold(`pgopt demo --traffic — ${r.server}, audit_engine at scale ${r.load.scale}`),
+      `before: ${r.before.calls.toLocaleString('en-US')} statements from the application in ${formatMs(r.before.ms)}`,
+      '',
+      c.bold('1. captured from pg_stat_statements'),
+      renderCapture(r.capture, c),
+      '',
+      c.bold('2. advised on the captured workload'),
+      renderAdvice(r.advice, c),
+      '',
+      c.bold(
+        `3. applied "${r.pack}"; the same traffic again (${r.after.calls.toLocaleString('en-US')} statements in ${formatMs(r.after.ms)})`,
+      ),
+      '',
+      c.bold('4. impact in production'),
+      renderImpact(r.impact, c),
+      '',
+      'the pack was rolled back; server stopped',
+    ].join('\n'),
+  );
+  return 0;
+}
 
 export async function demo(
-  f: { scale: string; seed: string; runs: string; warmup: string; keep?: boolean; html?: string },
+  f: { scale: string; seed: string; runs: string; warmup: string; keep?: boolean; html?: string; traffic?: boolean; calls: string },
   ctx: CommandContext,
 ): Promise<number> {
   const scale = Number(f.scale);
   if (!(scale > 0) || scale > 10) throw new PgoptError('input', `--scale: "${f.scale}" must be a number > 0 and <= 10`);
+  if (f.traffic) return trafficDemo(scale, f, ctx);
   let server: EmbeddedServer | null = null;
   // Ctrl-C: stop the server before exiting, so no postgres process is left behind.
   const onSigint = () => void server?.stop();

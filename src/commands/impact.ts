@@ -40,7 +40,4 @@ export async function impact(pack: string | undefined, f: ImpactFlags, ctx: Comm
   return 0;
 }
 
-const jsonOf = (r: Awaited<ReturnType<typeof measureImpact>>) => ({
-  ...r,
-  statements: r.statements.map((s) => ({ name: s.queryid, ...s })),
-});
+const jsonOf = (r: Awaited<ReturnType<typeof measureImpact>>) => r;

@@ -6,8 +6,7 @@ import { table } from './render-pack.js';
 const ms = (v: number) => (Number.isNaN(v) ? '–' : v < 1 ? v.toFixed(3) : v.toFixed(2));
 const calls = (w: StatementImpact['before']) => ('invalid' in w ? '–' : Math.round(w.calls).toLocaleString('en-US'));
 const mean = (w: StatementImpact['before']) => ('invalid' in w ? '–' : ms(w.meanMs));
-const short = (q: string) => q.replace(/\s+/g, ' ').slice(0, 60);
-const perHour = (v: number) => (Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(1)} s/h` : `${v.toFixed(1)} ms/h`);
+const perHour = (v: number) => (Math.abs(v) >= 1000 ? `${Math.round(v / 1000).toLocaleString('en-US')} s/h` : `${v.toFixed(1)} ms/h`);
 
 function colour(c: ChalkInstance, v: string): string {
   if (v === 'faster') return c.green(v);
@@ -20,7 +19,7 @@ export function renderImpact(r: ImpactResult, c: ChalkInstance): string {
   const t = table(['statement', 'calls before', 'calls after', 'mean ms', 'verdict', 'saved', 'why'], c);
   for (const s of r.statements) {
     t.push([
-      short(s.query),
+      s.name,
       calls(s.before),
       calls(s.after),
       `${mean(s.before)} → ${mean(s.after)}`,
@@ -44,7 +43,7 @@ export function renderImpact(r: ImpactResult, c: ChalkInstance): string {
 export function impactMarkdown(r: ImpactResult): string {
   const rows = r.statements.map(
     (s) =>
-      `| \`${short(s.query).replace(/\|/g, '\\|')}\` | ${calls(s.before)} | ${calls(s.after)} | ${mean(s.before)} → ${mean(s.after)} | ${s.verdict} | ${s.savedMsPerHour === null ? '' : perHour(s.savedMsPerHour)} |`,
+      `| ${s.name} | ${calls(s.before)} | ${calls(s.after)} | ${mean(s.before)} → ${mean(s.after)} | ${s.verdict} | ${s.savedMsPerHour === null ? '' : perHour(s.savedMsPerHour)} |`,
   );
   return [
     '| statement | calls before | calls after | mean ms | verdict | saved |',

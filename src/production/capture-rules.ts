@@ -114,6 +114,15 @@ export function queryName(c: Chosen): string {
   return `${VERBS[nodeType(c.tree)] ?? 'query'}_${table}_${shortQueryid(c.counters.queryid)}`;
 }
 
+/** The name capture gives a statement (select_orders_3fa2c1), for any normalized text; statement_<id> where it does not parse. */
+export function statementName(query: string, queryid: string): string {
+  const stmts = tryParse(query);
+  const tree = stmts?.length === 1 ? stmts[0] : null;
+  const relations = tree ? statementRelations(tree) : [];
+  if (!tree || !relations.length) return `statement_${shortQueryid(queryid)}`;
+  return queryName({ counters: { queryid } as StatementCounters, tree, kind: 'read', relations });
+}
+
 /** What stands in for $n where the statement gives no column: a page's conventional LIMIT and the first page. */
 export const ASSUMED = { limit: 20, offset: 0 } as const;
 

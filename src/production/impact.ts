@@ -4,6 +4,7 @@ import { PgoptError } from '../errors.js';
 import { readRows, registryExists } from '../engine/registry.js';
 import { currentCounters, indexScansAt, listSnapshots, statementsAt, type Snapshot, type StatementAt } from './snapshots.js';
 import { decideImpact, windowOf, type Window } from './windows.js';
+import { statementName } from './capture-rules.js';
 
 /** One moment of the counters: a stored snapshot, or now. */
 export interface Moment {
@@ -15,6 +16,8 @@ export interface Moment {
 }
 
 export interface StatementImpact {
+  /** The name capture gives it (select_orders_3fa2c1): the same statement has the same name in both. */
+  name: string;
   queryid: string;
   role: string;
   query: string;
@@ -87,6 +90,7 @@ export function judge(
         : null;
     return [
       {
+        name: statementName(s.query, s.queryid),
         queryid: s.queryid,
         role: s.role,
         query: s.query,

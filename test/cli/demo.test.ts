@@ -111,3 +111,25 @@ describe('a kept demo server', () => {
     }
   });
 });
+
+describe('pgopt demo --traffic', () => {
+  it('the production loop: traffic, capture, advise, apply, traffic again, impact; every statement the pack served 10× or more is called faster', async () => {
+    const r = await runCli(['demo', '--traffic', '--scale', '0.03', '--calls', '35', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const d = JSON.parse(r.stdout);
+    // Only the application's statements are captured: not the demo's reads of the params, not pgopt's own.
+    expect(d.capture.queries.length).toBeGreaterThan(5);
+    expect(d.capture.queries.every((q: { counters: { calls: number } }) => q.counters.calls >= 35)).toBe(true);
+    expect(d.advice.trials.filter((t: { outcome: string }) => t.outcome === 'kept').length).toBeGreaterThan(0);
+    const big = d.impact.statements.filter(
+      (s: any) => !('invalid' in s.before) && !('invalid' in s.after) && s.before.meanMs / s.after.meanMs >= 10,
+    );
+    expect(big.length).toBeGreaterThan(0);
+    for (const s of big) expect(s.verdict, s.name).toBe('faster');
+    // Names agree between capture and impact: each captured statement is found by its name.
+    const judged = new Set(d.impact.statements.map((s: { name: string }) => s.name));
+    expect(d.capture.queries.filter((q: { name: string }) => !judged.has(q.name))).toEqual([]);
+    expect(d.impact.savedMsPerHour).toBeGreaterThan(0);
+    expect(processesWith(d.server).length).toBe(0);
+  });
+});
