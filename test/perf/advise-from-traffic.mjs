@@ -1,0 +1,95 @@
+// npm run perf:traffic: a workload captured from traffic alone, advised into a pack, against the
+// hand-written pack, both judged by impact on the same application traffic (issue 25).
+//   audit_engine at SCALE; traffic = the workload's queries from 3 plain clients, CALLS of each;
+//   capture → advise (its default budget) → apply the advised pack → traffic → impact → roll back;
+//   a snapshot; traffic → apply sql/audit_engine → traffic → impact → roll back.
+// Prints production time saved per hour by each pack, and the ratio.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmbedded } from '../../dist/embedded/server.js';
+import { resolveConnection } from '../../dist/db/connection.js';
+import { withClient } from '../../dist/db/scoped.js';
+import { asUser } from '../../dist/db/session.js';
+import { loadFixture } from '../../dist/fixture-loader/load-fixture.js';
+import { loadWorkload } from '../../dist/bench/workload.js';
+import { DEFAULT_BENCH_OPTIONS } from '../../dist/bench/runner.js';
+import { loadPack } from '../../dist/pack/load-pack.js';
+import { applyPack } from '../../dist/engine/apply.js';
+import { rollbackPack } from '../../dist/engine/rollback.js';
+import { DEFAULT_RUN_OPTIONS } from '../../dist/engine/run-options.js';
+import { adviseWorkload } from '../../dist/advise/advise.js';
+import { packText } from '../../dist/advise/pack-text.js';
+import { captureWorkload } from '../../dist/production/capture.js';
+import { captureText } from '../../dist/production/workload-text.js';
+import { takeSnapshot } from '../../dist/production/snapshots.js';
+import { measureImpact } from '../../dist/production/impact.js';
+import { sendTraffic } from '../../dist/demo/traffic.js';
+import { DEMO_PACK, DEMO_WORKLOAD } from '../../dist/demo/run-demo.js';
+
+const SCALE = Number(process.env.SCALE ?? 0.2);
+const CALLS = Number(process.env.CALLS ?? 60);
+const log = (...a) => console.error(...a);
+const dir = mkdtempSync(join(tmpdir(), 'pgopt-traffic-perf-'));
+const server = await startEmbedded({ settings: { shared_preload_libraries: 'pg_stat_statements' } });
+const out = { machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version, scale: SCALE, callsPerQuery: CALLS };
+try {
+  await withClient(resolveConnection({ db: server.url }), 'perf', (c) => c.query('CREATE DATABASE traffic'));
+  const url = server.url.replace(/\/postgres$/, '/traffic');
+  const target = resolveConnection({ db: url });
+  await withClient(target, 'pgopt perf', async (c) => {
+    out.server = (await c.query('SHOW server_version')).rows[0].server_version;
+    await loadFixture(c, 'audit_engine', { scale: SCALE, seed: 42, replace: false });
+    await asUser(c, async () => {
+      await c.query('CREATE EXTENSION pg_stat_statements');
+      await c.query('SELECT pg_stat_statements_reset()');
+    });
+    const app = await loadWorkload(DEMO_WORKLOAD);
+    const traffic = () => sendTraffic(url, app, { clients: 3, callsPerQuery: CALLS, application: 'audit-engine' });
+    const apply = (pack) =>
+      applyPack(c, pack, { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false, jobs: 2, withExtraClient: (fn) => withClient(target, 'pgopt perf', fn) });
+    log('traffic (before any pack)');
+    await traffic();
+    const captured = await captureWorkload(c, { top: 20, minCalls: 2, includeWrites: false }, 60_000);
+    writeFileSync(join(dir, 'captured.sql'), captureText(captured, out.server));
+    log(`captured ${captured.queries.length} statements; advising`);
+    const t0 = performance.now();
+    const advice = await adviseWorkload(c, await loadWorkload(join(dir, 'captured.sql')), {
+      ...DEFAULT_RUN_OPTIONS,
+      maxIndexes: 10,
+      maxSizeBytes: Infinity,
+      maxTrials: 12,
+      dryRun: false,
+      installHypopg: false,
+      bench: { ...DEFAULT_BENCH_OPTIONS, runs: 15, warmup: 2, budgetMs: 5000, statementTimeoutMs: 60_000 },
+    });
+    out.adviseSeconds = Math.round((performance.now() - t0) / 1000);
+    if (advice.error) throw advice.error;
+    writeFileSync(join(dir, 'advised.sql'), packText(advice, out.server));
+    const judged = async (pack) => {
+      const r = await apply(pack);
+      if (r.error) throw r.error;
+      await traffic();
+      const impact = await measureImpact(c, { pack: pack.name });
+      await rollbackPack(c, pack.name, DEFAULT_RUN_OPTIONS);
+      await takeSnapshot(c, { moment: 'manual' });
+      const faster = impact.statements.filter((s) => s.verdict === 'faster').length;
+      const slower = impact.statements.filter((s) => s.verdict === 'slower').length;
+      // The same traffic ran after each pack: the time saved over it compares the packs (a rate per
+      // hour would favour the faster pack twice, its window being shorter).
+      const savedMs = impact.statements
+        .filter((s) => s.verdict === 'faster' || s.verdict === 'slower')
+        .reduce((t, s) => t + (s.before.meanMs - s.after.meanMs) * s.after.calls, 0);
+      return { objects: pack.objects.length, savedMs: Math.round(savedMs), savedMsPerHour: Math.round(impact.savedMsPerHour), faster, slower, problems: impact.problems };
+    };
+    log('advised pack: apply, traffic, impact');
+    out.advised = await judged(await loadPack(join(dir, 'advised.sql')));
+    log('traffic (baseline again), then the hand-written pack');
+    await traffic();
+    out.hand = await judged(await loadPack(DEMO_PACK));
+    out.ratio = Number((out.advised.savedMs / out.hand.savedMs).toFixed(3));
+  });
+} finally {
+  await server.stop();
+}
+console.log(JSON.stringify(out, null, 2));
