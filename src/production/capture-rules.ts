@@ -6,6 +6,7 @@ import type { RangeVar } from '@pgsql/types';
 import type { ParamSource } from './param-sources.js';
 import { alignValues, shapeOf, type LoggedStatement } from './server-log.js';
 import { quoteIdent, quoteLiteral } from '../db/ident.js';
+import { fitsCommentLine } from '../sql/comment.js';
 
 /**
  * Which pg_stat_statements entries become workload queries, and what each is called: pure rules
@@ -136,7 +137,8 @@ export function loggedValueSets(c: Chosen, logged: LoggedStatement[], count: num
     if (seen.size >= PARAM_SETS) break;
     if (!shape || shapeOf(l.statement) !== shape) continue;
     const v = alignValues(c.tree, l, count);
-    if (v) seen.set(JSON.stringify(v), v);
+    // A value with a line break would end the `-- params:` comment mid-literal: that set is left out.
+    if (v && v.every((x) => x === null || fitsCommentLine(x))) seen.set(JSON.stringify(v), v);
   }
   return [...seen.values()];
 }
@@ -157,6 +159,8 @@ const PARAM_SETS = 50;
  */
 export function paramsQuery(sources: ParamSource[], estimatedRows: (t: { schema: string; name: string }) => number): string | null {
   if (sources.some((s) => s.kind === 'none')) return null;
+  // The query is written on a `-- params:` line: a name with a line break in it would end the comment there.
+  if (sources.some((s) => s.kind === 'column' && ![s.table.schema, s.table.name, s.column].every(fitsCommentLine))) return null;
   const tables: { key: string; schema: string; name: string; columns: string[] }[] = [];
   const select: string[] = sources.map((s, k) => {
     if (s.kind === 'limit') return `${ASSUMED.limit} AS p${k + 1}`;

@@ -1,7 +1,7 @@
 import type { Verdict } from '../bench/compare.js';
 import type { Session } from '../db/session.js';
 import { PgoptError } from '../errors.js';
-import { readRows, registryExists } from '../engine/registry.js';
+import { readRows, registryExists, registryVersion } from '../engine/registry.js';
 import { currentCounters, indexScansAt, listSnapshots, statementsAt, type Snapshot, type StatementAt } from './snapshots.js';
 import { decideImpact, windowOf, type Window } from './windows.js';
 import { statementName } from './capture-rules.js';
@@ -137,6 +137,12 @@ function pivotOf(all: Snapshot[], o: { pack?: string; at?: string }): { start: S
 /** Production before and after a pack's apply (or around a labelled snapshot), per statement and per object. */
 export async function measureImpact(c: Session, o: { pack?: string; at?: string }): Promise<ImpactResult> {
   if (!(await registryExists(c))) throw new PgoptError('input', 'no registry in this database: no apply and no snapshot to compare around');
+  // A registry an earlier pgopt wrote (before version 3) has no snapshot tables until a run that writes upgrades it.
+  if ((await registryVersion(c)) < 3) {
+    throw new PgoptError('input', 'no snapshot in this database yet: the registry predates them', {
+      hint: 'the next apply (or pgopt snapshot) upgrades it and takes one',
+    });
+  }
   const { start, pivotStart, pivotEnd } = pivotOf(await listSnapshots(c), o);
   const now = await currentCounters(c);
   if (!now) throw new PgoptError('database', 'pg_stat_statements is not installed in this database (any more)');

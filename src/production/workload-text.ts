@@ -47,7 +47,7 @@ function queryText(q: CapturedQuery, hours: number, currentUser: string): string
     `-- name: ${q.name}`,
     `-- calls-per-hour: ${Number(q.callsPerHour.toPrecision(4))}`,
     // Production ran it as this role: bench does too, with its rights and its row security, never the caller's.
-    ...(c.role !== currentUser ? [`-- run-as: ${c.role}`] : []),
+    ...(c.role !== currentUser ? [commentLine(`-- run-as: ${c.role}`)] : []),
     commentLine(
       `-- Captured from pg_stat_statements, queryid ${c.queryid}, role ${c.role}. ${Math.round(c.calls).toLocaleString('en-US')} calls in ${num(hours)} h, ` +
         `mean ${ms(c.meanMs)} (stddev ${ms(c.stddevMs)}), ${(100 * q.share).toFixed(1)}% of the database's statement time; ` +

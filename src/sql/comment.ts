@@ -16,3 +16,6 @@ export const commentLine = (text: string): string =>
     if (ch === '\r') return '\\r';
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
   });
+
+/** Text that a `--` comment line can hold as it is (commentLine would have to escape something in it). */
+export const fitsCommentLine = (text: string): boolean => commentLine(text) === text;

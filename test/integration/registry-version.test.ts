@@ -24,10 +24,16 @@ describe('registry version', () => {
   });
 
   it('a registry of pgopt before versions (no meta table, no table_oid) is upgraded in place by apply; its rows are kept', async () => {
-    await db.query(`DROP TABLE pgopt.meta; ALTER TABLE pgopt.objects DROP COLUMN table_oid`);
+    await db.query(
+      `DROP TABLE pgopt.meta; ALTER TABLE pgopt.objects DROP COLUMN table_oid;
+       DROP TABLE pgopt.snapshot_statements, pgopt.snapshot_indexes, pgopt.snapshots`,
+    );
     // A read-only command reads the old registry without changing it.
     const status = await cli('status', '--json');
     expect(status.code, status.stderr).toBe(0);
+    const impact = await cli('impact', '--at', 'x');
+    expect(impact.code).toBe(2);
+    expect(impact.stderr).toContain('no snapshot in this database yet: the registry predates them');
     expect((await db.query(`SELECT to_regclass('pgopt.meta') IS NULL AS gone`))[0].gone).toBe(true);
     const r = await cli('apply', writePack('ver', PACK));
     expect(r.code, r.stderr).toBe(0);
@@ -36,6 +42,7 @@ describe('registry version', () => {
       `SELECT 1 FROM pg_attribute WHERE attrelid = 'pgopt.objects'::regclass AND attname = 'table_oid' AND NOT attisdropped`,
     );
     expect(cols).toHaveLength(1);
+    expect((await db.query(`SELECT to_regclass('pgopt.snapshots') IS NOT NULL AS made`))[0].made).toBe(true);
     expect(await db.query(`SELECT object_name FROM pgopt.objects WHERE pack = 'ver'`)).toEqual([{ object_name: 't_a_idx' }]);
     expect((await cli('verify', writePack('ver', PACK))).code).toBe(0);
   });

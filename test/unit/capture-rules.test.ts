@@ -3,7 +3,15 @@ import { ensureParser, parseTrusted } from '../../src/sql/parse.js';
 import type { TableFacts } from '../../src/advise/candidates.js';
 import type { StatementCounters } from '../../src/db/stat-statements.js';
 import { paramSources, type ParamSource } from '../../src/production/param-sources.js';
-import { chooseStatements, paramsQuery, queryName, shortQueryid, DEFAULT_CAPTURE_OPTIONS } from '../../src/production/capture-rules.js';
+import {
+  chooseStatements,
+  loggedValueSets,
+  paramsQuery,
+  queryName,
+  shortQueryid,
+  valuesQuery,
+  DEFAULT_CAPTURE_OPTIONS,
+} from '../../src/production/capture-rules.js';
 import { withoutComments } from '../../src/production/workload-text.js';
 
 const table = (name: string, cols: string[], schema = 'app'): TableFacts => ({
@@ -18,6 +26,7 @@ const sources = (sql: string) =>
     s.kind === 'column' ? `${s.table.name}.${s.column}` : s.kind,
   );
 
+const sources2 = (sql: string) => paramSources(parseTrusted(sql), 1, lookup);
 const counters = (query: string, o: Partial<StatementCounters> = {}): StatementCounters => ({
   queryid: '-8215392848912395012',
   role: 'app',
@@ -117,6 +126,29 @@ describe('the params query capture writes', () => {
     expect(q).toContain('TABLESAMPLE BERNOULLI (100) REPEATABLE (7)');
     expect(q).toContain('JOIN (SELECT x."email" AS c1');
     expect(() => parseTrusted(q)).not.toThrow();
+  });
+  it('a name with a line break is never written on the -- params: line (it would end the comment and leave the rest live SQL)', () => {
+    const evil = table('t', ['x\nDROP TABLE app.users; --']);
+    const src = paramSources(parseTrusted(`SELECT 1 FROM app.t WHERE "x\nDROP TABLE app.users; --" = $1`), 1, (_s, n) =>
+      n === 't' ? evil : undefined,
+    );
+    expect(src[0].kind).toBe('column');
+    expect(paramsQuery(src, () => 10)).toBeNull();
+    // The control: the same shape with a plain name is written.
+    expect(paramsQuery(sources2('SELECT 1 FROM app.users WHERE email = $1'), () => 10)).not.toBeNull();
+  });
+  it('a logged value with a line break leaves its set out; the others are kept', () => {
+    const [c] = chooseStatements([counters('SELECT id FROM app.users WHERE email = $1')], DEFAULT_CAPTURE_OPTIONS).chosen;
+    const sets = loggedValueSets(
+      c,
+      [
+        { statement: 'SELECT id FROM app.users WHERE email = $1', params: ['a@x\n-- params: SELECT evil()'] },
+        { statement: 'SELECT id FROM app.users WHERE email = $1', params: ['b@x'] },
+      ],
+      1,
+    );
+    expect(sets).toEqual([['b@x']]);
+    expect(valuesQuery(sets)).toBe(`VALUES ('b@x')`);
   });
   it('null where a $n has no source (the statement is left out, not filled with a made-up value)', () => {
     expect(paramsQuery([{ kind: 'none' }], () => 1)).toBeNull();
