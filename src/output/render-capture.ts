@@ -1,6 +1,7 @@
 import type { ChalkInstance } from 'chalk';
 import { LEFT_OUT_TEXT } from '../production/capture-rules.js';
 import type { CaptureResult } from '../production/capture.js';
+import { spanText } from '../production/workload-text.js';
 import { table } from './render-pack.js';
 
 const ms = (v: number) => (v < 1 ? v.toFixed(3) : v.toFixed(2));
@@ -14,7 +15,7 @@ export function renderCapture(r: CaptureResult, c: ChalkInstance): string {
     t.push([q.name, count(q.counters.calls), count(q.callsPerHour), ms(q.counters.meanMs), `${(100 * q.share).toFixed(1)}%`, values]);
   }
   const left = r.left.filter((l) => l.count).map((l) => `  ${l.count} left out: ${LEFT_OUT_TEXT[l.reason]}`);
-  const head = `pg_stat_statements ${r.extension.version} in ${r.database}: ${r.hours.toFixed(1)} h of counters${r.extension.sinceIsServerStart ? ' (since the server started)' : ''}`;
+  const head = `pg_stat_statements ${r.extension.version} in ${r.database}: ${spanText(r.hours)} of counters${r.extension.sinceIsServerStart ? ' (since the server started)' : ''}`;
   const hidden = r.left.find((l) => l.reason === 'insufficient-privilege' && l.count);
   const warn = hidden
     ? `\n${c.yellow(`${hidden.count} statement(s) of other roles show as <insufficient privilege>: grant this role pg_read_all_stats to capture them`)}`

@@ -147,10 +147,21 @@ export function decideImpact(before: Window | { invalid: string }, after: Window
   }
   const speedup = before.meanMs / after.meanMs;
   const { p } = welch(before, after);
-  if (p >= SIGNIFICANCE) return { verdict: 'unchanged', reason: `not significant (p = ${p.toPrecision(2)})`, speedup, p };
   const needed = neededFactor(before, after);
   const diff = Math.abs(before.meanMs - after.meanMs);
-  if (Math.abs(Math.log(speedup)) < Math.log(needed) || diff < MIN_DIFF_MS) {
+  const large = Math.abs(Math.log(speedup)) >= Math.log(needed) && diff >= MIN_DIFF_MS;
+  if (p >= SIGNIFICANCE) {
+    // A large change the test cannot confirm (a few slow outliers, too few calls) is not "unchanged".
+    if (large)
+      return {
+        verdict: 'inconclusive',
+        reason: `${ratioText(speedup)} but not significant (p = ${p.toPrecision(2)}): too few calls for their spread`,
+        speedup,
+        p,
+      };
+    return { verdict: 'unchanged', reason: `not significant (p = ${p.toPrecision(2)})`, speedup, p };
+  }
+  if (!large) {
     return { verdict: 'unchanged', reason: `${ratioText(speedup)} is within ${needed}× (${workText(before, after)})`, speedup, p };
   }
   return {

@@ -5,6 +5,10 @@ import { ASSUMED, LEFT_OUT_TEXT } from './capture-rules.js';
 import type { CapturedQuery, CaptureResult } from './capture.js';
 import type { ParamSource } from './param-sources.js';
 
+/** How long counters cover, as a person says it: 40 min, 5.2 h, 3.1 days. */
+export const spanText = (hours: number): string =>
+  hours < 1 ? `${Math.max(1, Math.round(hours * 60))} min` : hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} days`;
+
 const ms = (v: number) => (v < 1 ? `${v.toFixed(3)} ms` : `${v.toFixed(2)} ms`);
 const num = (v: number) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1));
 
@@ -49,7 +53,7 @@ function queryText(q: CapturedQuery, hours: number, currentUser: string): string
     // Production ran it as this role: bench does too, with its rights and its row security, never the caller's.
     ...(c.role !== currentUser ? [commentLine(`-- run-as: ${c.role}`)] : []),
     commentLine(
-      `-- Captured from pg_stat_statements, queryid ${c.queryid}, role ${c.role}. ${Math.round(c.calls).toLocaleString('en-US')} calls in ${num(hours)} h, ` +
+      `-- Captured from pg_stat_statements, queryid ${c.queryid}, role ${c.role}. ${Math.round(c.calls).toLocaleString('en-US')} calls in ${spanText(hours)}, ` +
         `mean ${ms(c.meanMs)} (stddev ${ms(c.stddevMs)}), ${(100 * q.share).toFixed(1)}% of the database's statement time; ` +
         `per call ${num(c.rows / Math.max(1, c.calls))} rows, ${num(blocks)} shared blocks (${hit.toFixed(0)}% hit).`,
     ),
@@ -65,7 +69,7 @@ export function captureText(r: CaptureResult, server: string): string {
   const head = [
     `-- pgopt capture: database ${r.database}, PostgreSQL ${server}, ${new Date().toISOString().slice(0, 10)}`,
     `-- The ${r.queries.length} statement(s) with the most execution time in pg_stat_statements ${r.extension.version}, over the`,
-    `-- ${r.hours.toFixed(1)} h its counters cover${r.extension.sinceIsServerStart ? ' (since the server started)' : ''}. Each $n holds values drawn from the column it is`,
+    `-- ${spanText(r.hours)} its counters cover${r.extension.sinceIsServerStart ? ' (since the server started)' : ''}. Each $n holds values drawn from the column it is`,
     '-- compared with; "-- calls-per-hour:" is how often production ran it. Bench it with: pgopt bench <this file>',
   ];
   const left = r.left.filter((l) => l.count).map((l) => commentLine(`--   ${l.count} left out: ${LEFT_OUT_TEXT[l.reason]}`));

@@ -69,6 +69,16 @@ describe('the impact verdict', () => {
   it('two windows of the same state: unchanged', () => {
     expect(decideImpact(win(400, 2, 40, 0.4, 0), win(600, 2, 40, 0.4, 0.5)).verdict).toBe('unchanged');
   });
+  it('a 10× change the test cannot confirm (one slow outlier among 50 calls) is inconclusive, never unchanged', () => {
+    const slowFirst = [40, ...times(49, 0.3, 0.2)];
+    const before = windowOf(null, counters(slowFirst, 30)) as Window;
+    const after = win(50, 0.045, 3, 0.2);
+    const r = decideImpact(before, after);
+    expect(r.p!).toBeGreaterThan(0.01);
+    expect(r).toMatchObject({ verdict: 'inconclusive', reason: expect.stringContaining('but not significant') });
+    // The control: the same spread with a change within the margin is unchanged.
+    expect(decideImpact(before, windowOf(null, counters([40, ...times(49, 0.3, 0.2, 0.5)], 30))).verdict).toBe('unchanged');
+  });
   it('too few calls, or an invalid window: inconclusive with the reason', () => {
     expect(decideImpact(win(10, 5, 300), win(500, 0.5, 10))).toMatchObject({
       verdict: 'inconclusive',
