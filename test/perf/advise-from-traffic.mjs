@@ -80,7 +80,19 @@ try {
       const savedMs = impact.statements
         .filter((s) => s.verdict === 'faster' || s.verdict === 'slower')
         .reduce((t, s) => t + (s.before.meanMs - s.after.meanMs) * s.after.calls, 0);
-      return { objects: pack.objects.length, savedMs: Math.round(savedMs), savedMsPerHour: Math.round(impact.savedMsPerHour), faster, slower, problems: impact.problems };
+      // Every statement the pack made 10× faster or more must be called faster; its unused indexes named.
+      const big = impact.statements.filter((s) => !('invalid' in s.before) && !('invalid' in s.after) && s.before.meanMs / s.after.meanMs >= 10);
+      return {
+        objects: pack.objects.length,
+        savedMs: Math.round(savedMs),
+        savedMsPerHour: Math.round(impact.savedMsPerHour),
+        faster,
+        slower,
+        tenfold: big.length,
+        tenfoldCalledFaster: big.filter((s) => s.verdict === 'faster').length,
+        unusedIndexes: impact.objects.filter((o) => o.unused).map((o) => o.object),
+        problems: impact.problems,
+      };
     };
     log('advised pack: apply, traffic, impact');
     out.advised = await judged(await loadPack(join(dir, 'advised.sql')));
