@@ -66,6 +66,7 @@ try {
     out.adviseSeconds = Math.round((performance.now() - t0) / 1000);
     if (advice.error) throw advice.error;
     writeFileSync(join(dir, 'advised.sql'), packText(advice, out.server));
+    out.advisedIndexes = advice.trials.filter((t) => t.outcome === 'kept').map((t) => t.sql);
     const judged = async (pack) => {
       const r = await apply(pack);
       if (r.error) throw r.error;
@@ -91,6 +92,9 @@ try {
         tenfold: big.length,
         tenfoldCalledFaster: big.filter((s) => s.verdict === 'faster').length,
         unusedIndexes: impact.objects.filter((o) => o.unused).map((o) => o.object),
+        statements: impact.statements
+          .filter((s) => !('invalid' in s.before) && !('invalid' in s.after) && s.after.calls >= 30)
+          .map((s) => `${s.name} ${s.before.meanMs.toFixed(2)} → ${s.after.meanMs.toFixed(2)} ms ${s.verdict}`),
         problems: impact.problems,
       };
     };
