@@ -46,7 +46,8 @@ type Pred =
   | { kind: 'literal'; table: TableFacts; sql: string; key: KeyPart | null }
   | { kind: 'gin'; table: TableFacts; key: KeyPart; op: string };
 
-interface Scope {
+/** The tables a query block can name, by the names it uses, and the blocks around it. */
+export interface Scope {
   byName: Map<string, TableFacts>;
   tables: TableFacts[];
   parent: Scope | null;
@@ -81,7 +82,7 @@ interface Resolved {
   level: number;
 }
 
-function resolveColumn(ref: ColumnRef, scope: Scope, level = 0): Resolved | null {
+export function resolveColumn(ref: ColumnRef, scope: Scope, level = 0): Resolved | null {
   const fields = (ref.fields ?? []).map((f) => nodeAs(f, 'String')?.sval);
   if (fields.some((f) => f === undefined)) return null; // t.*
   const column = fields[fields.length - 1]!;
@@ -218,7 +219,7 @@ function conjuncts(n: Node | undefined): Node[] {
 }
 
 /** The tables of a FROM list by the names the query uses, and the conditions of its joins. */
-function scopeOf(from: Node[] | undefined, lookup: TableLookup, parent: Scope | null, ctes: Set<string>) {
+export function scopeOf(from: Node[] | undefined, lookup: TableLookup, parent: Scope | null, ctes: Set<string>) {
   const scope: Scope = { byName: new Map(), tables: [], parent, ctes };
   const joinQuals: Node[] = [];
   const nested: SelectStmt[] = [];

@@ -5,7 +5,7 @@ import type { Node } from '@pgsql/types';
 import { inputError, type SourceLocation } from '../errors.js';
 import { nonTransactionalCalls } from './workload-rules.js';
 import { ensureParser, parseAt, parseFile, type SqlStatement } from '../sql/parse.js';
-import { nodeAs, stripLayout, walk } from '../sql/tree.js';
+import { highestParam, nodeAs, stripLayout, walk } from '../sql/tree.js';
 import type { SourceText, Token } from '../sql/source-text.js';
 
 /** A CI expectation on a query's plan or speed. */
@@ -86,15 +86,6 @@ interface Directive {
   key: string;
   value: string;
   location: SourceLocation;
-}
-
-/** The highest $n the statement uses. */
-function maxParam(tree: unknown): number {
-  let max = 0;
-  walk(tree, (key, value) => {
-    if (key === 'ParamRef') max = Math.max(max, typeof value.number === 'number' ? value.number : 0);
-  });
-  return max;
 }
 
 const WRITES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
@@ -209,7 +200,7 @@ function readEntry(src: SourceText, raw: SqlStatement): Entry {
     location: raw.location,
     whenExists,
     readOnly: isReadOnly(raw.node),
-    paramCount: maxParam(raw.node),
+    paramCount: highestParam(raw.node),
   };
   const params = get('params')[0] ?? null;
   if (params) checkParams(params);

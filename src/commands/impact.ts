@@ -32,12 +32,10 @@ export async function impact(pack: string | undefined, f: ImpactFlags, ctx: Comm
   if (pack && f.at) throw new PgoptError('input', 'impact takes a pack or --at <label>, not both');
   if (!(FORMATS as readonly string[]).includes(f.format)) throw new PgoptError('input', `--format must be one of ${FORMATS.join(', ')}`);
   const r = await withClient(ctx.target(), 'pgopt impact', (c) => measureImpact(c, { pack, at: f.at }));
-  if (ctx.reporter.json || f.format === 'json') ctx.reporter.document(jsonOf(r));
+  if (ctx.reporter.json || f.format === 'json') ctx.reporter.document(r);
   else if (f.format === 'markdown') ctx.reporter.result(impactMarkdown(r));
   else ctx.reporter.render(r, renderImpact);
   const slower = r.statements.filter((s) => s.verdict === 'slower');
   if (f.failOnRegression && slower.length) throw new PgoptError('check', `impact: ${slower.length} statement(s) slower in production`);
   return 0;
 }
-
-const jsonOf = (r: Awaited<ReturnType<typeof measureImpact>>) => r;

@@ -39,6 +39,41 @@ export interface RegistryRow {
   pgoptVersion: string;
 }
 
+/** pg_stat_statements' counters and index scans at one moment (registry version 3): what impact compares. */
+const SNAPSHOT_DDL = `
+CREATE TABLE IF NOT EXISTS pgopt.snapshots (
+  id bigserial PRIMARY KEY,
+  taken_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  label text,
+  pack text,
+  moment text NOT NULL CHECK (moment IN ('manual', 'apply-start', 'apply-end')),
+  server_started timestamptz NOT NULL,
+  statements_since timestamptz,
+  dealloc float8,
+  by_user text NOT NULL DEFAULT current_user
+);
+CREATE TABLE IF NOT EXISTS pgopt.snapshot_statements (
+  snapshot_id bigint NOT NULL REFERENCES pgopt.snapshots ON DELETE CASCADE,
+  queryid text NOT NULL,
+  role_name text NOT NULL,
+  query text NOT NULL,
+  calls float8 NOT NULL,
+  total_ms float8 NOT NULL,
+  stddev_ms float8 NOT NULL,
+  rows float8 NOT NULL,
+  shared_blocks float8 NOT NULL,
+  stats_since timestamptz,
+  PRIMARY KEY (snapshot_id, queryid, role_name)
+);
+CREATE TABLE IF NOT EXISTS pgopt.snapshot_indexes (
+  snapshot_id bigint NOT NULL REFERENCES pgopt.snapshots ON DELETE CASCADE,
+  schema_name text NOT NULL,
+  index_name text NOT NULL,
+  idx_scan float8 NOT NULL,
+  PRIMARY KEY (snapshot_id, schema_name, index_name)
+);
+`;
+
 const DDL = `
 CREATE SCHEMA IF NOT EXISTS pgopt;
 CREATE TABLE IF NOT EXISTS pgopt.objects (
@@ -76,37 +111,7 @@ CREATE TABLE IF NOT EXISTS pgopt.events (
   pgopt_version text
 );
 CREATE TABLE IF NOT EXISTS pgopt.meta (key text PRIMARY KEY, value text NOT NULL);
-CREATE TABLE IF NOT EXISTS pgopt.snapshots (
-  id bigserial PRIMARY KEY,
-  taken_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-  label text,
-  pack text,
-  moment text NOT NULL CHECK (moment IN ('manual', 'apply-start', 'apply-end')),
-  server_started timestamptz NOT NULL,
-  statements_since timestamptz,
-  dealloc float8,
-  by_user text NOT NULL DEFAULT current_user
-);
-CREATE TABLE IF NOT EXISTS pgopt.snapshot_statements (
-  snapshot_id bigint NOT NULL REFERENCES pgopt.snapshots ON DELETE CASCADE,
-  queryid text NOT NULL,
-  role_name text NOT NULL,
-  query text NOT NULL,
-  calls float8 NOT NULL,
-  total_ms float8 NOT NULL,
-  stddev_ms float8 NOT NULL,
-  rows float8 NOT NULL,
-  shared_blocks float8 NOT NULL,
-  stats_since timestamptz,
-  PRIMARY KEY (snapshot_id, queryid, role_name)
-);
-CREATE TABLE IF NOT EXISTS pgopt.snapshot_indexes (
-  snapshot_id bigint NOT NULL REFERENCES pgopt.snapshots ON DELETE CASCADE,
-  schema_name text NOT NULL,
-  index_name text NOT NULL,
-  idx_scan float8 NOT NULL,
-  PRIMARY KEY (snapshot_id, schema_name, index_name)
-);
+${SNAPSHOT_DDL}
 COMMENT ON SCHEMA pgopt IS 'pgopt registry: objects applied by optimization packs and the event log';
 REVOKE ALL ON SCHEMA pgopt FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pgopt FROM PUBLIC;
@@ -132,37 +137,7 @@ export const REGISTRY_UPGRADES: { to: number; why: string; sql: string }[] = [
   {
     to: 3,
     why: 'snapshots of pg_stat_statements and index scans, for impact',
-    sql: `CREATE TABLE IF NOT EXISTS pgopt.snapshots (
-            id bigserial PRIMARY KEY,
-            taken_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-            label text,
-            pack text,
-            moment text NOT NULL CHECK (moment IN ('manual', 'apply-start', 'apply-end')),
-            server_started timestamptz NOT NULL,
-            statements_since timestamptz,
-            dealloc float8,
-            by_user text NOT NULL DEFAULT current_user
-          );
-          CREATE TABLE IF NOT EXISTS pgopt.snapshot_statements (
-            snapshot_id bigint NOT NULL REFERENCES pgopt.snapshots ON DELETE CASCADE,
-            queryid text NOT NULL,
-            role_name text NOT NULL,
-            query text NOT NULL,
-            calls float8 NOT NULL,
-            total_ms float8 NOT NULL,
-            stddev_ms float8 NOT NULL,
-            rows float8 NOT NULL,
-            shared_blocks float8 NOT NULL,
-            stats_since timestamptz,
-            PRIMARY KEY (snapshot_id, queryid, role_name)
-          );
-          CREATE TABLE IF NOT EXISTS pgopt.snapshot_indexes (
-            snapshot_id bigint NOT NULL REFERENCES pgopt.snapshots ON DELETE CASCADE,
-            schema_name text NOT NULL,
-            index_name text NOT NULL,
-            idx_scan float8 NOT NULL,
-            PRIMARY KEY (snapshot_id, schema_name, index_name)
-          );
+    sql: `${SNAPSHOT_DDL}
           REVOKE ALL ON ALL TABLES IN SCHEMA pgopt FROM PUBLIC;
           REVOKE ALL ON ALL SEQUENCES IN SCHEMA pgopt FROM PUBLIC;`,
   },

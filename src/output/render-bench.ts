@@ -1,7 +1,7 @@
 import Table from 'cli-table3';
 import type { ChalkInstance } from 'chalk';
 import type { PackAccount } from '../bench/accounting.js';
-import type { Comparison, QueryComparison } from '../bench/compare.js';
+import type { Comparison, QueryComparison, Verdict } from '../bench/compare.js';
 import { timingNote } from '../bench/compare.js';
 import type { BenchResult } from '../bench/runner.js';
 import { formatBytes } from './render-pack.js';
@@ -31,8 +31,11 @@ const planText = (q: QueryComparison) => {
 
 const buffersText = (q: QueryComparison) => `${q.before?.buffers ?? '—'} → ${q.after?.buffers ?? '—'}`;
 
-const paint = (c: ChalkInstance, q: QueryComparison, text: string) =>
-  q.verdict === 'faster' ? c.green(text) : q.verdict === 'slower' ? c.red(text) : q.verdict === 'unchanged' ? c.dim(text) : c.yellow(text);
+/** One colour per verdict, wherever a verdict is printed (bench, compare, impact). */
+export const paintVerdict = (c: ChalkInstance, verdict: Verdict, text: string = verdict): string =>
+  verdict === 'faster' ? c.green(text) : verdict === 'slower' ? c.red(text) : verdict === 'unchanged' ? c.dim(text) : c.yellow(text);
+
+const paint = (c: ChalkInstance, q: QueryComparison, text: string) => paintVerdict(c, q.verdict, text);
 
 /** The performance comparison table: query | before p50 | after p50 | speedup | plan | buffers. */
 export function renderComparison(cmp: Comparison, c: ChalkInstance): string {

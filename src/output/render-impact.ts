@@ -2,18 +2,12 @@ import type { ChalkInstance } from 'chalk';
 import type { ImpactResult, StatementImpact } from '../production/impact.js';
 import type { Snapshot } from '../production/snapshots.js';
 import { table } from './render-pack.js';
+import { paintVerdict } from './render-bench.js';
 
 const ms = (v: number) => (Number.isNaN(v) ? '–' : v < 1 ? v.toFixed(3) : v.toFixed(2));
 const calls = (w: StatementImpact['before']) => ('invalid' in w ? '–' : Math.round(w.calls).toLocaleString('en-US'));
 const mean = (w: StatementImpact['before']) => ('invalid' in w ? '–' : ms(w.meanMs));
 const perHour = (v: number) => (Math.abs(v) >= 1000 ? `${Math.round(v / 1000).toLocaleString('en-US')} s/h` : `${v.toFixed(1)} ms/h`);
-
-function colour(c: ChalkInstance, v: string): string {
-  if (v === 'faster') return c.green(v);
-  if (v === 'slower') return c.red(v);
-  if (v === 'inconclusive') return c.yellow(v);
-  return c.dim(v);
-}
 
 export function renderImpact(r: ImpactResult, c: ChalkInstance): string {
   const t = table(['statement', 'calls before', 'calls after', 'mean ms', 'verdict', 'saved', 'why'], c);
@@ -23,7 +17,7 @@ export function renderImpact(r: ImpactResult, c: ChalkInstance): string {
       calls(s.before),
       calls(s.after),
       `${mean(s.before)} → ${mean(s.after)}`,
-      colour(c, s.verdict),
+      paintVerdict(c, s.verdict),
       s.savedMsPerHour === null ? '' : perHour(s.savedMsPerHour),
       s.reason,
     ]);

@@ -109,10 +109,12 @@ const VERBS: Record<string, string> = {
 };
 
 /** A stable, readable workload name: verb, main table, short queryid (select_users_3fa2c1). */
-export function queryName(c: Chosen): string {
-  const main = c.relations.find((r) => !isCatalog(r)) ?? c.relations[0];
+export const queryName = (c: Chosen): string => nameOf(c.tree, c.relations, c.counters.queryid);
+
+function nameOf(tree: Node, relations: RelationRef[], queryid: string): string {
+  const main = relations.find((r) => !isCatalog(r)) ?? relations[0];
   const table = main.name.replace(/[^A-Za-z0-9_]+/g, '_').replace(/^_+|_+$/g, '') || 'table';
-  return `${VERBS[nodeType(c.tree)] ?? 'query'}_${table}_${shortQueryid(c.counters.queryid)}`;
+  return `${VERBS[nodeType(tree)] ?? 'query'}_${table}_${shortQueryid(queryid)}`;
 }
 
 /** The name capture gives a statement (select_orders_3fa2c1), for any normalized text; statement_<id> where it does not parse. */
@@ -121,13 +123,11 @@ export function statementName(query: string, queryid: string): string {
   const tree = stmts?.length === 1 ? stmts[0] : null;
   const relations = tree ? statementRelations(tree) : [];
   if (!tree || !relations.length) return `statement_${shortQueryid(queryid)}`;
-  return queryName({ counters: { queryid } as StatementCounters, tree, kind: 'read', relations });
+  return nameOf(tree, relations, queryid);
 }
 
 /** What stands in for $n where the statement gives no column: a page's conventional LIMIT and the first page. */
 export const ASSUMED = { limit: 20, offset: 0 } as const;
-
-const ident = quoteIdent;
 
 /** The distinct sets of values the log holds for this statement, at most PARAM_SETS. */
 export function loggedValueSets(c: Chosen, logged: LoggedStatement[], count: number): (string | null)[][] {
@@ -175,10 +175,10 @@ export function paramsQuery(sources: ParamSource[], estimatedRows: (t: { schema:
   if (!tables.length) return `SELECT ${select.join(', ')}`;
   const samples = tables.map((t, i) => {
     const pct = Math.min(100, Math.max(0.0001, (100 * SAMPLE_ROWS) / Math.max(1, estimatedRows(t))));
-    const cols = t.columns.map((c, j) => `x.${ident(c)} AS c${j + 1}`).join(', ');
-    const notNull = t.columns.map((c) => `x.${ident(c)} IS NOT NULL`).join(' AND ');
+    const cols = t.columns.map((c, j) => `x.${quoteIdent(c)} AS c${j + 1}`).join(', ');
+    const notNull = t.columns.map((c) => `x.${quoteIdent(c)} IS NOT NULL`).join(' AND ');
     return (
-      `(SELECT ${cols}, row_number() OVER (ORDER BY md5(x.ctid::text)) AS k FROM ${ident(t.schema)}.${ident(t.name)} AS x ` +
+      `(SELECT ${cols}, row_number() OVER (ORDER BY md5(x.ctid::text)) AS k FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)} AS x ` +
       `TABLESAMPLE BERNOULLI (${Number(pct.toPrecision(3))}) REPEATABLE (7) WHERE ${notNull}) AS s${i + 1}`
     );
   });

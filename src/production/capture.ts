@@ -5,6 +5,7 @@ import type { Session } from '../db/session.js';
 import { prepareSession } from '../db/session.js';
 import { readStatementCounters, statStatementsInfo, type StatementCounters, type StatStatementsInfo } from '../db/stat-statements.js';
 import { PgoptError } from '../errors.js';
+import { highestParam } from '../sql/tree.js';
 import {
   chooseStatements,
   loggedValueSets,
@@ -86,7 +87,7 @@ export async function captureWorkload(c: Session, o: CaptureOptions, timeoutMs: 
 type Captured = Omit<CapturedQuery, 'share' | 'callsPerHour'>;
 
 async function captureOne(c: Session, ch: Chosen, lookup: Lookup, o: CaptureOptions, timeoutMs: number): Promise<Captured | null> {
-  const count = maxParam(ch.tree);
+  const count = highestParam(ch.tree);
   const fromLog = count && o.logged ? loggedValueSets(ch, o.logged, count) : [];
   if (fromLog.length) {
     const sources: ParamSource[] = Array.from({ length: count }, () => ({ kind: 'log', sets: fromLog.length }));
@@ -108,23 +109,6 @@ async function captureOne(c: Session, ch: Chosen, lookup: Lookup, o: CaptureOpti
   }
   const rows = await readParams(c, params, timeoutMs).catch(() => null);
   return rows && rows.rows.length ? { ...base, unchecked: null } : null;
-}
-
-/** The highest $n in a tree. */
-function maxParam(tree: unknown): number {
-  let max = 0;
-  const visit = (n: unknown): void => {
-    if (Array.isArray(n)) n.forEach(visit);
-    else if (n && typeof n === 'object') {
-      for (const [k, v] of Object.entries(n)) {
-        if (k === 'ParamRef' && typeof (v as { number?: unknown }).number === 'number')
-          max = Math.max(max, (v as { number: number }).number);
-        visit(v);
-      }
-    }
-  };
-  visit(tree);
-  return max;
 }
 
 interface Lookup {

@@ -1,5 +1,5 @@
 import type { A_Expr, ColumnRef, Node, SelectStmt } from '@pgsql/types';
-import type { TableFacts, TableLookup } from '../advise/candidates.js';
+import { resolveColumn, scopeOf, type Scope, type TableFacts, type TableLookup } from '../advise/candidates.js';
 import { nodeAs, walk, type AnyNode } from '../sql/tree.js';
 
 /**
@@ -16,12 +16,6 @@ export type ParamSource =
   /** Bind values the server logged for this statement (capture --log). */
   | { kind: 'log'; sets: number }
   | { kind: 'none' };
-
-interface Scope {
-  byName: Map<string, TableFacts>;
-  tables: TableFacts[];
-  parent: Scope | null;
-}
 
 const paramNumber = (n: unknown): number | null => {
   const p = nodeAs(n as Node, 'ParamRef');
@@ -47,45 +41,6 @@ function columnsIn(n: unknown): ColumnRef[] {
     if (key === 'ColumnRef') out.push(value as ColumnRef);
   });
   return out;
-}
-
-/** A column reference resolved to its table: by its qualifier, else the one table in scope that has it. */
-function resolve(ref: ColumnRef, scope: Scope | null): { table: TableFacts; column: string } | null {
-  const parts = (ref.fields ?? []).map((f) => nodeAs(f, 'String')?.sval);
-  if (parts.some((p) => p === undefined) || !parts.length) return null;
-  const column = parts[parts.length - 1]!;
-  for (let s = scope; s; s = s.parent) {
-    if (parts.length >= 2) {
-      const t = s.byName.get(parts[parts.length - 2]!);
-      if (t) return t.columns.has(column) ? { table: t, column } : null;
-      continue;
-    }
-    const having = s.tables.filter((t) => t.columns.has(column));
-    if (having.length === 1) return { table: having[0], column };
-    if (having.length > 1) return null;
-  }
-  return null;
-}
-
-function scopeOf(from: Node[] | undefined, lookup: TableLookup, parent: Scope | null): Scope {
-  const scope: Scope = { byName: new Map(), tables: [], parent };
-  const visit = (n: Node | undefined) => {
-    const rv = nodeAs(n, 'RangeVar');
-    if (rv) {
-      const t = lookup(rv.schemaname ?? null, rv.relname ?? '');
-      if (!t) return;
-      scope.tables.push(t);
-      scope.byName.set(rv.alias?.aliasname ?? rv.relname ?? '', t);
-      return;
-    }
-    const j = nodeAs(n, 'JoinExpr');
-    if (j) {
-      visit(j.larg);
-      visit(j.rarg);
-    }
-  };
-  for (const n of from ?? []) visit(n);
-  return scope;
 }
 
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '~~*', '!~~', '!~~*']);
@@ -122,9 +77,9 @@ function fromComparison(e: A_Expr, scope: Scope, out: Map<number, ParamSource>):
   for (const [params, other] of sides) {
     const cols = columnsIn(other);
     if (cols.length !== 1 || paramsIn(other).length) continue;
-    const at = resolve(cols[0], scope);
+    const at = resolveColumn(cols[0], scope);
     if (!at) continue;
-    for (const p of paramsIn(params)) if (!out.has(p)) out.set(p, { kind: 'column', ...at });
+    for (const p of paramsIn(params)) if (!out.has(p)) out.set(p, { kind: 'column', table: at.table, column: at.column });
   }
 }
 
@@ -144,19 +99,15 @@ function visitSelect(s: SelectStmt, parent: Scope | null, lookup: TableLookup, o
     if (s.rarg) visitSelect(s.rarg, parent, lookup, out);
     return;
   }
+  const ctes = new Set(parent?.ctes);
   for (const cte of s.withClause?.ctes ?? []) {
-    const q = nodeAs(nodeAs(cte, 'CommonTableExpr')?.ctequery, 'SelectStmt');
+    const c = nodeAs(cte, 'CommonTableExpr');
+    if (c?.ctename) ctes.add(c.ctename);
+    const q = nodeAs(c?.ctequery, 'SelectStmt');
     if (q) visitSelect(q, parent, lookup, out);
   }
-  const scope = scopeOf(s.fromClause, lookup, parent);
-  walk(s.fromClause, (key, value) => {
-    const sub = key === 'RangeSubselect' ? nodeAs((value as AnyNode).subquery as Node, 'SelectStmt') : undefined;
-    if (sub) visitSelect(sub, parent, lookup, out);
-  });
-  const joinQuals: unknown[] = [];
-  walk(s.fromClause, (key, value) => {
-    if (key === 'JoinExpr') joinQuals.push((value as AnyNode).quals);
-  });
+  const { scope, joinQuals, nested } = scopeOf(s.fromClause, lookup, parent, ctes);
+  for (const sub of nested) visitSelect(sub, parent, lookup, out);
   visitExpressions([s.whereClause, s.havingClause, joinQuals, s.targetList], scope, lookup, out);
   for (const [slot, kind] of [
     [s.limitCount, 'limit'],
@@ -173,7 +124,7 @@ function visitWrite(stmt: Node, lookup: TableLookup, out: Map<number, ParamSourc
   const i = nodeAs(stmt, 'InsertStmt');
   const rel = u?.relation ?? d?.relation ?? i?.relation;
   if (!rel) return;
-  const scope = scopeOf([{ RangeVar: rel }, ...(u?.fromClause ?? []), ...(d?.usingClause ?? [])], lookup, null);
+  const { scope } = scopeOf([{ RangeVar: rel }, ...(u?.fromClause ?? []), ...(d?.usingClause ?? [])], lookup, null, new Set());
   const table = scope.tables[0];
   if (u && table)
     for (const t of u.targetList ?? []) {

@@ -120,3 +120,12 @@ export function statementLabel(nodeType: string, node: AnyNode): string {
     .replace(/([a-z])([A-Z])/g, '$1 $2')
     .toUpperCase();
 }
+
+/** The highest $n a statement uses (0: none). */
+export function highestParam(tree: unknown): number {
+  let max = 0;
+  walk(tree, (key, value) => {
+    if (key === 'ParamRef') max = Math.max(max, typeof value.number === 'number' ? value.number : 0);
+  });
+  return max;
+}

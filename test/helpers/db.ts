@@ -64,3 +64,19 @@ export async function catalogSnapshot(db: TestDatabase): Promise<string> {
     : [];
   return JSON.stringify({ rels, rows });
 }
+
+/** The test database's URL, logged in as another role with its password. */
+export function urlAs(url: string, role: string, password: string): string {
+  const u = new URL(url);
+  u.username = role;
+  u.password = password;
+  return u.toString();
+}
+
+/** Roles are the server's, not the database's: a file drops the ones it made once its database is gone. */
+export async function dropRoles(url: string, roles: string[]): Promise<void> {
+  const admin = new pg.Client({ connectionString: url.replace(/\/[^/]+$/, '/postgres') });
+  await admin.connect();
+  for (const r of roles) await admin.query(`DROP ROLE IF EXISTS ${r}`).catch(() => {});
+  await admin.end();
+}

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createTestDatabase, dropRoles, urlAs, type TestDatabase } from '../helpers/db.js';
 import { runCli } from '../helpers/cli.js';
 import { writePack } from '../helpers/packs.js';
 import { loadWorkload } from '../../src/bench/workload.js';
@@ -17,12 +17,7 @@ const tag = randomBytes(3).toString('hex');
 const alice = `alice_${tag}`;
 const bob = `bob_${tag}`;
 const password = randomBytes(12).toString('hex');
-const as = (role: string) => {
-  const u = new URL(db.url);
-  u.username = role;
-  u.password = password;
-  return u.toString();
-};
+const as = (role: string) => urlAs(db.url, role, password);
 
 /** Statements as an application sends them: bind parameters, several values. */
 async function traffic(url: string, sql: string, values: (i: number) => unknown[], times: number): Promise<void> {
@@ -80,10 +75,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db?.drop();
-  const admin = new pg.Client({ connectionString: db.url.replace(/\/[^/]+$/, '/postgres') });
-  await admin.connect();
-  for (const r of [alice, bob]) await admin.query(`DROP ROLE IF EXISTS ${r}`).catch(() => {});
-  await admin.end();
+  await dropRoles(db.url, [alice, bob]);
 });
 
 describe('pgopt capture', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createTestDatabase, dropRoles, urlAs, type TestDatabase } from '../helpers/db.js';
 import { runCli } from '../helpers/cli.js';
 import { writePack } from '../helpers/packs.js';
 
@@ -16,12 +16,7 @@ const tag = randomBytes(3).toString('hex');
 const mallory = `mallory_${tag}`;
 const bob = `bob_${tag}`;
 const password = randomBytes(12).toString('hex');
-const as = (role: string) => {
-  const u = new URL(db.url);
-  u.username = role;
-  u.password = password;
-  return u.toString();
-};
+const as = (role: string) => urlAs(db.url, role, password);
 const marker = async () => Number((await db.query(`SELECT last_value FROM m.marker`))[0].last_value);
 const resetMarker = () => db.query(`SELECT setval('m.marker', 1)`);
 /** What status and verify need of the registry, where an earlier run made one (SECURITY.md). */
@@ -68,10 +63,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db?.drop();
-  const admin = new pg.Client({ connectionString: db.url.replace(/\/[^/]+$/, '/postgres') });
-  await admin.connect();
-  for (const r of [mallory, bob]) await admin.query(`DROP ROLE IF EXISTS ${r}`).catch(() => {});
-  await admin.end();
+  await dropRoles(db.url, [mallory, bob]);
 });
 
 const workload = writePack('wl', `-- name: by_b\nSELECT id FROM m.probe_t WHERE b = 3;\n`);
