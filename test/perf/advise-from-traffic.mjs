@@ -4,7 +4,7 @@
 //   capture → advise (its default budget) → apply the advised pack → traffic → impact → roll back;
 //   a snapshot; traffic → apply sql/audit_engine → traffic → impact → roll back.
 // Prints production time saved per hour by each pack, and the ratio.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbedded } from '../../dist/embedded/server.js';
@@ -53,20 +53,23 @@ try {
     const captured = await captureWorkload(c, { top: 20, minCalls: 2, includeWrites: false }, 60_000);
     writeFileSync(join(dir, 'captured.sql'), captureText(captured, out.server));
     log(`captured ${captured.queries.length} statements; advising`);
-    const t0 = performance.now();
-    const advice = await adviseWorkload(c, await loadWorkload(join(dir, 'captured.sql')), {
-      ...DEFAULT_RUN_OPTIONS,
-      maxIndexes: 10,
-      maxSizeBytes: Infinity,
-      maxTrials: 12,
-      dryRun: false,
-      installHypopg: false,
-      bench: { ...DEFAULT_BENCH_OPTIONS, runs: 15, warmup: 2, budgetMs: 5000, statementTimeoutMs: 60_000 },
-    });
-    out.adviseSeconds = Math.round((performance.now() - t0) / 1000);
-    if (advice.error) throw advice.error;
-    writeFileSync(join(dir, 'advised.sql'), packText(advice, out.server));
-    out.advisedIndexes = advice.trials.filter((t) => t.outcome === 'kept').map((t) => t.sql);
+    const advise = async (file, name, maxIndexes) => {
+      const t0 = performance.now();
+      const advice = await adviseWorkload(c, await loadWorkload(file), {
+        ...DEFAULT_RUN_OPTIONS,
+        maxIndexes,
+        maxSizeBytes: Infinity,
+        maxTrials: 12,
+        dryRun: false,
+        installHypopg: false,
+        bench: { ...DEFAULT_BENCH_OPTIONS, runs: 15, warmup: 2, budgetMs: 5000, statementTimeoutMs: 60_000 },
+      });
+      if (advice.error) throw advice.error;
+      writeFileSync(join(dir, `${name}.sql`), packText(advice, out.server));
+      out[`${name}Indexes`] = advice.trials.filter((t) => t.outcome === 'kept').map((t) => t.sql);
+      out[`${name}AdviseSeconds`] = Math.round((performance.now() - t0) / 1000);
+      return loadPack(join(dir, `${name}.sql`));
+    };
     const judged = async (pack) => {
       const r = await apply(pack);
       if (r.error) throw r.error;
@@ -98,12 +101,23 @@ try {
         problems: impact.problems,
       };
     };
-    log('advised pack: apply, traffic, impact');
-    out.advised = await judged(await loadPack(join(dir, 'advised.sql')));
-    log('traffic (baseline again), then the hand-written pack');
+    // MODE=weights: advise's ranking under a binding budget, with the captured calls per hour and
+    // without them (the same file, its `-- calls-per-hour:` lines removed), judged on the same traffic.
+    const weights = process.env.MODE === 'weights';
+    const maxIndexes = Number(process.env.MAX_INDEXES ?? (weights ? 3 : 10));
+    const first = await advise(join(dir, 'captured.sql'), weights ? 'weighed' : 'advised', maxIndexes);
+    let second;
+    if (weights) {
+      const plain = readFileSync(join(dir, 'captured.sql'), 'utf8').replace(/^-- calls-per-hour: .*\n/gm, '');
+      writeFileSync(join(dir, 'plain.sql'), plain);
+      second = await advise(join(dir, 'plain.sql'), 'unweighed', maxIndexes);
+    } else second = await loadPack(DEMO_PACK);
+    log(`${first.name}: apply, traffic, impact`);
+    out[first.name] = await judged(first);
+    log(`traffic (baseline again), then ${second.name}`);
     await traffic();
-    out.hand = await judged(await loadPack(DEMO_PACK));
-    out.ratio = Number((out.advised.savedMs / out.hand.savedMs).toFixed(3));
+    out[second.name] = await judged(second);
+    out.ratio = Number((out[first.name].savedMs / out[second.name].savedMs).toFixed(3));
   });
 } finally {
   await server.stop();
