@@ -10,6 +10,8 @@ export interface TrafficOptions {
   clients: number;
   /** Executions of each query, over all clients. */
   callsPerQuery: number;
+  /** How many times more often than the others a query runs (1 when not given): production's rates are not equal. */
+  rate?: (query: string) => number;
   application: string;
 }
 
@@ -19,16 +21,17 @@ export interface TrafficResult {
 }
 
 interface Job {
+  rate: number;
   sql: string;
   values: unknown[][];
 }
 
 /** Each query's raw form and its params rows, read once (as the application would have them). */
-async function jobsOf(c: pg.Client, workload: Workload): Promise<Job[]> {
+async function jobsOf(c: pg.Client, workload: Workload, rate: (query: string) => number): Promise<Job[]> {
   const jobs: Job[] = [];
   for (const q of workload.queries) {
     const values = q.params ? (await c.query({ text: q.params, rowMode: 'array' })).rows : [[]];
-    if (values.length) jobs.push({ sql: q.forms[0].sql, values });
+    if (values.length) jobs.push({ rate: Math.max(1, Math.round(rate(q.name))), sql: q.forms[0].sql, values });
   }
   return jobs;
 }
@@ -47,16 +50,17 @@ export async function sendTraffic(url: string, workload: Workload, o: TrafficOpt
   try {
     // The params are the demo's own reads, not the application's: kept out of pg_stat_statements.
     await clients[0].query(`SET pg_stat_statements.track = 'none'`);
-    const jobs = await jobsOf(clients[0], workload);
+    const jobs = await jobsOf(clients[0], workload, o.rate ?? (() => 1));
     await clients[0].query('RESET pg_stat_statements.track');
     const perClient = Math.ceil(o.callsPerQuery / o.clients);
     await Promise.all(
       clients.map(async (c, k) => {
         for (let i = 0; i < perClient; i++) {
-          for (const j of jobs) {
-            await c.query(j.sql, j.values[(i * o.clients + k) % j.values.length]);
-            calls++;
-          }
+          for (const j of jobs)
+            for (let r = 0; r < j.rate; r++) {
+              await c.query(j.sql, j.values[((i * j.rate + r) * o.clients + k) % j.values.length]);
+              calls++;
+            }
         }
       }),
     );

@@ -45,7 +45,10 @@ try {
       await c.query('SELECT pg_stat_statements_reset()');
     });
     const app = await loadWorkload(DEMO_WORKLOAD);
-    const traffic = () => sendTraffic(url, app, { clients: 3, callsPerQuery: CALLS, application: 'audit-engine' });
+    // MODE=weights: production's rates differ: the pages people open all day run 10 times as often as the reports.
+    const FREQUENT = new Set(['login', 'workflow_list', 'my_workflows', 'workflow_detail', 'execution_history', 'recent_files', 'workflow_files']);
+    const rate = process.env.MODE === 'weights' ? (name) => (FREQUENT.has(name) ? 10 : 1) : undefined;
+    const traffic = () => sendTraffic(url, app, { clients: 3, callsPerQuery: CALLS, application: 'audit-engine', rate });
     const apply = (pack) =>
       applyPack(c, pack, { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false, jobs: 2, withExtraClient: (fn) => withClient(target, 'pgopt perf', fn) });
     log('traffic (before any pack)');
