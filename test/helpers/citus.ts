@@ -28,6 +28,19 @@ async function onNode<T>(port: number, db: string, fn: (c: pg.Client) => Promise
   }
 }
 
+/**
+ * Two test files adding their workers at once fail about one time in 24 with "failure on
+ * connection marked as essential": citus_add_node propagates roles to the worker, and two of those
+ * on one worker collide on the shared catalog ("tuple concurrently updated"). Setting up one
+ * database at a time, under a lock in the coordinator's postgres database, avoids it.
+ */
+async function oneAtATime(base: number, fn: () => Promise<void>): Promise<void> {
+  await onNode(base, 'postgres', async (c) => {
+    await c.query('SELECT pg_advisory_lock(hashtext($1))', ['pgopt-test-citus-setup']);
+    await fn();
+  });
+}
+
 export interface CitusDatabase extends TestDatabase {
   /** Worker ports, in order. */
   workers: number[];
@@ -48,13 +61,15 @@ export async function createCitusDatabase(prefix: string): Promise<CitusDatabase
   const base = inject('citusBasePort');
   const name = `${prefix}_${randomBytes(4).toString('hex')}`;
   const ports = [base, base + 1, base + 2];
-  for (const p of ports) {
-    await onNode(p, 'postgres', (c) => c.query(`CREATE DATABASE ${name}`));
-    await onNode(p, name, (c) => c.query('CREATE EXTENSION citus'));
-  }
-  await onNode(base, name, async (c) => {
-    await c.query(`SELECT citus_set_coordinator_host('127.0.0.1', $1)`, [base]);
-    for (const p of ports.slice(1)) await c.query(`SELECT citus_add_node('127.0.0.1', $1)`, [p]);
+  await oneAtATime(base, async () => {
+    for (const p of ports) {
+      await onNode(p, 'postgres', (c) => c.query(`CREATE DATABASE ${name}`));
+      await onNode(p, name, (c) => c.query('CREATE EXTENSION citus'));
+    }
+    await onNode(base, name, async (c) => {
+      await c.query(`SELECT citus_set_coordinator_host('127.0.0.1', $1)`, [base]);
+      for (const p of ports.slice(1)) await c.query(`SELECT citus_add_node('127.0.0.1', $1)`, [p]);
+    });
   });
   const clients: pg.Client[] = [];
   const connect = async () => {
