@@ -207,6 +207,29 @@ export async function asUser<T>(c: Session, fn: () => Promise<T>): Promise<T> {
 }
 
 /**
+ * One concurrent build as the user: the user's search_path, a statement_timeout for the build and
+ * no lock_timeout (see the build's own note), set in one round trip and undone in one. Per object
+ * this is most of what pgopt adds to the build itself, so it is not five round trips.
+ */
+export async function asUserForBuild<T>(c: Session, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const s = await prepareSession(c);
+  await c.query(
+    `SELECT pg_catalog.set_config('lock_timeout', '0', false), pg_catalog.set_config('statement_timeout', $1, false),
+            pg_catalog.set_config('search_path', $2, false)`,
+    [String(Math.max(0, Math.round(timeoutMs))), s.userSearchPath],
+  );
+  try {
+    return await fn();
+  } finally {
+    await c
+      .query(`SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('statement_timeout', '0', false)`, [
+        PINNED_SEARCH_PATH,
+      ])
+      .catch(() => {});
+  }
+}
+
+/**
  * Send one statement the user wrote so the server accepts exactly one: the extended query
  * protocol parses a single statement, where the simple protocol runs whatever follows a
  * semicolon the server sees and pgopt's parser did not.

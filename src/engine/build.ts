@@ -2,7 +2,7 @@ import { findIndex, longTransactions, relationOid, type SessionInfo } from '../d
 import { PgoptError } from '../errors.js';
 import { withStatementTimeout } from '../db/scoped.js';
 import { displayName, qualify } from '../db/ident.js';
-import { asUser, runOneStatement, type Session } from '../db/session.js';
+import { asUser, asUserForBuild, runOneStatement, type Session } from '../db/session.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
 import type { Assessment } from './assess.js';
 import { describeSessions, lockPolicy, withLockRetry } from './locks.js';
@@ -64,7 +64,8 @@ export async function buildIndex(
   await warnAboutLongTransactions(c, a, o);
   if (a.table?.partitioned) return buildOnPartitions(c, a, o, (await findTableOid(c, a))!, inTransaction);
   const distributed = onShards(a.table?.topology);
-  const tableOid = await findTableOid(c, a);
+  // Only a distributed build needs the table itself (the watch reads its shards).
+  const tableOid = distributed ? await findTableOid(c, a) : null;
   const stopWatch = o.watch?.(
     backendPid(c),
     a.qualifiedName,
@@ -91,7 +92,7 @@ async function buildConcurrently(c: Session, o: RunOptions, sql: string, schema:
   // Only its oid: whatever is there already is never this statement's leftover.
   const before = await relationOid(c, qualify(schema, name));
   try {
-    await withBuildTimeout(c, o, () => asUser(c, () => runOneStatement(c, sql)));
+    await asUserForBuild(c, o.buildTimeoutMs, () => runOneStatement(c, sql));
   } catch (err) {
     const left = await findIndex(c, schema, name).catch(() => null);
     if (left && !left.valid && left.oid !== before) {

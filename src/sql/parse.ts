@@ -101,15 +101,24 @@ export function parseFile(file: string, text: string): SqlFile {
   // The parser reports what the scanner chokes on (an unterminated quote) with a position.
   const raws = tokens?.every(isComment) ? [] : parseRaw(src);
   if (!tokens) throw inputError('syntax error: the SQL cannot be split into tokens', { file, line: 1 });
-  let gapStart = 0;
+  // Statements and tokens both come in file order: one walk over the tokens, not one per statement.
+  let next = 0;
   const statements = raws.map((raw): SqlStatement => {
     const from = raw.stmt_location ?? 0;
     const end = raw.stmt_len ? from + raw.stmt_len : src.bytes.length;
     // stmt_location points just past the previous semicolon; the statement starts at its first token.
-    const first = tokens.find((t) => t.start >= from && t.start < end && !isComment(t));
-    const start = first ? first.start : from;
-    const comments = tokens.filter((t) => isComment(t) && t.start >= gapStart && t.start < start);
-    gapStart = end;
+    const comments: Token[] = [];
+    let start = from;
+    for (; next < tokens.length && tokens[next].start < end; next++) {
+      const t = tokens[next];
+      if (!isComment(t)) {
+        if (t.start >= from) {
+          start = t.start;
+          break;
+        }
+      } else comments.push(t);
+    }
+    while (next < tokens.length && tokens[next].start < end) next++;
     const node = raw.stmt as Node;
     return { sql: src.slice(start, end).trim(), start, end, location: src.location(start), node, type: nodeType(node), comments };
   });
