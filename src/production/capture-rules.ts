@@ -149,7 +149,7 @@ export const valuesQuery = (sets: (string | null)[][]): string =>
 
 /** How many rows each table's sample aims at: enough variety, a sort of a few hundred rows. */
 const SAMPLE_ROWS = 200;
-const PARAM_SETS = 50;
+export const PARAM_SETS = 50;
 
 /**
  * A `-- params:` query that draws real values from the data: per table, a Bernoulli sample with a

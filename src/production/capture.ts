@@ -17,6 +17,9 @@ import {
   type LeftOutReason,
 } from './capture-rules.js';
 import { paramSources, type ParamSource } from './param-sources.js';
+import { qualstatsSchema, readQualConstants, type QualConstant } from '../db/qualstats.js';
+import { qualstatsValueSets } from './qualstats-values.js';
+import { ASSUMED, PARAM_SETS } from './capture-rules.js';
 
 export interface CapturedQuery {
   name: string;
@@ -42,6 +45,8 @@ export interface CaptureResult {
   totalMs: number;
   queries: CapturedQuery[];
   left: { reason: LeftOutReason; count: number; examples: string[] }[];
+  /** pg_qualstats in this database: the constants it gave, or why it could not be read. Null where it is not created. */
+  qualstats: { schema: string; constants: number } | { unreadable: string } | null;
 }
 
 /** Read pg_stat_statements, choose, and find real values for each statement's $n. Reads only. */
@@ -56,11 +61,12 @@ export async function captureWorkload(c: Session, o: CaptureOptions, timeoutMs: 
   const all = await readStatementCounters(c, extension);
   const { chosen, left } = chooseStatements(all, o);
   const lookup = await tableLookup(c, chosen);
+  const qualstats = await qualConstants(c, chosen);
   const now = Date.now();
   const totalMs = all.reduce((s, x) => s + x.totalMs, 0);
   const queries: CapturedQuery[] = [];
   for (const ch of chosen) {
-    const q = await captureOne(c, ch, lookup, o, timeoutMs);
+    const q = await captureOne(c, ch, lookup, { ...o, constants: qualstats.byQuery.get(ch.counters.queryid) ?? [] }, timeoutMs);
     if (!q) {
       left.set('no-values', [...(left.get('no-values') ?? []), ch.counters]);
       continue;
@@ -81,12 +87,49 @@ export async function captureWorkload(c: Session, o: CaptureOptions, timeoutMs: 
     totalMs,
     queries,
     left: [...left].map(([reason, xs]) => ({ reason, count: xs.length, examples: xs.slice(0, 3).map((x) => x.query.slice(0, 80)) })),
+    qualstats: qualstats.summary,
   };
+}
+
+/**
+ * pg_qualstats' constants for the chosen statements, by queryid. A pg_qualstats that is created
+ * but not preloaded, or that this role may not call, is said, never fatal: the data still gives values.
+ */
+async function qualConstants(
+  c: Session,
+  chosen: Chosen[],
+): Promise<{ byQuery: Map<string, QualConstant[]>; summary: CaptureResult['qualstats'] }> {
+  const byQuery = new Map<string, QualConstant[]>();
+  const schema = await qualstatsSchema(c);
+  if (!schema || !chosen.length) return { byQuery, summary: schema ? { schema, constants: 0 } : null };
+  let rows: QualConstant[];
+  try {
+    rows = await readQualConstants(
+      c,
+      schema,
+      chosen.map((ch) => ch.counters.queryid),
+    );
+  } catch (err) {
+    return { byQuery, summary: { unreadable: (err as Error).message.split('\n')[0] } };
+  }
+  for (const r of rows) byQuery.set(r.queryid, [...(byQuery.get(r.queryid) ?? []), r]);
+  return { byQuery, summary: { schema, constants: rows.length } };
 }
 
 type Captured = Omit<CapturedQuery, 'share' | 'callsPerHour'>;
 
-async function captureOne(c: Session, ch: Chosen, lookup: Lookup, o: CaptureOptions, timeoutMs: number): Promise<Captured | null> {
+/**
+ * Values for one statement's $n, best first: the sets the server logged (whole executions, as the
+ * user asked with --log), then pg_qualstats' constants (production's own values, each predicate's
+ * apart), then values drawn from the columns they are compared with.
+ */
+async function captureOne(
+  c: Session,
+  ch: Chosen,
+  lookup: Lookup,
+  o: CaptureOptions & { constants: QualConstant[] },
+  timeoutMs: number,
+): Promise<Captured | null> {
   const count = highestParam(ch.tree);
   const fromLog = count && o.logged ? loggedValueSets(ch, o.logged, count) : [];
   if (fromLog.length) {
@@ -94,6 +137,21 @@ async function captureOne(c: Session, ch: Chosen, lookup: Lookup, o: CaptureOpti
     return { name: queryName(ch), kind: ch.kind, counters: ch.counters, sources, params: valuesQuery(fromLog), unchecked: null };
   }
   const sources = paramSources(ch.tree, count, lookup.find);
+  const fromQualstats = count ? qualstatsValueSets(ch.counters.query, sources, o.constants, { sets: PARAM_SETS, assumed: ASSUMED }) : null;
+  if (fromQualstats) {
+    const values = (n: number) => new Set(fromQualstats.map((set) => set[n])).size;
+    const kept = sources.map((s, n): ParamSource =>
+      s.kind === 'limit' || s.kind === 'offset' ? s : { kind: 'qualstats', values: values(n) },
+    );
+    return {
+      name: queryName(ch),
+      kind: ch.kind,
+      counters: ch.counters,
+      sources: kept,
+      params: valuesQuery(fromQualstats),
+      unchecked: null,
+    };
+  }
   const params = count ? paramsQuery(sources, (t) => lookup.rows.get(`${t.schema}.${t.name}`) ?? 0) : null;
   if (count && !params) return null;
   const base = { name: queryName(ch), kind: ch.kind, counters: ch.counters, sources, params };

@@ -15,6 +15,8 @@ export type ParamSource =
   | { kind: 'offset' }
   /** Bind values the server logged for this statement (capture --log). */
   | { kind: 'log'; sets: number }
+  /** Constants pg_qualstats saw production compare a column with ($n of a LIMIT or OFFSET keep theirs). */
+  | { kind: 'qualstats'; values: number }
   | { kind: 'none' };
 
 const paramNumber = (n: unknown): number | null => {

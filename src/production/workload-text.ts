@@ -38,6 +38,8 @@ function sourceText(s: ParamSource, k: number): string {
       return `$${k + 1} OFFSET ${ASSUMED.offset} assumed`;
     case 'log':
       return `$${k + 1} from the server log`;
+    case 'qualstats':
+      return `$${k + 1} from pg_qualstats (${s.values} value${s.values === 1 ? '' : 's'})`;
     default:
       return `$${k + 1} no source`;
   }
@@ -69,8 +71,9 @@ export function captureText(r: CaptureResult, server: string): string {
   const head = [
     `-- pgopt capture: database ${r.database}, PostgreSQL ${server}, ${new Date().toISOString().slice(0, 10)}`,
     `-- The ${r.queries.length} statement(s) with the most execution time in pg_stat_statements ${r.extension.version}, over the`,
-    `-- ${spanText(r.hours)} its counters cover${r.extension.sinceIsServerStart ? ' (since the server started)' : ''}. Each $n holds values drawn from the column it is`,
-    '-- compared with; "-- calls-per-hour:" is how often production ran it. Bench it with: pgopt bench <this file>',
+    `-- ${spanText(r.hours)} its counters cover${r.extension.sinceIsServerStart ? ' (since the server started)' : ''}. Each $n holds the values production sent (from the`,
+    '-- server log or pg_qualstats), else values drawn from the column it is compared with; "-- Values" says which.',
+    '-- "-- calls-per-hour:" is how often production ran it. Bench it with: pgopt bench <this file>',
   ];
   const left = r.left.filter((l) => l.count).map((l) => commentLine(`--   ${l.count} left out: ${LEFT_OUT_TEXT[l.reason]}`));
   return [...head, ...left, '', ...r.queries.flatMap((q) => [...queryText(q, r.hours, r.currentUser), ''])].join('\n');

