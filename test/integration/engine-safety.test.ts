@@ -308,9 +308,12 @@ describe('credentials in application_name', () => {
     // It waits for the lock (up to 30 s) while connected: look until its session shows up.
     for (let i = 0; i < 600 && !seen.length; i++) {
       await new Promise((res) => setTimeout(res, 30));
-      seen = (await db.query(`SELECT application_name AS a FROM pg_stat_activity WHERE application_name LIKE 'pgopt rollback%'`)).map(
-        (r) => r.a,
-      );
+      // This database only: other test files run their own rollbacks on the same server at the same time.
+      seen = (
+        await db.query(
+          `SELECT application_name AS a FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'pgopt rollback%'`,
+        )
+      ).map((r) => r.a);
     }
     await holder.query('SELECT pg_advisory_unlock($1::int, 1)', [0x70676f70]);
     await run;
