@@ -137,6 +137,7 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--at <label>', "compare around this snapshot instead of a pack's apply")
     .option('--format <format>', 'table, json or markdown', 'table')
     .option('--fail-on-regression', 'exit 1 when a statement is significantly slower in production')
+    .option('--html <file>', 'also write the result as a self-contained HTML page')
     .action((pack, flags) => run(async (ctx) => (await commands.impact()).impact(pack, flags, ctx)));
 
   const exp = program.command('export').description('write a pack in another tool’s format');

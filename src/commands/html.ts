@@ -5,7 +5,11 @@ import type { CommandContext } from './options.js';
 
 /** --html <file>: the comparison as a self-contained page. */
 export async function writeHtmlReport(path: string, input: ReportInput, ctx: CommandContext): Promise<void> {
-  const html = await htmlReport(input);
+  writeHtmlPage(path, await htmlReport(input), ctx);
+}
+
+/** Write a page for --html, one error for every way the file cannot be written. */
+export function writeHtmlPage(path: string, html: string, ctx: CommandContext): void {
   try {
     writeFileSync(path, html);
   } catch (err) {

@@ -7,6 +7,8 @@ import { measureImpact } from '../production/impact.js';
 import { takeSnapshot } from '../production/snapshots.js';
 import { FORMATS } from './bench.js';
 import { parseDuration, type CommandContext } from './options.js';
+import { writeHtmlPage } from './html.js';
+import { impactHtml } from '../report/impact-html.js';
 
 export async function snapshot(f: { label?: string; wait: string }, ctx: CommandContext): Promise<number> {
   const s = await withClient(ctx.target(), 'pgopt snapshot', (c) =>
@@ -25,6 +27,7 @@ export interface ImpactFlags {
   at?: string;
   format: string;
   failOnRegression?: boolean;
+  html?: string;
 }
 
 export async function impact(pack: string | undefined, f: ImpactFlags, ctx: CommandContext): Promise<number> {
@@ -35,6 +38,7 @@ export async function impact(pack: string | undefined, f: ImpactFlags, ctx: Comm
   if (ctx.reporter.json || f.format === 'json') ctx.reporter.document(r);
   else if (f.format === 'markdown') ctx.reporter.result(impactMarkdown(r));
   else ctx.reporter.render(r, renderImpact);
+  if (f.html) writeHtmlPage(f.html, impactHtml(r), ctx);
   const slower = r.statements.filter((s) => s.verdict === 'slower');
   if (f.failOnRegression && slower.length) throw new PgoptError('check', `impact: ${slower.length} statement(s) slower in production`);
   return 0;

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { runCli } from '../helpers/cli.js';
 import { writePack } from '../helpers/packs.js';
@@ -62,6 +65,26 @@ describe('pgopt impact <pack>', () => {
     const table = await cli('impact', 'prod');
     expect(table.stdout).toContain('app.events_note_idx: no statement used it since the apply (0 scans)');
     expect(table.stdout).toMatch(/production time saved: [\d.,]+ (ms|s)\/h/);
+
+    // --html: the same verdicts, on one page; the statement text is escaped (`id < $2`, as pg_stat_statements keeps it).
+    const page = join(mkdtempSync(join(tmpdir(), 'pgopt-impact-')), 'impact.html');
+    const html = await cli('impact', 'prod', '--html', page);
+    expect(html.code, html.stderr).toBe(0);
+    const text = readFileSync(page, 'utf8');
+    for (const s of doc.statements) {
+      const row = new RegExp(`data-statement="${s.name}"[\\s\\S]*?</tr>`).exec(text)?.[0] ?? '';
+      expect(row, s.name).toContain(`data-verdict="${s.verdict}"`);
+    }
+    expect(text).toContain('id &lt; $2');
+    expect(text).not.toContain('id < $2');
+    expect(text).toMatch(/<tr class="unused" data-object="app.events_note_idx">/);
+    expect(text).toMatch(
+      new RegExp(`data-headline="faster">${doc.statements.filter((s: { verdict: string }) => s.verdict === 'faster').length}<`),
+    );
+    expect(text).not.toMatch(/<script|https?:\/\//);
+    const unwritable = await cli('impact', 'prod', '--html', join(page, 'no', 'such', 'dir.html'));
+    expect(unwritable.code).toBe(2);
+    expect(unwritable.stderr).toMatch(/--html .*: ENOTDIR: the report was not written/);
   });
 
   it('a pack applied where pg_stat_statements is missing has no snapshots: impact says so (exit 2)', async () => {
