@@ -7,8 +7,10 @@ import { readStatementCounters, statStatementsInfo, type StatementCounters, type
 import { PgoptError } from '../errors.js';
 import { highestParam } from '../sql/tree.js';
 import {
+  ASSUMED,
   chooseStatements,
   loggedValueSets,
+  PARAM_SETS,
   paramsQuery,
   queryName,
   valuesQuery,
@@ -19,7 +21,6 @@ import {
 import { paramSources, type ParamSource } from './param-sources.js';
 import { qualstatsSchema, readQualConstants, type QualConstant } from '../db/qualstats.js';
 import { qualstatsValueSets } from './qualstats-values.js';
-import { ASSUMED, PARAM_SETS } from './capture-rules.js';
 
 export interface CapturedQuery {
   name: string;

@@ -41,7 +41,7 @@ export function reportHeadline(r: ReportInput): Headline {
 
 export const esc = (s: unknown) =>
   String(s).replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
-const ms = (v: number) => (Math.abs(v) < 1 ? v.toFixed(3) : Math.abs(v) < 100 ? v.toFixed(2) : v.toFixed(0));
+export const ms = (v: number) => (Math.abs(v) < 1 ? v.toFixed(3) : Math.abs(v) < 100 ? v.toFixed(2) : v.toFixed(0));
 const bytes = (n: number) => (n < 1 << 20 ? `${(n / 1024).toFixed(0)} kB` : `${(n / (1 << 20)).toFixed(1)} MB`);
 export const VERDICT_SYMBOL: Record<Verdict, string> = {
   faster: '▲',

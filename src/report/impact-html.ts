@@ -6,9 +6,10 @@
  */
 import { VERDICTS, type Verdict } from '../bench/compare.js';
 import type { ImpactResult, StatementImpact } from '../production/impact.js';
-import { esc, REPORT_CSS, VERDICT_SYMBOL } from './html.js';
+import { esc, ms as msText, REPORT_CSS, VERDICT_SYMBOL } from './html.js';
 
-const ms = (v: number) => (Number.isNaN(v) ? '–' : v < 1 ? v.toFixed(3) : v < 100 ? v.toFixed(2) : v.toFixed(0));
+/** A window with no calls has no mean. */
+const ms = (v: number) => (Number.isNaN(v) ? '–' : msText(v));
 const perHour = (v: number) => (Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v.toFixed(1)} ms`);
 const when = (d: Date) => new Date(d).toISOString().replace('T', ' ').slice(0, 19);
 
