@@ -491,6 +491,27 @@ export async function relationOid(c: Session, qualifiedName: string): Promise<nu
   return res.rows[0]?.oid ?? null;
 }
 
+/** Each relation's partition key as the server renders it, by qualified name (null: not partitioned, or not there). */
+export async function partitionKeys(c: Session, qualifiedNames: string[]): Promise<Map<string, string | null>> {
+  if (!qualifiedNames.length) return new Map();
+  const res = await c.query(
+    'SELECT r.name, pg_catalog.pg_get_partkeydef(pg_catalog.to_regclass(r.name)) AS key FROM pg_catalog.unnest($1::text[]) AS r(name)',
+    [qualifiedNames],
+  );
+  return new Map(res.rows.map((r) => [r.name as string, (r.key as string | null) ?? null]));
+}
+
+/** Indexes' definitions as the server renders them, by qualified name (missing: no such index). */
+export async function indexDefinitions(c: Session, qualifiedNames: string[]): Promise<Map<string, string>> {
+  if (!qualifiedNames.length) return new Map();
+  const res = await c.query(
+    `SELECT r.name, pg_catalog.pg_get_indexdef(pg_catalog.to_regclass(r.name)) AS def
+       FROM pg_catalog.unnest($1::text[]) AS r(name) WHERE pg_catalog.to_regclass(r.name) IS NOT NULL`,
+    [qualifiedNames],
+  );
+  return new Map(res.rows.map((r) => [r.name as string, r.def as string]));
+}
+
 /** What decides which write probes a table can take (bench --writes). */
 export interface WriteTargetFacts {
   kind: string;

@@ -208,18 +208,26 @@ export async function asUser<T>(c: Session, fn: () => Promise<T>): Promise<T> {
 
 /**
  * One concurrent build as the user: the user's search_path, a statement_timeout for the build and
- * no lock_timeout (see the build's own note), set in one round trip and undone in one. Per object
- * this is most of what pgopt adds to the build itself, so it is not five round trips.
+ * no lock_timeout (see the build's own note), set in one round trip and undone in one. The same
+ * round trip reads the oid of whatever holds the index's name already (`index`, qualified and
+ * quoted; null: nothing), which `fn` gets: a failed build drops only a leftover it made itself.
+ * Per object this is most of what pgopt adds to the build itself, so it is not five round trips.
  */
-export async function asUserForBuild<T>(c: Session, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+export async function asUserForBuild<T>(
+  c: Session,
+  timeoutMs: number,
+  index: string,
+  fn: (existing: number | null) => Promise<T>,
+): Promise<T> {
   const s = await prepareSession(c);
-  await c.query(
-    `SELECT pg_catalog.set_config('lock_timeout', '0', false), pg_catalog.set_config('statement_timeout', $1, false),
-            pg_catalog.set_config('search_path', $2, false)`,
-    [String(Math.max(0, Math.round(timeoutMs))), s.userSearchPath],
+  // The oid is read first, while pgopt's own search_path is in force (the name is qualified anyway).
+  const res = await c.query(
+    `SELECT pg_catalog.to_regclass($3)::oid::int AS existing, pg_catalog.set_config('lock_timeout', '0', false),
+            pg_catalog.set_config('statement_timeout', $1, false), pg_catalog.set_config('search_path', $2, false)`,
+    [String(Math.max(0, Math.round(timeoutMs))), s.userSearchPath, index],
   );
   try {
-    return await fn();
+    return await fn((res.rows[0]?.existing as number | null) ?? null);
   } finally {
     await c
       .query(`SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('statement_timeout', '0', false)`, [

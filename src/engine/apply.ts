@@ -17,7 +17,7 @@ import { planLanes, runLanes, type LaneWork, type LanePlan } from './lanes.js';
 import { lintPack } from './lint/index.js';
 import { takeSnapshot } from '../production/snapshots.js';
 import { TRIAL_PACK_PREFIX } from '../pack/load-pack.js';
-import { ensureRegistry, logEvent, logEvents, upsertRow, deleteRow, type EventInput } from './registry.js';
+import { ensureRegistry, logEvent, logEvents, recordBuilt, upsertRow, deleteRow, type EventInput } from './registry.js';
 import type { RunOptions } from './run-options.js';
 
 export const STATEMENT_OUTCOMES = ['created', 'rebuilt', 'recorded', 'ran', 'skipped', 'failed', 'not-run'] as const;
@@ -108,6 +108,8 @@ interface ApplyRun {
   needStats: Set<string>;
   /** Events of objects found as they should be, written together at the end (logEvents). */
   skippedEvents: EventInput[];
+  /** Statements whose event was written with their registry row (recordBuilt). */
+  logged: Set<number>;
 }
 
 async function applyLocked(c: Session, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
@@ -115,7 +117,8 @@ async function applyLocked(c: Session, pack: Pack, o: ApplyOptions): Promise<App
     await noSessionTimeouts(c);
     const assessed = await preflight(c, pack, o);
     await ensureRegistry(c);
-    const run = startRun(pack, o, assessed);
+    // One clock for the lanes' looks at long transactions (warnAboutLongTransactions).
+    const run = startRun(pack, { ...o, quietUntil: { ms: 0 } }, assessed);
     const started = Date.now();
     await logEvent(c, { runId: run.runId, pack: pack.name, action: 'apply', outcome: 'started' });
     // Nothing to build: no second connection to open.
@@ -213,6 +216,7 @@ function startRun(pack: Pack, o: ApplyOptions, assessed: PackAssessment): ApplyR
     analyzed: new Set(),
     needStats: new Set(),
     skippedEvents: [],
+    logged: new Set(),
   };
 }
 
@@ -277,7 +281,7 @@ async function execute(run: ApplyRun, conn: Session, s: PackStatement, touched: 
       detail: res.reason ? { reason: res.reason } : undefined,
     };
     if (res.outcome === 'skipped') run.skippedEvents.push(event);
-    else if (res.outcome !== 'not-run') await logEvent(conn, event);
+    else if (res.outcome !== 'not-run' && !run.logged.has(s.ordinal)) await logEvent(conn, event);
   }
 }
 
@@ -373,7 +377,7 @@ async function runStatement(c: Session, run: ApplyRun, s: PackStatement, a: Asse
     }
   }
   if (!a) return;
-  await applyObject(c, run.pack, a, run.o, res);
+  await applyObject(c, run, a, res);
 }
 
 /** What an object's registry row says, before the build fills in what the catalog shows. */
@@ -430,18 +434,38 @@ async function settleWithoutBuilding(c: Session, pack: Pack, a: Assessment, o: A
 }
 
 /** Bring one object to its applied state; the registry row is written around the work so a crash leaves it truthful. */
-async function applyObject(c: Session, pack: Pack, a: Assessment, o: ApplyOptions, res: StatementResult): Promise<void> {
+async function applyObject(c: Session, run: ApplyRun, a: Assessment, res: StatementResult): Promise<void> {
+  const { pack, o } = run;
   if (await settleWithoutBuilding(c, pack, a, o, res)) return;
-  if (a.object.kind === 'index') await applyIndex(c, pack, a, o);
-  else await applyMatview(c, pack, a, o);
   const rebuilding = a.state === 'invalid' || a.state === 'changed-since-applied';
-  res.outcome = rebuilding ? 'rebuilt' : 'created';
-  if (a.state === 'missing') res.reason = 'was missing; recreated';
-  if (a.state === 'invalid') res.reason = 'was INVALID; dropped and rebuilt';
+  const outcome = rebuilding ? 'rebuilt' : 'created';
+  const reason = a.state === 'missing' ? 'was missing; recreated' : a.state === 'invalid' ? 'was INVALID; dropped and rebuilt' : '';
+  const record: RecordBuilt = (durationMs) =>
+    recordBuilt(
+      c,
+      { ...rowOf(pack, a), durationMs },
+      {
+        runId: run.runId,
+        pack: pack.name,
+        action: 'apply',
+        object: a.qualifiedName,
+        outcome,
+        durationMs,
+        detail: reason ? { reason } : undefined,
+      },
+    );
+  if (a.object.kind === 'index') await applyIndex(c, pack, a, o, record);
+  else await applyMatview(c, a, o, record);
+  run.logged.add(res.ordinal);
+  res.outcome = outcome;
+  res.reason = reason;
 }
 
+/** Writes the built object's applied row and its event (given the build's duration). */
+type RecordBuilt = (durationMs: number) => Promise<void>;
+
 /** A concurrent build cannot share a transaction with its row: "building" first, "applied" after, none if it failed. */
-async function applyIndex(c: Session, pack: Pack, a: Assessment, o: ApplyOptions): Promise<void> {
+async function applyIndex(c: Session, pack: Pack, a: Assessment, o: ApplyOptions, record: RecordBuilt): Promise<void> {
   const t0 = performance.now();
   await upsertRow(c, {
     ...rowOf(pack, a),
@@ -462,11 +486,11 @@ async function applyIndex(c: Session, pack: Pack, a: Assessment, o: ApplyOptions
     if (!leftover) await deleteRow(c, pack.name, a.schema, a.object.name).catch(() => {});
     throw err;
   }
-  await recordApplied(c, pack, a, Math.round(performance.now() - t0), false);
+  await record(Math.round(performance.now() - t0));
 }
 
 /** Materialized view DDL is transactional: the view and its registry row commit together. */
-async function applyMatview(c: Session, pack: Pack, a: Assessment, o: ApplyOptions): Promise<void> {
+async function applyMatview(c: Session, a: Assessment, o: ApplyOptions, record: RecordBuilt): Promise<void> {
   const t0 = performance.now();
   const what = `creating materialized view ${a.qualifiedName}`;
   const build = async () => {
@@ -478,7 +502,7 @@ async function applyMatview(c: Session, pack: Pack, a: Assessment, o: ApplyOptio
     } finally {
       stopWatch?.();
     }
-    await recordApplied(c, pack, a, Math.round(performance.now() - t0), false);
+    await record(Math.round(performance.now() - t0));
   };
   await withLockRetry(c, what, [], lockPolicy(o, what), () => withTransaction(c, build)).catch((err) => {
     throw failure(err, what, o.signal);

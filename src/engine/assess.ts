@@ -1,27 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { inputError, PgoptError } from '../errors.js';
-import {
-  canCreateIn,
-  currentSchema,
-  findObjects,
-  findRelation,
-  findRelations,
-  indexTree,
-  objectKey,
-  relationOid,
-  viewCalls,
-  type ViewCall,
-  type Relation,
-} from '../db/catalog.js';
-import { withRolledBackTransaction } from '../db/scoped.js';
+import { currentSchema, findObjects, findRelation, findRelations, indexTree, objectKey, type Relation } from '../db/catalog.js';
 import { displayName, qualify } from '../db/ident.js';
 import { checkRollbackOverride } from '../pack/rollback-override.js';
 import { allowedTarget, statementTargets, type Candidate } from '../pack/targets.js';
 import { foreignTarget } from '../pack/load-pack.js';
-import { asUser, isStandby, prepareSession, runOneStatement, type Session } from '../db/session.js';
-import { translatePgError } from '../db/pg-errors.js';
+import { isStandby, prepareSession, type Session } from '../db/session.js';
 import { displayRelation } from '../sql/tree.js';
-import { rewriteIndexSql, rewriteMatviewSql, splitMatviewSql } from '../pack/rewrite.js';
 import type { Pack, PackObject, PackStatement, RelationRef } from '../pack/types.js';
 import { indexShape, queryShape } from './definition.js';
 import { readRows, type RegistryRow } from './registry.js';
@@ -40,6 +24,7 @@ import {
 } from '../db/citus.js';
 import { judgePlacements, type PlacementVerdict } from './placements.js';
 import { decideState, type ObjectState } from './decide.js';
+import { dryRun } from './dry-run.js';
 
 export { OBJECT_STATES, type ObjectState } from './decide.js';
 
@@ -389,75 +374,6 @@ function sameDefinition(o: PackObject, liveDef: string, expectedDef: string): bo
   }
 }
 
-/** The dry run's way to run one pack statement: inside a savepoint, errors as the pack's. */
-type DryStep = (sql: string, clone?: { name: string; for: string }) => Promise<void>;
-
-function dryStep(c: Session, s: PackStatement): DryStep {
-  /** `clone`: the dry run's stand-in, named in errors by the table it stands for. */
-  return async (sql, clone) => {
-    await c.query('SAVEPOINT pgopt_dry');
-    try {
-      await asUser(c, () => runOneStatement(c, sql));
-    } catch (err) {
-      await c.query('ROLLBACK TO SAVEPOINT pgopt_dry').catch(() => {});
-      const t = translatePgError(err, 'the server rejects this statement');
-      const message = clone ? t.message.replaceAll(`"${clone.name}"`, clone.for).replaceAll(clone.name, clone.for) : t.message;
-      // A missing privilege is the database saying no, not a bad pack.
-      const kind = (err as { code?: string })?.code === '42501' ? 'database' : 'input';
-      throw new PgoptError(kind, message, { location: s.location, hint: t.hint, cause: err });
-    }
-  };
-}
-
-/**
- * The server's rendering of a pack index, built on an empty temporary clone of its table: one
- * clone per table, made the first time one of its indexes is rendered (`clones`).
- */
-async function dryIndex(
-  c: Session,
-  s: PackStatement,
-  t: { schema: string; name: string },
-  names: { clone: string; index: string },
-  clones: Set<string>,
-): Promise<string> {
-  const run = dryStep(c, s);
-  const { clone, index } = names;
-  if (!clones.has(clone)) {
-    // A partitioned table's clone is partitioned the same way, so the server applies its rules
-    // (a UNIQUE index must include the partition key) here rather than half-way through apply.
-    const key = (await c.query(`SELECT pg_get_partkeydef(to_regclass($1)) AS k`, [qualify(t.schema, t.name)])).rows[0]?.k as string | null;
-    await run(`CREATE TEMP TABLE ${clone} (LIKE ${qualify(t.schema, t.name)})${key ? ` PARTITION BY ${key}` : ''}`);
-    clones.add(clone);
-  }
-  await run(rewriteIndexSql(s.sql, { name: index, relation: `pg_temp.${clone}`, concurrently: false }), {
-    name: clone,
-    for: displayName(t.schema, t.name),
-  });
-  const res = await c.query(`SELECT pg_get_indexdef(to_regclass($1)) AS d`, [`pg_temp.${index}`]);
-  return res.rows[0].d;
-}
-
-/**
- * The server's rendering of a pack view. Later statements may index or read it, so it is made
- * (empty) under its own name; a role without CREATE there (a read-only verify) renders the query
- * as a temporary view instead: pg_get_viewdef renders both the same way.
- */
-async function dryMatview(
-  c: Session,
-  pack: Pack,
-  s: PackStatement,
-  schema: string,
-  dryName: string | null,
-): Promise<{ definition: string; readOnly: boolean }> {
-  const o = s.object!;
-  const readOnly = !(await canCreateIn(c, schema));
-  const rel = readOnly ? `pg_temp.${dryName ?? `pgopt_dry_${o.name}`}` : qualify(schema, dryName ?? o.name);
-  await dryStep(c, s)(readOnly ? `CREATE TEMP VIEW ${rel} AS ${splitMatviewSql(s.sql).query}` : rewriteMatviewSql(s.sql, rel));
-  const res = await c.query(`SELECT pg_get_viewdef(to_regclass($1)) AS d`, [rel]);
-  if (!pack.allowUnsafe) refuseUnsafeCalls(s, await viewCalls(c, rel));
-  return { definition: res.rows[0].d, readOnly };
-}
-
 /**
  * On a hot standby nothing can be created, not even in a rolled-back transaction: what the server
  * rendered when this very statement (same fingerprint) was applied on the primary stands in.
@@ -468,46 +384,6 @@ function recordedDefinitions(pack: Pack, rows: RegistryRow[], schemaOf: Map<Pack
     const row = rows.find((r) => r.pack === pack.name && r.schema === schemaOf.get(o) && r.name === o.name);
     out.set(o, row && row.fingerprint === o.fingerprint && row.catalogDefinition ? row.catalogDefinition : null);
   }
-  return out;
-}
-
-async function dryRun(
-  c: Session,
-  pack: Pack,
-  schemaOf: Map<PackObject, string>,
-  tables: Map<PackObject, { schema: string; name: string }>,
-  live: Map<PackObject, LiveObject | null>,
-  recorded: Map<PackObject, string>,
-): Promise<Map<PackObject, string>> {
-  const out = new Map<PackObject, string>(recorded);
-  const tag = randomBytes(4).toString('hex');
-  /** Views of the pack this role cannot create (a read-only verify): rendered as temporary views. */
-  const readOnlyViews = new Set<string>();
-  const clones = new Set<string>();
-  const cloneOf = new Map<string, string>();
-  const steps = async () => {
-    await c.query(`SET LOCAL lock_timeout = '5s'`);
-    for (const s of pack.statements) {
-      const o = s.object;
-      if (s.kind === 'set') await dryStep(c, s)(s.sql);
-      if (!o || recorded.has(o)) continue;
-      const dryName = `pgopt_dry_${tag}_${s.ordinal}`;
-      if (o.kind === 'matview') {
-        const schema = schemaOf.get(o)!;
-        const m = await dryMatview(c, pack, s, schema, live.get(o) || !(await canCreateIn(c, schema)) ? dryName : null);
-        if (m.readOnly) readOnlyViews.add(`${schema}.${o.name}`);
-        out.set(o, m.definition);
-        continue;
-      }
-      const t = tables.get(o)!;
-      // An index on a pack view that is not there and cannot be made here: nothing to render it on.
-      const unmade = readOnlyViews.has(`${t.schema}.${t.name}`) && !(await relationOid(c, qualify(t.schema, t.name)));
-      const table = qualify(t.schema, t.name);
-      if (!cloneOf.has(table)) cloneOf.set(table, `pgopt_dry_${tag}_t${cloneOf.size}`);
-      out.set(o, unmade ? '' : await dryIndex(c, s, t, { clone: cloneOf.get(table)!, index: dryName }, clones));
-    }
-  };
-  await withRolledBackTransaction(c, steps, { timeoutMs: 60_000 });
   return out;
 }
 
@@ -531,30 +407,4 @@ function recordedRenderings(
     if (sameDefinition(o, l.definition, row.catalogDefinition)) out.set(o, row.catalogDefinition);
   }
   return out;
-}
-
-/**
- * What a materialized view may call without --allow-unsafe: no VOLATILE function (it could change
- * the database at every build and refresh), and nothing owned by a role the caller does not trust.
- * A volatility label is the owner's word: a function marked STABLE may still write, and pgopt runs
- * it with the caller's rights. Trusted owners: a superuser, the caller, a role the caller is a member of.
- */
-function refuseUnsafeCalls(s: PackStatement, calls: ViewCall[]): void {
-  const refuse = (what: string, hint: string) => {
-    throw new PgoptError('input', `refused: the materialized view ${what}`, { location: s.location, hint });
-  };
-  const foreign = calls.filter((f) => !f.ownerTrusted);
-  if (foreign.length) {
-    refuse(
-      `calls ${foreign.map((f) => `${f.signature} (owned by ${f.owner})`).join(', ')}, code another role wrote, which would run with your rights at every build and refresh`,
-      'have a trusted role own those functions, or pass --allow-unsafe if you have read them',
-    );
-  }
-  const volatile = calls.filter((f) => f.volatile).map((f) => f.signature);
-  if (volatile.length) {
-    refuse(
-      `calls VOLATILE function(s) ${volatile.join(', ')}, which may change the database at every build and refresh`,
-      'use only STABLE or IMMUTABLE functions in a view, or pass --allow-unsafe to run it anyway',
-    );
-  }
 }

@@ -30,11 +30,27 @@ export async function dropIndexConcurrently(c: Session, schema: string, name: st
   await withBuildTimeout(c, o, () => c.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualify(schema, name)}`));
 }
 
+/**
+ * Name the transactions older than --long-transaction-seconds (X) a build is about to wait for.
+ * With `o.quietUntil` (apply's lanes share one), a look at time T asks for those older than X/2:
+ * none proves none can be older than X before T + X/2, since such a transaction would have been
+ * open at T and older than X/2 then. A run of quick builds thus looks once per X/2, not once per
+ * build (a look at pg_stat_activity costs about a millisecond).
+ */
 export async function warnAboutLongTransactions(c: Session, a: Assessment, o: RunOptions): Promise<void> {
-  const sessions: SessionInfo[] = await longTransactions(c, o.longTransactionSeconds).catch(() => []);
+  const sessions = await transactionsOlderThan(c, o.longTransactionSeconds, o.quietUntil);
   // A distributed build also waits on each worker, for transactions the coordinator cannot see.
   if (onShards(a.table?.topology)) sessions.push(...(await workerLongTransactions(c, o.longTransactionSeconds).catch(() => [])));
   if (sessions.length) o.onProgress?.({ type: 'waiting-for-transactions', object: a.qualifiedName, sessions });
+}
+
+async function transactionsOlderThan(c: Session, seconds: number, quiet?: { ms: number }): Promise<SessionInfo[]> {
+  const now = performance.now();
+  if (!quiet) return longTransactions(c, seconds).catch(() => []);
+  if (now < quiet.ms) return [];
+  const near = await longTransactions(c, seconds / 2).catch(() => null);
+  if (near && !near.length) quiet.ms = now + (seconds / 2) * 1000;
+  return (near ?? []).filter((s) => s.ageSeconds > seconds);
 }
 
 /**
@@ -89,11 +105,16 @@ export async function buildIndex(
  * never an index of that name that was there before.
  */
 async function buildConcurrently(c: Session, o: RunOptions, sql: string, schema: string, name: string): Promise<void> {
-  // Only its oid: whatever is there already is never this statement's leftover.
-  const before = await relationOid(c, qualify(schema, name));
+  // Only its oid: whatever is there already is never this statement's leftover. Undefined: the
+  // build never started, so nothing can be its leftover.
+  let before: number | null | undefined;
   try {
-    await asUserForBuild(c, o.buildTimeoutMs, () => runOneStatement(c, sql));
+    await asUserForBuild(c, o.buildTimeoutMs, qualify(schema, name), (existing) => {
+      before = existing;
+      return runOneStatement(c, sql);
+    });
   } catch (err) {
+    if (before === undefined) throw err;
     const left = await findIndex(c, schema, name).catch(() => null);
     if (left && !left.valid && left.oid !== before) {
       await dropLeftover(c, schema, name, o, err);

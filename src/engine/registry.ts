@@ -348,6 +348,61 @@ export async function upsertRow(c: Session, row: NewRow): Promise<void> {
   );
 }
 
+/**
+ * The applied row of an object this run built, with what the catalog shows of it (its oid, the
+ * server's rendering, its table) read by the same statement, and the build's event: one round trip
+ * per object built, and the row and its event commit together.
+ */
+export async function recordBuilt(
+  c: Session,
+  row: Omit<NewRow, 'state' | 'catalogDefinition' | 'objectOid' | 'tableOid' | 'preExisting'>,
+  event: EventInput,
+): Promise<void> {
+  await assertRegistry(c);
+  await c.query(
+    `WITH live AS (
+        SELECT c.oid, CASE WHEN c.relkind = 'm' THEN pg_catalog.pg_get_viewdef(c.oid) ELSE pg_catalog.pg_get_indexdef(c.oid) END AS def,
+               (SELECT i.indrelid FROM pg_catalog.pg_index i WHERE i.indexrelid = c.oid) AS table_oid
+          FROM pg_catalog.pg_class c
+         WHERE c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident($2) || '.' || pg_catalog.quote_ident($3))
+           AND c.relkind = ANY (CASE WHEN $4 = 'matview' THEN '{m}' ELSE '{i,I}' END::"char"[])
+     ), event AS (
+        INSERT INTO pgopt.events (run_id, pack, action, object, outcome, duration_ms, detail, pgopt_version)
+        VALUES ($12, $1, $13, $14, $15, $16, $17, $11)
+     )
+     INSERT INTO pgopt.objects (pack, schema_name, object_name, kind, table_name, ordinal, state, statement,
+        fingerprint, catalog_definition, rollback_sql, object_oid, pre_existing, applied_at, applied_by, duration_ms, pgopt_version, table_oid)
+     SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::int, 'applied', $7::text, $8::text, live.def, $9::text[], live.oid,
+            false, clock_timestamp(), current_user, $10::numeric, $11::text, live.table_oid
+       FROM (VALUES (1)) AS one (x) LEFT JOIN live ON true
+     ON CONFLICT (pack, schema_name, object_name) DO UPDATE SET
+        kind = EXCLUDED.kind, table_name = EXCLUDED.table_name, ordinal = EXCLUDED.ordinal, state = EXCLUDED.state,
+        statement = EXCLUDED.statement, fingerprint = EXCLUDED.fingerprint, catalog_definition = EXCLUDED.catalog_definition,
+        rollback_sql = EXCLUDED.rollback_sql, object_oid = EXCLUDED.object_oid, pre_existing = EXCLUDED.pre_existing,
+        applied_at = EXCLUDED.applied_at, applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
+        pgopt_version = EXCLUDED.pgopt_version, table_oid = EXCLUDED.table_oid`,
+    [
+      row.pack,
+      row.schema,
+      row.name,
+      row.kind,
+      row.table,
+      row.ordinal,
+      row.statement,
+      row.fingerprint,
+      row.rollbackSql,
+      row.durationMs,
+      PGOPT_VERSION,
+      event.runId,
+      event.action,
+      event.object ?? null,
+      event.outcome,
+      event.durationMs ?? null,
+      event.detail === undefined ? null : JSON.stringify(event.detail),
+    ],
+  );
+}
+
 export async function setRowState(c: Session, pack: string, schema: string, name: string, state: RowState): Promise<void> {
   await assertRegistry(c);
   await c.query(`UPDATE pgopt.objects SET state = $4 WHERE pack = $1 AND schema_name = $2 AND object_name = $3`, [

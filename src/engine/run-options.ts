@@ -14,6 +14,8 @@ export interface RunOptions {
   waitMs: number;
   /** Transactions older than this are named before a concurrent build. */
   longTransactionSeconds: number;
+  /** Set by apply, shared by its lanes: until when no transaction can be that old (warnAboutLongTransactions). */
+  quietUntil?: { ms: number };
   onProgress?: ProgressListener;
   /** Set by apply when it has a monitor connection: live progress of each build. */
   watch?: import('./watch.js').Watch;
