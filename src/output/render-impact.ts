@@ -1,5 +1,5 @@
 import type { ChalkInstance } from 'chalk';
-import type { ImpactResult, StatementImpact } from '../production/impact.js';
+import { leftOutText, type ImpactResult, type StatementImpact } from '../production/impact.js';
 import type { Snapshot } from '../production/snapshots.js';
 import { table } from './render-pack.js';
 import { paintVerdict } from './render-bench.js';
@@ -30,6 +30,7 @@ export function renderImpact(r: ImpactResult, c: ChalkInstance): string {
         : `${o.object}: ${o.scans ?? '?'} scan(s) since the apply`,
     );
   for (const w of [...r.problems, ...r.warnings]) lines.push(c.yellow(`warning: ${w}`));
+  if (r.leftOut) lines.push(c.dim(leftOutText(r.leftOut)));
   lines.push(`production time saved: ${perHour(r.savedMsPerHour)} (statements called faster or slower, at the after window's rate)`);
   return lines.join('\n');
 }
@@ -44,6 +45,7 @@ export function impactMarkdown(r: ImpactResult): string {
     '|---|--:|--:|--:|---|--:|',
     ...rows,
     '',
+    ...(r.leftOut ? [`${leftOutText(r.leftOut)}.`, ''] : []),
     `Production time saved: ${perHour(r.savedMsPerHour)}.`,
   ].join('\n');
 }

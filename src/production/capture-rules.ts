@@ -67,19 +67,39 @@ function statementRelations(tree: Node): RelationRef[] {
   return [t, ...read.filter((r) => r.schema !== t.schema || r.name !== t.name)];
 }
 
-function classify(s: StatementCounters, o: CaptureOptions): { reason: LeftOutReason } | Chosen {
-  if (s.query === '<insufficient privilege>') return { reason: 'insufficient-privilege' };
-  const stmts = tryParse(s.query);
+type Shape = { reason: 'insufficient-privilege' | 'unparsable' | 'utility' } | Omit<Chosen, 'counters'>;
+
+/** What a statement's text is: a read or a write and the relations it names, or why it is neither. */
+function statementShape(query: string): Shape {
+  if (query === '<insufficient privilege>') return { reason: 'insufficient-privilege' };
+  const stmts = tryParse(query);
   if (!stmts || stmts.length !== 1) return { reason: 'unparsable' };
   const tree = stmts[0];
   const type = nodeType(tree);
   if (!READS.has(type) && !WRITES.has(type)) return { reason: 'utility' };
-  const kind = READS.has(type) ? 'read' : 'write';
-  if (kind === 'write' && !o.includeWrites) return { reason: 'writes' };
-  const relations = statementRelations(tree);
-  if (!relations.length || relations.every(isCatalog)) return { reason: 'catalog-only' };
+  return { tree, kind: READS.has(type) ? 'read' : 'write', relations: statementRelations(tree) };
+}
+
+const catalogOnly = (relations: RelationRef[]) => !relations.length || relations.every(isCatalog);
+
+function classify(s: StatementCounters, o: CaptureOptions): { reason: LeftOutReason } | Chosen {
+  const shape = statementShape(s.query);
+  if ('reason' in shape) return shape;
+  if (shape.kind === 'write' && !o.includeWrites) return { reason: 'writes' };
+  if (catalogOnly(shape.relations)) return { reason: 'catalog-only' };
   if (s.calls < o.minCalls) return { reason: 'few-calls' };
-  return { counters: s, tree, kind, relations };
+  return { counters: s, ...shape };
+}
+
+/**
+ * A statement no pack can change, known from its text: a utility statement (SET, BEGIN, DDL) or one
+ * that reads only the system catalogs (monitoring tools, pgopt's own statements sent before it
+ * stops tracking itself). A text this role cannot read, or cannot parse, is not known to be one.
+ * Needs the parser loaded (ensureParser).
+ */
+export function beyondAnyPack(query: string): boolean {
+  const shape = statementShape(query);
+  return 'reason' in shape ? shape.reason === 'utility' : catalogOnly(shape.relations);
 }
 
 /** The statements worth capturing, heaviest first, and why every other one was left out. */

@@ -4,7 +4,8 @@ import { PgoptError } from '../errors.js';
 import { readRows, registryExists, registryVersion } from '../engine/registry.js';
 import { currentCounters, indexScansAt, listSnapshots, statementsAt, type Snapshot, type StatementAt } from './snapshots.js';
 import { decideImpact, windowOf, type Window } from './windows.js';
-import { statementName } from './capture-rules.js';
+import { beyondAnyPack, statementName } from './capture-rules.js';
+import { ensureParser } from '../sql/parse.js';
 
 /** One moment of the counters: a stored snapshot, or now. */
 export interface Moment {
@@ -37,9 +38,15 @@ export interface ImpactResult {
   problems: string[];
   warnings: string[];
   statements: StatementImpact[];
+  /** Statements that ran in the after window but no pack can change (utility, catalogs only): not judged. */
+  leftOut: number;
   objects: { object: string; scans: number | null; unused: boolean }[];
   savedMsPerHour: number;
 }
+
+/** What the statements left out (ImpactResult.leftOut) were, as every output says it. */
+export const leftOutText = (n: number): string =>
+  `${n} statement(s) no pack can change (utility statements, or reads of the system catalogs only) not judged`;
 
 /** Why the window from `a` to `b` cannot be judged at all, or null. */
 export function windowProblem(a: Moment, b: Moment): string | null {
@@ -62,7 +69,7 @@ export function judge(
   pivotStart: Moment,
   pivotEnd: Moment,
   now: Moment,
-): Pick<ImpactResult, 'problems' | 'warnings' | 'statements' | 'savedMsPerHour'> {
+): Pick<ImpactResult, 'problems' | 'warnings' | 'statements' | 'leftOut' | 'savedMsPerHour'> {
   const problems = [start ? windowProblem(start, pivotStart) : null, windowProblem(pivotEnd, now)].filter((p): p is string => !!p);
   const warnings: string[] = [];
   if (!start && pivotStart.since.getTime() !== pivotStart.serverStarted.getTime())
@@ -74,6 +81,7 @@ export function judge(
   const index = (m: Moment | null) => new Map((m?.statements ?? []).map((s) => [key(s), s]));
   const [s0, s1, s2] = [index(start), index(pivotStart), index(pivotEnd)];
   const afterHours = Math.max(1e-9, (now.at.getTime() - pivotEnd.at.getTime()) / 3.6e6);
+  let leftOut = 0;
   const statements = now.statements.flatMap((s): StatementImpact[] => {
     const k = key(s);
     const before = s1.get(k)
@@ -81,6 +89,10 @@ export function judge(
       : windowOf(null, { calls: 0, totalMs: 0, stddevMs: 0, rows: 0, sharedBlocks: 0 });
     const after = between(s2.get(k) ?? null, s);
     if (!('invalid' in after) && after.calls === 0) return [];
+    if (beyondAnyPack(s.query)) {
+      leftOut++;
+      return [];
+    }
     const v = problems.length
       ? { verdict: 'inconclusive' as Verdict, reason: problems[0], speedup: null, p: null }
       : decideImpact(before, after);
@@ -104,7 +116,7 @@ export function judge(
     ];
   });
   statements.sort((a, b) => (b.savedMsPerHour ?? 0) - (a.savedMsPerHour ?? 0));
-  return { problems, warnings, statements, savedMsPerHour: statements.reduce((t, s) => t + (s.savedMsPerHour ?? 0), 0) };
+  return { problems, warnings, statements, leftOut, savedMsPerHour: statements.reduce((t, s) => t + (s.savedMsPerHour ?? 0), 0) };
 }
 
 async function momentOf(c: Session, s: Snapshot): Promise<Moment> {
@@ -154,6 +166,7 @@ export async function measureImpact(c: Session, o: { pack?: string; at?: string 
     statements: now.statements,
   };
   const [m0, m1, m2] = [start && (await momentOf(c, start)), await momentOf(c, pivotStart), await momentOf(c, pivotEnd)];
+  await ensureParser();
   const judged = judge(m0, m1, m2, nowMoment);
   const objects = o.pack ? await objectUse(c, o.pack, pivotEnd.id, now.indexes) : [];
   return {

@@ -5,7 +5,7 @@
  * CI artifact.
  */
 import { VERDICTS, type Verdict } from '../bench/compare.js';
-import type { ImpactResult, StatementImpact } from '../production/impact.js';
+import { leftOutText, type ImpactResult, type StatementImpact } from '../production/impact.js';
 import { esc, ms as msText, REPORT_CSS, VERDICT_SYMBOL } from './html.js';
 
 /** A window with no calls has no mean. */
@@ -57,6 +57,7 @@ ${warnings ? `<h2>Warnings</h2><ul>${warnings}</ul>` : ''}
 <h2>Per statement</h2>
 <table><thead><tr><th>statement</th><th>calls before</th><th>mean before</th><th>calls after</th><th>mean after</th><th>verdict</th><th>saved</th></tr></thead>
 <tbody>${r.statements.map(statementRow).join('\n')}</tbody></table>
+${r.leftOut ? `<p class="sub">${esc(leftOutText(r.leftOut))}.</p>` : ''}
 ${objectsHtml(r)}
 </body></html>
 `;

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureParser } from '../../src/sql/parse.js';
+import { judge } from '../../src/production/impact.js';
+import { beyondAnyPack } from '../../src/production/capture-rules.js';
 import { decideImpact, incompleteBeta, studentP, welch, windowOf, type Cumulative, type Window } from '../../src/production/windows.js';
 
 /** Cumulative counters as pg_stat_statements keeps them, from the executions themselves. */
@@ -85,5 +88,47 @@ describe('the impact verdict', () => {
       reason: expect.stringContaining('10 call(s) in the before window'),
     });
     expect(decideImpact({ invalid: 'x' }, win(500, 0.5, 10)).verdict).toBe('inconclusive');
+  });
+});
+
+describe('which statements impact judges', () => {
+  beforeAll(ensureParser);
+  const at = (query: string, queryid: string, times: number[]) => ({ ...counters(times), queryid, role: 'app', query, since: null });
+  const moment = (minutes: number, statements: ReturnType<typeof at>[]) => ({
+    at: new Date(Date.UTC(2026, 11, 2, 12, minutes)),
+    serverStarted: new Date(Date.UTC(2026, 11, 1)),
+    since: new Date(Date.UTC(2026, 11, 1)),
+    dealloc: 0,
+    statements,
+  });
+  const slow = times(40, 10);
+  const fast = times(40, 1);
+  const TEXTS = {
+    app: 'SELECT id FROM app.orders WHERE user_id = $1',
+    set: 'SET search_path = $1',
+    catalog: 'SELECT pg_catalog.current_setting($1) AS path, pg_catalog.current_schemas($2)::text[] AS schemas',
+    registry: 'INSERT INTO pgopt.events (run_id, pack) VALUES ($1, $2)',
+    hidden: '<insufficient privilege>',
+  };
+  it('statements no pack can change (utility, the catalogs only, pgopt itself) are counted, not judged; the application and the unknown are judged', () => {
+    const before = Object.values(TEXTS).map((q, i) => at(q, String(i), slow));
+    const after = Object.values(TEXTS).map((q, i) => at(q, String(i), [...slow, ...fast]));
+    const r = judge(null, moment(0, before), moment(10, before), moment(20, after));
+    expect(r.statements.map((s) => s.query).sort()).toEqual([TEXTS.hidden, TEXTS.app].sort());
+    expect(r.leftOut).toBe(3);
+    // The control: each left-out statement did run in the after window, and would be a row of its own.
+    expect(after.filter((s) => s.calls > slow.length).length).toBe(5);
+    expect(r.statements.find((s) => s.query === TEXTS.app)?.verdict).toBe('faster');
+  });
+  it('the rule, statement by statement', () => {
+    const beyond = (q: string) => beyondAnyPack(q);
+    expect(beyond('BEGIN')).toBe(true);
+    expect(beyond('SELECT $1')).toBe(true);
+    expect(beyond('SELECT relname FROM pg_class WHERE oid = $1')).toBe(true);
+    expect(beyond('SELECT * FROM information_schema.tables')).toBe(true);
+    expect(beyond('UPDATE app.orders SET total = $1 WHERE id = $2')).toBe(false);
+    expect(beyond('SELECT o.id FROM app.orders o JOIN pg_class c ON c.oid = o.id')).toBe(false);
+    expect(beyond('SELEC broken')).toBe(false);
+    expect(beyond('<insufficient privilege>')).toBe(false);
   });
 });
