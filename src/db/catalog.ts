@@ -491,6 +491,23 @@ export async function relationOid(c: Session, qualifiedName: string): Promise<nu
   return res.rows[0]?.oid ?? null;
 }
 
+/**
+ * Each relation's size in blocks, by oid, from its files (not from statistics, which a table never
+ * analyzed lacks): a partitioned table's is the sum of its partitions'.
+ */
+export async function relationBlocks(c: Session, oids: number[]): Promise<Map<number, number>> {
+  if (!oids.length) return new Map();
+  const res = await c.query(
+    `SELECT c.oid::int AS oid,
+            (CASE WHEN c.relkind = 'p'
+                  THEN (SELECT coalesce(sum(pg_catalog.pg_relation_size(t.relid)), 0) FROM pg_catalog.pg_partition_tree(c.oid) AS t)
+                  ELSE pg_catalog.pg_relation_size(c.oid) END)::float8 / pg_catalog.current_setting('block_size')::float8 AS blocks
+       FROM pg_catalog.unnest($1::oid[]) AS o(oid) JOIN pg_catalog.pg_class c ON c.oid = o.oid`,
+    [oids],
+  );
+  return new Map(res.rows.map((r) => [r.oid as number, Math.ceil(r.blocks as number)]));
+}
+
 /** Each relation's partition key as the server renders it, by qualified name (null: not partitioned, or not there). */
 export async function partitionKeys(c: Session, qualifiedNames: string[]): Promise<Map<string, string | null>> {
   if (!qualifiedNames.length) return new Map();

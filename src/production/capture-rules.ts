@@ -167,17 +167,23 @@ export function loggedValueSets(c: Chosen, logged: LoggedStatement[], count: num
 export const valuesQuery = (sets: (string | null)[][]): string =>
   `VALUES ${sets.map((row) => `(${row.map((v) => (v === null ? 'NULL' : quoteLiteral(v))).join(', ')})`).join(', ')}`;
 
-/** How many rows each table's sample aims at: enough variety, a sort of a few hundred rows. */
-const SAMPLE_ROWS = 200;
+/**
+ * How many blocks each table's sample reads: four times the sets, so most sets come from blocks of
+ * their own even where a column's values are clustered by insertion (a 3M-row table whose every
+ * 50 consecutive rows share a value: 43–47 distinct values in 50 sets over seven seeds), and at
+ * most 1.6 MB read whatever the table's size (BENCHMARKS.md, "capture's sample").
+ */
+const SAMPLE_BLOCKS = 200;
 export const PARAM_SETS = 50;
 
 /**
- * A `-- params:` query that draws real values from the data: per table, a Bernoulli sample with a
- * fixed seed (REPEATABLE, so a before and an after run read the same values), ordered by row
- * position hashed, the columns of one row together; several tables zipped by rank. Null when
- * some $n has no source.
+ * A `-- params:` query that draws real values from the data: per table, a sample of about
+ * SAMPLE_BLOCKS blocks (SYSTEM: it reads only the blocks it picks, where BERNOULLI reads the whole
+ * table to pick rows) with a fixed seed (REPEATABLE, so a before and an after run read the same
+ * values), ordered by row position hashed, the columns of one row together; several tables zipped
+ * by rank. A table of fewer blocks is read whole. Null when some $n has no source.
  */
-export function paramsQuery(sources: ParamSource[], estimatedRows: (t: { schema: string; name: string }) => number): string | null {
+export function paramsQuery(sources: ParamSource[], blocks: (t: { schema: string; name: string }) => number): string | null {
   if (sources.some((s) => s.kind === 'none')) return null;
   // The query is written on a `-- params:` line: a name with a line break in it would end the comment there.
   if (sources.some((s) => s.kind === 'column' && ![s.table.schema, s.table.name, s.column].every(fitsCommentLine))) return null;
@@ -194,12 +200,12 @@ export function paramsQuery(sources: ParamSource[], estimatedRows: (t: { schema:
   });
   if (!tables.length) return `SELECT ${select.join(', ')}`;
   const samples = tables.map((t, i) => {
-    const pct = Math.min(100, Math.max(0.0001, (100 * SAMPLE_ROWS) / Math.max(1, estimatedRows(t))));
+    const pct = Math.min(100, Math.max(0.0001, (100 * SAMPLE_BLOCKS) / Math.max(1, blocks(t))));
     const cols = t.columns.map((c, j) => `x.${quoteIdent(c)} AS c${j + 1}`).join(', ');
     const notNull = t.columns.map((c) => `x.${quoteIdent(c)} IS NOT NULL`).join(' AND ');
     return (
       `(SELECT ${cols}, row_number() OVER (ORDER BY md5(x.ctid::text)) AS k FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)} AS x ` +
-      `TABLESAMPLE BERNOULLI (${Number(pct.toPrecision(3))}) REPEATABLE (7) WHERE ${notNull}) AS s${i + 1}`
+      `TABLESAMPLE SYSTEM (${Number(pct.toPrecision(3))}) REPEATABLE (7) WHERE ${notNull}) AS s${i + 1}`
     );
   });
   const from = samples.map((s, i) => (i === 0 ? s : `JOIN ${s} USING (k)`)).join(' ');

@@ -1,6 +1,6 @@
 import type { TableFacts, TableLookup } from '../advise/candidates.js';
 import { readParams } from '../bench/runner.js';
-import { findRelations, tableColumns } from '../db/catalog.js';
+import { findRelations, relationBlocks, tableColumns } from '../db/catalog.js';
 import type { Session } from '../db/session.js';
 import { prepareSession } from '../db/session.js';
 import { readStatementCounters, statStatementsInfo, type StatementCounters, type StatStatementsInfo } from '../db/stat-statements.js';
@@ -153,7 +153,7 @@ async function captureOne(
       unchecked: null,
     };
   }
-  const params = count ? paramsQuery(sources, (t) => lookup.rows.get(`${t.schema}.${t.name}`) ?? 0) : null;
+  const params = count ? paramsQuery(sources, (t) => lookup.blocks.get(`${t.schema}.${t.name}`) ?? 0) : null;
   if (count && !params) return null;
   const base = { name: queryName(ch), kind: ch.kind, counters: ch.counters, sources, params };
   if (!params) return { ...base, unchecked: null };
@@ -172,7 +172,8 @@ async function captureOne(
 
 interface Lookup {
   find: TableLookup;
-  rows: Map<string, number>;
+  /** Each table's size in blocks: what its sample reads is bounded by it. */
+  blocks: Map<string, number>;
   oids: Map<string, number>;
 }
 
@@ -181,16 +182,16 @@ async function tableLookup(c: Session, chosen: Chosen[]): Promise<Lookup> {
   const refs = [...new Map(chosen.flatMap((ch) => ch.relations).map((r) => [`${r.schema ?? ''}.${r.name}`, r])).values()];
   const found = await findRelations(c, refs);
   const byRef = new Map<string, TableFacts>();
-  const rows = new Map<string, number>();
   const oids = new Map<string, number>();
   for (const [i, rel] of found.entries()) {
     if (!rel || !['r', 'p', 'm'].includes(rel.relkind)) continue;
     const facts = { schema: rel.schema, name: rel.name, columns: await tableColumns(c, rel.oid) };
     byRef.set(`${refs[i].schema ?? ''}.${refs[i].name}`, facts);
-    rows.set(`${rel.schema}.${rel.name}`, rel.estimatedRows);
     oids.set(`${rel.schema}.${rel.name}`, rel.oid);
   }
-  return { find: (schema, name) => byRef.get(`${schema ?? ''}.${name}`), rows, oids };
+  const sizes = await relationBlocks(c, [...oids.values()]);
+  const blocks = new Map([...oids].map(([table, oid]) => [table, sizes.get(oid) ?? 0]));
+  return { find: (schema, name) => byRef.get(`${schema ?? ''}.${name}`), blocks, oids };
 }
 
 /**

@@ -172,6 +172,34 @@ describe('pgopt capture', () => {
     expect(r.stdout).toContain('$1 from app.orders.id');
   });
 
+  it('values from a large table come from a bounded sample: about 200 of its blocks read, where a Bernoulli sample reads every one', async () => {
+    // Every 40 consecutive rows share an account: values clustered by insertion, the hard case for a block sample.
+    await db.query(`CREATE TABLE app.events (id int, account int NOT NULL, pad text);
+      INSERT INTO app.events SELECT g, g / 40, repeat('x', 300) FROM generate_series(1, 100000) g; ANALYZE app.events`);
+    await traffic(db.url, 'SELECT id FROM app.events WHERE account = $1', (i) => [i * 7], 30);
+    const r = await runCli(['capture', '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    const params = /-- name: select_events_[0-9a-f]{6}\n(?:--.*\n)*?-- params: (.*)\n/.exec(r.stdout)![1];
+    const blocks = Number((await db.query(`SELECT pg_relation_size('app.events') / 8192 AS b`))[0].b);
+    const sampleRead = async (sql: string) => {
+      const plan = (await db.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`))[0]['QUERY PLAN'][0].Plan;
+      const scans: { 'Shared Hit Blocks': number; 'Shared Read Blocks': number }[] = [];
+      const walk = (n: { 'Node Type': string; Plans?: unknown[] }) => {
+        if (n['Node Type'] === 'Sample Scan') scans.push(n as never);
+        for (const child of (n.Plans ?? []) as (typeof n)[]) walk(child);
+      };
+      walk(plan);
+      return scans.reduce((t, s) => t + s['Shared Hit Blocks'] + s['Shared Read Blocks'], 0);
+    };
+    expect(blocks).toBeGreaterThan(4000);
+    expect(await sampleRead(params)).toBeLessThan(300);
+    const values = await db.query(params);
+    expect(values).toHaveLength(50);
+    expect(new Set(values.map((v) => v.p1)).size).toBeGreaterThan(30);
+    // The control: the same query as a Bernoulli sample reads the whole table for its 50 rows.
+    expect(await sampleRead(params.replace('TABLESAMPLE SYSTEM', 'TABLESAMPLE BERNOULLI'))).toBeGreaterThanOrEqual(blocks);
+  });
+
   it('a role without pg_read_all_stats is told why others’ statements are missing', async () => {
     const r = await runCli(['capture', '--db', as(bob)]);
     expect(r.code, r.stderr).toBe(0);

@@ -122,8 +122,8 @@ describe('the params query capture writes', () => {
     );
     const q = paramsQuery(s, (t) => (t.name === 'orders' ? 1e6 : 100))!;
     expect(q).toContain('s1.c1 AS p1, s1.c2 AS p2, s2.c1 AS p3, 20 AS p4');
-    expect(q).toContain('TABLESAMPLE BERNOULLI (0.02) REPEATABLE (7)');
-    expect(q).toContain('TABLESAMPLE BERNOULLI (100) REPEATABLE (7)');
+    expect(q).toContain('TABLESAMPLE SYSTEM (0.02) REPEATABLE (7)');
+    expect(q).toContain('TABLESAMPLE SYSTEM (100) REPEATABLE (7)');
     expect(q).toContain('JOIN (SELECT x."email" AS c1');
     expect(() => parseTrusted(q)).not.toThrow();
   });
