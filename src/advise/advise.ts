@@ -11,7 +11,9 @@ import { randomBytes } from 'node:crypto';
 import type { Node } from '@pgsql/types';
 import { compareRuns, type QueryComparison } from '../bench/compare.js';
 import { readParams, runBench, type BenchOptions, type BenchResult } from '../bench/runner.js';
-import type { Workload } from '../bench/workload.js';
+import type { Workload, WorkloadQuery } from '../bench/workload.js';
+import { genericPlan, type GenericPlan } from '../db/generic-plan.js';
+import { estimatedEffect } from './generic-plan.js';
 import { writeProbes } from '../bench/writes.js';
 import { findIndex, findRelation, hypopgAvailable, hypopgSchema, tableColumns } from '../db/catalog.js';
 import { asUser, prepareSession, requireWritable, type Session } from '../db/session.js';
@@ -91,7 +93,8 @@ async function plannedQueries(c: Session, workload: Workload, timeoutMs: number)
   const out = new Map<string, PlannedQuery>();
   for (const q of workload.queries) {
     const params = q.params ? ((await readParams(c, q.params, timeoutMs)).rows[0] as unknown[]) : [];
-    out.set(q.name, { name: q.name, sql: q.forms[0].sql, params: params ?? [] });
+    const form = q.forms[0];
+    out.set(q.name, { name: q.name, sql: form.sql, params: params ?? [], planOnly: q.planOnly, paramCount: form.paramCount });
   }
   return out;
 }
@@ -245,10 +248,33 @@ async function measureTrials(c: Session, workload: Workload, result: AdviceResul
     new Set([...servedBy(result.trials.filter((t) => t.outcome === 'not-tried')), ...probeNames]),
     o,
   );
+  const planOnly = workload.queries.filter((q) => q.planOnly && servedBy(round1).has(q.name));
+  const plansBefore = await genericPlans(c, planOnly, o);
   const after1 = await buildAndMeasure(c, measured, round1, round1, before, result.trialPack, o, probeNames);
+  await recordEstimates(c, round1, planOnly, plansBefore, o);
   result.writes = writeCosts(before, after1, probeNames, round1);
   await dropLosers(c, round1, result.trialPack, o);
   await coveringRound(c, workload, result.trials, round1, { before, after1 }, result.trialPack, o);
+}
+
+/** The generic plan of each query advise cannot run (`-- values-from: none`), as the database is now. */
+async function genericPlans(c: Session, queries: WorkloadQuery[], o: AdviseOptions): Promise<Map<string, GenericPlan>> {
+  const plans = new Map<string, GenericPlan>();
+  for (const q of queries) plans.set(q.name, await genericPlan(c, q.forms[0].sql, q.forms[0].paramCount, o.bench.statementTimeoutMs));
+  return plans;
+}
+
+/** With the round's trial indexes built: what each did to the queries advise cannot run, by their generic plans. */
+async function recordEstimates(c: Session, round: Trial[], queries: WorkloadQuery[], before: Map<string, GenericPlan>, o: AdviseOptions) {
+  if (!queries.length) return;
+  step(o, `planning ${queries.length} query(ies) without values (their generic plans) with the trial indexes`);
+  const after = await genericPlans(c, queries, o);
+  for (const t of round) {
+    for (const q of queries.filter((x) => t.candidate.queries.includes(x.name))) {
+      const e = estimatedEffect(q, t.name, before.get(q.name)!, after.get(q.name)!);
+      if (e) t.effects.push(e);
+    }
+  }
 }
 
 function writeCosts(before: BenchResult, after: BenchResult, probes: string[], round1: Trial[]): WriteCost[] {

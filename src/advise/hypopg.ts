@@ -8,12 +8,16 @@ import { quoteIdent } from '../db/ident.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
 import { asUser, runOneStatement, type Session } from '../db/session.js';
 import { hypotheticalSql } from './index-sql.js';
+import { genericPlan } from '../db/generic-plan.js';
 import type { Trial } from './select.js';
 
 export interface PlannedQuery {
   name: string;
   sql: string;
   params: unknown[];
+  /** No values (`-- values-from: none`): estimated by its generic plan. */
+  planOnly?: boolean;
+  paramCount?: number;
 }
 
 /** A candidate must lower some query's estimated cost by this much to be worth a real build. */
@@ -25,6 +29,8 @@ interface Estimate {
 }
 
 async function estimate(c: Session, q: PlannedQuery, timeoutMs: number): Promise<Estimate> {
+  // No values to plan with (`-- values-from: none`): the generic plan sees the hypothetical index as well.
+  if (q.planOnly) return genericPlan(c, q.sql, q.paramCount ?? 0, timeoutMs);
   const r = await asUser(c, () =>
     withRolledBackTransaction(c, () => runOneStatement(c, `EXPLAIN (FORMAT JSON) ${q.sql}`, q.params), { readOnly: true, timeoutMs }),
   );

@@ -2,6 +2,7 @@
 import { commentLine } from '../sql/comment.js';
 import type { AdviceResult } from './advise.js';
 import { savedMs, weighedSaving, type Trial } from './select.js';
+import { GENERIC_COST_RATIO } from './generic-plan.js';
 
 const ms = (v: number) => (v < 1 ? `${v.toFixed(3)} ms` : `${v.toFixed(1)} ms`);
 const bytes = (n: number | null) => (n === null ? '?' : n < 1 << 20 ? `${Math.round(n / 1024)} kB` : `${(n / (1 << 20)).toFixed(1)} MB`);
@@ -23,7 +24,11 @@ function trialComment(t: Trial, r: AdviceResult): string[] {
   ];
   for (const e of t.effects) {
     const x = e.speedup ? `${e.speedup >= 10 ? e.speedup.toFixed(0) : e.speedup.toFixed(1)}×, ` : '';
-    lines.push(`--   ${e.query}: ${ms(e.beforeMs)} → ${ms(e.afterMs)} (${x}${e.verdict}) measured`);
+    lines.push(
+      e.estimated
+        ? `--   ${e.query}: ${x}${e.verdict} by its generic plan (${e.reason}); ${ms(e.beforeMs)} in production → ${ms(e.afterMs)} estimated`
+        : `--   ${e.query}: ${ms(e.beforeMs)} → ${ms(e.afterMs)} (${x}${e.verdict}) measured`,
+    );
   }
   for (const p of t.predicted ?? [])
     lines.push(`--   ${p.query}: planner cost ${p.costBefore.toFixed(1)} → ${p.costAfter.toFixed(1)} predicted by HypoPG`);
@@ -38,7 +43,8 @@ export function packText(r: AdviceResult, server: string): string {
   const head = [
     `-- pgopt advise: workload ${r.workload}, PostgreSQL ${server}, ${new Date().toISOString().slice(0, 10)}`,
     '-- Each index was built for real and kept only because a query that used it was significantly faster',
-    "-- (bench's verdict rule). Apply with: pgopt apply <this file>",
+    "-- (bench's verdict rule), or, for a query with no values to run it with, because its generic plan read",
+    `-- the index and cost at least ${GENERIC_COST_RATIO} times less. Apply with: pgopt apply <this file>`,
   ];
   // Names, literals from the workload and the server's words stay on their comment's line (commentLine).
   const comment = (lines: string[]) => lines.map(commentLine).join('\n');

@@ -16,6 +16,11 @@ export interface QueryEffect {
   reason: string;
   /** How often production runs the query (a captured workload's `-- calls-per-hour:`). */
   callsPerHour?: number;
+  /**
+   * Not measured: the query has no values to run it with (`-- values-from: none`). Its verdict is the
+   * generic plan's (predictsFaster), its times production's mean and that mean over the cost ratio.
+   */
+  estimated?: boolean;
 }
 
 export type TrialOutcome = 'kept' | 'no-gain' | 'unused' | 'over-budget' | 'covered' | 'invalid' | 'screened-out' | 'not-tried';

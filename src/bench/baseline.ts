@@ -27,6 +27,7 @@ const BENCH_FILE = z.object({
   calibrationMs: z.number().positive(),
   calibrationSql: z.string().optional(),
   sequencesAdvanced: z.array(z.object({ sequence: z.string(), by: z.number() })).optional(),
+  notRun: z.array(z.string()).optional(),
   queries: z.array(
     z.object({
       name: z.string(),

@@ -130,6 +130,8 @@ export interface BenchResult {
    * any function that calls nextval. Absent in runs saved before it was recorded.
    */
   sequencesAdvanced?: { sequence: string; by: number }[];
+  /** Queries not run: `-- values-from: none`, no values for their $n (advise judges them by their generic plan). */
+  notRun?: string[];
 }
 
 /** Pick the form to run: the last whose object exists, else the raw form. */
@@ -334,8 +336,10 @@ export async function runBench(c: Session, workload: Workload, opts: BenchOption
     queries: [],
   };
   const sequences = await sequencePositions(c);
-  for (const [i, q] of workload.queries.entries()) {
-    result.queries.push(await benchQuery(c, q, o, `query ${i + 1}/${workload.queries.length} ${q.name}`));
+  const runnable = workload.queries.filter((q) => !q.planOnly);
+  if (runnable.length < workload.queries.length) result.notRun = workload.queries.filter((q) => q.planOnly).map((q) => q.name);
+  for (const [i, q] of runnable.entries()) {
+    result.queries.push(await benchQuery(c, q, o, `query ${i + 1}/${runnable.length} ${q.name}`));
     // Each query starts from a fresh session, whatever the last one left that ROLLBACK does not undo.
     await resetSession(c);
   }

@@ -42,6 +42,13 @@ export interface WorkloadQuery {
   runAs?: string;
   /** How often production runs it (`-- calls-per-hour:`, written by capture): time saved is weighed by it. */
   callsPerHour?: number;
+  /**
+   * `-- values-from: none`: capture found no values for its $n. bench cannot run it; advise judges an
+   * index for it by the planner's generic plan, and weighs what it saves by `productionMeanMs`.
+   */
+  planOnly?: boolean;
+  /** Its mean execution time in production (`-- mean-ms:`, written by capture). */
+  productionMeanMs?: number;
 }
 
 export interface Workload {
@@ -52,8 +59,8 @@ export interface Workload {
   checksum: string;
 }
 
-export const DIRECTIVES = ['name', 'params', 'when-exists', 'expect', 'calls-per-hour', 'run-as'] as const;
-const DIRECTIVE = /^--\s*(name|params|when-exists|expect|calls-per-hour|run-as):\s*(.*)$/;
+export const DIRECTIVES = ['name', 'params', 'when-exists', 'expect', 'calls-per-hour', 'run-as', 'values-from', 'mean-ms'] as const;
+const DIRECTIVE = /^--\s*(name|params|when-exists|expect|calls-per-hour|run-as|values-from|mean-ms):\s*(.*)$/;
 
 /** Edit distance with adjacent swaps (Damerau–Levenshtein, optimal string alignment). */
 function editDistance(a: string, b: string): number {
@@ -180,6 +187,9 @@ interface Entry {
   params: Directive | null;
   callsPerHour: Directive | null;
   runAs: Directive | null;
+  /** `-- values-from: none`. */
+  noValues: Directive | null;
+  meanMs: Directive | null;
   description: string[];
   form: QueryForm;
   expectations: Expectation[];
@@ -210,7 +220,17 @@ function readEntry(src: SourceText, raw: SqlStatement): Entry {
     throw inputError(`calls-per-hour must be a number of calls, not "${callsPerHour.value}"`, callsPerHour.location);
   const runAs = get('run-as')[0] ?? null;
   if (runAs && !runAs.value) throw inputError('run-as needs a role name', runAs.location);
-  return { name, whenExists, params, description, form, expectations, callsPerHour, runAs };
+  const noValues = get('values-from')[0] ?? null;
+  if (noValues && noValues.value !== 'none')
+    throw inputError(`values-from: the one value is "none", not "${noValues.value}"`, noValues.location);
+  if (noValues && params) throw inputError('"-- values-from: none" and a "-- params:" query contradict each other', noValues.location);
+  // advise plans such a query as the caller: another role's statement would plan with the caller's rights.
+  if (noValues && runAs)
+    throw inputError('"-- values-from: none" cannot go with "-- run-as:": give it a "-- params:" query', noValues.location);
+  const meanMs = get('mean-ms')[0] ?? null;
+  if (meanMs && !/^\d+(\.\d+)?(e[+-]?\d+)?$/i.test(meanMs.value))
+    throw inputError(`mean-ms must be a number of milliseconds, not "${meanMs.value}"`, meanMs.location);
+  return { name, whenExists, params, description, form, expectations, callsPerHour, runAs, noValues, meanMs };
 }
 
 /** A second entry of one name: the form used once `when-exists` names an object that exists. */
@@ -222,7 +242,7 @@ function addAlternative(existing: WorkloadQuery, e: Entry): void {
     throw inputError(`query "${name}" has two forms for ${e.whenExists}`, e.form.location);
   if (e.params)
     throw inputError('an alternative form shares the parameters of the query it replaces: remove its "-- params:"', e.params.location);
-  const own = e.callsPerHour ?? e.runAs;
+  const own = e.callsPerHour ?? e.runAs ?? e.noValues ?? e.meanMs;
   if (own) throw inputError(`an alternative form shares the "-- ${own.key}:" of the query it replaces: remove it`, own.location);
   existing.forms.push(e.form);
   existing.expectations.push(...e.expectations);
@@ -231,7 +251,7 @@ function addAlternative(existing: WorkloadQuery, e: Entry): void {
 function firstForm(e: Entry): WorkloadQuery {
   const name = e.name.value;
   if (e.whenExists) throw inputError(`"-- when-exists:" on the first form of "${name}": the raw form comes first`, e.form.location);
-  if (e.form.paramCount > 0 && !e.params)
+  if (e.form.paramCount > 0 && !e.params && !e.noValues)
     throw inputError(`query "${name}" uses $${e.form.paramCount} but has no "-- params:" query`, e.form.location);
   const description = e.description.filter(Boolean).join(' ');
   return {
@@ -243,6 +263,8 @@ function firstForm(e: Entry): WorkloadQuery {
     expectations: e.expectations,
     ...(e.runAs ? { runAs: e.runAs.value } : {}),
     ...(e.callsPerHour ? { callsPerHour: Number(e.callsPerHour.value) } : {}),
+    ...(e.noValues ? { planOnly: true } : {}),
+    ...(e.meanMs ? { productionMeanMs: Number(e.meanMs.value) } : {}),
   };
 }
 
@@ -252,6 +274,7 @@ function workloadChecksum(queries: WorkloadQuery[], trees: Map<QueryForm, Node>)
     n: q.name,
     p: q.params,
     ...(q.runAs ? { r: q.runAs } : {}),
+    ...(q.planOnly ? { v: 'none' } : {}),
     f: q.forms.map((f) => [f.whenExists, [JSON.stringify(stripLayout(trees.get(f)))]]),
   }));
   return createHash('sha256').update(JSON.stringify(meaning)).digest('hex').slice(0, 16);

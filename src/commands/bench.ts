@@ -131,6 +131,10 @@ export async function bench(path: string, f: BenchFlags, ctx: CommandContext): P
     return { run, account: assessed ? accountAssessed(assessed, run) : undefined };
   }).finally(() => ctx.reporter.stopSpinner());
   if (run.sequencesAdvanced?.length) ctx.reporter.warn(sequencesNote(run.sequencesAdvanced));
+  if (run.notRun?.length)
+    ctx.reporter.warn(
+      `not run: ${run.notRun.join(', ')} (-- values-from: none: capture found no values for their $n; pgopt advise judges them by the planner's generic plan)`,
+    );
   if (f.save) saveBaseline(f.save, run);
   const comparison = baseline ? compareRuns(baseline, run) : undefined;
   report(ctx.reporter, format, { run, comparison, account });

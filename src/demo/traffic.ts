@@ -29,7 +29,8 @@ interface Job {
 /** Each query's raw form and its params rows, read once (as the application would have them). */
 async function jobsOf(c: pg.Client, workload: Workload, rate: (query: string) => number): Promise<Job[]> {
   const jobs: Job[] = [];
-  for (const q of workload.queries) {
+  // A query with no values (`-- values-from: none`) is nothing an application could send here.
+  for (const q of workload.queries.filter((x) => !x.planOnly)) {
     const values = q.params ? (await c.query({ text: q.params, rowMode: 'array' })).rows : [[]];
     if (values.length) jobs.push({ rate: Math.max(1, Math.round(rate(q.name))), sql: q.forms[0].sql, values });
   }

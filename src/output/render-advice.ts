@@ -8,7 +8,10 @@ import { formatBytes, table } from './render-pack.js';
 const fmt = (v: number) => (v < 1 ? v.toFixed(3) : v.toFixed(1));
 
 function measured(t: Trial): string {
-  if (t.effects.length) return t.effects.map((e) => `${e.query}: ${fmt(e.beforeMs)} → ${fmt(e.afterMs)} ms ${e.verdict}`).join('\n');
+  if (t.effects.length)
+    return t.effects
+      .map((e) => `${e.query}: ${fmt(e.beforeMs)} → ${fmt(e.afterMs)} ms ${e.verdict}${e.estimated ? ' (generic plan, no values)' : ''}`)
+      .join('\n');
   if (t.predicted) return t.predicted.map((p) => `${p.query}: cost ${fmt(p.costBefore)} → ${fmt(p.costAfter)} (HypoPG)`).join('\n');
   return '';
 }

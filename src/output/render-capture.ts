@@ -15,7 +15,13 @@ const valueSource = (sources: CaptureResult['queries'][number]['sources']): keyo
 export function renderCapture(r: CaptureResult, c: ChalkInstance): string {
   const t = table(['query', 'calls', 'calls/h', 'mean ms', 'share', 'values'], c);
   for (const q of r.queries) {
-    const values = q.sources.length ? (q.unchecked ? c.yellow('not tried') : SOURCE_LABEL[valueSource(q.sources)]) : '';
+    const values = q.planOnly
+      ? c.yellow('none: generic plan')
+      : q.sources.length
+        ? q.unchecked
+          ? c.yellow('not tried')
+          : SOURCE_LABEL[valueSource(q.sources)]
+        : '';
     t.push([q.name, count(q.counters.calls), count(q.callsPerHour), ms(q.counters.meanMs), `${(100 * q.share).toFixed(1)}%`, values]);
   }
   const left = r.left.filter((l) => l.count).map((l) => `  ${l.count} left out: ${LEFT_OUT_TEXT[l.reason]}`);

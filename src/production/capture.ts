@@ -20,6 +20,7 @@ import {
 } from './capture-rules.js';
 import { paramSources, type ParamSource } from './param-sources.js';
 import { qualstatsSchema, readQualConstants, type QualConstant } from '../db/qualstats.js';
+import { genericPlan } from '../db/generic-plan.js';
 import { qualstatsValueSets } from './qualstats-values.js';
 
 export interface CapturedQuery {
@@ -35,6 +36,11 @@ export interface CapturedQuery {
   params: string | null;
   /** Why the params were not tried before writing them (row security another role's code decides). */
   unchecked: string | null;
+  /**
+   * No source explains some $n: written with `-- values-from: none` and production's mean, for advise
+   * to judge by the generic plan (bench does not run it).
+   */
+  planOnly?: boolean;
 }
 
 export interface CaptureResult {
@@ -66,8 +72,10 @@ export async function captureWorkload(c: Session, o: CaptureOptions, timeoutMs: 
   const now = Date.now();
   const totalMs = all.reduce((s, x) => s + x.totalMs, 0);
   const queries: CapturedQuery[] = [];
+  const who = (await c.query('SELECT pg_catalog.current_database() AS d, current_user AS u')).rows[0];
   for (const ch of chosen) {
-    const q = await captureOne(c, ch, lookup, { ...o, constants: qualstats.byQuery.get(ch.counters.queryid) ?? [] }, timeoutMs);
+    const constants = qualstats.byQuery.get(ch.counters.queryid) ?? [];
+    const q = await captureOne(c, ch, lookup, { ...o, constants, currentUser: who.u }, timeoutMs);
     if (!q) {
       left.set('no-values', [...(left.get('no-values') ?? []), ch.counters]);
       continue;
@@ -79,7 +87,6 @@ export async function captureWorkload(c: Session, o: CaptureOptions, timeoutMs: 
       callsPerHour: ch.counters.calls / Math.max(1 / 60, (now - since) / 3.6e6),
     });
   }
-  const who = (await c.query('SELECT pg_catalog.current_database() AS d, current_user AS u')).rows[0];
   return {
     extension,
     database: who.d,
@@ -128,7 +135,7 @@ async function captureOne(
   c: Session,
   ch: Chosen,
   lookup: Lookup,
-  o: CaptureOptions & { constants: QualConstant[] },
+  o: CaptureOptions & { constants: QualConstant[]; currentUser: string },
   timeoutMs: number,
 ): Promise<Captured | null> {
   const count = highestParam(ch.tree);
@@ -154,7 +161,7 @@ async function captureOne(
     };
   }
   const params = count ? paramsQuery(sources, (t) => lookup.blocks.get(`${t.schema}.${t.name}`) ?? 0) : null;
-  if (count && !params) return null;
+  if (count && !params) return planOnly(c, ch, sources, o.currentUser, timeoutMs);
   const base = { name: queryName(ch), kind: ch.kind, counters: ch.counters, sources, params };
   if (!params) return { ...base, unchecked: null };
   const tables = [...new Set(sources.flatMap((s) => (s.kind === 'column' ? [`${s.table.schema}.${s.table.name}`] : [])))];
@@ -168,6 +175,18 @@ async function captureOne(
   }
   const rows = await readParams(c, params, timeoutMs).catch(() => null);
   return rows && rows.rows.length ? { ...base, unchecked: null } : null;
+}
+
+/**
+ * A statement no source of values explains, kept for advise to judge by its generic plan: only
+ * this role's own (planning another role's statement as this one could run that role's functions
+ * with this role's rights), and only where the plan can be made.
+ */
+async function planOnly(c: Session, ch: Chosen, sources: ParamSource[], currentUser: string, timeoutMs: number): Promise<Captured | null> {
+  if (ch.counters.role !== currentUser) return null;
+  const plan = await genericPlan(c, ch.counters.query, highestParam(ch.tree), timeoutMs).catch(() => null);
+  if (!plan) return null;
+  return { name: queryName(ch), kind: ch.kind, counters: ch.counters, sources, params: null, unchecked: null, planOnly: true };
 }
 
 interface Lookup {

@@ -64,6 +64,13 @@ function queryText(q: CapturedQuery, hours: number, currentUser: string): string
   else if (q.sources.length) lines.push(commentLine(`-- Values ${q.sources.map(sourceText).join('; ')}.`));
   if (q.unchecked) lines.push(commentLine(`-- Note ${q.unchecked}.`));
   if (q.params) lines.push(`-- params: ${q.params}`);
+  if (q.planOnly) {
+    lines.push(
+      "-- No values: bench does not run it; pgopt advise judges an index for it by the planner's generic plan.",
+      '-- values-from: none',
+      `-- mean-ms: ${Number(c.meanMs.toPrecision(4))}`,
+    );
+  }
   return [...lines, `${withoutComments(c.query)};`];
 }
 
@@ -75,6 +82,8 @@ export function captureText(r: CaptureResult, server: string): string {
     '-- server log or pg_qualstats), else values drawn from the column it is compared with; "-- Values" says which.',
     '-- "-- calls-per-hour:" is how often production ran it. Bench it with: pgopt bench <this file>',
   ];
+  if (r.queries.some((q) => q.planOnly))
+    head.push('-- "-- values-from: none": no source explains some $n. bench skips it; advise judges it by its generic plan.');
   const left = r.left.filter((l) => l.count).map((l) => commentLine(`--   ${l.count} left out: ${LEFT_OUT_TEXT[l.reason]}`));
   return [...head, ...left, '', ...r.queries.flatMap((q) => [...queryText(q, r.hours, r.currentUser), ''])].join('\n');
 }

@@ -133,6 +133,45 @@ describe('pgopt advise', () => {
   });
 });
 
+describe('queries with no values (capture found none for their $n)', () => {
+  it('are judged by their generic plan: the index it reads at a quarter of the cost or less is kept, said so; one it saves less (a range of unknown width) is not', async () => {
+    const w = file(
+      'no-values.sql',
+      `-- name: by_email
+-- values-from: none
+-- mean-ms: 20
+-- calls-per-hour: 600
+SELECT id, org_id FROM app.users WHERE email = $1;
+
+-- name: since
+-- values-from: none
+-- mean-ms: 15
+SELECT id FROM app."Execution" WHERE "createdAt" > $1;
+`,
+    );
+    const out = join(dir, 'no-values-advised.sql');
+    const r = await runCli(['advise', w, '--out', out, '--json', ...FAST, '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    const trials = JSON.parse(r.stdout).trials as {
+      sql: string;
+      outcome: string;
+      candidate: { queries: string[] };
+      effects: { query: string; verdict: string; estimated?: boolean }[];
+    }[];
+    const email = trials.find((t) => /ON "app"\."users" \(email\)/.test(t.sql))!;
+    expect(email.outcome).toBe('kept');
+    expect(email.effects).toContainEqual(expect.objectContaining({ query: 'by_email', verdict: 'faster', estimated: true }));
+    // A range of unknown width: the generic plan assumes a third of the table, so an index saves it too little.
+    const since = trials.filter((t) => t.candidate.queries.includes('since'));
+    expect(since.length).toBeGreaterThan(0);
+    expect(since.every((t) => t.outcome !== 'kept')).toBe(true);
+    expect(readFileSync(out, 'utf8')).toMatch(
+      /-- {3}by_email: \d+×, faster by its generic plan \(no values to run it with: its generic plan's cost/,
+    );
+    expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
+  });
+});
+
 describe('HypoPG', () => {
   it('screens the candidates where the server has it (--install-hypopg, the user consents), and is left out where it has not', async () => {
     const available = (await db.query(`SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'hypopg'`))[0].n > 0;

@@ -114,3 +114,26 @@ SELECT 1;
     expect(mine.checksum).not.toBe(wl.checksum);
   });
 });
+
+describe('-- values-from: none (a captured statement with no values for its $n)', () => {
+  const Q = 'SELECT id FROM app.users WHERE email = $1;';
+  it('is a query bench does not run, with production mean for advise', async () => {
+    const r = await w(`-- name: q\n-- values-from: none\n-- mean-ms: 12.5\n${Q}\n`);
+    expect(r.queries[0]).toMatchObject({ name: 'q', planOnly: true, productionMeanMs: 12.5, params: null });
+    // The control: the same query without the directive has no way to get its $1.
+    await expect(w(`-- name: q\n${Q}\n`)).rejects.toThrow(/uses \$1 but has no "-- params:" query/);
+  });
+  it('refuses what contradicts it, at the line', async () => {
+    await expect(w(`-- name: q\n-- values-from: log\n${Q}\n`)).rejects.toMatchObject({
+      message: 'values-from: the one value is "none", not "log"',
+      location: { line: 2 },
+    });
+    await expect(w(`-- name: q\n-- values-from: none\n-- params: SELECT 'a'\n${Q}\n`)).rejects.toThrow(/contradict each other/);
+    await expect(w(`-- name: q\n-- values-from: none\n-- run-as: alice\n${Q}\n`)).rejects.toThrow(/cannot go with "-- run-as:"/);
+    await expect(w(`-- name: q\n-- values-from: none\n-- mean-ms: fast\n${Q}\n`)).rejects.toThrow(/mean-ms must be a number/);
+  });
+  it('an older capture\'s "-- Values:" description line is still a description', async () => {
+    const r = await w(`-- name: q\n-- Values: 3 set(s) of bind values from the server log.\n-- params: SELECT 'a'\n${Q}\n`);
+    expect(r.queries[0].description).toContain('Values: 3 set(s)');
+  });
+});

@@ -1,0 +1,56 @@
+/**
+ * What the planner alone says about a statement whose $n have no values: its generic plan, the
+ * plan PostgreSQL itself uses for a prepared statement once custom plans stop paying. It is read as
+ * `PREPARE`, then `EXPLAIN EXECUTE` with every $n NULL under `plan_cache_mode = force_generic_plan`
+ * (PostgreSQL 12+): a generic plan never looks at the values, so the NULLs are not folded into it,
+ * where binding them to `EXPLAIN (GENERIC_PLAN)` would be (measured: a Result with a false filter).
+ * Nothing runs but planning, under the user's search_path, as bench runs the statement.
+ */
+import { withRolledBackTransaction } from './scoped.js';
+import { asUser, type Session } from './session.js';
+import type pg from 'pg';
+
+export interface GenericPlan {
+  /** The planner's total cost estimate. */
+  cost: number;
+  /** The indexes the plan reads. */
+  indexes: string[];
+}
+
+/** The part of an EXPLAIN (FORMAT JSON) plan node read here. */
+interface PlanNode {
+  'Total Cost'?: number;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+const PREPARED = 'pgopt_generic_plan';
+
+export async function genericPlan(c: Session, sql: string, paramCount: number, timeoutMs = 30_000): Promise<GenericPlan> {
+  // The extended protocol: the server accepts exactly the one statement pgopt's parser saw.
+  await asUser(c, () => c.query({ text: `PREPARE ${PREPARED} AS ${sql}`, queryMode: 'extended' } as pg.QueryConfig));
+  try {
+    const args = paramCount ? `(${Array(paramCount).fill('NULL').join(', ')})` : '';
+    const res = await withRolledBackTransaction(
+      c,
+      async () => {
+        await c.query('SET LOCAL plan_cache_mode = force_generic_plan');
+        return asUser(c, () => c.query(`EXPLAIN (FORMAT JSON) EXECUTE ${PREPARED}${args}`));
+      },
+      { readOnly: true, timeoutMs },
+    );
+    return summarize((res.rows[0]['QUERY PLAN'] as { Plan: PlanNode }[])[0].Plan);
+  } finally {
+    await c.query(`DEALLOCATE ${PREPARED}`).catch(() => {});
+  }
+}
+
+function summarize(plan: PlanNode): GenericPlan {
+  const indexes: string[] = [];
+  const walk = (n: PlanNode) => {
+    if (typeof n['Index Name'] === 'string') indexes.push(n['Index Name']);
+    for (const child of n.Plans ?? []) walk(child);
+  };
+  walk(plan);
+  return { cost: Number(plan['Total Cost']), indexes };
+}
