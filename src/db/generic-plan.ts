@@ -27,8 +27,7 @@ interface PlanNode {
 const PREPARED = 'pgopt_generic_plan';
 
 export async function genericPlan(c: Session, sql: string, paramCount: number, timeoutMs = 30_000): Promise<GenericPlan> {
-  // The extended protocol: the server accepts exactly the one statement pgopt's parser saw.
-  await asUser(c, () => c.query({ text: `PREPARE ${PREPARED} AS ${sql}`, queryMode: 'extended' } as pg.QueryConfig));
+  await prepare(c, sql, paramCount);
   try {
     const args = paramCount ? `(${Array(paramCount).fill('NULL').join(', ')})` : '';
     const res = await withRolledBackTransaction(
@@ -42,6 +41,29 @@ export async function genericPlan(c: Session, sql: string, paramCount: number, t
     return summarize((res.rows[0]['QUERY PLAN'] as { Plan: PlanNode }[])[0].Plan);
   } finally {
     await c.query(`DEALLOCATE ${PREPARED}`).catch(() => {});
+  }
+}
+
+/**
+ * PREPARE infers each $n's type from where it stands; one whose place takes any type (an argument of
+ * jsonb_build_object, say, where pg_stat_statements put $n for a literal key) has none, and the
+ * server names it (42P18, "… parameter $2", the number as written in any language): it is declared
+ * text, as the literal it replaced was, and the rest stay `unknown` (inferred).
+ */
+async function prepare(c: Session, sql: string, paramCount: number): Promise<void> {
+  const types: string[] = Array(paramCount).fill('unknown');
+  for (;;) {
+    const declared = paramCount ? ` (${types.join(', ')})` : '';
+    try {
+      // The extended protocol: the server accepts exactly the one statement pgopt's parser saw.
+      await asUser(c, () => c.query({ text: `PREPARE ${PREPARED}${declared} AS ${sql}`, queryMode: 'extended' } as pg.QueryConfig));
+      return;
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      const k = e.code === '42P18' ? Number(/\$(\d+)/.exec(e.message ?? '')?.[1]) : NaN;
+      if (!(k >= 1 && k <= paramCount) || types[k - 1] === 'text') throw err;
+      types[k - 1] = 'text';
+    }
   }
 }
 

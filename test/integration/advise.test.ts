@@ -134,7 +134,7 @@ describe('pgopt advise', () => {
 });
 
 describe('queries with no values (capture found none for their $n)', () => {
-  it('are judged by their generic plan: the index it reads at a quarter of the cost or less is kept, said so; one it saves less (a range of unknown width) is not', async () => {
+  it('are judged by their generic plan: the index it reads at half the cost or less is kept, said so; one it saves less (a range of unknown width) is not', async () => {
     const w = file(
       'no-values.sql',
       `-- name: by_email
