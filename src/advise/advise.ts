@@ -25,7 +25,8 @@ import { readRows } from '../engine/registry.js';
 import { rollbackPack } from '../engine/rollback.js';
 import type { RunOptions } from '../engine/run-options.js';
 import { parseTrusted } from '../sql/parse.js';
-import { relationsRead } from '../sql/tree.js';
+import { payloadOf, rangeVarRef, relationsRead } from '../sql/tree.js';
+import type { RangeVar } from '@pgsql/types';
 import { candidatesForQuery, mergeCandidates, type TableFacts, type TableLookup } from './candidates.js';
 import { predictedGain, screenWithHypopg, type PlannedQuery } from './hypopg.js';
 import { candidateName, candidateSql } from './index-sql.js';
@@ -45,15 +46,23 @@ export interface AdviseOptions extends RunOptions, Budget {
 
 export type HypopgUse = 'used' | 'installed' | 'absent' | 'not-installed';
 
-/** An insert or update probe on a table the trials index, before and with every first-round trial index built. */
+/**
+ * A write on a table the trials index, before and with every first-round trial index built: an
+ * insert or update probe, or one of the workload's own writes (a captured workload's, with how
+ * often production runs it).
+ */
 export interface WriteCost {
-  /** `insert:schema.table` or `update:schema.table` (bench --writes' probes). */
+  /** `insert:schema.table` or `update:schema.table` (bench --writes' probes), or the workload query's name. */
   probe: string;
   table: string;
   beforeMs: number;
   afterMs: number;
   /** First-round trial indexes on the table while it was measured. */
   indexes: number;
+  /** A write of the workload itself (`production`), or a generated probe. */
+  source: 'probe' | 'production';
+  /** How often production runs it (`-- calls-per-hour:`), for the workload's own writes. */
+  callsPerHour?: number;
 }
 
 export interface AdviceResult {
@@ -235,12 +244,20 @@ async function dropLosers(c: Session, round1: Trial[], packName: string, o: Advi
   }
 }
 
-async function measureTrials(c: Session, workload: Workload, result: AdviceResult, round1: Trial[], o: AdviseOptions): Promise<void> {
+async function measureTrials(
+  c: Session,
+  workload: Workload,
+  result: AdviceResult,
+  round1: Trial[],
+  o: AdviseOptions,
+  lookup: TableLookup,
+): Promise<void> {
   const probes = await writeProbes(c, await trialPack(round1, result.trialPack), o.bench.statementTimeoutMs);
   result.writesSkipped = probes.skipped.map((s) => `no ${s.probe} probe on ${s.table}: ${s.reason}`);
   result.writesRan = probes.written;
   const measured = { ...workload, queries: [...workload.queries, ...probes.queries] };
-  const probeNames = probes.queries.map((q) => q.name);
+  const own = workloadWrites(workload, lookup, round1);
+  const probeNames = [...probes.queries.map((q) => q.name), ...own.map((w) => w.name)];
   step(o, `measuring ${servedBy(round1).size} queries and ${probeNames.length} write probes before the trial builds`);
   const before = await benchQueries(
     c,
@@ -252,7 +269,7 @@ async function measureTrials(c: Session, workload: Workload, result: AdviceResul
   const plansBefore = await genericPlans(c, planOnly, o);
   const after1 = await buildAndMeasure(c, measured, round1, round1, before, result.trialPack, o, probeNames);
   await recordEstimates(c, round1, planOnly, plansBefore, o);
-  result.writes = writeCosts(before, after1, probeNames, round1);
+  result.writes = writeCosts(before, after1, probeNames, round1, own);
   await dropLosers(c, round1, result.trialPack, o);
   await coveringRound(c, workload, result.trials, round1, { before, after1 }, result.trialPack, o);
 }
@@ -277,12 +294,39 @@ async function recordEstimates(c: Session, round: Trial[], queries: WorkloadQuer
   }
 }
 
-function writeCosts(before: BenchResult, after: BenchResult, probes: string[], round1: Trial[]): WriteCost[] {
+interface WorkloadWrite {
+  name: string;
+  table: string;
+  callsPerHour?: number;
+}
+
+const tableOf = (t: Trial) => `${t.candidate.table.schema}.${t.candidate.table.name}`;
+
+/**
+ * The workload's own writes (a captured workload taken with --include-writes) on tables the round
+ * indexes: measured before and after like the probes, and weighed by how often production runs them.
+ */
+function workloadWrites(workload: Workload, lookup: TableLookup, round: Trial[]): WorkloadWrite[] {
+  const indexed = new Set(round.map(tableOf));
+  return workload.queries.flatMap((q): WorkloadWrite[] => {
+    if (q.forms[0].readOnly || q.planOnly) return [];
+    const target = payloadOf(parseTrusted(q.forms[0].sql)).relation as RangeVar | undefined;
+    const ref = target ? rangeVarRef(target) : null;
+    const facts = ref ? lookup(ref.schema, ref.name) : undefined;
+    const table = facts ? `${facts.schema}.${facts.name}` : '';
+    return facts && indexed.has(table) ? [{ name: q.name, table, callsPerHour: q.callsPerHour }] : [];
+  });
+}
+
+function writeCosts(before: BenchResult, after: BenchResult, names: string[], round1: Trial[], own: WorkloadWrite[]): WriteCost[] {
   const med = (r: BenchResult, n: string) => r.queries.find((q) => q.name === n)?.execution.median ?? NaN;
-  return probes.map((probe) => {
-    const table = probe.slice(probe.indexOf(':') + 1);
-    const indexes = round1.filter((t) => `${t.candidate.table.schema}.${t.candidate.table.name}` === table).length;
-    return { probe, table, beforeMs: med(before, probe), afterMs: med(after, probe), indexes };
+  return names.map((probe) => {
+    const mine = own.find((w) => w.name === probe);
+    const table = mine?.table ?? probe.slice(probe.indexOf(':') + 1);
+    const indexes = round1.filter((t) => tableOf(t) === table).length;
+    const cost = { probe, table, beforeMs: med(before, probe), afterMs: med(after, probe), indexes };
+    if (!mine) return { ...cost, source: 'probe' as const };
+    return { ...cost, source: 'production' as const, ...(mine.callsPerHour !== undefined ? { callsPerHour: mine.callsPerHour } : {}) };
   });
 }
 
@@ -351,7 +395,7 @@ async function adviseSteps(c: Session, workload: Workload, result: AdviceResult,
   const chosen = chooseTrials(result.trials, o, screened);
   if (!chosen.length) return result;
   try {
-    await measureTrials(c, workload, result, chosen, o);
+    await measureTrials(c, workload, result, chosen, o, lookup);
     selectTrials(result.trials, o);
   } catch (err) {
     result.error = o.signal?.aborted ? failure(err, 'advise', o.signal) : asPgoptError(err, (e) => translatePgError(e, 'advise'));

@@ -1,17 +1,24 @@
 /** The pack advise writes: what `pgopt apply` takes, each index with why it is there and what it measured. */
 import { commentLine } from '../sql/comment.js';
-import type { AdviceResult } from './advise.js';
+import type { AdviceResult, WriteCost } from './advise.js';
 import { savedMs, weighedSaving, type Trial } from './select.js';
 import { GENERIC_COST_RATIO } from './generic-plan.js';
 
 const ms = (v: number) => (v < 1 ? `${v.toFixed(3)} ms` : `${v.toFixed(1)} ms`);
 const bytes = (n: number | null) => (n === null ? '?' : n < 1 << 20 ? `${Math.round(n / 1024)} kB` : `${(n / (1 << 20)).toFixed(1)} MB`);
 
+/** What production pays per hour for a write made slower (or saves, made faster): ms per hour, signed. */
+const perHour = (x: WriteCost) => (x.afterMs - x.beforeMs) * (x.callsPerHour ?? 0);
+
 function writeComment(t: Trial, r: AdviceResult): string[] {
   const table = `${t.candidate.table.schema}.${t.candidate.table.name}`;
   const w = r.writes.filter((x) => x.table === table);
   if (!w.length) return [];
-  const parts = w.map((x) => `${x.probe.split(':')[0]} ${ms(x.beforeMs)} → ${ms(x.afterMs)}`);
+  const parts = w.map((x) =>
+    x.source === 'production'
+      ? `${x.probe} ${ms(x.beforeMs)} → ${ms(x.afterMs)}${x.callsPerHour !== undefined ? ` (${(perHour(x) / 1000).toFixed(2)} s per hour at production's rate)` : ''}`
+      : `${x.probe.split(':')[0]} ${ms(x.beforeMs)} → ${ms(x.afterMs)}`,
+  );
   return [`--   writes on ${table} with all ${w[0].indexes} trial index(es) on it: ${parts.join(', ')}`];
 }
 

@@ -44,11 +44,15 @@ export function renderAdvice(r: AdviceResult, c: ChalkInstance): string {
   const cleaned = r.cleanedUp.length
     ? `\n${c.yellow(`rolled back trial indexes left by an interrupted run: ${r.cleanedUp.join(', ')}`)}`
     : '';
-  const writes = r.writes.map(
-    (w) => `  ${w.probe}: ${fmt(w.beforeMs)} → ${fmt(w.afterMs)} ms with ${w.indexes} trial index(es) on the table`,
-  );
+  const writes = r.writes.map((w) => {
+    const hourly =
+      w.callsPerHour !== undefined
+        ? `, ${(((w.afterMs - w.beforeMs) * w.callsPerHour) / 1000).toFixed(2)} s per hour at production's rate`
+        : '';
+    return `  ${w.probe}: ${fmt(w.beforeMs)} → ${fmt(w.afterMs)} ms with ${w.indexes} trial index(es) on the table${hourly}`;
+  });
   const writeLines = writes.length
-    ? `\nwrite cost (probes, rolled back), before → with the first-round trial indexes:\n${writes.join('\n')}`
+    ? `\nwrite cost (probes and the workload's own writes, rolled back), before → with the first-round trial indexes:\n${writes.join('\n')}`
     : '';
   const skipped = r.writesSkipped.map((x) => `\n${c.dim(x)}`).join('');
   const ran = r.writesRan.length ? `\n${c.dim(`write probes ran (rolled back) on ${probedTables(r.writesRan)}`)}` : '';

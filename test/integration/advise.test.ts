@@ -172,6 +172,45 @@ SELECT id FROM app."Execution" WHERE "createdAt" > $1;
   });
 });
 
+describe("the workload's own writes (a captured workload with --include-writes)", () => {
+  it('are measured before and with the trial indexes on their table, and weighed by how often production runs them; a write elsewhere is not', async () => {
+    const w = file(
+      'own-writes.sql',
+      `-- name: history
+-- params: SELECT g FROM generate_series(1, 40) g
+SELECT id, status FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "createdAt" DESC LIMIT 20;
+
+-- name: finish_run
+-- calls-per-hour: 3600
+-- params: SELECT id, 'success'::app.state FROM app."Execution" ORDER BY id LIMIT 20
+UPDATE app."Execution" SET status = $2, "workflowId" = "workflowId" + 0 WHERE id = $1;
+
+-- name: sign_up
+-- calls-per-hour: 60
+-- params: SELECT 'new' || g || '@example.com', 1 FROM generate_series(1, 20) g
+INSERT INTO app.users (email, org_id) VALUES ($1, $2);
+`,
+    );
+    const out = join(dir, 'own-writes-advised.sql');
+    const r = await runCli(['advise', w, '--out', out, '--json', ...FAST, '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    const writes = JSON.parse(r.stdout).writes as {
+      probe: string;
+      source: string;
+      table: string;
+      callsPerHour?: number;
+      afterMs: number;
+    }[];
+    const own = writes.filter((x) => x.source === 'production');
+    expect(own).toEqual([expect.objectContaining({ probe: 'finish_run', table: 'app.Execution', callsPerHour: 3600 })]);
+    expect(own[0].afterMs).toBeGreaterThan(0);
+    // The control: app.users has no trial index, so its insert tells nothing about one and is not measured as a write cost.
+    expect(writes.some((x) => x.probe === 'sign_up')).toBe(false);
+    expect(readFileSync(out, 'utf8')).toMatch(/finish_run [\d.]+ ms → [\d.]+ ms \(-?[\d.]+ s per hour at production's rate\)/);
+    expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
+  });
+});
+
 describe('HypoPG', () => {
   it('screens the candidates where the server has it (--install-hypopg, the user consents), and is left out where it has not', async () => {
     const available = (await db.query(`SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'hypopg'`))[0].n > 0;
