@@ -75,15 +75,19 @@ export async function queryAsRole(
 
 /**
  * Why `role` cannot run pgopt's statement, or null when it can: asked before a transaction, so a
- * caller can skip with a note instead of failing halfway.
+ * caller can skip with a note instead of failing halfway. Asked once per role on a connection
+ * (bench asks before every query that runs as another role, each try costs four round trips).
  */
 export async function cannotActAs(c: Session, role: string): Promise<string | null> {
+  if (c.actAs.has(role)) return c.actAs.get(role)!;
   try {
     await withRolledBackTransaction(c, () => queryAsRole(c, role, 'SELECT 1 AS one'));
+    c.actAs.set(role, null);
     return null;
   } catch (err) {
-    if (err instanceof CannotActAs) return err.message;
-    throw err;
+    if (!(err instanceof CannotActAs)) throw err;
+    c.actAs.set(role, err.message);
+    return err.message;
   }
 }
 

@@ -42,6 +42,8 @@ export class Session {
   citus: Promise<string | null> | null = null;
   /** Open transactions (withTransaction, withRolledBackTransaction): a failed statement inside one cannot simply be retried. */
   transactionDepth = 0;
+  /** Roles pgopt tried to act as on this connection (cannotActAs): null where it can, else why not. */
+  readonly actAs = new Map<string, string | null>();
 
   constructor(
     readonly client: pg.Client,
