@@ -11,6 +11,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbedded } from '../../dist/embedded/server.js';
+import { startFromBinaries } from '../../dist/embedded/binaries.js';
 import { resolveConnection } from '../../dist/db/connection.js';
 import { withClient } from '../../dist/db/scoped.js';
 import { loadFixture } from '../../dist/fixture-loader/load-fixture.js';
@@ -30,7 +31,8 @@ import { predictsFaster } from '../../dist/advise/generic-plan.js';
 const SCALE = Number(process.env.SCALE ?? 0.2);
 const log = (...a) => console.error(...a);
 const dir = mkdtempSync(join(tmpdir(), 'pgopt-generic-'));
-const server = await startEmbedded({});
+// PG_BIN: another server's binaries (e.g. Debian's PostgreSQL 15); default the embedded 18.
+const server = process.env.PG_BIN ? await startFromBinaries(process.env.PG_BIN) : await startEmbedded({});
 const out = { machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version, scale: SCALE, cases: [] };
 try {
   await withClient(resolveConnection({ db: server.url }), 'perf', (c) => c.query('CREATE DATABASE generic'));
@@ -92,4 +94,4 @@ out.summary = {
   trueNegative: tally(false, false),
 };
 console.log(JSON.stringify(out.summary));
-writeFileSync(new URL(`./generic-last.json`, import.meta.url), JSON.stringify(out, null, 2) + '\n');
+writeFileSync(new URL(`./generic-last${process.env.PG_BIN ? '-bin' : ''}.json`, import.meta.url), JSON.stringify(out, null, 2) + '\n');
