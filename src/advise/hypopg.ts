@@ -8,7 +8,7 @@ import { quoteIdent } from '../db/ident.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
 import { asUser, runOneStatement, type Session } from '../db/session.js';
 import { hypotheticalSql } from './index-sql.js';
-import { genericPlan } from '../db/generic-plan.js';
+import { genericPlan, plannedCost, type PlanNode, type PlannedCost } from '../db/generic-plan.js';
 import type { Trial } from './select.js';
 
 export interface PlannedQuery {
@@ -23,28 +23,14 @@ export interface PlannedQuery {
 /** A candidate must lower some query's estimated cost by this much to be worth a real build. */
 export const MIN_PREDICTED_GAIN = 0.1;
 
-interface Estimate {
-  cost: number;
-  indexes: string[];
-}
-
-async function estimate(c: Session, q: PlannedQuery, timeoutMs: number): Promise<Estimate> {
+async function estimate(c: Session, q: PlannedQuery, timeoutMs: number): Promise<PlannedCost> {
   // No values to plan with (`-- values-from: none`): the generic plan sees the hypothetical index as well.
   if (q.planOnly) return genericPlan(c, q.sql, q.paramCount ?? 0, timeoutMs);
   const r = await asUser(c, () =>
     withRolledBackTransaction(c, () => runOneStatement(c, `EXPLAIN (FORMAT JSON) ${q.sql}`, q.params), { readOnly: true, timeoutMs }),
   );
-  const plan = r.rows[0]['QUERY PLAN'][0].Plan as PlanNode;
-  return { cost: plan['Total Cost'], indexes: indexesOf(plan) };
+  return plannedCost(r.rows[0]['QUERY PLAN'][0].Plan as PlanNode);
 }
-
-interface PlanNode {
-  'Total Cost': number;
-  'Index Name'?: string;
-  Plans?: PlanNode[];
-}
-
-const indexesOf = (n: PlanNode): string[] => [...(n['Index Name'] ? [n['Index Name']] : []), ...(n.Plans ?? []).flatMap(indexesOf)];
 
 /** Fill each btree trial's `predicted`, and mark screened-out those no query's plan would use with a real gain. */
 export async function screenWithHypopg(

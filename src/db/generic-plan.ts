@@ -10,15 +10,18 @@ import { withRolledBackTransaction } from './scoped.js';
 import { asUser, type Session } from './session.js';
 import type pg from 'pg';
 
-export interface GenericPlan {
+/** A plan as the planner estimates it: what advise compares with and without an index. */
+export interface PlannedCost {
   /** The planner's total cost estimate. */
   cost: number;
   /** The indexes the plan reads. */
   indexes: string[];
 }
 
+export type GenericPlan = PlannedCost;
+
 /** The part of an EXPLAIN (FORMAT JSON) plan node read here. */
-interface PlanNode {
+export interface PlanNode {
   'Total Cost'?: number;
   'Index Name'?: string;
   Plans?: PlanNode[];
@@ -38,7 +41,7 @@ export async function genericPlan(c: Session, sql: string, paramCount: number, t
       },
       { readOnly: true, timeoutMs },
     );
-    return summarize((res.rows[0]['QUERY PLAN'] as { Plan: PlanNode }[])[0].Plan);
+    return plannedCost((res.rows[0]['QUERY PLAN'] as { Plan: PlanNode }[])[0].Plan);
   } finally {
     await c.query(`DEALLOCATE ${PREPARED}`).catch(() => {});
   }
@@ -67,7 +70,8 @@ async function prepare(c: Session, sql: string, paramCount: number): Promise<voi
   }
 }
 
-function summarize(plan: PlanNode): GenericPlan {
+/** An EXPLAIN (FORMAT JSON) plan's total cost and the indexes it reads. */
+export function plannedCost(plan: PlanNode): PlannedCost {
   const indexes: string[] = [];
   const walk = (n: PlanNode) => {
     if (typeof n['Index Name'] === 'string') indexes.push(n['Index Name']);
