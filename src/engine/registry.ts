@@ -314,19 +314,23 @@ async function assertRegistry(c: Session): Promise<void> {
   if (!(await registryExists(c))) throw new PgoptError('database', `the registry (schema ${REGISTRY_SCHEMA}) does not exist`);
 }
 
-export async function upsertRow(c: Session, row: NewRow): Promise<void> {
-  await assertRegistry(c);
-  await c.query(
-    `INSERT INTO pgopt.objects (pack, schema_name, object_name, kind, table_name, ordinal, state, statement,
-        fingerprint, catalog_definition, rollback_sql, object_oid, pre_existing, applied_at, applied_by, duration_ms, pgopt_version, table_oid)
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,
-             CASE WHEN $7 = 'applied' THEN clock_timestamp() END, CASE WHEN $7 = 'applied' THEN current_user END, $14, $15, $16)
-     ON CONFLICT (pack, schema_name, object_name) DO UPDATE SET
+/** A registry row is written whole: its insert, and the update of every column when one of that name is there. */
+const INSERT_OBJECT = `INSERT INTO pgopt.objects (pack, schema_name, object_name, kind, table_name, ordinal, state, statement,
+        fingerprint, catalog_definition, rollback_sql, object_oid, pre_existing, applied_at, applied_by, duration_ms, pgopt_version, table_oid)`;
+const REPLACE_OBJECT = `ON CONFLICT (pack, schema_name, object_name) DO UPDATE SET
         kind = EXCLUDED.kind, table_name = EXCLUDED.table_name, ordinal = EXCLUDED.ordinal, state = EXCLUDED.state,
         statement = EXCLUDED.statement, fingerprint = EXCLUDED.fingerprint, catalog_definition = EXCLUDED.catalog_definition,
         rollback_sql = EXCLUDED.rollback_sql, object_oid = EXCLUDED.object_oid, pre_existing = EXCLUDED.pre_existing,
         applied_at = EXCLUDED.applied_at, applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
-        pgopt_version = EXCLUDED.pgopt_version, table_oid = EXCLUDED.table_oid`,
+        pgopt_version = EXCLUDED.pgopt_version, table_oid = EXCLUDED.table_oid`;
+
+export async function upsertRow(c: Session, row: NewRow): Promise<void> {
+  await assertRegistry(c);
+  await c.query(
+    `${INSERT_OBJECT}
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,
+             CASE WHEN $7 = 'applied' THEN clock_timestamp() END, CASE WHEN $7 = 'applied' THEN current_user END, $14, $15, $16)
+     ${REPLACE_OBJECT}`,
     [
       row.pack,
       row.schema,
@@ -370,17 +374,11 @@ export async function recordBuilt(
         INSERT INTO pgopt.events (run_id, pack, action, object, outcome, duration_ms, detail, pgopt_version)
         VALUES ($12, $1, $13, $14, $15, $16, $17, $11)
      )
-     INSERT INTO pgopt.objects (pack, schema_name, object_name, kind, table_name, ordinal, state, statement,
-        fingerprint, catalog_definition, rollback_sql, object_oid, pre_existing, applied_at, applied_by, duration_ms, pgopt_version, table_oid)
+     ${INSERT_OBJECT}
      SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::int, 'applied', $7::text, $8::text, live.def, $9::text[], live.oid,
             false, clock_timestamp(), current_user, $10::numeric, $11::text, live.table_oid
        FROM (VALUES (1)) AS one (x) LEFT JOIN live ON true
-     ON CONFLICT (pack, schema_name, object_name) DO UPDATE SET
-        kind = EXCLUDED.kind, table_name = EXCLUDED.table_name, ordinal = EXCLUDED.ordinal, state = EXCLUDED.state,
-        statement = EXCLUDED.statement, fingerprint = EXCLUDED.fingerprint, catalog_definition = EXCLUDED.catalog_definition,
-        rollback_sql = EXCLUDED.rollback_sql, object_oid = EXCLUDED.object_oid, pre_existing = EXCLUDED.pre_existing,
-        applied_at = EXCLUDED.applied_at, applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
-        pgopt_version = EXCLUDED.pgopt_version, table_oid = EXCLUDED.table_oid`,
+     ${REPLACE_OBJECT}`,
     [
       row.pack,
       row.schema,
