@@ -326,15 +326,25 @@ export async function registryFacts(c: Session, schema: string): Promise<Registr
 
 /** Every usable (valid) index on a table with the server's rendering of its definition. */
 export async function indexDefinitionsOn(c: Session, table: string): Promise<{ name: string; def: string }[]> {
+  return (await indexDefinitionsOnTables(c, [table])).get(table) ?? [];
+}
+
+/** The valid indexes on each of these tables (qualified names), in one read. */
+export async function indexDefinitionsOnTables(c: Session, tables: string[]): Promise<Map<string, { name: string; def: string }[]>> {
+  const out = new Map<string, { name: string; def: string }[]>(tables.map((t) => [t, []]));
+  if (!tables.length) return out;
   const r = await raceTolerant(c, () =>
     c.query(
-      `SELECT ic.relname AS name, pg_catalog.pg_get_indexdef(i.indexrelid) AS def
-         FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-        WHERE i.indrelid = pg_catalog.to_regclass($1) AND i.indisvalid AND i.indisready`,
-      [table],
+      `SELECT t.rel AS "table", ic.relname AS name, pg_catalog.pg_get_indexdef(i.indexrelid) AS def
+         FROM pg_catalog.unnest($1::text[]) AS t(rel)
+         JOIN pg_catalog.pg_index i ON i.indrelid = pg_catalog.to_regclass(t.rel)
+         JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+        WHERE i.indisvalid AND i.indisready`,
+      [tables],
     ),
   );
-  return r.rows;
+  for (const row of r.rows) out.get(row.table)!.push({ name: row.name, def: row.def });
+  return out;
 }
 
 /**
@@ -366,16 +376,20 @@ export interface TableActivity {
 }
 
 /** Size and read/write activity of a table (pg_stat_user_tables), or null when it does not exist. */
-export async function tableActivity(c: Session, table: string): Promise<TableActivity | null> {
+/** Rows, writes, reads and index count of each of these tables (qualified names) the catalog has, in one read. */
+export async function tableActivities(c: Session, tables: string[]): Promise<Map<string, TableActivity>> {
+  if (!tables.length) return new Map();
   const r = await c.query(
-    `SELECT greatest(c.reltuples, 0)::float8 AS rows, coalesce(st.n_tup_ins + st.n_tup_upd + st.n_tup_del, 0)::float8 AS writes,
+    `SELECT t.rel AS "table", greatest(c.reltuples, 0)::float8 AS rows,
+            coalesce(st.n_tup_ins + st.n_tup_upd + st.n_tup_del, 0)::float8 AS writes,
             coalesce(st.seq_scan + coalesce(st.idx_scan, 0), 0)::float8 AS reads,
             (SELECT count(*) FROM pg_catalog.pg_index WHERE indrelid = c.oid)::int AS indexes
-       FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_stat_user_tables st ON st.relid = c.oid
-      WHERE c.oid = pg_catalog.to_regclass($1)`,
-    [table],
+       FROM pg_catalog.unnest($1::text[]) AS t(rel)
+       JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.rel)
+       LEFT JOIN pg_catalog.pg_stat_user_tables st ON st.relid = c.oid`,
+    [tables],
   );
-  return r.rows[0] ?? null;
+  return new Map(r.rows.map(({ table, ...activity }) => [table as string, activity as TableActivity]));
 }
 
 /** Of these relations (qualified names), those never analyzed, by hand or by autovacuum: they have no statistics. */
@@ -643,13 +657,25 @@ export async function viewCalls(c: Session, view: string): Promise<ViewCall[]> {
 export const currentUser = async (c: Session): Promise<string> => (await c.query('SELECT current_user AS u')).rows[0].u as string;
 
 /** A table's owner, and whether the current user acts as it (a member of the owning role). */
-export async function tableOwnership(c: Session, table: string): Promise<{ owner: string; mine: boolean } | null> {
+export async function tableOwnership(c: Session, table: string): Promise<TableOwnership | null> {
+  return (await tableOwnerships(c, [table])).get(table) ?? null;
+}
+
+export interface TableOwnership {
+  owner: string;
+  mine: boolean;
+}
+
+/** The owner of each of these tables (qualified names) the catalog has, in one read. */
+export async function tableOwnerships(c: Session, tables: string[]): Promise<Map<string, TableOwnership>> {
+  if (!tables.length) return new Map();
   const r = await c.query(
-    `SELECT pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') AS mine, pg_catalog.pg_get_userbyid(c.relowner) AS owner
-       FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)`,
-    [table],
+    `SELECT t.rel AS "table", pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') AS mine,
+            pg_catalog.pg_get_userbyid(c.relowner) AS owner
+       FROM pg_catalog.unnest($1::text[]) AS t(rel) JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.rel)`,
+    [tables],
   );
-  return r.rows[0] ?? null;
+  return new Map(r.rows.map((row) => [row.table as string, { owner: row.owner as string, mine: row.mine as boolean }]));
 }
 
 export const canCreateIn = async (c: Session, schema: string): Promise<boolean> =>

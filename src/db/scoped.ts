@@ -34,6 +34,7 @@ export async function withClient<T>(target: ConnectionTarget, applicationName: s
   openSessions.add(s);
   try {
     const session = new Session(s.client, s.serverPid);
+    session.keepsPlans = !s.pooled;
     await prepareSession(session);
     return await fn(session);
   } finally {

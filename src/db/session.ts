@@ -44,6 +44,12 @@ export class Session {
   transactionDepth = 0;
   /** Roles pgopt tried to act as on this connection (cannotActAs): null where it can, else why not. */
   readonly actAs = new Map<string, string | null>();
+  /**
+   * Statements sent once per object may be prepared once (repeatedQuery): only on a connection
+   * pgopt opened straight to the server, where they end with it. A library caller's client, or a
+   * pooler's server connection that outlives ours, is left with nothing of pgopt's.
+   */
+  keepsPlans = false;
 
   constructor(
     readonly client: pg.Client,
@@ -156,6 +162,8 @@ export async function repin(c: Session): Promise<void> {
  */
 export async function resetSession(c: Session): Promise<void> {
   const keys = c.facts?.runKeys ?? [];
+  // DISCARD deallocates what repeatedQuery prepared, which the client does not know.
+  c.keepsPlans = false;
   await c.query(keys.length ? discardKeeping(keys) : 'DISCARD ALL');
   await repin(c);
 }
@@ -223,7 +231,9 @@ export async function asUserForBuild<T>(
 ): Promise<T> {
   const s = await prepareSession(c);
   // The oid is read first, while pgopt's own search_path is in force (the name is qualified anyway).
-  const res = await c.query(
+  const res = await repeatedQuery(
+    c,
+    'build_settings',
     `SELECT pg_catalog.to_regclass($3)::oid::int AS existing, pg_catalog.set_config('lock_timeout', '0', false),
             pg_catalog.set_config('statement_timeout', $1, false), pg_catalog.set_config('search_path', $2, false)`,
     [String(Math.max(0, Math.round(timeoutMs))), s.userSearchPath, index],
@@ -231,11 +241,29 @@ export async function asUserForBuild<T>(
   try {
     return await fn((res.rows[0]?.existing as number | null) ?? null);
   } finally {
-    await c
-      .query(`SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('statement_timeout', '0', false)`, [
-        PINNED_SEARCH_PATH,
-      ])
-      .catch(() => {});
+    await repeatedQuery(
+      c,
+      'build_settings_undone',
+      `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('statement_timeout', '0', false)`,
+      [PINNED_SEARCH_PATH],
+    ).catch(() => {});
+  }
+}
+
+/**
+ * One of pgopt's own statements that a run sends once per object (the registry rows around each
+ * build): parsed and planned once per connection where the Session allows it, which halves their
+ * cost (BENCHMARKS.md, "Cost per object", fifth stop).
+ */
+export async function repeatedQuery(c: Session, name: string, text: string, values: unknown[]): Promise<pg.QueryResult> {
+  if (!c.keepsPlans) return c.query({ text, values });
+  try {
+    return await c.query({ name: `pgopt_${name}`, text, values });
+  } catch (err) {
+    // Deallocated behind the client's back (it remembers what it prepared): plain statements from now on.
+    if ((err as { code?: string }).code !== '26000' || c.transactionDepth > 0) throw err;
+    c.keepsPlans = false;
+    return c.query({ text, values });
   }
 }
 

@@ -1,4 +1,4 @@
-import { canCreateIn, canCreateSchemas, canWriteRegistry, currentUser, tableOwnership } from '../db/catalog.js';
+import { canCreateIn, canCreateSchemas, canWriteRegistry, currentUser, tableOwnerships } from '../db/catalog.js';
 import { PgoptError } from '../errors.js';
 import { qualify } from '../db/ident.js';
 import { registryExists } from './registry.js';
@@ -22,15 +22,15 @@ export interface PrivilegeTarget {
 export async function checkPrivileges(c: Session, targets: PrivilegeTarget[]): Promise<void> {
   const missing: string[] = [];
   const user = await currentUser(c);
-  // Asked once per table and schema, however many of the pack's objects are on it.
-  const owners = new Map<string, Promise<Awaited<ReturnType<typeof tableOwnership>>>>();
+  const tableOf = (a: PrivilegeTarget) => (a.table ? qualify(a.table.schema, a.table.name) : null);
+  const pendingTables = targets.filter((a) => !a.exists && a.table).map((a) => tableOf(a)!);
+  // One read for every table, however many of the pack's objects are on each; each schema once.
+  const owners = await tableOwnerships(c, [...new Set(pendingTables)]);
   const creatable = new Map<string, Promise<boolean>>();
   for (const a of targets) {
     if (a.exists) continue;
     if (a.table) {
-      const table = qualify(a.table.schema, a.table.name);
-      if (!owners.has(table)) owners.set(table, tableOwnership(c, table));
-      const own = await owners.get(table)!;
+      const own = owners.get(tableOf(a)!);
       // A table the pack creates in this run (a view) has no row yet: it will be ours.
       if (own && !own.mine) missing.push(`ownership of ${a.table.schema}.${a.table.name} (owned by ${own.owner}) to index it`);
     } else {

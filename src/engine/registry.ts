@@ -2,7 +2,7 @@ import { PGOPT_VERSION } from '../version.js';
 import { PgoptError } from '../errors.js';
 import { canReadRegistry, registryFacts, type RegistryFacts, type RegistryPart } from '../db/catalog.js';
 import { displayIdent } from '../db/ident.js';
-import { prepareSession, type Session } from '../db/session.js';
+import { prepareSession, repeatedQuery, type Session } from '../db/session.js';
 import { withTransaction } from '../db/scoped.js';
 
 /**
@@ -326,7 +326,9 @@ const REPLACE_OBJECT = `ON CONFLICT (pack, schema_name, object_name) DO UPDATE S
 
 export async function upsertRow(c: Session, row: NewRow): Promise<void> {
   await assertRegistry(c);
-  await c.query(
+  await repeatedQuery(
+    c,
+    'upsert_object',
     `${INSERT_OBJECT}
      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,
              CASE WHEN $7 = 'applied' THEN clock_timestamp() END, CASE WHEN $7 = 'applied' THEN current_user END, $14, $15, $16)
@@ -363,7 +365,9 @@ export async function recordBuilt(
   event: EventInput,
 ): Promise<void> {
   await assertRegistry(c);
-  await c.query(
+  await repeatedQuery(
+    c,
+    'record_built',
     `WITH live AS (
         SELECT c.oid, CASE WHEN c.relkind = 'm' THEN pg_catalog.pg_get_viewdef(c.oid) ELSE pg_catalog.pg_get_indexdef(c.oid) END AS def,
                (SELECT i.indrelid FROM pg_catalog.pg_index i WHERE i.indexrelid = c.oid) AS table_oid

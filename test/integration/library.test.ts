@@ -52,4 +52,23 @@ describe('pgopt as a library', () => {
     expect((await other.query('SHOW search_path')).rows[0].search_path).toBe('pg_catalog, pg_temp');
     await rollbackPack(session, 'handback', DEFAULT_RUN_OPTIONS);
   });
+
+  it("leaves nothing prepared on the caller's connection; a Session that keeps plans (pgopt's own connections) would", async () => {
+    const lib = await import('../../src/index.js');
+    const pack = await loadPack(writePack('noplans', `CREATE INDEX CONCURRENTLY idx_noplans ON app.projects (name, id);\n`));
+    const prepared = async (c: { query: (q: string) => Promise<{ rows: { name: string }[] }> }) =>
+      (await c.query(`SELECT name FROM pg_prepared_statements WHERE name LIKE 'pgopt%' ORDER BY 1`)).rows.map((r) => r.name);
+    const c = await db.connect();
+    expect((await lib.applyPack(c, pack)).error).toBeUndefined();
+    expect(await prepared(c)).toEqual([]);
+    await lib.rollbackPack(c, 'noplans');
+    // The control: the same apply on a Session that keeps plans leaves the build's statements prepared.
+    const other = new Session(await db.connect());
+    other.keepsPlans = true;
+    expect((await applyPack(other, pack, { ...DEFAULT_RUN_OPTIONS, analyze: false, replaceChanged: false })).error).toBeUndefined();
+    expect(await prepared(other)).toEqual(expect.arrayContaining(['pgopt_record_built', 'pgopt_upsert_object', 'pgopt_build_settings']));
+    await rollbackPack(other, 'noplans', DEFAULT_RUN_OPTIONS);
+    await c.end();
+    await other.client.end();
+  });
 });

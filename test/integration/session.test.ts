@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { holdRunKey, runKeyHeld } from '../../src/db/run-lock.js';
-import { prepareSession, resetSession, Session } from '../../src/db/session.js';
+import { prepareSession, repeatedQuery, resetSession, Session } from '../../src/db/session.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -62,5 +62,51 @@ describe('resetSession between workload queries', () => {
     expect(taken).toBe(0);
     await c.client.end();
     await o.end();
+  });
+});
+
+describe('repeatedQuery: a statement sent once per object, prepared once per connection', () => {
+  const ask = (c: Session, n: number) => repeatedQuery(c, 'session_test', 'SELECT $1::int + 1 AS n', [n]);
+  const preparedHere = async (c: Session) =>
+    (await c.query(`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'pgopt_session_test'`)).rows[0].n as number;
+
+  it('is prepared once where the Session keeps plans, and nowhere else', async () => {
+    const c = new Session(await db.connect());
+    c.keepsPlans = true;
+    expect((await ask(c, 1)).rows[0].n).toBe(2);
+    expect((await ask(c, 2)).rows[0].n).toBe(3);
+    expect(await preparedHere(c)).toBe(1);
+    const plain = new Session(await db.connect());
+    expect((await ask(plain, 1)).rows[0].n).toBe(2);
+    expect(await preparedHere(plain)).toBe(0);
+    await c.client.end();
+    await plain.client.end();
+  });
+
+  it('goes on after its statement is deallocated behind the client (a plain named query fails there: the control)', async () => {
+    const c = new Session(await db.connect());
+    c.keepsPlans = true;
+    await ask(c, 1);
+    await c.query('DEALLOCATE ALL');
+    expect((await ask(c, 5)).rows[0].n).toBe(6);
+    expect(c.keepsPlans).toBe(false);
+    // The control: the client still believes its statement is there, and the server says no.
+    const raw = await db.connect();
+    await raw.query({ name: 'control', text: 'SELECT 1' });
+    await raw.query('DEALLOCATE ALL');
+    await expect(raw.query({ name: 'control', text: 'SELECT 1' })).rejects.toMatchObject({ code: '26000' });
+    await raw.end();
+    await c.client.end();
+  });
+
+  it('stops preparing after resetSession, which deallocates what it prepared', async () => {
+    const c = new Session(await db.connect());
+    c.keepsPlans = true;
+    await prepareSession(c);
+    await ask(c, 1);
+    await resetSession(c);
+    expect((await ask(c, 2)).rows[0].n).toBe(3);
+    expect(await preparedHere(c)).toBe(0);
+    await c.client.end();
   });
 });

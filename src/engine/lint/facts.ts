@@ -1,7 +1,7 @@
 import { asUser, runOneStatement, type Session } from '../../db/session.js';
 import { withRolledBackTransaction } from '../../db/scoped.js';
 import { qualify } from '../../db/ident.js';
-import { columnDistinct, columnType, indexDefinitionsOn, relationOid, tableActivity, tableOwnership } from '../../db/catalog.js';
+import { columnDistinct, columnType, indexDefinitionsOnTables, relationOid, tableActivities, tableOwnership } from '../../db/catalog.js';
 import { cannotActAs, queryAsRole } from '../../db/owner-rights.js';
 import { onShards, shardActivity, shardColumnDistinct } from '../../db/citus.js';
 import { parseTrusted } from '../../sql/parse.js';
@@ -24,15 +24,17 @@ function lintObject(a: Assessment): LintObject {
   return { a, index, key, ifNotExists: !!(index?.if_not_exists ?? view?.if_not_exists) };
 }
 
-/** Indexes already on a table, as keys; a definition that does not parse is simply not compared. */
-async function existingKeys(c: Session, table: string): Promise<IndexKey[]> {
+/** Indexes already on these tables, as keys; a definition that does not parse is simply not compared. */
+async function existingKeys(c: Session, tables: string[]): Promise<IndexKey[]> {
   const keys: IndexKey[] = [];
-  for (const row of await indexDefinitionsOn(c, table)) {
-    try {
-      const stmt = nodeAs(parseTrusted(row.def), 'IndexStmt');
-      if (stmt) keys.push(keyOf(stmt, row.name, table));
-    } catch {
-      /* not compared */
+  for (const [table, defs] of await indexDefinitionsOnTables(c, tables)) {
+    for (const row of defs) {
+      try {
+        const stmt = nodeAs(parseTrusted(row.def), 'IndexStmt');
+        if (stmt) keys.push(keyOf(stmt, row.name, table));
+      } catch {
+        /* not compared */
+      }
     }
   }
   return keys;
@@ -65,9 +67,11 @@ export async function gatherFacts(c: Session, assessments: Assessment[]): Promis
   const objects = assessments.map(lintObject);
   const facts: LintFacts = { objects, existing: [], tables: new Map(), columnTypes: new Map(), distinct: new Map(), duplicates: new Map() };
   const tables = [...new Set(objects.filter((o) => o.key).map((o) => o.key!.table))];
+  // One read per kind of fact, however many tables the pack touches.
+  facts.existing.push(...(await existingKeys(c, tables)));
+  const activity = await tableActivities(c, tables);
   for (const t of tables) {
-    facts.existing.push(...(await existingKeys(c, t)));
-    const stats = await tableActivity(c, t);
+    const stats = activity.get(t);
     const held = objects.find((o) => o.key?.table === t && isDistributed(o.a))?.a.table?.topology;
     // On Citus the coordinator's copy of a distributed or reference table is empty: its shards count.
     if (stats && held) Object.assign(stats, await shardActivity(c, (await relationOid(c, t))!, held.distribution === 'reference'));
