@@ -18,12 +18,12 @@ export interface CaptureFlags {
   log?: string;
 }
 
-/** The server log's executions with their bind values (stderr, csvlog or jsonlog). */
+/** The server log's executions, with their bind values where they had some (stderr, csvlog or jsonlog). */
 function readLog(path: string): LoggedStatement[] {
   if (!existsSync(path)) throw new PgoptError('input', `--log: ${path} does not exist`);
   const logged = readServerLog(readFileSync(path, 'utf8'));
   if (!logged.length) {
-    throw new PgoptError('input', `--log: ${path} holds no statement with its bind values`, {
+    throw new PgoptError('input', `--log: ${path} holds no logged statement`, {
       hint: "log them with log_min_duration_statement = 0 (or log_statement = 'all'); the parameters come on DETAIL lines",
     });
   }

@@ -4,7 +4,7 @@ import { tryParse } from '../sql/parse.js';
 import { nodeType, payloadOf, rangeVarRef, relationsRead, type RelationRef } from '../sql/tree.js';
 import type { RangeVar } from '@pgsql/types';
 import type { ParamSource } from './param-sources.js';
-import { alignValues, shapeOf, type LoggedStatement } from './server-log.js';
+import { alignExecution, shapeOf, type LoggedStatement, type WrittenConstant } from './server-log.js';
 import { quoteIdent, quoteLiteral } from '../db/ident.js';
 import { fitsCommentLine } from '../sql/comment.js';
 
@@ -149,18 +149,39 @@ export function statementName(query: string, queryid: string): string {
 /** What stands in for $n where the statement gives no column: a page's conventional LIMIT and the first page. */
 export const ASSUMED = { limit: 20, offset: 0 } as const;
 
-/** The distinct sets of values the log holds for this statement, at most PARAM_SETS. */
-export function loggedValueSets(c: Chosen, logged: LoggedStatement[], count: number): (string | null)[][] {
+/** What the server log holds for one statement. */
+export interface LoggedValues {
+  /** The distinct sets of values, at most PARAM_SETS. */
+  sets: (string | null)[][];
+  /** $n the application wrote as a constant, the same in every execution read (not a bind value), by number. */
+  constants: Map<number, WrittenConstant>;
+  /** $n that stand for a squashed IN list in some execution: no bind value can take its place, only the list itself. */
+  squashed: Set<number>;
+}
+
+/** The statement's executions in the log: their distinct sets of values, and the constants the application wrote. */
+export function loggedValues(c: Chosen, logged: LoggedStatement[], count: number): LoggedValues {
   const shape = shapeOf(c.counters.query);
   const seen = new Map<string, (string | null)[]>();
+  // undefined: no execution read yet; null: not one same constant in all of them.
+  const constants: (WrittenConstant | null | undefined)[] = Array.from({ length: count }, () => undefined);
+  const squashed = new Set<number>();
   for (const l of logged) {
     if (seen.size >= PARAM_SETS) break;
     if (!shape || shapeOf(l.statement) !== shape) continue;
-    const v = alignValues(c.tree, l, count);
+    const e = alignExecution(c.tree, l, count);
     // A value with a line break would end the `-- params:` comment mid-literal: that set is left out.
-    if (v && v.every((x) => x === null || fitsCommentLine(x))) seen.set(JSON.stringify(v), v);
+    if (!e || !e.values.every((x) => x === null || fitsCommentLine(x))) continue;
+    seen.set(JSON.stringify(e.values), e.values);
+    e.constants.forEach((k, n) => k?.kind === 'list' && squashed.add(n + 1));
+    e.constants.forEach((k, n) => {
+      const was = constants[n];
+      constants[n] = k && (was === undefined || (was && was.kind === k.kind && was.value === k.value)) ? k : null;
+    });
   }
-  return [...seen.values()];
+  const same = new Map<number, WrittenConstant>();
+  constants.forEach((k, n) => k && same.set(n + 1, k));
+  return { sets: [...seen.values()], constants: same, squashed };
 }
 
 /** A `-- params:` of literal rows, the values as the server logged them (typed by the statement, as the client's were). */

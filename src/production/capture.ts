@@ -6,10 +6,12 @@ import { prepareSession } from '../db/session.js';
 import { readStatementCounters, statStatementsInfo, type StatementCounters, type StatStatementsInfo } from '../db/stat-statements.js';
 import { PgoptError } from '../errors.js';
 import { highestParam } from '../sql/tree.js';
+import { restoreConstants } from './app-text.js';
 import {
   ASSUMED,
   chooseStatements,
-  loggedValueSets,
+  loggedValues,
+  type LoggedValues,
   PARAM_SETS,
   paramsQuery,
   queryName,
@@ -34,6 +36,11 @@ export interface CapturedQuery {
   sources: ParamSource[];
   /** The `-- params:` query, null where the statement has no $n. */
   params: string | null;
+  /**
+   * The statement as the application wrote it, where the server log showed which of
+   * pg_stat_statements' $n were its own constants (restoreConstants); else the normalized text is written.
+   */
+  text?: string;
   /** Why the params were not tried before writing them (row security another role's code decides). */
   unchecked: string | null;
   /**
@@ -139,11 +146,9 @@ async function captureOne(
   timeoutMs: number,
 ): Promise<Captured | null> {
   const count = highestParam(ch.tree);
-  const fromLog = count && o.logged ? loggedValueSets(ch, o.logged, count) : [];
-  if (fromLog.length) {
-    const sources: ParamSource[] = Array.from({ length: count }, () => ({ kind: 'log', sets: fromLog.length }));
-    return { name: queryName(ch), kind: ch.kind, counters: ch.counters, sources, params: valuesQuery(fromLog), unchecked: null };
-  }
+  const fromLog = count && o.logged ? loggedValues(ch, o.logged, count) : null;
+  const logged = fromLog?.sets.length ? fromServerLog(ch, fromLog) : null;
+  if (logged) return logged;
   const sources = paramSources(ch.tree, count, lookup.find);
   const fromQualstats = count ? qualstatsValueSets(ch.counters.query, sources, o.constants, { sets: PARAM_SETS, assumed: ASSUMED }) : null;
   if (fromQualstats) {
@@ -175,6 +180,22 @@ async function captureOne(
   }
   const rows = await readParams(c, params, timeoutMs).catch(() => null);
   return rows && rows.rows.length ? { ...base, unchecked: null } : null;
+}
+
+/**
+ * Logged executions: the application's own text where the log gives it back, and its bind values.
+ * Null where a squashed IN list did not go back into the text (no bind value can stand for it).
+ */
+function fromServerLog(ch: Chosen, logged: LoggedValues): Captured | null {
+  const app = restoreConstants(ch.counters.query, ch.tree, logged.constants);
+  if ([...logged.squashed].some((n) => !app || app.kept.includes(n))) return null;
+  const sets = app
+    ? [...new Map(logged.sets.map((set) => app.kept.map((n) => set[n - 1])).map((v) => [JSON.stringify(v), v])).values()]
+    : logged.sets;
+  const count = app ? app.kept.length : highestParam(ch.tree);
+  const sources: ParamSource[] = Array.from({ length: count }, () => ({ kind: 'log', sets: sets.length }));
+  const base = { name: queryName(ch), kind: ch.kind, counters: ch.counters, sources, unchecked: null };
+  return { ...base, params: count ? valuesQuery(sets) : null, ...(app ? { text: app.sql } : {}) };
 }
 
 /**

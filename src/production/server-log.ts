@@ -6,7 +6,7 @@
 import type { Node } from '@pgsql/types';
 import { fingerprintSync } from 'libpg-query';
 import { tryParse } from '../sql/parse.js';
-import { walk } from '../sql/tree.js';
+import { nodeAs, walk, type AnyNode } from '../sql/tree.js';
 
 export interface LoggedStatement {
   statement: string;
@@ -14,10 +14,13 @@ export interface LoggedStatement {
   params: (string | null)[];
 }
 
-/** `duration: 1.2 ms  execute <unnamed>: SELECT …`, or `execute S_1: …` (log_statement), or a bind. */
-const EXECUTE = /^(?:duration: [\d.]+ ms\s+)?(?:execute|bind) [^:]*: ([\s\S]+)$/;
+/**
+ * `duration: 1.2 ms  execute <unnamed>: SELECT …`, or `execute S_1: …` (log_statement), or a bind;
+ * or `statement: …`, a simple-protocol query, which has no bind values.
+ */
+const EXECUTE = /^(?:duration: [\d.]+ ms\s+)?(?:(?:execute|bind) [^:]*|statement): ([\s\S]+)$/;
 
-/** `$1 = 'a''b', $2 = NULL`: the values, or null when one was cut short (log_parameter_max_length) or the text is not that. */
+/** `$1 = 'a''b', $2 = NULL`: the values, or null when one may have been cut short (log_parameter_max_length) or the text is not that. */
 export function parseParameters(detail: string): (string | null)[] | null {
   const m = /^parameters: ([\s\S]*)$/i.exec(detail.trim());
   if (!m) return null;
@@ -45,7 +48,9 @@ export function parseParameters(detail: string): (string | null)[] | null {
       }
       if (text[i] !== "'") return null;
       i++;
-      if (text.startsWith('...', i)) return null;
+      // log_parameter_max_length cuts a value and ends it '…...' inside its quotes: a value that ends
+      // so may be cut short, and a set with one is left out rather than bench run with a wrong value.
+      if (v.endsWith('...')) return null;
       out.push(v);
     }
     if (text.startsWith(', ', i)) i += 2;
@@ -129,11 +134,15 @@ function stderrMessages(text: string): { message: string; detail: string }[] {
   return out;
 }
 
-/** Every logged execution with its bind values. */
+/**
+ * Every logged execution with its bind values. One without a DETAIL line bound none: its text alone
+ * still tells which constants the application wrote. A DETAIL that is no full list of values (cut
+ * short by log_parameter_max_length) leaves the execution out.
+ */
 export function readServerLog(text: string): LoggedStatement[] {
   return messages(text).flatMap(({ message, detail }) => {
     const m = EXECUTE.exec(message.trim());
-    const params = m && detail ? parseParameters(detail) : null;
+    const params = m ? (detail.trim() ? parseParameters(detail) : []) : null;
     return m && params ? [{ statement: m[1], params }] : [];
   });
 }
@@ -147,52 +156,115 @@ export const shapeOf = (sql: string): string | null => {
   }
 };
 
-/** The constants and $n of a tree, in the parser's order. */
-function slots(tree: Node): { param: number | null; value: string | null }[] {
-  const out: { param: number | null; value: string | null }[] = [];
+/** A constant as a statement's text wrote it: its kind decides how it is written back into SQL. */
+export type WrittenConstant =
+  | { kind: 'string' | 'number' | 'bool' | 'null'; value: string | null }
+  /** The constants of an IN list that pg_stat_statements (PostgreSQL 18) squashed into one $n. */
+  | { kind: 'list'; value: string; items: WrittenConstant[] };
+
+type Item = { param: number | null; constant: WrittenConstant | null };
+/** A constant or $n, or the items of an IN list (which PostgreSQL 18's pg_stat_statements may squash into one $n). */
+type Slot = Item | { list: Item[] };
+
+function constantOf(c: {
+  ival?: { ival?: number };
+  fval?: { fval?: string };
+  sval?: { sval?: string };
+  boolval?: { boolval?: boolean };
+  isnull?: boolean;
+}): WrittenConstant {
+  if (c.isnull) return { kind: 'null', value: null };
+  if (c.sval) return { kind: 'string', value: c.sval.sval ?? '' };
+  if (c.fval) return { kind: 'number', value: c.fval.fval ?? '' };
+  if (c.boolval) return { kind: 'bool', value: String(!!c.boolval.boolval) };
+  return { kind: 'number', value: String(c.ival?.ival ?? 0) };
+}
+
+const itemOf = (key: string, v: AnyNode): Item | null =>
+  key === 'ParamRef'
+    ? { param: typeof v.number === 'number' ? v.number : null, constant: null }
+    : key === 'A_Const'
+      ? { param: null, constant: constantOf(v as Parameters<typeof constantOf>[0]) }
+      : null;
+
+/** The constants and $n of a tree in the parser's order, those of one IN list together. */
+function slots(tree: Node): Slot[] {
+  const inList = new Map<AnyNode, Item[]>();
   walk(tree, (key, v) => {
-    if (key === 'ParamRef') out.push({ param: typeof v.number === 'number' ? v.number : null, value: null });
-    if (key === 'A_Const') {
-      const c = v as {
-        ival?: { ival?: number };
-        fval?: { fval?: string };
-        sval?: { sval?: string };
-        boolval?: { boolval?: boolean };
-        isnull?: boolean;
-      };
-      const value = c.isnull
-        ? null
-        : c.sval
-          ? (c.sval.sval ?? '')
-          : c.fval
-            ? (c.fval.fval ?? '')
-            : c.boolval
-              ? String(!!c.boolval.boolval)
-              : String(c.ival?.ival ?? 0);
-      out.push({ param: null, value });
-    }
+    const items = key === 'A_Expr' && v.kind === 'AEXPR_IN' ? nodeAs(v.rexpr as Node, 'List')?.items : undefined;
+    if (!items) return;
+    const list: Item[] = [];
+    walk(items, (k, x) => itemOf(k, x) && inList.set(x, list));
   });
+  const out: Slot[] = [];
+  walk(tree, (key, v) => {
+    const item = itemOf(key, v);
+    if (!item) return;
+    const list = inList.get(v);
+    if (!list) return out.push(item);
+    if (!list.length) out.push({ list });
+    list.push(item);
+  });
+  return out;
+}
+
+/** One logged execution, lined up with the normalized statement. */
+export interface AlignedExecution {
+  /** The value of each $n (null for a squashed IN list's $n: its constants are in `constants`). */
+  values: (string | null)[];
+  /** Where the logged text wrote a constant in place of the normalized $n (not a bind value): that constant. */
+  constants: (WrittenConstant | null)[];
+}
+
+/** A normalized IN ($n) that stands for the logged list of constants: PostgreSQL 18 squashed it. */
+function squashedList(a: Item[], b: Item[]): WrittenConstant | null {
+  if (a.length !== 1 || a[0].param === null || b.length < 2 || b.some((x) => !x.constant)) return null;
+  const items = b.map((x) => x.constant!);
+  return { kind: 'list', value: JSON.stringify(items), items };
+}
+
+/** The normalized statement's items and the logged ones, pair by pair (a squashed list as one pair); null where they differ. */
+function pairs(a: Slot[], b: Slot[]): [Item, Item | WrittenConstant][] | null {
+  if (a.length !== b.length) return null;
+  const out: [Item, Item | WrittenConstant][] = [];
+  for (const [k, s] of a.entries()) {
+    const o = b[k];
+    if ('list' in s !== 'list' in o) return null;
+    if (!('list' in s) || !('list' in o)) {
+      out.push([s as Item, o as Item]);
+      continue;
+    }
+    const squashed = squashedList(s.list, o.list);
+    if (squashed) out.push([s.list[0], squashed]);
+    else if (s.list.length === o.list.length) s.list.forEach((x, i) => out.push([x, o.list[i]]));
+    else return null;
+  }
   return out;
 }
 
 /**
  * The values of the normalized statement's $1…$count in one logged execution: its trees are the
- * same but for constants, so the k-th constant-or-parameter of one is the k-th of the other. A
- * logged constant where the normalized text has $n is that $n's value. Null when they do not line up.
+ * same but for constants, so the k-th constant-or-parameter of one is the k-th of the other (an IN
+ * list that PostgreSQL 18 squashed into one $n takes the logged list whole). A logged constant where
+ * the normalized text has $n is that $n's value. Null when they do not line up.
  */
-export function alignValues(normalized: Node, logged: LoggedStatement, count: number): (string | null)[] | null {
+export function alignExecution(normalized: Node, logged: LoggedStatement, count: number): AlignedExecution | null {
   const tree = tryParse(logged.statement);
   if (!tree || tree.length !== 1) return null;
-  const a = slots(normalized);
-  const b = slots(tree[0]);
-  if (a.length !== b.length) return null;
+  const lined = pairs(slots(normalized), slots(tree[0]));
+  if (!lined) return null;
   const values: (string | null | undefined)[] = Array.from({ length: count }, () => undefined);
-  for (const [k, s] of a.entries()) {
+  const constants: (WrittenConstant | null)[] = Array.from({ length: count }, () => null);
+  for (const [s, other] of lined) {
     if (s.param === null) continue;
-    const other = b[k];
-    const v = other.param !== null ? logged.params[other.param - 1] : other.value;
+    const constant = 'kind' in other ? other : other.constant;
+    const v = constant ? (constant.kind === 'list' ? null : constant.value) : logged.params[(other as Item).param! - 1];
     if (v === undefined) return null;
     values[s.param - 1] = v;
+    if (constant) constants[s.param - 1] = constant;
   }
-  return values.some((v) => v === undefined) ? null : (values as (string | null)[]);
+  return values.some((v) => v === undefined) ? null : { values: values as (string | null)[], constants };
 }
+
+export const alignValues = (normalized: Node, logged: LoggedStatement, count: number): (string | null)[] | null =>
+  alignExecution(normalized, logged, count)?.values ?? null;

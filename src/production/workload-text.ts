@@ -60,6 +60,8 @@ function queryText(q: CapturedQuery, hours: number, currentUser: string): string
         `per call ${num(c.rows / Math.max(1, c.calls))} rows, ${num(blocks)} shared blocks (${hit.toFixed(0)}% hit).`,
     ),
   ];
+  if (q.text)
+    lines.push(commentLine('-- Text: as the application sends it; the server log gave back the constants pg_stat_statements replaced.'));
   if (q.sources[0]?.kind === 'log') lines.push(commentLine(`-- Values: ${q.sources[0].sets} set(s) of bind values from the server log.`));
   else if (q.sources.length) lines.push(commentLine(`-- Values ${q.sources.map(sourceText).join('; ')}.`));
   if (q.unchecked) lines.push(commentLine(`-- Note ${q.unchecked}.`));
@@ -71,7 +73,7 @@ function queryText(q: CapturedQuery, hours: number, currentUser: string): string
       `-- mean-ms: ${Number(c.meanMs.toPrecision(4))}`,
     );
   }
-  return [...lines, `${withoutComments(c.query)};`];
+  return [...lines, `${withoutComments(q.text ?? c.query)};`];
 }
 
 export function captureText(r: CaptureResult, server: string): string {

@@ -44,6 +44,8 @@ beforeAll(async () => {
       await c.query(`SELECT id FROM users WHERE lower(email) = lower($1) AND org_id = $2 AND status = 'open' LIMIT 10`, [email, org]);
       // No column explains $1 here: only the log can give it a value.
       await c.query('SELECT $1::int + id AS x FROM users WHERE id = $2', [org, org]);
+      // A bind value that never changes is still a bind value: only the text's own constants go back.
+      await c.query('SELECT count(*) AS n FROM users WHERE status = $1 AND org_id = 2', ['open']);
     }
   await c.end();
   await new Promise((r) => setTimeout(r, 1500)); // the collector writes its files a moment later
@@ -60,11 +62,14 @@ describe('capture --log', () => {
       expect(r.code, r.stderr).toBe(0);
       const w = await loadWorkload(out);
       const lookup = w.queries.find((q) => q.forms[0].sql.includes('lower(email)'))!;
-      // The normalized text has $3 and $4 where the application wrote 'open' and 10.
-      expect(lookup.forms[0].sql).toContain('status = $3 LIMIT $4');
-      expect(lookup.params).toBe(
-        `VALUES ('ALICE@EXAMPLE.COM', '3', 'open', '10'), ('o''brien@example.com', '7', 'open', '10'), ('carol@example.com', '11', 'open', '10')`,
-      );
+      // pg_stat_statements wrote $3 and $4 where the application wrote 'open' and 10: the log gives them back.
+      expect(lookup.forms[0].sql).toContain(`org_id = $2 AND status = 'open' LIMIT 10`);
+      expect(lookup.params).toBe(`VALUES ('ALICE@EXAMPLE.COM', '3'), ('o''brien@example.com', '7'), ('carol@example.com', '11')`);
+      // The control: the same value bound in every execution stays a $n, the text's constant 2 comes back.
+      const count = w.queries.find((q) => q.forms[0].sql.includes('count(*)'))!;
+      expect(count.forms[0].sql).toContain('status = $1 AND org_id = 2');
+      expect(count.params).toBe(`VALUES ('open')`);
+      expect(readFileSync(out, 'utf8')).toContain('-- Text: as the application sends it');
       const sum = w.queries.find((q) => q.forms[0].sql.includes('$1::int + id'));
       expect(sum?.params).toBe(`VALUES ('3', '3'), ('7', '7'), ('11', '11')`);
       expect(readFileSync(out, 'utf8')).toContain('3 set(s) of bind values from the server log');

@@ -4,7 +4,9 @@
 //   capture → advise (its default budget) → apply the advised pack → traffic → impact → roll back;
 //   a snapshot; traffic → apply sql/audit_engine → traffic → impact → roll back.
 // Prints production time saved per hour by each pack, and the ratio.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// LOG=1: the server logs every statement with its bind values (log_min_duration_statement = 0, jsonlog),
+// and capture reads that log (capture --log): the application's own text and its values.
+import { chownSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbedded } from '../../dist/embedded/server.js';
@@ -22,6 +24,8 @@ import { adviseWorkload } from '../../dist/advise/advise.js';
 import { packText } from '../../dist/advise/pack-text.js';
 import { captureWorkload } from '../../dist/production/capture.js';
 import { captureText } from '../../dist/production/workload-text.js';
+import { readServerLog } from '../../dist/production/server-log.js';
+import { EMBEDDED_BIN, serverUser, startFromBinaries } from '../../dist/embedded/binaries.js';
 import { takeSnapshot } from '../../dist/production/snapshots.js';
 import { measureImpact } from '../../dist/production/impact.js';
 import { sendTraffic } from '../../dist/demo/traffic.js';
@@ -31,8 +35,18 @@ const SCALE = Number(process.env.SCALE ?? 0.2);
 const CALLS = Number(process.env.CALLS ?? 60);
 const log = (...a) => console.error(...a);
 const dir = mkdtempSync(join(tmpdir(), 'pgopt-traffic-perf-'));
-const server = await startEmbedded({ settings: { shared_preload_libraries: 'pg_stat_statements' } });
-const out = { machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version, scale: SCALE, callsPerQuery: CALLS };
+const LOG = process.env.LOG === '1';
+const logDir = mkdtempSync(join(tmpdir(), 'pgopt-traffic-log-'));
+const user = serverUser();
+if (user) chownSync(logDir, user.uid, user.gid);
+const logging = LOG
+  ? { logging_collector: 'on', log_destination: 'jsonlog', log_directory: logDir, log_filename: 'pg.log', log_min_duration_statement: '0' }
+  : {};
+// The embedded runner waits for the server's ready line on stderr, which the logging collector takes: pg_ctl -w instead.
+const server = LOG
+  ? await startFromBinaries(EMBEDDED_BIN, { shared_preload_libraries: 'pg_stat_statements', ...logging })
+  : await startEmbedded({ settings: { shared_preload_libraries: 'pg_stat_statements' } });
+const out = { machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version, scale: SCALE, callsPerQuery: CALLS, log: LOG };
 try {
   await withClient(resolveConnection({ db: server.url }), 'perf', (c) => c.query('CREATE DATABASE traffic'));
   const url = server.url.replace(/\/postgres$/, '/traffic');
@@ -53,7 +67,10 @@ try {
       applyPack(c, pack, { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false, jobs: 2, withExtraClient: (fn) => withClient(target, 'pgopt perf', fn) });
     log('traffic (before any pack)');
     await traffic();
-    const captured = await captureWorkload(c, { top: 20, minCalls: 2, includeWrites: false }, 60_000);
+    if (LOG) await new Promise((r) => setTimeout(r, 1500)); // the collector writes a moment later
+    const logged = LOG ? readServerLog(readFileSync(join(logDir, 'pg.json'), 'utf8')) : undefined;
+    if (LOG) log(`the server log holds ${logged.length} executions with bind values`);
+    const captured = await captureWorkload(c, { top: 20, minCalls: 2, includeWrites: false, logged }, 60_000);
     writeFileSync(join(dir, 'captured.sql'), captureText(captured, out.server));
     log(`captured ${captured.queries.length} statements; advising`);
     const advise = async (file, name, maxIndexes) => {
@@ -102,6 +119,9 @@ try {
           .filter((s) => !('invalid' in s.before) && !('invalid' in s.after) && s.after.calls >= 30)
           .map((s) => `${s.name} ${s.before.meanMs.toFixed(2)} → ${s.after.meanMs.toFixed(2)} ms ${s.verdict}`),
         problems: impact.problems,
+        judged: impact.statements
+          .filter((s) => !('invalid' in s.before) && !('invalid' in s.after))
+          .map((s) => ({ queryid: s.queryid, verdict: s.verdict, before: s.before, after: s.after })),
       };
     };
     // MODE=weights: advise's ranking under a binding budget, with the captured calls per hour and
@@ -121,6 +141,20 @@ try {
     await traffic();
     out[second.name] = await judged(second);
     out.ratio = Number((out[first.name].savedMs / out[second.name].savedMs).toFixed(3));
+    // The two before windows measure the same state (no pack): pooled, they are one baseline for
+    // both packs, so a slower or faster before window of one pack does not count as that pack's doing.
+    const pooled = (mine, other) =>
+      mine.judged
+        .filter((s) => s.verdict === 'faster' || s.verdict === 'slower')
+        .reduce((t, s) => {
+          const o = other.judged.find((x) => x.queryid === s.queryid)?.before ?? s.before;
+          const base = (s.before.meanMs * s.before.calls + o.meanMs * o.calls) / (s.before.calls + o.calls);
+          return t + (base - s.after.meanMs) * s.after.calls;
+        }, 0);
+    out[first.name].savedPooledMs = Math.round(pooled(out[first.name], out[second.name]));
+    out[second.name].savedPooledMs = Math.round(pooled(out[second.name], out[first.name]));
+    out.ratioPooled = Number((out[first.name].savedPooledMs / out[second.name].savedPooledMs).toFixed(3));
+    for (const p of [out[first.name], out[second.name]]) delete p.judged;
   });
 } finally {
   await server.stop();

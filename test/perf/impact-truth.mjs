@@ -5,7 +5,10 @@
 //   Real changes of 2× or more, each way: an index created (10–100×) or dropped, and a table
 //   halved or doubled (2×, the same plan doing half or twice the work). Each must be called in
 //   its direction; a miss is "unchanged" or "inconclusive" where the change was real.
-// PG_BIN: the server's binaries (default Debian's PostgreSQL 15). TRIALS: A/A pairs (default 40).
+//   A/A under growth: between the two windows the data grows 2–10% (new rows, as a day's business
+//   adds, then ANALYZE as autovacuum would), nothing else changes. A called change is false there too.
+// PG_BIN: the server's binaries (default Debian's PostgreSQL 15). TRIALS: A/A pairs (default 40);
+// GROWTH: A/A pairs under growth (default 20).
 import { cpus } from 'node:os';
 import pg from 'pg';
 import { startFromBinaries } from '../../dist/embedded/binaries.js';
@@ -17,6 +20,7 @@ import { measureImpact } from '../../dist/production/impact.js';
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const TRIALS = Number(process.env.TRIALS ?? 40);
 const CHANGES = Number(process.env.CHANGES ?? 6);
+const GROWTH = Number(process.env.GROWTH ?? 20);
 const log = (...a) => console.error(...a);
 
 let seed = 12345;
@@ -105,6 +109,33 @@ try {
     if (i % 10 === 9) log(`A/A ${i + 1}/${TRIALS}: ${tally.false} false of ${tally.verdicts}`);
   }
   out.aa = tally;
+
+  // A/A under growth: rows added between the windows (ids past the table's end), removed after.
+  const grown = { verdicts: 0, false: 0, inconclusive: 0, examples: [], growth: [] };
+  for (let i = 0; i < GROWTH; i++) {
+    const pct = int(2, 10);
+    grown.growth.push(pct);
+    const r = await judgeAround(async () => {
+      await admin.query(
+        `INSERT INTO public.t SELECT g, 1 + (g * 7919) % 2000, g % 50, 'k' || g % 5, g % 997, md5(g::text)
+           FROM generate_series(1000001, 1000000 + ${pct * 1000}) g`,
+      );
+      await admin.query('ANALYZE public.t');
+    });
+    for (const x of r.statements.filter((x) => Object.values(QUERIES).some((q) => q.sql === x.query))) {
+      grown.verdicts++;
+      if (x.verdict === 'faster' || x.verdict === 'slower') {
+        grown.false++;
+        grown.examples.push(`+${pct}%: ${x.query.slice(0, 40)}: ${x.verdict} (${x.reason})`);
+      }
+      if (x.verdict === 'inconclusive') grown.inconclusive++;
+    }
+    await admin.query('DELETE FROM public.t WHERE id > 1000000');
+    await admin.query('VACUUM ANALYZE public.t');
+    await takeSnapshot(s, { moment: 'manual' });
+    if (i % 5 === 4) log(`A/A under growth ${i + 1}/${GROWTH}: ${grown.false} false of ${grown.verdicts}`);
+  }
+  out.aaGrowth = grown;
 
   const expect = (name, r, needle, want) => {
     const x = verdictOf(r, needle);

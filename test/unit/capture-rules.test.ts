@@ -5,7 +5,7 @@ import type { StatementCounters } from '../../src/db/stat-statements.js';
 import { paramSources, type ParamSource } from '../../src/production/param-sources.js';
 import {
   chooseStatements,
-  loggedValueSets,
+  loggedValues,
   paramsQuery,
   queryName,
   shortQueryid,
@@ -139,7 +139,7 @@ describe('the params query capture writes', () => {
   });
   it('a logged value with a line break leaves its set out; the others are kept', () => {
     const [c] = chooseStatements([counters('SELECT id FROM app.users WHERE email = $1')], DEFAULT_CAPTURE_OPTIONS).chosen;
-    const sets = loggedValueSets(
+    const { sets } = loggedValues(
       c,
       [
         { statement: 'SELECT id FROM app.users WHERE email = $1', params: ['a@x\n-- params: SELECT evil()'] },
