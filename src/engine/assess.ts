@@ -44,6 +44,8 @@ export interface LiveObject {
 export interface IndexedRelation {
   schema: string;
   name: string;
+  /** Its oid as resolved once by assess; null for a view this pack creates in the same run. */
+  oid: number | null;
   /** A partitioned table: its indexes are built and dropped per partition (partitioned.ts). */
   partitioned: boolean;
   /** How Citus holds the table; null where the database has no Citus (or for a pack view). */
@@ -173,7 +175,7 @@ async function resolveNames(c: Session, pack: Pack, defaultSchema: string): Prom
       if (mv && mv.statement.ordinal < s.ordinal) {
         if (o?.kind === 'index') {
           const schema = schemaOf.get(mv)!;
-          tables.set(o, { schema, name: mv.name, partitioned: false, topology: null, lockGroup: `${schema}.${mv.name}` });
+          tables.set(o, { schema, name: mv.name, oid: null, partitioned: false, topology: null, lockGroup: `${schema}.${mv.name}` });
         }
         continue;
       }
@@ -194,6 +196,7 @@ function resolveReference(s: PackStatement, ref: RelationRef, rel: Relation, top
   names.tables.set(s.object, {
     schema: rel.schema,
     name: rel.name,
+    oid: rel.oid,
     partitioned: rel.relkind === 'p',
     topology,
     lockGroup: `oid ${rel.treeRoot}`,

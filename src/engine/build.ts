@@ -246,9 +246,10 @@ export async function dropForRebuild(
   if (onShards(a.table?.topology)) await sweepShardLeftovers(c, await findTableOid(c, a), a.schema, a.object.name);
 }
 
+/** The indexed table's oid: as assess resolved it, or, for a view this run created, from its name now. */
 async function findTableOid(c: Session, a: Assessment): Promise<number | null> {
   if (!a.table) return null;
-  return relationOid(c, qualify(a.table.schema, a.table.name));
+  return a.table.oid ?? relationOid(c, qualify(a.table.schema, a.table.name));
 }
 
 export { findTableOid };

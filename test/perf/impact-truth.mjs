@@ -110,7 +110,7 @@ try {
   }
   out.aa = tally;
 
-  // A/A under growth: rows added between the windows (ids past the table's end), removed after.
+  // A/A under growth: rows added between the windows (the ids after the table's last), removed after.
   const grown = { verdicts: 0, false: 0, inconclusive: 0, examples: [], growth: [] };
   for (let i = 0; i < GROWTH; i++) {
     const pct = int(2, 10);
@@ -118,7 +118,7 @@ try {
     const r = await judgeAround(async () => {
       await admin.query(
         `INSERT INTO public.t SELECT g, 1 + (g * 7919) % 2000, g % 50, 'k' || g % 5, g % 997, md5(g::text)
-           FROM generate_series(1000001, 1000000 + ${pct * 1000}) g`,
+           FROM generate_series(100001, 100000 + ${pct * 1000}) g`,
       );
       await admin.query('ANALYZE public.t');
     });
@@ -130,7 +130,7 @@ try {
       }
       if (x.verdict === 'inconclusive') grown.inconclusive++;
     }
-    await admin.query('DELETE FROM public.t WHERE id > 1000000');
+    await admin.query('DELETE FROM public.t WHERE id > 100000');
     await admin.query('VACUUM ANALYZE public.t');
     await takeSnapshot(s, { moment: 'manual' });
     if (i % 5 === 4) log(`A/A under growth ${i + 1}/${GROWTH}: ${grown.false} false of ${grown.verdicts}`);

@@ -55,7 +55,7 @@ async function columnFacts(c: Session, objects: LintObject[], facts: LintFacts):
     const cols = simpleColumns(o.index);
     if (cols?.length === 1 && o.a.object.method === 'btree' && !o.index.whereClause) {
       const nd = isDistributed(o.a)
-        ? await shardColumnDistinct(c, (await relationOid(c, o.key.table))!, cols[0])
+        ? await shardColumnDistinct(c, o.a.table.oid ?? (await relationOid(c, o.key.table))!, cols[0])
         : await columnDistinct(c, o.a.table.schema, o.a.table.name, cols[0]);
       if (nd !== null) facts.distinct.set(columnKey(o.key.table, cols[0]), nd);
     }
@@ -72,9 +72,11 @@ export async function gatherFacts(c: Session, assessments: Assessment[]): Promis
   const activity = await tableActivities(c, tables);
   for (const t of tables) {
     const stats = activity.get(t);
-    const held = objects.find((o) => o.key?.table === t && isDistributed(o.a))?.a.table?.topology;
+    const on = objects.find((o) => o.key?.table === t && isDistributed(o.a))?.a.table;
+    const held = on?.topology;
     // On Citus the coordinator's copy of a distributed or reference table is empty: its shards count.
-    if (stats && held) Object.assign(stats, await shardActivity(c, (await relationOid(c, t))!, held.distribution === 'reference'));
+    if (stats && held)
+      Object.assign(stats, await shardActivity(c, on.oid ?? (await relationOid(c, t))!, held.distribution === 'reference'));
     if (stats) facts.tables.set(t, stats);
   }
   await columnFacts(c, objects, facts);
