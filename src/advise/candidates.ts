@@ -135,6 +135,25 @@ function isLiteral(n: Node): boolean {
 
 const isPlainColumn = (n: Node) => !!nodeAs(n, 'ColumnRef');
 
+/**
+ * What an index can hold: a value of one row. A window function, an aggregate written as one (`*`,
+ * DISTINCT, FILTER, ORDER BY or WITHIN GROUP in its call) or a subquery is not: the server refuses
+ * such a key, and no index could order or find by it. (A plain-looking aggregate such as sum(x) is
+ * caught where it can occur, in a grouped block's ORDER BY, and by the server's dry run.)
+ */
+function indexable(n: Node): boolean {
+  let ok = true;
+  walk([n], (key, value) => {
+    if (key === 'SubLink') ok = false;
+    if (
+      key === 'FuncCall' &&
+      (value.over || value.agg_star || value.agg_distinct || value.agg_filter || value.agg_order || value.agg_within_group)
+    )
+      ok = false;
+  });
+  return ok;
+}
+
 /** Index keys the grammar takes bare: a column, a function call (COALESCE and CAST are ones); anything else needs parentheses. */
 const BARE_KEYS = ['ColumnRef', 'FuncCall', 'CoalesceExpr', 'TypeCast', 'MinMaxExpr'];
 
@@ -160,7 +179,7 @@ function classifyOp(e: NonNullable<ReturnType<typeof nodeAs<'A_Expr'>>>, conj: N
     [r, l],
   ] as const) {
     const t = ownTable(side, scope);
-    if (!t) continue;
+    if (!t || !indexable(side)) continue;
     if (e.kind === 'AEXPR_OP' && JSONB_OPCLASS[op] && side === l && columnType(side, t, scope) === 'jsonb' && isConstant(other, scope)) {
       out.push({ kind: 'gin', table: t, key: { ...keyFor(side), opclass: JSONB_OPCLASS[op] }, op });
       continue;
@@ -257,6 +276,9 @@ interface QueryBlockPlan {
 function orderOf(stmt: SelectStmt, scope: Scope): QueryBlockPlan['order'] {
   if (!stmt.limitCount || !stmt.sortClause?.length) return null;
   const sorts = stmt.sortClause.map((s) => nodeAs(s, 'SortBy')).filter((s): s is SortBy => !!s && !!s.node);
+  // A grouped block sorts groups, not rows: only its group keys can come ordered from an index.
+  const groupKeys = new Set((stmt.groupClause ?? []).map(sqlOf));
+  if (sorts.some((s) => !indexable(s.node!) || (groupKeys.size && !groupKeys.has(sqlOf(s.node!))))) return null;
   const tables = new Set(sorts.map((s) => ownTable(s.node!, scope)));
   if (tables.size !== 1 || tables.has(null)) return null;
   const keys = sorts.map((s) => {

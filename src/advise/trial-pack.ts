@@ -31,7 +31,7 @@ export function trialRunKey(pack: string): number | null {
   return m ? parseInt(m[1], 16) | 0 : null;
 }
 
-/** One statement per line, so a line number names the trial. */
+/** One statement after another, each from a line of its own: a line number names the trial (trialAtLine). */
 export async function trialPack(trials: Trial[], name: string): Promise<Pack> {
   const dir = mkdtempSync(join(tmpdir(), 'pgopt-advise-'));
   const file = join(dir, `${name}.sql`);
@@ -42,6 +42,18 @@ export async function trialPack(trials: Trial[], name: string): Promise<Pack> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The trial whose statement holds this line of the trial pack's file (a statement may span lines). */
+export function trialAtLine<T extends { sql: string }>(trials: T[], line: number | undefined): T | null {
+  if (!line) return null;
+  let first = 1;
+  for (const t of trials) {
+    const lines = t.sql.split('\n').length;
+    if (line < first + lines) return t;
+    first += lines;
+  }
+  return null;
 }
 
 /**
@@ -56,9 +68,9 @@ export async function validateTrials(c: Session, trials: Trial[], name: string):
       const { assessments } = await assessPack(c, await trialPack(live, name));
       return new Map(live.map((t, i) => [t, assessments[i]]));
     } catch (err) {
-      const line = err instanceof PgoptError ? err.location?.line : undefined;
-      if (!line || !live[line - 1]) throw err;
-      Object.assign(live[line - 1], { outcome: 'invalid', reason: `the server refuses it: ${(err as Error).message}` });
+      const refused = trialAtLine(live, err instanceof PgoptError ? err.location?.line : undefined);
+      if (!refused) throw err;
+      Object.assign(refused, { outcome: 'invalid', reason: `the server refuses it: ${(err as Error).message}` });
     }
   }
 }

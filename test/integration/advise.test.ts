@@ -133,6 +133,42 @@ describe('pgopt advise', () => {
   });
 });
 
+describe('a candidate the server cannot index', () => {
+  it('is dropped with its reason and the run goes on; a window function or a grouped ORDER BY gives none', async () => {
+    const w = file(
+      'refused.sql',
+      `-- name: shuffled
+-- A volatile key, written over several lines by the deparser: the server refuses it, and only it.
+SELECT id FROM app.users ORDER BY CASE WHEN org_id > 5 THEN random() ELSE 0 END LIMIT 5;
+
+-- name: ranked
+-- params: SELECT g FROM generate_series(1, 5) g
+SELECT id, rank() OVER (PARTITION BY org_id ORDER BY id) AS r FROM app.users WHERE org_id = $1
+ ORDER BY rank() OVER (PARTITION BY org_id ORDER BY id) LIMIT 5;
+
+-- name: biggest_orgs
+SELECT org_id, count(*) FROM app.users GROUP BY org_id ORDER BY count(*) DESC LIMIT 10;
+
+-- name: history
+-- params: SELECT g FROM generate_series(1, 40) g
+SELECT id, status FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "createdAt" DESC LIMIT 20;
+`,
+    );
+    const r = await runCli(['advise', w, '--dry-run', '--json', '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    const trials = (
+      JSON.parse(r.stdout).trials as { sql: string; candidate: { queries: string[] }; outcome: string; reason: string }[]
+    ).map((t) => ({ ...t, queries: t.candidate.queries }));
+    const shuffled = trials.filter((t) => t.queries.includes('shuffled'));
+    expect(shuffled.length).toBeGreaterThan(0);
+    for (const t of shuffled) expect(t).toMatchObject({ outcome: 'invalid', reason: expect.stringContaining('IMMUTABLE') });
+    // The refusal is pinned on its own trial: the one after it in the file is not marked.
+    expect(trials.filter((t) => t.queries.includes('history')).every((t) => t.outcome !== 'invalid')).toBe(true);
+    // No key holds a window function or a count ("covering" in a trial's name is no OVER).
+    expect(trials.some((t) => /\bOVER\s*\(|\bcount\(/i.test(t.sql))).toBe(false);
+  });
+});
+
 describe('queries with no values (capture found none for their $n)', () => {
   it('are judged by their generic plan: the index it reads at half the cost or less is kept, said so; one it saves less (a range of unknown width) is not', async () => {
     const w = file(

@@ -80,3 +80,23 @@ describe('candidates from the parse tree', () => {
     expect(merged.map((c) => [shapes([c])[0], c.queries])).toEqual([['Execution btree ("workflowId", "createdAt" DESC)', ['two', 'one']]]);
   });
 });
+
+describe('keys no index can hold', () => {
+  it('a window function, an aggregate, a subquery: no key; the plain column beside them still is one', () => {
+    const ranked = shapes(advise(`SELECT id FROM app.users WHERE org_id = $1 ORDER BY rank() OVER (ORDER BY id) LIMIT 5`));
+    expect(ranked).toContain('users btree (org_id)');
+    expect(ranked).not.toContainEqual(expect.stringContaining('OVER'));
+    expect(shapes(advise(`SELECT id FROM app.users WHERE org_id = (SELECT max(id) FROM app.orgs) ORDER BY id LIMIT 5`))).not.toContainEqual(
+      expect.stringContaining('SELECT'),
+    );
+    // The control: the same ORDER BY on a plain column is a key.
+    expect(shapes(advise(`SELECT id FROM app.users WHERE org_id = $1 ORDER BY id LIMIT 5`))).toContain('users btree (org_id, id)');
+  });
+  it('a grouped block sorts groups: only a group key can come ordered from an index', () => {
+    expect(shapes(advise(`SELECT org_id, count(*) FROM app.users GROUP BY org_id ORDER BY count(*) DESC LIMIT 10`))).toEqual([]);
+    expect(shapes(advise(`SELECT org_id, sum(id) FROM app.users GROUP BY org_id ORDER BY sum(id) DESC LIMIT 10`))).toEqual([]);
+    expect(shapes(advise(`SELECT org_id, count(*) FROM app.users GROUP BY org_id ORDER BY org_id LIMIT 10`))).toEqual([
+      'users btree (org_id)',
+    ]);
+  });
+});
