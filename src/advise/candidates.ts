@@ -52,6 +52,8 @@ export interface Scope {
   tables: TableFacts[];
   parent: Scope | null;
   ctes: Set<string>;
+  /** How the block's tables were found: a subquery's own tables are found the same way. */
+  lookup: TableLookup;
 }
 
 const EQ_OPS = new Set(['=']);
@@ -111,17 +113,56 @@ function ownTable(n: Node, scope: Scope): TableFacts | null {
   return !unknown && found.size === 1 ? [...found][0] : null;
 }
 
-/** No column of this block, no subquery: a value fixed for one execution (literal, $n, outer reference, stable function of those). */
+/**
+ * A value fixed for one execution: a literal, a $n, an outer reference, a stable function of those,
+ * or an uncorrelated scalar or ARRAY subquery, which the server runs once (an InitPlan) and uses
+ * as it would a bind value (`col = (SELECT …)`, `col = ANY (ARRAY(SELECT …))`).
+ */
 function isConstant(n: Node, scope: Scope): boolean {
   let constant = true;
   walk([n], (key, value) => {
-    if (key === 'SubLink') constant = false;
-    if (key === 'ColumnRef') {
+    if (key === 'SubLink' && !onceOnly(value as AnyNode, scope)) constant = false;
+    if (key === 'ColumnRef' && !insideSubLink(n, value)) {
       const r = resolveColumn(value as ColumnRef, scope);
       if (!r || r.level === 0) constant = false;
     }
   });
   return constant;
+}
+
+/** A scalar or ARRAY subquery that reads only its own tables: the server evaluates it once per execution. */
+function onceOnly(link: AnyNode, scope: Scope): boolean {
+  if (link.subLinkType !== 'EXPR_SUBLINK' && link.subLinkType !== 'ARRAY_SUBLINK') return false;
+  const sub = nodeAs(link.subselect as Node, 'SelectStmt');
+  return !!sub && uncorrelated(sub, scope);
+}
+
+/**
+ * Every column the subquery names is one of its own FROM list's tables (no parent scope to fall
+ * back on); a nested subquery, a set operation or a table pgopt does not know counts as correlated.
+ */
+function uncorrelated(sub: SelectStmt, scope: Scope): boolean {
+  if (sub.op && sub.op !== 'SETOP_NONE') return false;
+  const own = scopeOf(sub.fromClause, scope.lookup, null, scope.ctes);
+  let named = 0;
+  walk(sub.fromClause, (key) => key === 'RangeVar' && named++);
+  // A CTE, a view or a table pgopt does not know: its columns cannot be told from an outer block's.
+  if (own.nested.length || own.scope.tables.length !== named) return false;
+  let ok = true;
+  walk([sub.targetList, sub.whereClause, sub.groupClause, sub.havingClause, sub.sortClause, own.joinQuals], (key, value) => {
+    if (key === 'SubLink') ok = false;
+    if (key === 'ColumnRef' && !resolveColumn(value as ColumnRef, own.scope)) ok = false;
+  });
+  return ok;
+}
+
+/** Whether `target` lies inside a subquery of `n` (its columns are the subquery's, not this block's). */
+function insideSubLink(n: Node, target: AnyNode): boolean {
+  let inside = false;
+  walk([n], (key, value) => {
+    if (key === 'SubLink') walk(value, (_k, v) => v === target && (inside = true));
+  });
+  return inside;
 }
 
 /** A literal, fixed in the query's text: what a partial index's predicate can name. */
@@ -211,10 +252,22 @@ function classifyOp(e: NonNullable<ReturnType<typeof nodeAs<'A_Expr'>>>, conj: N
   return out;
 }
 
+/** `col IN (SELECT …)` with a subquery that reads only its own tables: an equality, as the executor runs it. */
+function inSubquery(conj: Node, scope: Scope): Pred[] {
+  const link = nodeAs(conj, 'SubLink');
+  const op = opName(link?.operName);
+  if (link?.subLinkType !== 'ANY_SUBLINK' || !link.testexpr || (op && op !== '=')) return [];
+  const sub = nodeAs(link.subselect, 'SelectStmt');
+  const t = ownTable(link.testexpr, scope);
+  if (!sub || !t || !indexable(link.testexpr) || !uncorrelated(sub, scope)) return [];
+  return [{ kind: 'eq', table: t, key: keyFor(link.testexpr) }];
+}
+
 /** What one conjunct of a WHERE or JOIN … ON offers an index. */
 function classify(conj: Node, scope: Scope): Pred[] {
   const e = nodeAs(conj, 'A_Expr');
   if (e) return classifyOp(e, conj, scope);
+  if (nodeAs(conj, 'SubLink')) return inSubquery(conj, scope);
   const nt = nodeAs(conj, 'NullTest');
   if (nt?.arg) {
     const t = ownTable(nt.arg, scope);
@@ -239,7 +292,7 @@ function conjuncts(n: Node | undefined): Node[] {
 
 /** The tables of a FROM list by the names the query uses, and the conditions of its joins. */
 export function scopeOf(from: Node[] | undefined, lookup: TableLookup, parent: Scope | null, ctes: Set<string>) {
-  const scope: Scope = { byName: new Map(), tables: [], parent, ctes };
+  const scope: Scope = { byName: new Map(), tables: [], parent, ctes, lookup };
   const joinQuals: Node[] = [];
   const nested: SelectStmt[] = [];
   const visit = (n: Node) => {

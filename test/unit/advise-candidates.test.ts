@@ -100,3 +100,28 @@ describe('keys no index can hold', () => {
     ]);
   });
 });
+
+describe('a subquery the server runs once is a value, as a bind value is', () => {
+  it('col = (SELECT …): the filtered column leads, the sort column follows', () => {
+    expect(
+      shapes(advise(`SELECT id FROM app.users WHERE org_id = (SELECT id FROM app.orgs WHERE name = $1) ORDER BY id DESC LIMIT 20`)),
+    ).toContain('users btree (org_id, id DESC)');
+    // The control: a correlated subquery runs per row, and is no value the index can look up.
+    expect(
+      shapes(
+        advise(`SELECT id FROM app.users u WHERE org_id = (SELECT max(o.id) FROM app.orgs o WHERE o.id = u.id) ORDER BY id DESC LIMIT 20`),
+      ),
+    ).not.toContainEqual(expect.stringMatching(/^users btree \(org_id/));
+  });
+  it('col IN (SELECT …) and col = ANY (ARRAY(SELECT …)) are equalities; a subquery on a CTE is not known to be one', () => {
+    expect(
+      shapes(advise(`SELECT id FROM app.users WHERE org_id IN (SELECT id FROM app.orgs WHERE name LIKE $1) ORDER BY id LIMIT 5`)),
+    ).toContain('users btree (org_id, id)');
+    expect(shapes(advise(`SELECT id FROM app.users WHERE org_id = ANY (ARRAY(SELECT id FROM app.orgs)) ORDER BY id LIMIT 5`))).toContain(
+      'users btree (org_id, id)',
+    );
+    expect(
+      shapes(advise(`WITH o AS (SELECT id FROM app.orgs) SELECT id FROM app.users WHERE org_id IN (SELECT id FROM o) ORDER BY id LIMIT 5`)),
+    ).not.toContainEqual(expect.stringMatching(/^users btree \(org_id/));
+  });
+});
