@@ -119,10 +119,13 @@ function ownTable(n: Node, scope: Scope): TableFacts | null {
  * as it would a bind value (`col = (SELECT …)`, `col = ANY (ARRAY(SELECT …))`).
  */
 function isConstant(n: Node, scope: Scope): boolean {
+  // A subquery's columns are its own, judged by onceOnly: not this block's.
+  const inner = new Set<AnyNode>();
+  walk([n], (key, value) => key === 'SubLink' && walk(value, (k, v) => k === 'ColumnRef' && inner.add(v)));
   let constant = true;
   walk([n], (key, value) => {
     if (key === 'SubLink' && !onceOnly(value as AnyNode, scope)) constant = false;
-    if (key === 'ColumnRef' && !insideSubLink(n, value)) {
+    if (key === 'ColumnRef' && !inner.has(value)) {
       const r = resolveColumn(value as ColumnRef, scope);
       if (!r || r.level === 0) constant = false;
     }
@@ -154,15 +157,6 @@ function uncorrelated(sub: SelectStmt, scope: Scope): boolean {
     if (key === 'ColumnRef' && !resolveColumn(value as ColumnRef, own.scope)) ok = false;
   });
   return ok;
-}
-
-/** Whether `target` lies inside a subquery of `n` (its columns are the subquery's, not this block's). */
-function insideSubLink(n: Node, target: AnyNode): boolean {
-  let inside = false;
-  walk([n], (key, value) => {
-    if (key === 'SubLink') walk(value, (_k, v) => v === target && (inside = true));
-  });
-  return inside;
 }
 
 /** A literal, fixed in the query's text: what a partial index's predicate can name. */

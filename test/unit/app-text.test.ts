@@ -10,6 +10,19 @@ beforeAll(ensureParser);
 const str = (value: string): WrittenConstant => ({ kind: 'string', value });
 const num = (value: string): WrittenConstant => ({ kind: 'number', value });
 const restore = (sql: string, constants: [number, WrittenConstant][]) => restoreConstants(sql, parseTrusted(sql), new Map(constants));
+const counters = (query: string): StatementCounters =>
+  ({
+    queryid: '1',
+    role: 'app',
+    query,
+    calls: 10,
+    totalMs: 10,
+    meanMs: 1,
+    stddevMs: 0,
+    rows: 1,
+    sharedHit: 1,
+    sharedRead: 0,
+  }) as StatementCounters;
 
 describe("the application's own text, given back by the server log", () => {
   it('puts back the constants pg_stat_statements replaced, and numbers the bind values again from $1', () => {
@@ -61,19 +74,6 @@ describe("the application's own text, given back by the server log", () => {
 });
 
 describe('which $n the application wrote as constants', () => {
-  const counters = (query: string): StatementCounters =>
-    ({
-      queryid: '1',
-      role: 'app',
-      query,
-      calls: 10,
-      totalMs: 10,
-      meanMs: 1,
-      stddevMs: 0,
-      rows: 1,
-      sharedHit: 1,
-      sharedRead: 0,
-    }) as StatementCounters;
   const chosen = (q: string) => chooseStatements([counters(q)], DEFAULT_CAPTURE_OPTIONS).chosen[0];
   const normalized = `SELECT id FROM users WHERE email = $1 AND status = $2 LIMIT $3`;
 
@@ -113,19 +113,6 @@ describe('which $n the application wrote as constants', () => {
 });
 
 describe('an IN list PostgreSQL 18 squashed into one $n', () => {
-  const counters = (query: string): StatementCounters =>
-    ({
-      queryid: '1',
-      role: 'app',
-      query,
-      calls: 10,
-      totalMs: 10,
-      meanMs: 1,
-      stddevMs: 0,
-      rows: 1,
-      sharedHit: 1,
-      sharedRead: 0,
-    }) as StatementCounters;
   const normalized = `SELECT id FROM e WHERE status IN ($1 /*, ... */) ORDER BY c LIMIT $2`;
   const c = () => chooseStatements([counters(normalized)], DEFAULT_CAPTURE_OPTIONS).chosen[0];
   const run = (status: string) => ({ statement: `SELECT id FROM e WHERE status IN (${status}) ORDER BY c LIMIT 100`, params: [] });
