@@ -324,6 +324,10 @@ const REPLACE_OBJECT = `ON CONFLICT (pack, schema_name, object_name) DO UPDATE S
         applied_at = EXCLUDED.applied_at, applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
         pgopt_version = EXCLUDED.pgopt_version, table_oid = EXCLUDED.table_oid`;
 
+/** $1–$6 of both writes of a row: which object of which pack it is. */
+const rowIdentity = (row: Pick<NewRow, 'pack' | 'schema' | 'name' | 'kind' | 'table' | 'ordinal'>) =>
+  [row.pack, row.schema, row.name, row.kind, row.table, row.ordinal] as const;
+
 export async function upsertRow(c: Session, row: NewRow): Promise<void> {
   await assertRegistry(c);
   await repeatedQuery(
@@ -334,12 +338,7 @@ export async function upsertRow(c: Session, row: NewRow): Promise<void> {
              CASE WHEN $7 = 'applied' THEN clock_timestamp() END, CASE WHEN $7 = 'applied' THEN current_user END, $14, $15, $16)
      ${REPLACE_OBJECT}`,
     [
-      row.pack,
-      row.schema,
-      row.name,
-      row.kind,
-      row.table,
-      row.ordinal,
+      ...rowIdentity(row),
       row.state,
       row.statement,
       row.fingerprint,
@@ -384,12 +383,7 @@ export async function recordBuilt(
        FROM (VALUES (1)) AS one (x) LEFT JOIN live ON true
      ${REPLACE_OBJECT}`,
     [
-      row.pack,
-      row.schema,
-      row.name,
-      row.kind,
-      row.table,
-      row.ordinal,
+      ...rowIdentity(row),
       row.statement,
       row.fingerprint,
       row.rollbackSql,

@@ -173,8 +173,8 @@ export function loggedValues(c: Chosen, logged: LoggedStatement[], count: number
     // A value with a line break would end the `-- params:` comment mid-literal: that set is left out.
     if (!e || !e.values.every((x) => x === null || fitsCommentLine(x))) continue;
     seen.set(JSON.stringify(e.values), e.values);
-    e.constants.forEach((k, n) => k?.kind === 'list' && squashed.add(n + 1));
     e.constants.forEach((k, n) => {
+      if (k?.kind === 'list') squashed.add(n + 1);
       const was = constants[n];
       constants[n] = k && (was === undefined || (was && was.kind === k.kind && was.value === k.value)) ? k : null;
     });

@@ -265,6 +265,3 @@ export function alignExecution(normalized: Node, logged: LoggedStatement, count:
   }
   return values.some((v) => v === undefined) ? null : { values: values as (string | null)[], constants };
 }
-
-export const alignValues = (normalized: Node, logged: LoggedStatement, count: number): (string | null)[] | null =>
-  alignExecution(normalized, logged, count)?.values ?? null;

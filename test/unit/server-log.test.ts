@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureParser, parseTrusted } from '../../src/sql/parse.js';
-import { alignValues, parseParameters, readServerLog } from '../../src/production/server-log.js';
+import { alignExecution, parseParameters, readServerLog } from '../../src/production/server-log.js';
 
 beforeAll(ensureParser);
 
@@ -42,11 +42,14 @@ describe('lining a logged execution up with its normalized statement', () => {
   it("the application's constants fill the $n pg_stat_statements put in their place", () => {
     const normalized = parseTrusted(`SELECT id FROM users WHERE email = $1 AND status = $2 LIMIT $3`);
     expect(
-      alignValues(normalized, { statement: `SELECT id FROM users WHERE email = $1 AND status = 'open' LIMIT 10`, params: ['a@b'] }, 3),
+      alignExecution(normalized, { statement: `SELECT id FROM users WHERE email = $1 AND status = 'open' LIMIT 10`, params: ['a@b'] }, 3)
+        ?.values,
     ).toEqual(['a@b', 'open', '10']);
   });
   it('a different statement does not line up', () => {
     const normalized = parseTrusted(`SELECT id FROM users WHERE email = $1`);
-    expect(alignValues(normalized, { statement: `SELECT id FROM users WHERE email = $1 AND org = $2`, params: ['a', 'b'] }, 1)).toBeNull();
+    expect(
+      alignExecution(normalized, { statement: `SELECT id FROM users WHERE email = $1 AND org = $2`, params: ['a', 'b'] }, 1),
+    ).toBeNull();
   });
 });
