@@ -139,14 +139,14 @@ describe('pgopt capture', () => {
     const dir = dirname(file);
     const before = join(dir, 'before.json');
     const after = join(dir, 'after.json');
-    expect((await runCli(['bench', file, '--runs', '8', '--warmup', '1', '--save', before, '--db', db.url])).code).toBe(0);
+    expect((await runCli(['bench', file, '--runs', '15', '--warmup', '2', '--save', before, '--db', db.url])).code).toBe(0);
     const pack = writePack('orders_idx', 'CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_user_status ON app.orders (user_id, status);\n');
     expect((await runCli(['apply', pack, '--db', db.url])).code).toBe(0);
-    expect((await runCli(['bench', file, '--runs', '8', '--warmup', '1', '--save', after, '--db', db.url])).code).toBe(0);
+    expect((await runCli(['bench', file, '--runs', '15', '--warmup', '2', '--save', after, '--db', db.url])).code).toBe(0);
     const cmp = await runCli(['compare', before, after, '--format', 'json']);
     const doc = JSON.parse(cmp.stdout).comparison;
     const orders = doc.queries.find((q: { name: string }) => q.name.startsWith('select_orders_'));
-    expect(orders.verdict).toBe('faster');
+    expect(orders.verdict, JSON.stringify(orders)).toBe('faster');
     expect(orders.savedMsPerHour).toBeCloseTo((orders.before.median - orders.after.median) * readCallsPerHour(orders.name), 6);
     expect(doc.savedMsPerHour).toBeGreaterThan(0);
     expect((await runCli(['compare', before, after])).stdout).toMatch(/production time saved: [\d.]+ (ms|s) per hour/);
