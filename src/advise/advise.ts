@@ -10,12 +10,12 @@ import { sameIndexName } from '../bench/plan-summary.js';
 import { randomBytes } from 'node:crypto';
 import type { Node } from '@pgsql/types';
 import { compareRuns, type QueryComparison } from '../bench/compare.js';
-import { readParams, runBench, type BenchOptions, type BenchResult } from '../bench/runner.js';
+import { readParams, refusedQueries, runBench, type BenchOptions, type BenchResult, type RefusedQuery } from '../bench/runner.js';
 import type { Workload, WorkloadQuery } from '../bench/workload.js';
 import { genericPlan, type GenericPlan } from '../db/generic-plan.js';
 import { estimatedEffect } from './generic-plan.js';
 import { writeProbes } from '../bench/writes.js';
-import { findIndex, findRelation, hypopgAvailable, hypopgSchema, tableColumns } from '../db/catalog.js';
+import { fewValuedColumns, findIndex, findRelation, hypopgAvailable, hypopgSchema, tableColumns } from '../db/catalog.js';
 import { asUser, prepareSession, requireWritable, type Session } from '../db/session.js';
 import { asPgoptError, PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
@@ -27,7 +27,7 @@ import type { RunOptions } from '../engine/run-options.js';
 import { parseTrusted } from '../sql/parse.js';
 import { payloadOf, rangeVarRef, relationsRead } from '../sql/tree.js';
 import type { RangeVar } from '@pgsql/types';
-import { candidatesForQuery, mergeCandidates, type TableFacts, type TableLookup } from './candidates.js';
+import { candidatesForQuery, FEW_VALUES, mergeCandidates, type TableFacts, type TableLookup } from './candidates.js';
 import { predictedGain, screenWithHypopg, type PlannedQuery } from './hypopg.js';
 import { candidateName, candidateSql } from './index-sql.js';
 import { selectTrials, type Budget, type Trial } from './select.js';
@@ -76,6 +76,8 @@ export interface AdviceResult {
   trialPack: string;
   hypopg: HypopgUse;
   trials: Trial[];
+  /** Workload queries the server refused as they stand (left out; the run went on without them). */
+  refused: RefusedQuery[];
   /** Trial packs of earlier runs (killed half-way) this run rolled back first. */
   cleanedUp: string[];
   error?: PgoptError;
@@ -89,7 +91,12 @@ async function tableLookup(c: Session, trees: Node[]): Promise<TableLookup> {
     if (known.has(key)) continue;
     const rel = await findRelation(c, ref.schema, ref.name);
     const usable = rel && ['r', 'p', 'm'].includes(rel.relkind);
-    known.set(key, usable ? { schema: rel.schema, name: rel.name, columns: await tableColumns(c, rel.oid) } : undefined);
+    if (!usable) {
+      known.set(key, undefined);
+      continue;
+    }
+    const [columns, fewValued] = [await tableColumns(c, rel.oid), await fewValuedColumns(c, rel.oid, FEW_VALUES)];
+    known.set(key, { schema: rel.schema, name: rel.name, columns, fewValued });
   }
   return (schema, name) => known.get(`${schema ?? ''}.${name}`);
 }
@@ -359,6 +366,7 @@ export async function adviseWorkload(c: Session, workload: Workload, o: AdviseOp
     trialPack: `${TRIAL_PREFIX}${randomBytes(4).toString('hex')}`,
     hypopg: 'absent',
     trials: [],
+    refused: [],
     cleanedUp: [],
   };
   if (o.dryRun) return adviseSteps(c, workload, result, o);
@@ -372,7 +380,11 @@ export async function adviseWorkload(c: Session, workload: Workload, o: AdviseOp
   }
 }
 
-async function adviseSteps(c: Session, workload: Workload, result: AdviceResult, o: AdviseOptions): Promise<AdviceResult> {
+async function adviseSteps(c: Session, all: Workload, result: AdviceResult, o: AdviseOptions): Promise<AdviceResult> {
+  step(o, 'planning each query once');
+  result.refused = await refusedQueries(c, all.queries, o.bench);
+  const refused = new Set(result.refused.map((r) => r.name));
+  const workload = { ...all, queries: all.queries.filter((q) => !refused.has(q.name)) };
   const lookup = await tableLookup(
     c,
     parsedQueries(workload).map((q) => q.tree),

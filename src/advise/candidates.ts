@@ -14,7 +14,17 @@ export interface TableFacts {
   name: string;
   /** Column name → format_type. */
   columns: Map<string, string>;
+  /**
+   * Columns with at most FEW_VALUES distinct values (an enum, or so by the table's statistics): a
+   * literal compared with one is a fixed filter of the application (`status = 'open'`), worth a
+   * partial index. Any other literal is one value among many, written inline, and is treated as a
+   * parameter: a partial index on `id = 1` serves no other id. A boolean column is always one.
+   */
+  fewValued?: Set<string>;
 }
+
+/** At most this many distinct values makes a column's literal a fixed filter (see TableFacts.fewValued). */
+export const FEW_VALUES = 10;
 
 /** Finds a table as the query names it (schema or null, name); undefined for anything else (a CTE, a view). */
 export type TableLookup = (schema: string | null, name: string) => TableFacts | undefined;
@@ -43,7 +53,7 @@ export interface Candidate {
 
 type Pred =
   | { kind: 'eq' | 'range' | 'join'; table: TableFacts; key: KeyPart }
-  | { kind: 'literal'; table: TableFacts; sql: string; key: KeyPart | null }
+  | { kind: 'literal'; table: TableFacts; sql: string; key: KeyPart | null; nullKey?: KeyPart }
   | { kind: 'gin'; table: TableFacts; key: KeyPart; op: string };
 
 /** The tables a query block can name, by the names it uses, and the blocks around it. */
@@ -235,7 +245,7 @@ function classifyOp(e: NonNullable<ReturnType<typeof nodeAs<'A_Expr'>>>, conj: N
       continue;
     }
     if (!isConstant(other, scope)) continue;
-    const literal = isLiteral(other);
+    const literal = isLiteral(other) && fixedFilter(side, t, scope);
     if ((e.kind === 'AEXPR_OP' && EQ_OPS.has(op)) || e.kind === 'AEXPR_IN' || e.kind === 'AEXPR_OP_ANY') {
       out.push(literal ? { kind: 'literal', table: t, sql: sqlOf(conj), key: keyFor(side) } : { kind: 'eq', table: t, key: keyFor(side) });
     } else if ((e.kind === 'AEXPR_OP' && RANGE_OPS.has(op)) || e.kind === 'AEXPR_BETWEEN' || e.kind === 'AEXPR_NOT_BETWEEN') {
@@ -244,6 +254,14 @@ function classifyOp(e: NonNullable<ReturnType<typeof nodeAs<'A_Expr'>>>, conj: N
     break;
   }
   return out;
+}
+
+/** A column of few values (a status, a flag): a literal compared with it is a fixed filter, not one value of many. */
+function fixedFilter(n: Node, t: TableFacts, scope: Scope): boolean {
+  const ref = nodeAs(n, 'ColumnRef');
+  const r = ref ? resolveColumn(ref, scope) : null;
+  if (!r || r.table !== t) return false;
+  return t.columns.get(r.column) === 'boolean' || !!t.fewValued?.has(r.column);
 }
 
 /** `col IN (SELECT …)` with a subquery that reads only its own tables: an equality, as the executor runs it. */
@@ -265,7 +283,9 @@ function classify(conj: Node, scope: Scope): Pred[] {
   const nt = nodeAs(conj, 'NullTest');
   if (nt?.arg) {
     const t = ownTable(nt.arg, scope);
-    return t ? [{ kind: 'literal', table: t, sql: sqlOf(conj), key: null }] : [];
+    // An index finds IS NULL, but the planner does not count it as an equality for ordering: it is a key only alone.
+    const nullKey = nt.nulltesttype === 'IS_NULL' && indexable(nt.arg) ? keyFor(nt.arg) : undefined;
+    return t ? [{ kind: 'literal', table: t, sql: sqlOf(conj), key: null, nullKey }] : [];
   }
   const bt = nodeAs(conj, 'BooleanTest');
   const not = nodeAs(conj, 'BoolExpr');
@@ -414,7 +434,9 @@ function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan): C
   const tails: KeyPart[][] = [order, range ? [range.key] : null].filter((x): x is KeyPart[] => !!x);
   if (!tails.length) tails.push([]);
   const out: Candidate[] = [];
-  const literalKeys = literals.flatMap((l) => (l.key ? [l.key] : []));
+  const fixedKeys = literals.flatMap((l) => (l.key ? [l.key] : []));
+  const alone = !eq.length && !fixedKeys.length && !range && !order;
+  const literalKeys = alone ? literals.flatMap((l) => (l.nullKey ? [l.nullKey] : [])) : fixedKeys;
   for (const tail of tails) {
     const what = [eq.length && 'equality', literalKeys.length && 'constant', tail === order ? 'ORDER BY … LIMIT' : tail.length && 'range']
       .filter(Boolean)
@@ -425,10 +447,11 @@ function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan): C
       const include = includeFor(block.reads.get(t), uniqueKeys(keys));
       if (include.length) out.push(btree(t, query, keys, null, `${what}, index-only`, include));
     }
-    if (literals.length) {
-      const keys = eq.length + tail.length ? [...eq, ...tail] : literalKeys.length ? literalKeys.slice(0, 1) : [];
+    // Keyed on what else the query looks up; else on a fixed filter's own column (the open rows of a status), never on IS NULL's.
+    const partialKeys = eq.length + tail.length ? [...eq, ...tail] : fixedKeys.slice(0, 1);
+    if (literals.length && partialKeys.length) {
       const where = literals.map((l) => l.sql).join(' AND ');
-      if (keys.length) out.push(btree(t, query, keys, where, `partial on ${where}`));
+      out.push(btree(t, query, partialKeys, where, `partial on ${where}`));
     }
   }
   for (const g of mine.filter((p): p is Extract<Pred, { kind: 'gin' }> => p.kind === 'gin')) {

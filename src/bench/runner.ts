@@ -11,6 +11,7 @@ import { citusVersion } from '../db/citus.js';
 import { sameIndexName, summarizePlan, type ExplainOutput, type PlanNode, type PlanSummary } from './plan-summary.js';
 import { summarize, type Summary } from './stats.js';
 import type { QueryForm, Workload, WorkloadQuery } from './workload.js';
+import type { SourceLocation } from '../errors.js';
 
 export interface BenchOptions {
   /** Measured runs per query. */
@@ -346,4 +347,62 @@ export async function runBench(c: Session, workload: Workload, opts: BenchOption
   result.sequencesAdvanced = sequencesMoved(sequences, await sequencePositions(c));
   result.calibrationMs = summarize(result.queries.flatMap((q) => q.calibration ?? [])).median;
   return result;
+}
+
+/** A workload query the server refuses as it stands: its file and line, and the server's reason. */
+export interface RefusedQuery {
+  name: string;
+  location: SourceLocation;
+  message: string;
+}
+
+/** The server's own refusal (a missing column, a type error), as opposed to a session that broke under it. */
+function refusal(err: unknown, elapsedMs: number, timeoutMs: number): string | null {
+  if (err instanceof PgoptError) return err.kind === 'input' ? err.message : null;
+  if (sessionBroke(err, elapsedMs, timeoutMs)) return null;
+  return translatePgError(err, 'refused').message.replace(/^refused: /, '');
+}
+
+/**
+ * Each query planned once as bench would run it (its params read, EXPLAIN without ANALYZE: nothing
+ * runs), naming those the server refuses. advise leaves them out and goes on, where bench, whose
+ * whole point is to run them all, stops at the first.
+ */
+export async function refusedQueries(c: Session, queries: WorkloadQuery[], o: BenchOptions): Promise<RefusedQuery[]> {
+  const out: RefusedQuery[] = [];
+  for (const q of queries.filter((x) => !x.planOnly)) {
+    const form = await chooseForm(c, q);
+    const started = performance.now();
+    try {
+      await planOnce(c, q, form, o);
+    } catch (err) {
+      const message = refusal(err, performance.now() - started, o.statementTimeoutMs);
+      if (message === null) throw err instanceof PgoptError ? err : translatePgError(err, `query "${q.name}"`);
+      out.push({ name: q.name, location: errorLine(err, form, 'EXPLAIN '.length), message });
+    }
+    await resetSession(c);
+  }
+  return out;
+}
+
+/** The line the server's error points at (its position in what was sent, after `prefix` characters), else the statement's first. */
+function errorLine(err: unknown, form: QueryForm, prefix: number): SourceLocation {
+  const position = Number((err as { position?: unknown })?.position);
+  if (!Number.isInteger(position) || position <= prefix) return form.location;
+  const before = form.sql.slice(0, position - 1 - prefix);
+  return { file: form.location.file, line: form.location.line + before.split('\n').length - 1 };
+}
+
+async function planOnce(c: Session, q: WorkloadQuery, form: QueryForm, o: BenchOptions): Promise<void> {
+  const params = (await paramRows(c, q, form, o))[0];
+  const runAs = q.runAs ? { role: q.runAs, paramTypes: await paramTypesFor(c, q, form) } : undefined;
+  const sql = `EXPLAIN ${form.sql}`;
+  await withRolledBackTransaction(
+    c,
+    async () => {
+      if (runAs) await queryAsRole(c, runAs.role, sql, params, { paramTypes: runAs.paramTypes, readOnly: form.readOnly });
+      else await asUser(c, () => runOneStatement(c, sql, params));
+    },
+    { readOnly: form.readOnly && !runAs, timeoutMs: o.statementTimeoutMs },
+  );
 }

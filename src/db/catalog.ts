@@ -713,6 +713,28 @@ export async function tableColumns(c: Session, oid: number): Promise<Map<string,
   return new Map(r.rows.map((x) => [x.name as string, x.type as string]));
 }
 
+/**
+ * Columns with at most `most` distinct values: an enum type, or so by the table's statistics
+ * (n_distinct, a fraction of the rows when negative). Without statistics only enums count.
+ */
+export async function fewValuedColumns(c: Session, oid: number, most: number): Promise<Set<string>> {
+  const r = await c.query(
+    `SELECT a.attname AS name
+       FROM pg_catalog.pg_attribute a
+       JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+       JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_catalog.pg_stats s
+         ON s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = a.attname AND s.inherited = (c.relkind = 'p')
+      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+        AND (t.typtype = 'e'
+             OR (s.n_distinct > 0 AND s.n_distinct <= $2)
+             OR (s.n_distinct < 0 AND -s.n_distinct * GREATEST(c.reltuples, 0) <= $2))`,
+    [oid, most],
+  );
+  return new Set(r.rows.map((x) => x.name as string));
+}
+
 /** The schema HypoPG is installed in (its functions are called qualified with it), or null. */
 export async function hypopgSchema(c: Session): Promise<string | null> {
   const r = await c.query(

@@ -56,7 +56,12 @@ export function renderAdvice(r: AdviceResult, c: ChalkInstance): string {
     : '';
   const skipped = r.writesSkipped.map((x) => `\n${c.dim(x)}`).join('');
   const ran = r.writesRan.length ? `\n${c.dim(`write probes ran (rolled back) on ${probedTables(r.writesRan)}`)}` : '';
-  return `${t.toString()}${writeLines}${ran}${skipped}\n${kept ? c.green(summary) : summary}${cleaned}`;
+  const refused = r.refused
+    .map(
+      (q) => `\n${c.yellow(`left out: query "${q.name}" (${q.location.file}:${q.location.line}), which the server refuses: ${q.message}`)}`,
+    )
+    .join('');
+  return `${t.toString()}${writeLines}${ran}${skipped}\n${kept ? c.green(summary) : summary}${refused}${cleaned}`;
 }
 
 /** "t (as its owner alice), u (as its owner bob)": which tables a run's write probes wrote, and as whom. */

@@ -169,6 +169,70 @@ SELECT id, status FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "created
   });
 });
 
+describe('a literal in the query text', () => {
+  it('on a column of many values is a parameter: the plain index serves every value; a partial index on the literal would serve only it', async () => {
+    const w = file(
+      'literals.sql',
+      `-- name: one_workflow
+SELECT id FROM app."Execution" WHERE "workflowId" = 17;
+
+-- name: open_failures
+SELECT id FROM app."Execution" WHERE "workflowId" = 17 AND status = 'error' ORDER BY "createdAt" DESC LIMIT 5;
+`,
+    );
+    const r = await runCli(['advise', w, '--dry-run', '--json', '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    const sqls = (JSON.parse(r.stdout).trials as { sql: string }[]).map((t) => t.sql);
+    expect(sqls.some((x) => /\("workflowId"\)/.test(x) && !/WHERE/.test(x))).toBe(true);
+    expect(sqls.filter((x) => /WHERE[^;]*"workflowId"/.test(x))).toEqual([]);
+    // status (an enum of five values) is a fixed filter: its partial index is still proposed.
+    expect(sqls.some((x) => /WHERE \(?status = 'error'/.test(x))).toBe(true);
+    // The control: the partial index the literal would have made is useless for the next value.
+    const c = await db.connect();
+    try {
+      await c.query(`CREATE INDEX literal_17 ON app."Execution" ("workflowId") WHERE "workflowId" = 17`);
+      const plan = async (v: number) =>
+        JSON.stringify((await c.query(`EXPLAIN (FORMAT JSON) SELECT id FROM app."Execution" WHERE "workflowId" = ${v}`)).rows[0]);
+      expect(await plan(17)).toContain('literal_17');
+      expect(await plan(18)).not.toContain('literal_17');
+    } finally {
+      await c.query('DROP INDEX app.literal_17');
+    }
+  });
+});
+
+describe('a query the server refuses', () => {
+  it('is left out with its file, line and reason, and advise goes on with the rest; bench, which must run them all, stops at it', async () => {
+    const w = file(
+      'one-refused.sql',
+      `-- name: history
+-- params: SELECT g FROM generate_series(1, 40) g
+SELECT id, status FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "createdAt" DESC LIMIT 20;
+
+-- name: renamed_column
+-- params: SELECT g FROM generate_series(1, 40) g
+SELECT id FROM app."Execution"
+ WHERE "workflowID" = $1;
+`,
+    );
+    const r = await runCli(['advise', w, '--dry-run', '--json', '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.refused).toEqual([
+      { name: 'renamed_column', location: { file: w, line: 8 }, message: expect.stringContaining('workflowID') },
+    ]);
+    expect(doc.trials.some((t: { candidate: { queries: string[] } }) => t.candidate.queries.includes('history'))).toBe(true);
+    const text = await runCli(['advise', w, '--dry-run', '--db', db.url]);
+    expect(text.stdout + text.stderr).toMatch(
+      /left out: query "renamed_column" \(.*one-refused\.sql:8\), which the server refuses: .*workflowID/,
+    );
+    // The control: bench runs every query, and the refused one ends it.
+    const bench = await runCli(['bench', w, '--runs', '1', '--warmup', '0', '--db', db.url]);
+    expect(bench.code).not.toBe(0);
+    expect(bench.stderr).toContain('renamed_column');
+  });
+});
+
 describe('queries with no values (capture found none for their $n)', () => {
   it('are judged by their generic plan: the index it reads at half the cost or less is kept, said so; one it saves less (a range of unknown width) is not', async () => {
     const w = file(

@@ -2,21 +2,27 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureParser, parseTrusted } from '../../src/sql/parse.js';
 import { candidatesForQuery, keyText, mergeCandidates, type Candidate, type TableFacts } from '../../src/advise/candidates.js';
 
-const table = (name: string, cols: Record<string, string>, schema = 'app'): TableFacts => ({
+const table = (name: string, cols: Record<string, string>, schema = 'app', fewValued: string[] = []): TableFacts => ({
   schema,
   name,
   columns: new Map(Object.entries(cols)),
+  fewValued: new Set(fewValued),
 });
 const TABLES = [
   table('users', { id: 'bigint', email: 'text', deleted_at: 'timestamp with time zone', active: 'boolean', org_id: 'bigint' }),
-  table('Execution', {
-    id: 'bigint',
-    workflowId: 'integer',
-    status: 'text',
-    createdAt: 'timestamp with time zone',
-    data: 'jsonb',
-    tags: 'text[]',
-  }),
+  table(
+    'Execution',
+    {
+      id: 'bigint',
+      workflowId: 'integer',
+      status: 'text',
+      createdAt: 'timestamp with time zone',
+      data: 'jsonb',
+      tags: 'text[]',
+    },
+    'app',
+    ['status'],
+  ),
   table('orgs', { id: 'bigint', name: 'text' }),
 ];
 const lookup = (schema: string | null, name: string) => TABLES.find((t) => t.name === name && (!schema || t.schema === schema));
@@ -46,6 +52,25 @@ describe('candidates from the parse tree', () => {
     expect(s).toContain(`Execution btree ("createdAt") WHERE status IN ('error', 'crashed')`);
     const u = shapes(advise(`SELECT id FROM app.users WHERE org_id = $1 AND deleted_at IS NULL AND active`));
     expect(u).toContain('users btree (org_id) WHERE deleted_at IS NULL AND active');
+  });
+  it('a literal on a column of many values is one value among many: a plain index serves it and every other, never a partial one on the key itself', () => {
+    expect(shapes(advise(`SELECT id, email FROM app.users WHERE id = 1`))).toEqual([
+      'users btree (id)',
+      'users btree (id) INCLUDE (email)',
+    ]);
+    const fixed = shapes(advise(`SELECT id FROM app."Execution" WHERE "workflowId" = 7 AND status = 'open' ORDER BY "createdAt" LIMIT 5`));
+    expect(fixed).toContain('Execution btree ("workflowId", status, "createdAt")');
+    expect(fixed).toContain(`Execution btree ("workflowId", "createdAt") WHERE status = 'open'`);
+    expect(fixed.filter((x) => x.includes('WHERE "workflowId"'))).toEqual([]);
+    // A fixed filter alone: the rows of that status, keyed on its column (the open rows of a queue).
+    expect(shapes(advise(`SELECT id FROM app."Execution" WHERE status = 'open'`))).toContain(
+      `Execution btree (status) WHERE status = 'open'`,
+    );
+    // IS NULL is a key only alone: the planner does not take it as an equality for an ORDER BY after it.
+    expect(shapes(advise(`SELECT id FROM app.users WHERE org_id = $1 AND deleted_at IS NULL ORDER BY id LIMIT 5`))).toEqual(
+      expect.arrayContaining(['users btree (org_id, id)', 'users btree (org_id, id) WHERE deleted_at IS NULL']),
+    );
+    expect(shapes(advise(`SELECT id FROM app.users WHERE deleted_at IS NULL`))).toContain('users btree (deleted_at)');
   });
   it('an expression the query filters on: lower(email)', () => {
     expect(shapes(advise(`SELECT id FROM app.users WHERE lower(email) = lower($1)`))).toContain('users btree (lower(email))');
