@@ -332,6 +332,38 @@ describe('HypoPG', () => {
     expect((await db.query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE '%btree%'`))[0].n).toBe(0);
     await db.query('DROP EXTENSION hypopg');
   });
+
+  it("reads a candidate's definition in the user's search_path: an extension's operator (ltree's =) resolves; pgopt's pinned path would refuse it", async () => {
+    const available =
+      (await db.query(`SELECT count(*)::int AS n FROM pg_available_extensions WHERE name IN ('hypopg', 'ltree')`))[0].n === 2;
+    if (!available) {
+      console.warn('this server has no HypoPG or no ltree: the screen of an extension operator is not checked here');
+      return;
+    }
+    await db.query(`CREATE EXTENSION IF NOT EXISTS ltree;
+      CREATE TABLE app.nodes (id int PRIMARY KEY, path ltree NOT NULL, at timestamptz NOT NULL);
+      INSERT INTO app.nodes SELECT g, (ARRAY['top.a', 'top.b', 'top.c'])[1 + g % 3]::ltree, now() - g * interval '1 s' FROM generate_series(1, 5000) g;
+      ANALYZE app.nodes;`);
+    try {
+      const w = file('ltree.sql', `-- name: recent_a\nSELECT id FROM app.nodes WHERE path = 'top.a' ORDER BY at DESC LIMIT 5;\n`);
+      const r = await runCli(['advise', w, '--dry-run', '--install-hypopg', '--json', '--db', db.url]);
+      expect(r.code, r.stderr).toBe(0);
+      const partial = JSON.parse(r.stdout).trials.find((t: { sql: string }) => t.sql.includes(`WHERE path = 'top.a'`));
+      expect(partial.predicted[0].used).toBe(true);
+      // The control: the same definition under pgopt's pinned search_path is refused by the server.
+      const c = await db.connect();
+      try {
+        await c.query(`SET search_path = pg_catalog, pg_temp`);
+        await expect(
+          c.query(`SELECT * FROM public.hypopg_create_index($1)`, [`CREATE INDEX ON app.nodes (at DESC) WHERE path = 'top.a'`]),
+        ).rejects.toThrow(/operator does not exist/);
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await db.query('DROP TABLE app.nodes; DROP EXTENSION IF EXISTS hypopg; DROP EXTENSION ltree;');
+    }
+  });
 });
 
 /** A one-query advise that waits for the run lock: the run that comes after another. */
