@@ -6,7 +6,7 @@
  * faster are kept. The trial indexes are always dropped again: advise leaves the database as it
  * found it, and a run killed half-way is cleaned up by the next.
  */
-import { sameIndexName } from '../bench/plan-summary.js';
+import { usesIndex } from '../bench/plan-summary.js';
 import { randomBytes } from 'node:crypto';
 import type { Node } from '@pgsql/types';
 import { compareRuns, type QueryComparison } from '../bench/compare.js';
@@ -165,7 +165,7 @@ const servedBy = (trials: Trial[]) => new Set(trials.flatMap((t) => t.candidate.
 
 function recordEffects(t: Trial, after: BenchResult, comparisons: QueryComparison[]): void {
   t.effects = after.queries
-    .filter((q) => q.plan.indexes.some((i) => sameIndexName(i, t.name)))
+    .filter((q) => usesIndex(q.plan, t.name))
     .map((q) => {
       const cmp = comparisons.find((x) => x.name === q.name)!;
       return {

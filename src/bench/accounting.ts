@@ -1,7 +1,7 @@
 import type { Pack } from '../pack/types.js';
 import { assessPack, type PackAssessment } from '../engine/assess.js';
 import type { BenchResult } from './runner.js';
-import { sameIndexName } from './plan-summary.js';
+import { usesIndex } from './plan-summary.js';
 import type { Session } from '../db/session.js';
 
 export interface ObjectAccount {
@@ -33,7 +33,7 @@ export function accountAssessed({ pack, assessments }: PackAssessment, run: Benc
   const objects = assessments.map((a): ObjectAccount => {
     const name = a.object.name;
     const usedBy = run.queries
-      .filter((q) => (a.object.kind === 'index' ? q.plan.indexes.some((i) => sameIndexName(i, name)) : q.plan.relations.includes(name)))
+      .filter((q) => (a.object.kind === 'index' ? usesIndex(q.plan, name) : q.plan.relations.includes(name)))
       .map((q) => q.name);
     return { object: a.qualifiedName, name, kind: a.object.kind, sizeBytes: a.live?.sizeBytes ?? null, usedBy };
   });

@@ -24,6 +24,11 @@ export interface PlanSummary {
   nodeTypes: string[];
   /** Indexes the plan read. */
   indexes: string[];
+  /**
+   * The partitioned indexes (every level up) of the partition indexes in `indexes`: a plan names
+   * the partition's own index, and a pack's index on the partitioned table is used through it.
+   */
+  partitionedIndexes?: string[];
   /** Tables read with a sequential scan. */
   seqScans: string[];
   /** Every relation the plan reads (tables and materialized views). */
@@ -98,6 +103,10 @@ export function sameIndexName(planName: string, name: string): boolean {
   const clipped = /^(.+)_[0-9a-f]{8}$/.exec(planName)?.[1];
   return !!clipped && Buffer.byteLength(planName) >= 50 && name.startsWith(clipped);
 }
+
+/** Whether the plan read the index `name`, itself or (on a partitioned table) through one of its partitions' indexes. */
+export const usesIndex = (plan: Pick<PlanSummary, 'indexes' | 'partitionedIndexes'>, name: string): boolean =>
+  plan.indexes.some((i) => sameIndexName(i, name)) || !!plan.partitionedIndexes?.includes(name);
 
 const describeScan = (n: PlanNode): string => {
   const type = n['Node Type'];

@@ -2,13 +2,13 @@ import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
-import { sequencePositions, sequencesMoved, tableSizesDigest } from '../db/catalog.js';
+import { partitionedIndexesOf, sequencePositions, sequencesMoved, tableSizesDigest } from '../db/catalog.js';
 import { asUser, prepareSession, resetSession, runOneStatement, type Session } from '../db/session.js';
 import { cannotActAs, inferredParamTypes, queryAsRole } from '../db/owner-rights.js';
 import type { ProgressListener } from '../engine/progress.js';
 import { PGOPT_VERSION } from '../version.js';
 import { citusVersion } from '../db/citus.js';
-import { sameIndexName, summarizePlan, type ExplainOutput, type PlanNode, type PlanSummary } from './plan-summary.js';
+import { summarizePlan, usesIndex, type ExplainOutput, type PlanNode, type PlanSummary } from './plan-summary.js';
 import { summarize, type Summary } from './stats.js';
 import type { QueryForm, Workload, WorkloadQuery } from './workload.js';
 import type { SourceLocation } from '../errors.js';
@@ -76,7 +76,7 @@ export function checkExpectations(q: WorkloadQuery, plan: PlanSummary, median: n
   return q.expectations.map((e) => {
     switch (e.kind) {
       case 'uses-index': {
-        const ok = plan.indexes.some((i) => sameIndexName(i, e.index));
+        const ok = usesIndex(plan, e.index);
         return {
           text: e.text,
           ok,
@@ -291,6 +291,7 @@ async function benchQuery(c: Session, q: WorkloadQuery, o: BenchOptions, label: 
   }
   const profile = await run(0, true);
   const summary = summarizePlan(last!);
+  if (summary.indexes.length) summary.partitionedIndexes = await partitionedIndexesOf(c, summary.indexes);
   return {
     name: q.name,
     form: form.whenExists ?? 'raw',

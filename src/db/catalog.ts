@@ -735,6 +735,22 @@ export async function fewValuedColumns(c: Session, oid: number, most: number): P
   return new Set(r.rows.map((x) => x.name as string));
 }
 
+/**
+ * The partitioned indexes above each named partition index, through every level (a plan names only
+ * the partition's index). Names, as a plan gives them; a name two schemas share counts for both.
+ */
+export async function partitionedIndexesOf(c: Session, names: string[]): Promise<string[]> {
+  const r = await c.query(
+    `SELECT DISTINCT a.relname AS name
+       FROM pg_catalog.pg_class i
+       CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(i.oid) AS up(relid)
+       JOIN pg_catalog.pg_class a ON a.oid = up.relid
+      WHERE i.relname = ANY($1::text[]) AND i.relkind = 'i' AND i.relispartition AND a.oid <> i.oid`,
+    [names],
+  );
+  return r.rows.map((x) => x.name as string);
+}
+
 /** The schema HypoPG is installed in (its functions are called qualified with it), or null. */
 export async function hypopgSchema(c: Session): Promise<string | null> {
   const r = await c.query(

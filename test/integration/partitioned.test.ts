@@ -114,6 +114,30 @@ describe('indexes on partitioned tables', () => {
     expect(await indexes('idx_event_tenant')).toEqual([]);
   });
 
+  it("bench --pack credits the pack's index on the partitioned table, which the plan names only by its partitions' indexes", async () => {
+    expect((await cli('apply', pack)).code).toBe(0);
+    try {
+      const wl = writePack(
+        'tenant',
+        `-- name: tenant_recent\n-- expect: uses index idx_event_tenant\n-- params: SELECT g FROM generate_series(1, 30) g\n` +
+          `SELECT id FROM audit."Event" WHERE "tenantId" = $1 AND kind <> 'delete' ORDER BY at DESC LIMIT 5;\n`,
+      );
+      const r = await cli('bench', wl, '--pack', pack, '--runs', '3', '--warmup', '0', '--json');
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      const q = doc.run.queries[0];
+      // The control: the plan itself names only the partitions' indexes, never the pack's.
+      expect(q.plan.indexes.length).toBeGreaterThan(0);
+      expect(q.plan.indexes).not.toContain('idx_event_tenant');
+      expect(q.plan.partitionedIndexes).toContain('idx_event_tenant');
+      expect(doc.account.objects[0].usedBy).toEqual(['tenant_recent']);
+      expect(doc.account.unused).toEqual([]);
+      expect(q.expectations[0].ok).toBe(true);
+    } finally {
+      expect((await cli('rollback', pack)).code).toBe(0);
+    }
+  });
+
   it('a UNIQUE index without the partition key is refused before anything changes (exit 2, file and line)', async () => {
     const bad = writePack(
       'nokey',
