@@ -34,7 +34,7 @@ function trialComment(t: Trial, r: AdviceResult): string[] {
     lines.push(
       e.estimated
         ? `--   ${e.query}: ${x}${e.verdict} by its generic plan (${e.reason}); ${ms(e.beforeMs)} in production → ${ms(e.afterMs)} estimated`
-        : `--   ${e.query}: ${ms(e.beforeMs)} → ${ms(e.afterMs)} (${x}${e.verdict}) measured`,
+        : `--   ${e.query}: ${ms(e.beforeMs)} → ${ms(e.afterMs)} (${x}${e.verdict}) measured${e.with?.length ? `, its plan reading ${e.with.join(', ')} too` : ''}`,
     );
   }
   for (const p of t.predicted ?? [])
@@ -51,7 +51,8 @@ export function packText(r: AdviceResult, server: string): string {
     `-- pgopt advise: workload ${r.workload}, PostgreSQL ${server}, ${new Date().toISOString().slice(0, 10)}`,
     '-- Each index was built for real and kept only because a query that used it was significantly faster',
     "-- (bench's verdict rule), or, for a query with no values to run it with, because its generic plan read",
-    `-- the index and cost at least ${GENERIC_COST_RATIO} times less. Apply with: pgopt apply <this file>`,
+    `-- the index and cost at least ${GENERIC_COST_RATIO} times less. The times below were measured with this pack's`,
+    '-- indexes alone in place, as it will be applied. Apply with: pgopt apply <this file>',
   ];
   // Names, literals from the workload and the server's words stay on their comment's line (commentLine).
   const comment = (lines: string[]) => lines.map(commentLine).join('\n');

@@ -21,6 +21,11 @@ export interface QueryEffect {
    * generic plan's (predictsFaster), its times production's mean and that mean over the cost ratio.
    */
   estimated?: boolean;
+  /**
+   * The other trial indexes the same plan read: a join whose indexes were built together was
+   * measured with all of them, and its saving is theirs together, never one's alone.
+   */
+  with?: string[];
 }
 
 export type TrialOutcome = 'kept' | 'no-gain' | 'unused' | 'over-budget' | 'covered' | 'invalid' | 'screened-out' | 'not-tried';
@@ -72,20 +77,36 @@ export function selectTrials(trials: Trial[], budget: Budget): Trial[] {
     .filter((t) => t.outcome === 'not-tried')
     .sort((a, b) => weighedSaving(b) / (b.sizeBytes! + 1) - weighedSaving(a) / (a.sizeBytes! + 1));
   const served = new Set<string>();
-  let count = 0;
-  let bytes = 0;
+  const kept: Trial[] = [];
   for (const t of proven) {
+    if (t.outcome !== 'not-tried') continue;
     const adds = fasterQueries(t).filter((q) => !served.has(q));
     if (!adds.length) {
       Object.assign(t, { outcome: 'no-gain', reason: 'its queries are served by a kept index that saves more per byte' });
-    } else if (count + 1 > budget.maxIndexes || bytes + t.sizeBytes! > budget.maxSizeBytes) {
-      Object.assign(t, { outcome: 'over-budget', reason: count + 1 > budget.maxIndexes ? '--max-indexes reached' : '--max-size reached' });
-    } else {
-      Object.assign(t, { outcome: 'kept', reason: '' });
-      for (const q of adds) served.add(q);
-      count++;
-      bytes += t.sizeBytes!;
+      continue;
     }
+    const group = [t, ...partners(t, trials).filter((p) => p.outcome !== 'kept')];
+    const over = overBudget(kept, group, budget);
+    if (over) {
+      Object.assign(t, { outcome: 'over-budget', reason: over });
+      continue;
+    }
+    for (const g of group)
+      Object.assign(g, { outcome: 'kept', reason: g === t ? '' : `read together with ${t.name} by ${adds.join(', ')}` });
+    kept.push(...group);
+    for (const q of group.flatMap(fasterQueries)) served.add(q);
   }
   return trials;
+}
+
+/** The trial indexes a faster plan of `t` read alongside it: measured together, kept together. */
+function partners(t: Trial, trials: Trial[]): Trial[] {
+  const names = new Set(t.effects.filter((e) => e.verdict === 'faster').flatMap((e) => e.with ?? []));
+  return trials.filter((x) => x !== t && names.has(x.name) && x.sizeBytes !== null);
+}
+
+function overBudget(kept: Trial[], group: Trial[], budget: Budget): string | null {
+  if (kept.length + group.length > budget.maxIndexes) return '--max-indexes reached';
+  const bytes = [...kept, ...group].reduce((s, x) => s + (x.sizeBytes ?? 0), 0);
+  return bytes > budget.maxSizeBytes ? '--max-size reached' : null;
 }

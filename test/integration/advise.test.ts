@@ -169,6 +169,52 @@ SELECT id, status FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "created
   });
 });
 
+describe('a join whose plan reads two trial indexes at once', () => {
+  it('keeps both (the saving was measured with both), and the pack is measured once more as it will be applied', async () => {
+    await db.query(`
+      CREATE TABLE app.parents (id int PRIMARY KEY, code text NOT NULL);
+      CREATE TABLE app.kids (id int PRIMARY KEY, parent_id int NOT NULL, note text);
+      INSERT INTO app.parents SELECT g, 'P' || g FROM generate_series(1, 20000) g;
+      INSERT INTO app.kids SELECT g, 1 + g % 20000, 'n' FROM generate_series(1, 200000) g;
+      ANALYZE app.parents; ANALYZE app.kids;`);
+    try {
+      const w = file(
+        'join.sql',
+        `-- name: kids_of
+-- params: SELECT 'P' || g FROM generate_series(1, 40) g
+SELECT k.id FROM app.kids k JOIN app.parents p ON p.id = k.parent_id WHERE p.code = $1;
+`,
+      );
+      const r = await runCli(['advise', w, ...FAST, '--json', '--db', db.url]);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      const kept = doc.trials.filter((t: { outcome: string }) => t.outcome === 'kept');
+      expect(kept.map((t: { sql: string }) => /ON "app"\."(\w+)" \((\w+)\)/.exec(t.sql)!.slice(1).join('.')).sort()).toEqual([
+        'kids.parent_id',
+        'parents.code',
+      ]);
+      // Each kept index's numbers come from the last measurement, both standing and nothing else.
+      for (const t of kept) expect(t.effects[0]).toMatchObject({ query: 'kids_of', verdict: 'faster', with: [expect.any(String)] });
+      expect(doc.pack).toContain('kids_of');
+      // The control: one of them alone (what a per-index choice kept) leaves the other table to a Seq Scan.
+      const c = await db.connect();
+      try {
+        await c.query(`CREATE INDEX parents_code_only ON app.parents (code)`);
+        const plan = JSON.stringify(
+          (await c.query(`EXPLAIN (FORMAT JSON) SELECT k.id FROM app.kids k JOIN app.parents p ON p.id = k.parent_id WHERE p.code = 'P7'`))
+            .rows[0],
+        );
+        expect(plan).toMatch(/"Node Type":"Seq Scan"[^}]*"Relation Name":"kids"/);
+      } finally {
+        await c.query('DROP INDEX app.parents_code_only');
+      }
+      expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
+    } finally {
+      await db.query('DROP TABLE app.kids, app.parents');
+    }
+  });
+});
+
 describe('a literal in the query text', () => {
   it('on a column of many values is a parameter: the plain index serves every value; a partial index on the literal would serve only it', async () => {
     const w = file(

@@ -62,6 +62,25 @@ describe('selectTrials: an index is kept only when the verdict says a query it s
     expect(outcomes(selectTrials(make(), { maxIndexes: 10, maxSizeBytes: 3500 }))).toEqual({ x: 'kept', y: 'over-budget', z: 'kept' });
   });
 
+  it('a join read through several trial indexes at once: they are kept together (the saving was measured with all), or none', () => {
+    const join = () => [
+      trial('orders_user', 1000, [{ ...effect('j', 145, 0.1, 'faster'), with: ['items_order', 'users_org'] }]),
+      trial('items_order', 3000, [{ ...effect('j', 145, 0.1, 'faster'), with: ['orders_user', 'users_org'] }]),
+      trial('users_org', 2000, [{ ...effect('j', 145, 0.1, 'faster'), with: ['orders_user', 'items_order'] }]),
+    ];
+    const kept = selectTrials(join(), roomy);
+    expect(outcomes(kept)).toEqual({ orders_user: 'kept', items_order: 'kept', users_org: 'kept' });
+    expect(kept.find((t) => t.name === 'items_order')!.reason).toBe('read together with orders_user by j');
+    // The unsafe way, per query alone, kept one of three and credited it with the whole saving.
+    const alone = selectTrials(
+      join().map((t) => ({ ...t, effects: t.effects.map(({ with: _, ...e }) => e) })),
+      roomy,
+    );
+    expect(Object.values(outcomes(alone)).filter((o) => o === 'kept')).toHaveLength(1);
+    // Over the budget as a group: none of them.
+    expect(Object.values(outcomes(selectTrials(join(), { maxIndexes: 2, maxSizeBytes: Infinity }))).includes('kept')).toBe(false);
+  });
+
   it('weighs each win by how often production runs the query (a captured workload): the frequent small win beats the rare big one', () => {
     const weighed = (rare: number, frequent: number) => [
       trial('report', 1000, [{ ...effect('report', 6, 1, 'faster'), callsPerHour: rare }]),
