@@ -4,7 +4,8 @@
  * own concurrent engine, under a registry pack of their own), the affected queries are measured
  * before and after with bench's verdict rule, and only indexes that made a query significantly
  * faster are kept. The trial indexes are always dropped again: advise leaves the database as it
- * found it, and a run killed half-way is cleaned up by the next.
+ * found it (but for the fresher statistics of a table a trial build analyzed), and a run killed
+ * half-way is cleaned up by the next.
  */
 import { usesIndex } from '../bench/plan-summary.js';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +16,7 @@ import type { Workload, WorkloadQuery } from '../bench/workload.js';
 import { genericPlan, type GenericPlan } from '../db/generic-plan.js';
 import { estimatedEffect } from './generic-plan.js';
 import { writeProbes } from '../bench/writes.js';
-import { fewValuedColumns, findIndex, findRelation, hypopgAvailable, hypopgSchema, tableColumns } from '../db/catalog.js';
+import { columnStatistics, findIndex, findRelation, hypopgAvailable, hypopgSchema, tableColumns, trigramSchema } from '../db/catalog.js';
 import { asUser, prepareSession, requireWritable, type Session } from '../db/session.js';
 import { asPgoptError, PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
@@ -27,7 +28,15 @@ import type { RunOptions } from '../engine/run-options.js';
 import { parseTrusted } from '../sql/parse.js';
 import { payloadOf, rangeVarRef, relationsRead } from '../sql/tree.js';
 import type { RangeVar } from '@pgsql/types';
-import { candidatesForQuery, FEW_VALUES, mergeCandidates, type TableFacts, type TableLookup } from './candidates.js';
+import {
+  BRIN_CORRELATION,
+  candidatesForQuery,
+  FEW_VALUES,
+  mergeCandidates,
+  type DatabaseFacts,
+  type TableFacts,
+  type TableLookup,
+} from './candidates.js';
 import { predictedGain, screenWithHypopg, type PlannedQuery } from './hypopg.js';
 import { candidateName, candidateSql } from './index-sql.js';
 import { selectTrials, type Budget, type Trial } from './select.js';
@@ -78,6 +87,11 @@ export interface AdviceResult {
   trials: Trial[];
   /** Workload queries the server refused as they stand (left out; the run went on without them). */
   refused: RefusedQuery[];
+  /**
+   * Tables the trial builds analyzed (an expression index needs statistics on its expression, a table
+   * never analyzed has none): the one change advise leaves, its planner statistics are fresher.
+   */
+  analyzed: string[];
   /** Trial packs of earlier runs (killed half-way) this run rolled back first. */
   cleanedUp: string[];
   error?: PgoptError;
@@ -95,8 +109,8 @@ async function tableLookup(c: Session, trees: Node[]): Promise<TableLookup> {
       known.set(key, undefined);
       continue;
     }
-    const [columns, fewValued] = [await tableColumns(c, rel.oid), await fewValuedColumns(c, rel.oid, FEW_VALUES)];
-    known.set(key, { schema: rel.schema, name: rel.name, columns, fewValued });
+    const columns = await tableColumns(c, rel.oid);
+    known.set(key, { schema: rel.schema, name: rel.name, columns, ...(await columnStatistics(c, rel.oid, FEW_VALUES, BRIN_CORRELATION)) });
   }
   return (schema, name) => known.get(`${schema ?? ''}.${name}`);
 }
@@ -190,13 +204,14 @@ async function buildAndMeasure(
   all: Trial[],
   round: Trial[],
   before: BenchResult,
-  packName: string,
+  result: AdviceResult,
   o: AdviseOptions,
   alsoMeasure: string[] = [],
 ) {
   step(o, `building ${round.length} trial index(es) concurrently`);
-  const built = await applyPack(c, await trialPack(all, packName), { ...o, analyze: true, replaceChanged: false, quietLint: true });
+  const built = await applyPack(c, await trialPack(all, result.trialPack), { ...o, analyze: true, replaceChanged: false, quietLint: true });
   if (built.error) throw built.error;
+  result.analyzed = [...new Set([...result.analyzed, ...built.analyzed])];
   step(o, 'measuring the same queries with the trial indexes');
   const after = await benchQueries(c, workload, new Set([...servedBy(round), ...alsoMeasure]), o);
   step(o, 'comparing');
@@ -222,7 +237,7 @@ async function coveringRound(
   trials: Trial[],
   round1: Trial[],
   runs: { before: BenchResult; after1: BenchResult },
-  packName: string,
+  result: AdviceResult,
   o: AdviseOptions,
 ) {
   const winners = round1.filter((t) => t.effects.some((e) => e.verdict === 'faster'));
@@ -231,7 +246,7 @@ async function coveringRound(
     Object.assign(t, { outcome: 'screened-out', reason: 'its plain variant made no query faster' });
   }
   if (!siblings.length) return;
-  const after2 = await buildAndMeasure(c, workload, [...winners, ...siblings], siblings, runs.before, packName, o);
+  const after2 = await buildAndMeasure(c, workload, [...winners, ...siblings], siblings, runs.before, result, o);
   const vsPlain = compareRuns(runs.after1, after2).queries;
   for (const s of siblings) {
     const plain = winners.find((w) => sameIndexBut(w, s))!;
@@ -277,11 +292,11 @@ async function measureTrials(
   );
   const planOnly = workload.queries.filter((q) => q.planOnly && servedBy(round1).has(q.name));
   const plansBefore = await genericPlans(c, planOnly, o);
-  const after1 = await buildAndMeasure(c, measured, round1, round1, before, result.trialPack, o, probeNames);
+  const after1 = await buildAndMeasure(c, measured, round1, round1, before, result, o, probeNames);
   await recordEstimates(c, round1, planOnly, plansBefore, o);
   result.writes = writeCosts(before, after1, probeNames, round1, own);
   await dropLosers(c, round1, result.trialPack, o);
-  await coveringRound(c, workload, result.trials, round1, { before, after1 }, result.trialPack, o);
+  await coveringRound(c, workload, result.trials, round1, { before, after1 }, result, o);
   return before;
 }
 
@@ -369,8 +384,8 @@ function writeCosts(before: BenchResult, after: BenchResult, names: string[], ro
   });
 }
 
-function trialsFor(workload: Workload, lookup: TableLookup): Trial[] {
-  const all = parsedQueries(workload).flatMap((q) => candidatesForQuery(q.name, q.tree, lookup));
+function trialsFor(workload: Workload, lookup: TableLookup, db: DatabaseFacts): Trial[] {
+  const all = parsedQueries(workload).flatMap((q) => candidatesForQuery(q.name, q.tree, lookup, db));
   return mergeCandidates(all).map((candidate) => {
     const name = candidateName(candidate);
     return {
@@ -386,7 +401,7 @@ function trialsFor(workload: Workload, lookup: TableLookup): Trial[] {
   });
 }
 
-/** Find, screen, build, measure and select; the database ends as it began. */
+/** Find, screen, build, measure and select; the database ends as it began, but for the statistics of the tables it analyzed (`analyzed`). */
 export async function adviseWorkload(c: Session, workload: Workload, o: AdviseOptions): Promise<AdviceResult> {
   await prepareSession(c);
   if (!o.dryRun) await requireWritable(c);
@@ -399,6 +414,7 @@ export async function adviseWorkload(c: Session, workload: Workload, o: AdviseOp
     hypopg: 'absent',
     trials: [],
     refused: [],
+    analyzed: [],
     cleanedUp: [],
   };
   if (o.dryRun) return adviseSteps(c, workload, result, o);
@@ -421,7 +437,7 @@ async function adviseSteps(c: Session, all: Workload, result: AdviceResult, o: A
     c,
     parsedQueries(workload).map((q) => q.tree),
   );
-  result.trials = trialsFor(workload, lookup);
+  result.trials = trialsFor(workload, lookup, { trigramSchema: await trigramSchema(c) });
   const assessed = await validateTrials(c, result.trials, result.trialPack);
   await markCovered(c, assessed);
   result.hypopg = await useHypopg(c, o);

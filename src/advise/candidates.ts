@@ -8,6 +8,7 @@
 import type { ColumnRef, Node, SelectStmt, SortBy } from '@pgsql/types';
 import { deparseSync } from 'pgsql-deparser';
 import { nodeAs, walk, type AnyNode } from '../sql/tree.js';
+import { quoteIdent } from '../db/ident.js';
 
 export interface TableFacts {
   schema: string;
@@ -21,7 +22,24 @@ export interface TableFacts {
    * parameter: a partial index on `id = 1` serves no other id. A boolean column is always one.
    */
   fewValued?: Set<string>;
+  /**
+   * Columns whose order on disk follows their values (|pg_stats.correlation| ≥ BRIN_CORRELATION):
+   * an append-only time column. With `pages`, what a BRIN candidate needs.
+   */
+  correlated?: Set<string>;
+  /** The table's size in 8 kB pages (pg_class.relpages). */
+  pages?: number;
 }
+
+/** What the database offers beyond core PostgreSQL: pg_trgm's schema where it is installed. */
+export interface DatabaseFacts {
+  trigramSchema?: string | null;
+}
+
+/** A column this correlated with its place on disk is what BRIN summarizes well (1 is perfect order). */
+export const BRIN_CORRELATION = 0.95;
+/** BRIN pays only where a btree would be large: 10 MB of table (1,280 pages of 8 kB) or more. */
+export const BRIN_MIN_PAGES = 1280;
 
 /** At most this many distinct values makes a column's literal a fixed filter (see TableFacts.fewValued). */
 export const FEW_VALUES = 10;
@@ -40,7 +58,7 @@ export interface KeyPart {
 
 export interface Candidate {
   table: { schema: string; name: string };
-  method: 'btree' | 'gin';
+  method: 'btree' | 'gin' | 'brin';
   keys: KeyPart[];
   include: string[];
   /** Partial-index predicate, SQL; null for a full index. */
@@ -52,7 +70,9 @@ export interface Candidate {
 }
 
 type Pred =
-  | { kind: 'eq' | 'range' | 'join'; table: TableFacts; key: KeyPart }
+  | { kind: 'eq' | 'join'; table: TableFacts; key: KeyPart }
+  | { kind: 'range'; table: TableFacts; key: KeyPart; column: string | null }
+  | { kind: 'pattern'; table: TableFacts; key: KeyPart; prefix: boolean; infix: boolean; opclass: string }
   | { kind: 'literal'; table: TableFacts; sql: string; key: KeyPart | null; nullKey?: KeyPart }
   | { kind: 'gin'; table: TableFacts; key: KeyPart; op: string };
 
@@ -199,8 +219,8 @@ function indexable(n: Node): boolean {
   return ok;
 }
 
-/** Index keys the grammar takes bare: a column, a function call (COALESCE and CAST are ones); anything else needs parentheses. */
-const BARE_KEYS = ['ColumnRef', 'FuncCall', 'CoalesceExpr', 'TypeCast', 'MinMaxExpr'];
+/** Index keys the grammar takes bare: a column, a function call (COALESCE is one); anything else, `a::text` too, needs parentheses. */
+const BARE_KEYS = ['ColumnRef', 'FuncCall', 'CoalesceExpr', 'MinMaxExpr'];
 
 function keyFor(n: Node): KeyPart {
   const sql = sqlOf(n);
@@ -239,6 +259,11 @@ function classifyOp(e: NonNullable<ReturnType<typeof nodeAs<'A_Expr'>>>, conj: N
       out.push({ kind: 'gin', table: t, key: keyFor(side), op });
       continue;
     }
+    const pattern = side === l ? patternPred(e, side, other, t, scope) : null;
+    if (pattern) {
+      out.push(pattern);
+      break;
+    }
     const otherTable = ownTable(other, scope);
     if (e.kind === 'AEXPR_OP' && EQ_OPS.has(op) && otherTable && otherTable !== t && isPlainColumn(side)) {
       out.push({ kind: 'join', table: t, key: keyFor(side) });
@@ -249,19 +274,63 @@ function classifyOp(e: NonNullable<ReturnType<typeof nodeAs<'A_Expr'>>>, conj: N
     if ((e.kind === 'AEXPR_OP' && EQ_OPS.has(op)) || e.kind === 'AEXPR_IN' || e.kind === 'AEXPR_OP_ANY') {
       out.push(literal ? { kind: 'literal', table: t, sql: sqlOf(conj), key: keyFor(side) } : { kind: 'eq', table: t, key: keyFor(side) });
     } else if ((e.kind === 'AEXPR_OP' && RANGE_OPS.has(op)) || e.kind === 'AEXPR_BETWEEN' || e.kind === 'AEXPR_NOT_BETWEEN') {
-      out.push({ kind: 'range', table: t, key: keyFor(side) });
+      out.push({ kind: 'range', table: t, key: keyFor(side), column: plainColumn(side, t, scope) });
     }
     break;
   }
   return out;
 }
 
-/** A column of few values (a status, a flag): a literal compared with it is a fixed filter, not one value of many. */
-function fixedFilter(n: Node, t: TableFacts, scope: Scope): boolean {
+/** The table's own column `n` names, unqualified, or null for anything else. */
+function plainColumn(n: Node, t: TableFacts, scope: Scope): string | null {
   const ref = nodeAs(n, 'ColumnRef');
   const r = ref ? resolveColumn(ref, scope) : null;
-  if (!r || r.table !== t) return false;
-  return t.columns.get(r.column) === 'boolean' || !!t.fewValued?.has(r.column);
+  return r && r.table === t ? r.column : null;
+}
+
+const LIKE_OPS = new Set(['~~', '~~*']);
+const REGEX_OPS = new Set(['~', '~*']);
+
+/**
+ * `col LIKE 'abc%'`: a btree with the pattern operator class finds a prefix under any collation
+ * (a plain btree only under C). `ILIKE`, `LIKE '%abc%'` and regular expressions: pg_trgm's GIN,
+ * where the pattern has three characters in a row to look up. A `$n` pattern may be either.
+ */
+function patternPred(
+  e: NonNullable<ReturnType<typeof nodeAs<'A_Expr'>>>,
+  side: Node,
+  other: Node,
+  t: TableFacts,
+  scope: Scope,
+): Pred | null {
+  const op = opName(e.name);
+  const like = (e.kind === 'AEXPR_LIKE' || e.kind === 'AEXPR_ILIKE') && LIKE_OPS.has(op);
+  if ((!like && !(e.kind === 'AEXPR_OP' && REGEX_OPS.has(op))) || !isConstant(other, scope) || !indexable(side)) return null;
+  const type = nodeAs(side, 'ColumnRef') ? columnType(side, t, scope) : 'text';
+  if (type !== 'text' && !type?.startsWith('character varying')) return null;
+  const text = isLiteral(other) ? stringConstant(other) : null;
+  const runs = text === null ? 3 : Math.max(0, ...text.split(/[%_\\]+/).map((x) => x.length));
+  return {
+    kind: 'pattern',
+    table: t,
+    key: keyFor(side),
+    prefix: op === '~~' && (text === null || /^[^%_\\]/.test(text)),
+    infix: runs >= 3,
+    opclass: type === 'text' ? 'text_pattern_ops' : 'varchar_pattern_ops',
+  };
+}
+
+/** A string literal's text, through casts; null when it is not one. */
+function stringConstant(n: Node): string | null {
+  const cast = nodeAs(n, 'TypeCast');
+  if (cast?.arg) return stringConstant(cast.arg);
+  return nodeAs(n, 'A_Const')?.sval?.sval ?? null;
+}
+
+/** A column of few values (a status, a flag): a literal compared with it is a fixed filter, not one value of many. */
+function fixedFilter(n: Node, t: TableFacts, scope: Scope): boolean {
+  const column = plainColumn(n, t, scope);
+  return column !== null && (t.columns.get(column) === 'boolean' || !!t.fewValued?.has(column));
 }
 
 /** `col IN (SELECT …)` with a subquery that reads only its own tables: an equality, as the executor runs it. */
@@ -425,7 +494,7 @@ function includeFor(reads: Set<string> | null | undefined, keys: KeyPart[]): str
   return rest.length > 0 && rest.length <= 3 ? rest : [];
 }
 
-function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan): Candidate[] {
+function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan, db: DatabaseFacts): Candidate[] {
   const mine = block.preds.filter((p) => p.table === t);
   const eq = mine.filter((p) => p.kind === 'eq').map((p) => (p as { key: KeyPart }).key);
   const literals = mine.filter((p): p is Extract<Pred, { kind: 'literal' }> => p.kind === 'literal');
@@ -466,14 +535,34 @@ function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan): C
     });
   }
   for (const j of mine.filter((p) => p.kind === 'join')) out.push(btree(t, query, [(j as { key: KeyPart }).key], null, 'join key'));
-  return out;
+  return [...out, ...patternCandidates(query, t, mine, eq, db), ...brinCandidates(query, t, mine)];
+}
+
+function patternCandidates(query: string, t: TableFacts, mine: Pred[], eq: KeyPart[], db: DatabaseFacts): Candidate[] {
+  return mine.flatMap((p) => {
+    if (p.kind !== 'pattern') return [];
+    const out: Candidate[] = [];
+    if (p.prefix) out.push(btree(t, query, [...eq, { ...p.key, opclass: p.opclass }], null, 'LIKE prefix'));
+    if (p.infix && db.trigramSchema) {
+      const opclass = `${quoteIdent(db.trigramSchema)}.gin_trgm_ops`;
+      out.push({ ...btree(t, query, [{ ...p.key, opclass }], null, 'pattern match (pg_trgm)'), method: 'gin' });
+    }
+    return out;
+  });
+}
+
+/** A range on an append-only column of a large table: BRIN, a few pages where a btree takes thousands. */
+function brinCandidates(query: string, t: TableFacts, mine: Pred[]): Candidate[] {
+  if ((t.pages ?? 0) < BRIN_MIN_PAGES) return [];
+  const columns = new Set(mine.flatMap((p) => (p.kind === 'range' && p.column && t.correlated?.has(p.column) ? [p.key.sql] : [])));
+  return [...columns].map((sql) => ({ ...btree(t, query, [{ sql }], null, 'range on a column in disk order'), method: 'brin' as const }));
 }
 
 /** Candidates for one workload query (its parse tree), before merging across queries. */
-export function candidatesForQuery(query: string, stmt: Node, lookup: TableLookup): Candidate[] {
+export function candidatesForQuery(query: string, stmt: Node, lookup: TableLookup, db: DatabaseFacts = {}): Candidate[] {
   return blocksOf(stmt, lookup).flatMap((block) => {
     const tables = new Set([...block.preds.map((p) => p.table), ...(block.order ? [block.order.table] : [])]);
-    return [...tables].flatMap((t) => tableCandidates(query, t, block));
+    return [...tables].flatMap((t) => tableCandidates(query, t, block, db));
   });
 }
 

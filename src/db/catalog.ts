@@ -713,26 +713,43 @@ export async function tableColumns(c: Session, oid: number): Promise<Map<string,
   return new Map(r.rows.map((x) => [x.name as string, x.type as string]));
 }
 
-/**
- * Columns with at most `most` distinct values: an enum type, or so by the table's statistics
- * (n_distinct, a fraction of the rows when negative). Without statistics only enums count.
- */
-export async function fewValuedColumns(c: Session, oid: number, most: number): Promise<Set<string>> {
+/** What a table's statistics say of its columns, for choosing an index kind. */
+export interface ColumnStatistics {
+  /** Columns with at most `most` distinct values: an enum type, or so by n_distinct (a fraction of the rows when negative). */
+  fewValued: Set<string>;
+  /** Columns whose order on disk follows their values: |correlation| at least `correlation`. */
+  correlated: Set<string>;
+  /** The table's size in 8 kB pages, as of its last VACUUM or ANALYZE. */
+  pages: number;
+}
+
+/** Without statistics (never analyzed) only enums count as few-valued, and nothing as correlated. */
+export async function columnStatistics(c: Session, oid: number, most: number, correlation: number): Promise<ColumnStatistics> {
   const r = await c.query(
-    `SELECT a.attname AS name
+    `SELECT a.attname AS name, c.relpages::float8 AS pages,
+            (t.typtype = 'e'
+             OR (s.n_distinct > 0 AND s.n_distinct <= $2)
+             OR (s.n_distinct < 0 AND -s.n_distinct * GREATEST(c.reltuples, 0) <= $2)) IS TRUE AS few,
+            (abs(s.correlation) >= $3) IS TRUE AS correlated
        FROM pg_catalog.pg_attribute a
        JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_catalog.pg_stats s
          ON s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = a.attname AND s.inherited = (c.relkind = 'p')
-      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
-        AND (t.typtype = 'e'
-             OR (s.n_distinct > 0 AND s.n_distinct <= $2)
-             OR (s.n_distinct < 0 AND -s.n_distinct * GREATEST(c.reltuples, 0) <= $2))`,
-    [oid, most],
+      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`,
+    [oid, most, correlation],
   );
-  return new Set(r.rows.map((x) => x.name as string));
+  const named = (key: string) => new Set(r.rows.filter((x) => x[key]).map((x) => x.name as string));
+  return { fewValued: named('few'), correlated: named('correlated'), pages: Number(r.rows[0]?.pages ?? 0) };
+}
+
+/** The schema pg_trgm is installed in (its operator classes are named qualified), or null. */
+export async function trigramSchema(c: Session): Promise<string | null> {
+  const r = await c.query(
+    `SELECT n.nspname AS schema FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'`,
+  );
+  return r.rows[0]?.schema ?? null;
 }
 
 /**

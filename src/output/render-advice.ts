@@ -22,7 +22,7 @@ export function renderAdvice(r: AdviceResult, c: ChalkInstance): string {
   const t = table(['candidate', 'for', 'measured (median)', 'size', 'outcome', 'why'], c);
   for (const x of r.trials) {
     const cand = x.candidate;
-    const def = `${displayName(cand.table.schema, cand.table.name)}${cand.method === 'gin' ? ' gin' : ''} (${cand.keys.map(keyText).join(', ')})`;
+    const def = `${displayName(cand.table.schema, cand.table.name)}${cand.method === 'btree' ? '' : ` ${cand.method}`} (${cand.keys.map(keyText).join(', ')})`;
     t.push([
       `${def}${cand.include.length ? ` INCLUDE (${cand.include.join(', ')})` : ''}${cand.where ? ` WHERE ${cand.where}` : ''}`,
       cand.queries.join(', '),
@@ -61,7 +61,10 @@ export function renderAdvice(r: AdviceResult, c: ChalkInstance): string {
       (q) => `\n${c.yellow(`left out: query "${q.name}" (${q.location.file}:${q.location.line}), which the server refuses: ${q.message}`)}`,
     )
     .join('');
-  return `${t.toString()}${writeLines}${ran}${skipped}\n${kept ? c.green(summary) : summary}${refused}${cleaned}`;
+  const analyzed = r.analyzed.length
+    ? `\n${c.dim(`ANALYZE ran on ${r.analyzed.join(', ')} for the trial builds (an expression index needs statistics on its expression; a table never analyzed has none): their planner statistics are fresher than before, the one thing advise does not undo`)}`
+    : '';
+  return `${t.toString()}${writeLines}${ran}${skipped}\n${kept ? c.green(summary) : summary}${refused}${analyzed}${cleaned}`;
 }
 
 /** "t (as its owner alice), u (as its owner bob)": which tables a run's write probes wrote, and as whom. */

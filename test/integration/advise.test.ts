@@ -74,6 +74,7 @@ describe('pgopt advise', () => {
     trials: { candidate: { queries: string[] }; outcome: string; sql: string; reason: string }[];
     hypopg: string;
     writes: unknown[];
+    analyzed: string[];
   };
 
   it('finds, proves and writes the known right indexes, and leaves the database as it was', async () => {
@@ -101,6 +102,16 @@ describe('pgopt advise', () => {
     // The write cost, measured with bench --writes' probes (rolled back).
     expect(pack).toMatch(/-- {3}writes on app\.users with all \d+ trial index\(es\) on it: insert [\d.]+ ms → [\d.]+ ms, update/);
     expect(json.writes.length).toBeGreaterThan(0);
+    // The expression index needed statistics on lower(email): that ANALYZE is the one change left, and said.
+    expect(json.analyzed).toEqual(['app.users']);
+    const text = await runCli([
+      'advise',
+      file('one-expr.sql', `-- name: login\nSELECT id FROM app.users WHERE lower(email) = 'x';\n`),
+      ...FAST,
+      '--db',
+      db.url,
+    ]);
+    expect(text.stdout + text.stderr).toMatch(/ANALYZE ran on app\.users for the trial builds/);
     expect(await appIndexes()).toEqual(before);
     expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
   });
@@ -211,6 +222,56 @@ SELECT k.id FROM app.kids k JOIN app.parents p ON p.id = k.parent_id WHERE p.cod
       expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
     } finally {
       await db.query('DROP TABLE app.kids, app.parents');
+    }
+  });
+});
+
+describe('index kinds beyond the plain btree', () => {
+  it("LIKE a prefix gets the pattern operator class, an infix pg_trgm's GIN, a range on a column in disk order BRIN: each built and measured", async () => {
+    await db.query(`
+      CREATE EXTENSION IF NOT EXISTS pg_trgm;
+      CREATE TABLE app.log (id bigserial PRIMARY KEY, at timestamptz NOT NULL, who text NOT NULL, msg text NOT NULL);
+      INSERT INTO app.log (at, who, msg)
+        SELECT timestamptz '2026-01-01' + g * interval '1 second', 'user' || (g % 5000), md5(g::text) FROM generate_series(1, 300000) g;`);
+    await db.query('VACUUM ANALYZE app.log');
+    try {
+      const w = file(
+        'kinds.sql',
+        `-- name: by_prefix
+-- params: SELECT 'user' || g || '%' FROM generate_series(100, 140) g
+SELECT id FROM app.log WHERE who LIKE $1;
+
+-- name: by_fragment
+SELECT id FROM app.log WHERE msg ILIKE '%abcd1%';
+
+-- name: one_hour
+-- params: SELECT timestamptz '2026-01-02' + g * interval '1 hour' FROM generate_series(0, 20) g
+SELECT count(*) FROM app.log WHERE at >= $1 AND at < $1 + interval '1 hour';
+`,
+      );
+      const r = await runCli(['advise', w, ...FAST, '--max-trials', '20', '--json', '--db', db.url]);
+      expect(r.code, r.stderr).toBe(0);
+      const trials = JSON.parse(r.stdout).trials as {
+        sql: string;
+        outcome: string;
+        sizeBytes: number | null;
+        effects: { verdict: string }[];
+      }[];
+      const find = (re: RegExp) => trials.filter((t) => re.test(t.sql));
+      const pattern = find(/\(who text_pattern_ops\)/);
+      expect(pattern).toHaveLength(1);
+      expect(pattern[0].effects.some((e) => e.verdict === 'faster')).toBe(true);
+      const trgm = find(/USING gin \(msg "public"\.gin_trgm_ops\)/);
+      expect(trgm).toHaveLength(1);
+      expect(trgm[0].outcome).toBe('kept');
+      const brin = find(/USING brin \(at\)/);
+      expect(brin).toHaveLength(1);
+      expect(brin[0].sizeBytes).not.toBeNull();
+      expect(brin[0].sizeBytes!).toBeLessThan(find(/ON "app"\."log" \(at\)$/)[0].sizeBytes! / 20);
+      expect(trials.filter((t) => t.outcome === 'invalid')).toEqual([]);
+      expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
+    } finally {
+      await db.query('DROP TABLE app.log; DROP EXTENSION pg_trgm;');
     }
   });
 });

@@ -12,12 +12,8 @@ import { startEmbedded } from '../../dist/embedded/server.js';
 import { startFromBinaries } from '../../dist/embedded/binaries.js';
 import { loadFixture } from '../../dist/fixture-loader/load-fixture.js';
 import { loadWorkload } from '../../dist/bench/workload.js';
-import { runBench, DEFAULT_BENCH_OPTIONS } from '../../dist/bench/runner.js';
-import { loadPack } from '../../dist/pack/load-pack.js';
-import { applyPack } from '../../dist/engine/apply.js';
-import { rollbackPack } from '../../dist/engine/rollback.js';
-import { DEFAULT_RUN_OPTIONS } from '../../dist/engine/run-options.js';
-import { adviseWorkload } from '../../dist/advise/advise.js';
+// The library API: it takes a plain pg.Client (the core's own functions take a Session).
+import { adviseWorkload, applyPack, bench as runBench, DEFAULT_BENCH_OPTIONS, DEFAULT_RUN_OPTIONS, loadPack, rollbackPack } from '../../dist/index.js';
 import { packText } from '../../dist/advise/pack-text.js';
 
 const SCALE = Number(process.env.ADVISE_SCALE ?? 1);
@@ -35,9 +31,14 @@ try {
   out.server = (await admin.query('SHOW server_version')).rows[0].server_version;
   await admin.end();
   const c = new pg.Client({ connectionString: server.url.replace(/\/postgres$/, '/perf') });
+  c.on('error', () => {});
   await c.connect();
   log(`loading audit_engine at scale ${SCALE}…`);
-  out.loadMs = (await loadFixture(c, 'audit_engine', { scale: SCALE, seed: 42, replace: false })).totalMs;
+  // loadFixture is the core's (it pins its own search_path on the connection): a connection of its own.
+  const loader = new pg.Client({ connectionString: server.url.replace(/\/postgres$/, '/perf') });
+  await loader.connect();
+  out.loadMs = (await loadFixture(loader, 'audit_engine', { scale: SCALE, seed: 42, replace: false })).totalMs;
+  await loader.end();
   const full = await loadWorkload('fixtures/audit_engine/workload.sql');
   // The queries the hand pack's indexes serve: those without a form for a view.
   const workload = { ...full, queries: full.queries.filter((q) => q.forms.every((f) => !f.whenExists)) };

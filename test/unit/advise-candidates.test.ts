@@ -72,6 +72,42 @@ describe('candidates from the parse tree', () => {
     );
     expect(shapes(advise(`SELECT id FROM app.users WHERE deleted_at IS NULL`))).toContain('users btree (deleted_at)');
   });
+  it('LIKE: a prefix is found by a btree with the pattern operator class; an infix, ILIKE or a regex by pg_trgm where installed', () => {
+    const trgm = (sql: string) => shapes(candidatesForQuery('q', parseTrusted(sql), lookup, { trigramSchema: 'public' }));
+    expect(shapes(advise(`SELECT id FROM app.users WHERE email LIKE 'ann%'`))).toEqual(['users btree (email text_pattern_ops)']);
+    expect(shapes(advise(`SELECT id FROM app.users WHERE org_id = $1 AND email LIKE $2`))).toContain(
+      'users btree (org_id, email text_pattern_ops)',
+    );
+    // No pg_trgm: nothing serves an infix.
+    expect(advise(`SELECT id FROM app.users WHERE email LIKE '%@example.com'`)).toEqual([]);
+    expect(trgm(`SELECT id FROM app.users WHERE email LIKE '%@example.com'`)).toEqual(['users gin (email "public".gin_trgm_ops)']);
+    expect(trgm(`SELECT id FROM app.users WHERE email ILIKE $1`)).toEqual(['users gin (email "public".gin_trgm_ops)']);
+    expect(trgm(`SELECT id FROM app.users WHERE lower(email) ~ 'ann.*x'`)).toEqual(['users gin (lower(email) "public".gin_trgm_ops)']);
+    // Too short to look up three characters in a row, or a NOT LIKE: none.
+    expect(trgm(`SELECT id FROM app.users WHERE email LIKE '%a%'`)).toEqual([]);
+    expect(trgm(`SELECT id FROM app.users WHERE email NOT LIKE 'ann%'`)).toEqual([]);
+    // A cast is an expression key, in the parentheses CREATE INDEX needs.
+    expect(trgm(`SELECT id FROM app.users WHERE org_id::text LIKE '12%'`)).toEqual(['users btree ((org_id::text) text_pattern_ops)']);
+  });
+  it('BRIN for a range on a column in disk order, on a large table only', () => {
+    const events = (pages: number): TableFacts => ({
+      schema: 'app',
+      name: 'events',
+      columns: new Map([
+        ['id', 'bigint'],
+        ['at', 'timestamp with time zone'],
+        ['kind', 'text'],
+      ]),
+      correlated: new Set(['at']),
+      pages,
+    });
+    const on = (t: TableFacts, sql: string) =>
+      shapes(candidatesForQuery('q', parseTrusted(sql), (_, n) => (n === 'events' ? t : undefined)));
+    const range = `SELECT count(*) FROM app.events WHERE at >= $1 AND at < $2`;
+    expect(on(events(100_000), range)).toEqual(['events btree (at)', 'events brin (at)']);
+    expect(on(events(100), range)).toEqual(['events btree (at)']);
+    expect(on(events(100_000), `SELECT count(*) FROM app.events WHERE id > $1`)).toEqual(['events btree (id)']);
+  });
   it('an expression the query filters on: lower(email)', () => {
     expect(shapes(advise(`SELECT id FROM app.users WHERE lower(email) = lower($1)`))).toContain('users btree (lower(email))');
   });

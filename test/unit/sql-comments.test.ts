@@ -69,6 +69,7 @@ describe('the pack advise writes', () => {
     trialPack: 'pgopt-advise-x',
     hypopg: 'absent',
     refused: [],
+    analyzed: [],
     cleanedUp: [],
     trials: [
       {
