@@ -42,6 +42,7 @@ import { candidateName, candidateSql } from './index-sql.js';
 import { selectTrials, type Budget, type Trial } from './select.js';
 import { markCovered, TRIAL_PREFIX, trialPack, trialRunKey, validateTrials } from './trial-pack.js';
 import { holdRunKey, releaseRunKey, runKeyHeld } from '../db/run-lock.js';
+import { measureViews, viewTrials, type ViewTrial } from './view-trials.js';
 
 export interface AdviseOptions extends RunOptions, Budget {
   bench: BenchOptions;
@@ -92,6 +93,8 @@ export interface AdviceResult {
    * never analyzed has none): the one change advise leaves, its planner statistics are fresher.
    */
   analyzed: string[];
+  /** A materialized view per aggregate query (or why there is none), measured like the indexes. */
+  views: ViewTrial[];
   /** Trial packs of earlier runs (killed half-way) this run rolled back first. */
   cleanedUp: string[];
   error?: PgoptError;
@@ -415,6 +418,7 @@ export async function adviseWorkload(c: Session, workload: Workload, o: AdviseOp
     trials: [],
     refused: [],
     analyzed: [],
+    views: [],
     cleanedUp: [],
   };
   if (o.dryRun) return adviseSteps(c, workload, result, o);
@@ -451,19 +455,32 @@ async function adviseSteps(c: Session, all: Workload, result: AdviceResult, o: A
       o.bench.statementTimeoutMs,
     );
   const screened = !!hypopg;
+  result.views = viewTrials(workload, lookup);
   if (o.dryRun) return result;
   const chosen = chooseTrials(result.trials, o, screened);
-  if (!chosen.length) return result;
+  if (!chosen.length && !result.views.some((v) => v.view)) return result;
   try {
-    const before = await measureTrials(c, workload, result, chosen, o, lookup);
-    selectTrials(result.trials, o);
-    await confirmKept(c, workload, result, before, o);
+    if (chosen.length) {
+      const before = await measureTrials(c, workload, result, chosen, o, lookup);
+      selectTrials(result.trials, o);
+      await confirmKept(c, workload, result, before, o);
+    }
+    await viewRound(c, workload, result, o);
   } catch (err) {
     result.error = o.signal?.aborted ? failure(err, 'advise', o.signal) : asPgoptError(err, (e) => translatePgError(e, 'advise'));
   } finally {
     await dropTrials(c, result, o);
   }
   return result;
+}
+
+/** Views for the aggregate queries, measured with the kept indexes standing (they are in the same trial pack). */
+async function viewRound(c: Session, workload: Workload, result: AdviceResult, o: AdviseOptions): Promise<void> {
+  const proposed = result.views.filter((v) => v.view);
+  if (!proposed.length) return;
+  step(o, `building ${proposed.length} materialized view(s) for the aggregate queries, and checking their rows`);
+  const standing = result.trials.filter((t) => t.outcome === 'kept').map((t) => t.sql);
+  await measureViews(c, workload, result.views, { name: result.trialPack, standing }, o);
 }
 
 /** Every trial index goes, whatever happened: the pack advise writes is for the user to apply. */

@@ -1,6 +1,7 @@
 /** The pack advise writes: what `pgopt apply` takes, each index with why it is there and what it measured. */
 import { commentLine } from '../sql/comment.js';
 import type { AdviceResult, WriteCost } from './advise.js';
+import type { ViewTrial } from './view-trials.js';
 import { savedMs, weighedSaving, type Trial } from './select.js';
 import { GENERIC_COST_RATIO } from './generic-plan.js';
 
@@ -45,6 +46,19 @@ function trialComment(t: Trial, r: AdviceResult): string[] {
   return [...lines, ...writeComment(t, r)];
 }
 
+/** A kept view: what it serves, the rewrite the application must send, and what both cost. */
+function viewComment(v: ViewTrial): string[] {
+  const x = v.speedup ? `${v.speedup >= 10 ? v.speedup.toFixed(0) : v.speedup.toFixed(1)}×, ` : '';
+  return [
+    `-- serves: ${v.query}, once the application sends the rewritten query below instead (a materialized view: its rows are`,
+    `--   as fresh as its last REFRESH MATERIALIZED VIEW CONCURRENTLY ${v.view!.schema}.${v.view!.name}; schedule one)`,
+    `--   ${v.query}: ${ms(v.beforeMs!)} → ${ms(v.afterMs!)} (${x}faster) measured, the rewrite against the query, with this pack's indexes in place`,
+    `--   the rewrite returned the query's rows for each of ${v.checkedSets} parameter set(s) checked:`,
+    ...v.view!.rewrite.split('\n').map((line) => `--     ${line}`),
+    `--   refresh: ${ms(v.refreshMs!)} measured; size: ${bytes(v.sizeBytes)}; unique key (${v.view!.grain.join(', ')}) for REFRESH … CONCURRENTLY`,
+  ];
+}
+
 export function packText(r: AdviceResult, server: string): string {
   const kept = r.trials.filter((t) => t.outcome === 'kept');
   const head = [
@@ -56,6 +70,9 @@ export function packText(r: AdviceResult, server: string): string {
   ];
   // Names, literals from the workload and the server's words stay on their comment's line (commentLine).
   const comment = (lines: string[]) => lines.map(commentLine).join('\n');
-  if (!kept.length) return `${comment(head)}\n-- No index paid for itself on this workload.\n`;
-  return `${comment(head)}\n\n${kept.map((t) => `${comment(trialComment(t, r))}\n${t.sql};\n`).join('\n')}`;
+  const views = r.views.filter((v) => v.outcome === 'kept');
+  if (!kept.length && !views.length) return `${comment(head)}\n-- No index paid for itself on this workload.\n`;
+  const indexes = kept.map((t) => `${comment(trialComment(t, r))}\n${t.sql};\n`);
+  const viewTexts = views.map((v) => `${comment(viewComment(v))}\n${v.view!.viewSql};\n${v.view!.keySql};\n`);
+  return `${comment(head)}\n\n${[...indexes, ...viewTexts].join('\n')}`;
 }

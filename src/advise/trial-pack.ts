@@ -33,9 +33,17 @@ export function trialRunKey(pack: string): number | null {
 
 /** One statement after another, each from a line of its own: a line number names the trial (trialAtLine). */
 export async function trialPack(trials: Trial[], name: string): Promise<Pack> {
+  return statementsPack(
+    trials.map((t) => t.sql),
+    name,
+  );
+}
+
+/** A trial pack of these statements, one after another. */
+export async function statementsPack(statements: string[], name: string): Promise<Pack> {
   const dir = mkdtempSync(join(tmpdir(), 'pgopt-advise-'));
   const file = join(dir, `${name}.sql`);
-  writeFileSync(file, trials.map((t) => `${t.sql};`).join('\n') + '\n');
+  writeFileSync(file, statements.map((x) => `${x};`).join('\n') + '\n');
   // The pack is read whole here (its file:line stays in its locations); the file is not needed after.
   try {
     return await loadPack(file, { name, trial: true });

@@ -744,6 +744,17 @@ export async function columnStatistics(c: Session, oid: number, most: number, co
   return { fewValued: named('few'), correlated: named('correlated'), pages: Number(r.rows[0]?.pages ?? 0) };
 }
 
+/** A relation's bytes with its indexes and TOAST (pg_total_relation_size), or null when it does not exist. */
+export async function totalRelationSize(c: Session, schema: string, name: string): Promise<number | null> {
+  const r = await c.query(
+    `SELECT pg_catalog.pg_total_relation_size(c.oid)::float8 AS b
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relname = $2`,
+    [schema, name],
+  );
+  return r.rows[0] ? Number(r.rows[0].b) : null;
+}
+
 /** The schema pg_trgm is installed in (its operator classes are named qualified), or null. */
 export async function trigramSchema(c: Session): Promise<string | null> {
   const r = await c.query(

@@ -64,7 +64,20 @@ export function renderAdvice(r: AdviceResult, c: ChalkInstance): string {
   const analyzed = r.analyzed.length
     ? `\n${c.dim(`ANALYZE ran on ${r.analyzed.join(', ')} for the trial builds (an expression index needs statistics on its expression; a table never analyzed has none): their planner statistics are fresher than before, the one thing advise does not undo`)}`
     : '';
-  return `${t.toString()}${writeLines}${ran}${skipped}\n${kept ? c.green(summary) : summary}${refused}${analyzed}${cleaned}`;
+  const views = r.views.length
+    ? `\n${c.bold('materialized views for the aggregate queries:')}\n${r.views.map((v) => viewLine(v, c)).join('\n')}`
+    : '';
+  return `${t.toString()}${views}${writeLines}${ran}${skipped}\n${kept ? c.green(summary) : summary}${refused}${analyzed}${cleaned}`;
+}
+
+function viewLine(v: AdviceResult['views'][number], c: ChalkInstance): string {
+  const name = v.view ? `${v.view.schema}.${v.view.name}` : 'no view';
+  const measured =
+    v.beforeMs !== null && v.afterMs !== null
+      ? `: ${fmt(v.beforeMs)} → ${fmt(v.afterMs)} ms with the rewrite${v.refreshMs !== null ? `, refresh ${fmt(v.refreshMs)} ms` : ''}${v.sizeBytes !== null ? `, ${formatBytes(v.sizeBytes)}` : ''}`
+      : '';
+  const outcome = v.outcome === 'kept' ? c.green(v.outcome) : c.dim(v.outcome);
+  return `  ${v.query} → ${name} ${outcome}${measured}${v.reason ? ` ${c.dim(`(${v.reason})`)}` : ''}`;
 }
 
 /** "t (as its owner alice), u (as its owner bob)": which tables a run's write probes wrote, and as whom. */

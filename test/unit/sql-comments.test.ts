@@ -70,6 +70,7 @@ describe('the pack advise writes', () => {
     hypopg: 'absent',
     refused: [],
     analyzed: [],
+    views: [],
     cleanedUp: [],
     trials: [
       {
