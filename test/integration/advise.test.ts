@@ -276,6 +276,54 @@ SELECT count(*) FROM app.log WHERE at >= $1 AND at < $1 + interval '1 hour';
   });
 });
 
+describe('materialized views for aggregate queries', () => {
+  it('proposes the view at the grain the query filters on, keeps it when the rewrite returns the same rows faster, and the pack applies', async () => {
+    const w = file(
+      'aggregates.sql',
+      `-- name: daily_runs
+-- params: SELECT g FROM generate_series(1, 30) g
+SELECT date_trunc('day', "createdAt") AS day, count(*) AS runs, count(*) FILTER (WHERE status = 'error') AS errors
+  FROM app."Execution"
+ WHERE "workflowId" % 50 = $1
+ GROUP BY 1
+ ORDER BY 1;
+
+-- name: by_status
+SELECT status, count(*) AS n, count(DISTINCT "workflowId") AS workflows FROM app."Execution" GROUP BY status ORDER BY status;
+
+-- name: last_six_hours
+-- A bound that does not fall on a day's start: the day's rows before it would be counted by a view on days.
+-- params: SELECT now() - interval '6 hours'
+SELECT date_trunc('day', "createdAt") AS day, count(*) AS runs FROM app."Execution" WHERE "createdAt" >= $1 GROUP BY 1 ORDER BY 1;
+`,
+    );
+    const out = join(dir, 'views-pack.sql');
+    const r = await runCli(['advise', w, ...FAST, '--out', out, '--json', '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    const views = Object.fromEntries(doc.views.map((v: { query: string }) => [v.query, v]));
+    // daily_runs filters on an expression, not a column: no view can hold it, and says so.
+    expect(views.daily_runs).toMatchObject({ outcome: 'no-view', reason: expect.stringContaining('cannot hold') });
+    expect(views.by_status).toMatchObject({ outcome: 'kept', checkedSets: 1 });
+    expect(views.by_status.afterMs).toBeLessThan(views.by_status.beforeMs);
+    expect(views.by_status.refreshMs).toBeGreaterThan(0);
+    // The control: the rewrite on days would count the whole first day; the row check refuses it.
+    expect(views.last_six_hours).toMatchObject({ outcome: 'different-rows' });
+    const pack = readFileSync(out, 'utf8');
+    expect(pack).toContain('CREATE MATERIALIZED VIEW IF NOT EXISTS "app"."by_status_mv"');
+    expect(pack).toContain('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "by_status_mv_key" ON "app"."by_status_mv" ("status")');
+    expect(pack).toMatch(/once the application sends the rewritten query below instead/);
+    expect(pack).toMatch(/-- {5}FROM app\.by_status_mv/);
+    expect(pack).not.toContain('last_six_hours_mv');
+    expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
+    expect((await db.query(`SELECT count(*)::int AS n FROM pg_matviews WHERE schemaname = 'app'`))[0].n).toBe(0);
+    // The pack applies like any pack, and REFRESH … CONCURRENTLY works on the view it makes.
+    expect((await runCli(['apply', out, '--db', db.url])).code).toBe(0);
+    await db.query('REFRESH MATERIALIZED VIEW CONCURRENTLY app.by_status_mv');
+    expect((await runCli(['rollback', out, '--db', db.url])).code).toBe(0);
+  });
+});
+
 describe('a literal in the query text', () => {
   it('on a column of many values is a parameter: the plain index serves every value; a partial index on the literal would serve only it', async () => {
     const w = file(
