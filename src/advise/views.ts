@@ -208,6 +208,57 @@ function rewriteOrder(sorts: Node[] | undefined, items: ResTarget[], names: stri
   return out;
 }
 
+interface Placed {
+  /** Conditions with no value from outside: the view's own WHERE. */
+  fixed: Node[];
+  /** Conditions on a value or the clock, moved onto the view's columns: the rewrite's WHERE. */
+  atQueryTime: Node[];
+  /** Columns compared with a value that the query does not group by: the view groups by them too. */
+  grainAdded: Node[];
+  /** The key leads with what the rewrite looks up: the columns compared with a value, then the ranges. */
+  lookedUp: string[];
+}
+
+/** Each WHERE condition in the view, or in the rewrite on the view's columns; a string says why neither can take one. */
+function placeConditions(where: Node | undefined, cols: ViewColumns, keys: { expr: Node; column: string }[]): Placed | string {
+  const buckets = bucketsOf(keys);
+  const p: Placed = { fixed: [], atQueryTime: [], grainAdded: [], lookedUp: [] };
+  for (const conj of conjuncts(where)) {
+    if (!has([conj], ['ParamRef', 'SQLValueFunction']) && !callsClock(conj)) {
+      p.fixed.push(conj);
+      continue;
+    }
+    const column = equalityColumn(conj);
+    if (column) {
+      const name = cols.holding(column, columnName(column));
+      if (!keys.some((k) => k.column === name)) {
+        keys.push({ expr: column, column: name });
+        p.grainAdded.push(column);
+      }
+      p.atQueryTime.push(onView(conj, column, name));
+      p.lookedUp.unshift(name);
+      continue;
+    }
+    const range = bucketRange(conj, buckets);
+    if (!range)
+      return `a condition the view cannot hold (${sql(conj)}): only a column = value, or a range on a column grouped by date_trunc`;
+    p.atQueryTime.push(onView(conj, range.column, range.bucket));
+    p.lookedUp.push(range.bucket);
+  }
+  return p;
+}
+
+/** The group keys, each held by a view column. */
+function groupKeys(s: SelectStmt, original: ResTarget[], cols: ViewColumns): { expr: Node; column: string }[] | null {
+  const keys: { expr: Node; column: string }[] = [];
+  for (const g of s.groupClause ?? []) {
+    const expr = groupExpr(g, original);
+    if (!expr) return null;
+    keys.push({ expr, column: cols.holding(expr, 'group_key') });
+  }
+  return keys;
+}
+
 /**
  * The view for one aggregate query, or why there is none. `schema` is where the view goes (its main
  * table's schema); the caller names the tables, this only reshapes the query.
@@ -220,82 +271,55 @@ export function proposeView(query: string, tree: Node, schema: string): ViewProp
   const original = (s.targetList ?? []).map((t) => nodeAs(t, 'ResTarget')!).filter(Boolean);
   if (original.some((t) => !t.val || has([t.val], ['A_Star']))) return refuse('a * in the select list');
   const cols = new ViewColumns(original);
-  const keys: { expr: Node; column: string }[] = [];
-  for (const g of s.groupClause ?? []) {
-    const expr = groupExpr(g, original);
-    if (!expr) return refuse('a GROUP BY position beyond the select list');
-    keys.push({ expr, column: cols.holding(expr, 'group_key') });
-  }
-  const buckets = bucketsOf(keys);
-  const fixed: Node[] = [];
-  const atQueryTime: Node[] = [];
-  const grainAdded: Node[] = [];
-  // The key leads with what the rewrite looks up: the columns compared with a value, then the ranges.
-  const lookedUp: string[] = [];
-  for (const conj of conjuncts(s.whereClause)) {
-    if (!has([conj], ['ParamRef', 'SQLValueFunction']) && !callsClock(conj)) {
-      fixed.push(conj);
-      continue;
-    }
-    const column = equalityColumn(conj);
-    if (column) {
-      const name = cols.holding(column, columnName(column));
-      if (!keys.some((k) => k.column === name)) {
-        keys.push({ expr: column, column: name });
-        grainAdded.push(column);
-      }
-      atQueryTime.push(onView(conj, column, name));
-      lookedUp.unshift(name);
-      continue;
-    }
-    const range = bucketRange(conj, buckets);
-    if (range) {
-      atQueryTime.push(onView(conj, range.column, range.bucket));
-      lookedUp.push(range.bucket);
-      continue;
-    }
-    return refuse(`a condition the view cannot hold (${sql(conj)}): only a column = value, or a range on a column grouped by date_trunc`);
-  }
+  const keys = groupKeys(s, original, cols);
+  if (!keys) return refuse('a GROUP BY position beyond the select list');
+  const placed = placeConditions(s.whereClause, cols, keys);
+  if (typeof placed === 'string') return refuse(placed);
   const order = rewriteOrder(s.sortClause, original, cols.names);
   if (!order) return refuse('an ORDER BY on something the query does not select');
   const name = `${query
     .toLowerCase()
     .replace(/[^a-z0-9_]+/g, '_')
     .slice(0, 50)}_mv`;
-  const viewStmt: SelectStmt = {
+  const grain = [...new Set([...placed.lookedUp, ...keys.map((k) => k.column)])];
+  return { ok: true, view: viewStatements({ query, schema, name, grain }, s, original, cols, placed, order) };
+}
+
+function viewStatements(
+  v: Pick<ViewCandidate, 'query' | 'schema' | 'name' | 'grain'>,
+  s: SelectStmt,
+  original: ResTarget[],
+  cols: ViewColumns,
+  placed: Placed,
+  order: Node[],
+): ViewCandidate {
+  const view: SelectStmt = {
     targetList: cols.items.map((t) => ({ ResTarget: t })),
     fromClause: s.fromClause,
-    whereClause: and(fixed),
-    groupClause: [...(s.groupClause ?? []), ...grainAdded],
+    whereClause: and(placed.fixed),
+    groupClause: [...(s.groupClause ?? []), ...placed.grainAdded],
     havingClause: s.havingClause,
     limitOption: 'LIMIT_OPTION_DEFAULT',
     op: 'SETOP_NONE',
   };
   const rewrite: SelectStmt = {
     targetList: original.map((_, i) => ({ ResTarget: { val: ref(cols.names[i]) } })),
-    fromClause: [{ RangeVar: { schemaname: schema, relname: name, inh: true, relpersistence: 'p' } }],
-    whereClause: and(atQueryTime),
+    fromClause: [{ RangeVar: { schemaname: v.schema, relname: v.name, inh: true, relpersistence: 'p' } }],
+    whereClause: and(placed.atQueryTime),
     sortClause: order.length ? order : undefined,
     limitCount: s.limitCount,
     limitOffset: s.limitOffset,
     limitOption: s.limitOption ?? 'LIMIT_OPTION_DEFAULT',
     op: 'SETOP_NONE',
   };
-  const qualified = `${quoteIdent(schema)}.${quoteIdent(name)}`;
-  const grain = [...new Set([...lookedUp, ...keys.map((k) => k.column)])];
-  const keyName = `${name.slice(0, 55)}_key`;
+  const qualified = `${quoteIdent(v.schema)}.${quoteIdent(v.name)}`;
+  const keyName = `${v.name.slice(0, 55)}_key`;
   return {
-    ok: true,
-    view: {
-      query,
-      schema,
-      name,
-      viewSql: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualified} AS\n${sql({ SelectStmt: viewStmt })}`,
-      keySql: `CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(keyName)} ON ${qualified} (${grain.map(quoteIdent).join(', ')})`,
-      keyName,
-      rewrite: sql({ SelectStmt: rewrite }),
-      grain,
-    },
+    ...v,
+    viewSql: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualified} AS\n${sql({ SelectStmt: view })}`,
+    keySql: `CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(keyName)} ON ${qualified} (${v.grain.map(quoteIdent).join(', ')})`,
+    keyName,
+    rewrite: sql({ SelectStmt: rewrite }),
   };
 }
 
