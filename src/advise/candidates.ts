@@ -72,6 +72,7 @@ export interface Candidate {
 type Pred =
   | { kind: 'eq' | 'join'; table: TableFacts; key: KeyPart }
   | { kind: 'range'; table: TableFacts; key: KeyPart; column: string | null }
+  | { kind: 'or'; table: TableFacts; arms: KeyPart[][] }
   | { kind: 'pattern'; table: TableFacts; key: KeyPart; prefix: boolean; infix: boolean; opclass: string }
   | { kind: 'literal'; table: TableFacts; sql: string; key: KeyPart | null; nullKey?: KeyPart }
   | { kind: 'gin'; table: TableFacts; key: KeyPart; op: string };
@@ -346,6 +347,8 @@ function inSubquery(conj: Node, scope: Scope): Pred[] {
 
 /** What one conjunct of a WHERE or JOIN … ON offers an index. */
 function classify(conj: Node, scope: Scope): Pred[] {
+  const or = nodeAs(conj, 'BoolExpr');
+  if (or?.boolop === 'OR_EXPR') return orArms(or.args ?? [], scope);
   const e = nodeAs(conj, 'A_Expr');
   if (e) return classifyOp(e, conj, scope);
   if (nodeAs(conj, 'SubLink')) return inSubquery(conj, scope);
@@ -364,6 +367,20 @@ function classify(conj: Node, scope: Scope): Pred[] {
     if (t && columnType(boolArg, t, scope) === 'boolean') return [{ kind: 'literal', table: t, sql: sqlOf(conj), key: null }];
   }
   return [];
+}
+
+/**
+ * `a = $1 OR b = $2`: the planner can answer each arm with its own index and OR the bitmaps
+ * (BitmapOr), if every arm has one on the same table; an arm without leaves only a Seq Scan.
+ */
+function orArms(args: Node[], scope: Scope): Pred[] {
+  const arms = args.map((a) => conjuncts(a).flatMap((c) => classify(c, scope)));
+  const tables = new Set(arms.flatMap((preds) => preds.map((p) => p.table)));
+  if (tables.size !== 1) return [];
+  const keys = arms.map((preds) =>
+    preds.flatMap((p) => (p.kind === 'eq' || p.kind === 'range' || (p.kind === 'literal' && p.key) ? [p.key!] : [])).slice(0, 1),
+  );
+  return keys.every((k) => k.length) ? [{ kind: 'or', table: [...tables][0], arms: keys }] : [];
 }
 
 function conjuncts(n: Node | undefined): Node[] {
@@ -404,16 +421,34 @@ export function scopeOf(from: Node[] | undefined, lookup: TableLookup, parent: S
 
 interface QueryBlockPlan {
   preds: Pred[];
-  order: { table: TableFacts; keys: KeyPart[] } | null;
+  /** `limited`: with a LIMIT, where the index's order lets the scan stop early. */
+  order: { table: TableFacts; keys: KeyPart[]; limited: boolean } | null;
   /** Columns of each table the block reads (for INCLUDE), or null when it reads `*`. */
   reads: Map<TableFacts, Set<string> | null>;
 }
 
+/**
+ * What an ORDER BY or GROUP BY item sorts by: `1` is the first output column, and a bare name that
+ * is an output column's alias is that column's expression.
+ */
+function outputExpr(n: Node, stmt: SelectStmt): Node {
+  const items = (stmt.targetList ?? []).map((t) => nodeAs(t, 'ResTarget'));
+  const pos = nodeAs(n, 'A_Const')?.ival?.ival;
+  if (pos !== undefined) return items[pos - 1]?.val ?? n;
+  const fields = nodeAs(n, 'ColumnRef')?.fields;
+  const name = fields?.length === 1 ? nodeAs(fields[0], 'String')?.sval : undefined;
+  const aliased = name ? items.find((t) => t?.name === name) : undefined;
+  return aliased?.val ?? n;
+}
+
 function orderOf(stmt: SelectStmt, scope: Scope): QueryBlockPlan['order'] {
-  if (!stmt.limitCount || !stmt.sortClause?.length) return null;
-  const sorts = stmt.sortClause.map((s) => nodeAs(s, 'SortBy')).filter((s): s is SortBy => !!s && !!s.node);
+  if (!stmt.sortClause?.length) return null;
+  const sorts = stmt.sortClause
+    .map((s) => nodeAs(s, 'SortBy'))
+    .filter((s): s is SortBy => !!s && !!s.node)
+    .map((s) => ({ ...s, node: outputExpr(s.node!, stmt) }));
   // A grouped block sorts groups, not rows: only its group keys can come ordered from an index.
-  const groupKeys = new Set((stmt.groupClause ?? []).map(sqlOf));
+  const groupKeys = new Set((stmt.groupClause ?? []).map((g) => sqlOf(outputExpr(g, stmt))));
   if (sorts.some((s) => !indexable(s.node!) || (groupKeys.size && !groupKeys.has(sqlOf(s.node!))))) return null;
   const tables = new Set(sorts.map((s) => ownTable(s.node!, scope)));
   if (tables.size !== 1 || tables.has(null)) return null;
@@ -425,7 +460,7 @@ function orderOf(stmt: SelectStmt, scope: Scope): QueryBlockPlan['order'] {
     const differs = nulls && (desc ? nulls === 'last' : nulls === 'first');
     return { ...keyFor(s.node!), desc: desc || undefined, nulls: differs ? nulls : undefined };
   });
-  return { table: [...tables][0]!, keys };
+  return { table: [...tables][0]!, keys, limited: !!stmt.limitCount };
 }
 
 function readsOf(stmt: SelectStmt, scope: Scope): QueryBlockPlan['reads'] {
@@ -499,7 +534,9 @@ function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan, db
   const eq = mine.filter((p) => p.kind === 'eq').map((p) => (p as { key: KeyPart }).key);
   const literals = mine.filter((p): p is Extract<Pred, { kind: 'literal' }> => p.kind === 'literal');
   const range = mine.find((p) => p.kind === 'range') as { key: KeyPart } | undefined;
-  const order = block.order?.table === t ? block.order.keys : null;
+  // Without a LIMIT an index's order pays only after the lookups that narrow the rows (no sort of
+  // what they find); alone, the planner would read the whole table in order, or sort anyway.
+  const order = block.order?.table === t && (block.order.limited || eq.length) ? block.order.keys : null;
   const tails: KeyPart[][] = [order, range ? [range.key] : null].filter((x): x is KeyPart[] => !!x);
   if (!tails.length) tails.push([]);
   const out: Candidate[] = [];
@@ -535,6 +572,8 @@ function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan, db
     });
   }
   for (const j of mine.filter((p) => p.kind === 'join')) out.push(btree(t, query, [(j as { key: KeyPart }).key], null, 'join key'));
+  for (const o of mine.filter((p): p is Extract<Pred, { kind: 'or' }> => p.kind === 'or'))
+    out.push(...o.arms.map((keys) => btree(t, query, keys, null, 'one arm of an OR (BitmapOr)')));
   return [...out, ...patternCandidates(query, t, mine, eq, db), ...brinCandidates(query, t, mine)];
 }
 

@@ -41,11 +41,23 @@ describe('candidates from the parse tree', () => {
       'Execution btree ("workflowId", "createdAt" DESC)',
     );
   });
-  it('without LIMIT the ORDER BY gives no key (the planner would sort anyway)', () => {
-    expect(shapes(advise(`SELECT id FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "createdAt" DESC`))).toEqual([
-      'Execution btree ("workflowId")',
-      'Execution btree ("workflowId") INCLUDE (id, createdAt)',
-    ]);
+  it('without LIMIT the ORDER BY is a key only after an equality (the rows it finds come sorted); alone it gives none', () => {
+    expect(shapes(advise(`SELECT id FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "createdAt" DESC`))).toContain(
+      'Execution btree ("workflowId", "createdAt" DESC)',
+    );
+    expect(advise(`SELECT id FROM app."Execution" ORDER BY "createdAt" DESC`)).toEqual([]);
+  });
+  it('ORDER BY a position or an output alias sorts by that column', () => {
+    const byPos = shapes(advise(`SELECT "createdAt", id FROM app."Execution" WHERE "workflowId" = $1 ORDER BY 1 DESC LIMIT 5`));
+    expect(byPos).toContain('Execution btree ("workflowId", "createdAt" DESC)');
+    const byAlias = shapes(advise(`SELECT "createdAt" AS at, id FROM app."Execution" WHERE "workflowId" = $1 ORDER BY at LIMIT 5`));
+    expect(byAlias).toContain('Execution btree ("workflowId", "createdAt")');
+  });
+  it('equalities under OR: one index per arm, which the planner ORs as bitmaps; none when an arm has nothing to look up', () => {
+    expect(shapes(advise(`SELECT id FROM app.users WHERE email = $1 OR org_id = $2`))).toEqual(
+      expect.arrayContaining(['users btree (email)', 'users btree (org_id)']),
+    );
+    expect(advise(`SELECT id FROM app.users WHERE email = $1 OR lower(email) LIKE '%x'`)).toEqual([]);
   });
   it('a constant predicate makes a partial index; IS NULL and a boolean too', () => {
     const s = shapes(advise(`SELECT id FROM app."Execution" e WHERE e.status IN ('error', 'crashed') ORDER BY e."createdAt" LIMIT 50`));

@@ -66,3 +66,17 @@ describe('a materialized view for an aggregate query', () => {
     );
   });
 });
+
+describe('sameRows: what the view round calls the same result', () => {
+  it('the same rows in order (where the query orders them) or as a multiset; floating point within 1e-9, nothing else', async () => {
+    const { sameRows } = await import('../../src/advise/view-trials.js');
+    expect(sameRows([[1, 'a', '2.50']], [[1, 'a', '2.50']], true)).toBe(true);
+    expect(sameRows([[0.1 + 0.2]], [[0.3]], true)).toBe(true);
+    expect(sameRows([[1], [2]], [[2], [1]], false)).toBe(true);
+    // In order where the query orders them; a numeric (text from the server) exactly; a count exactly.
+    expect(sameRows([[1], [2]], [[2], [1]], true)).toBe(false);
+    expect(sameRows([['2.50']], [['2.5']], true)).toBe(false);
+    expect(sameRows([[41]], [[40]], true)).toBe(false);
+    expect(sameRows([[1]], [[1], [1]], false)).toBe(false);
+  });
+});
