@@ -1,0 +1,166 @@
+// npm run perf:peers: Dexter's own index cases (ankane/dexter, test/statement_test.rb and its
+// test/support/schema.sql), translated case by case, as the floor for advise (a benchmark, not a test).
+// Dexter estimates with HypoPG; pgopt measures. One workload holds every case, and for a case whose
+// constant is written in its text, a probe with another constant, so an index fitted to the one
+// literal shows. In one run: advise on the workload; then bench before, with Dexter's expected
+// indexes, and with advise's pack; each case is judged by bench's verdict rule, advise's pack against
+// Dexter's indexes, on the case and on its probe. PG_BIN: server binaries (default: embedded 18).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startEmbedded } from '../../dist/embedded/server.js';
+import { startFromBinaries } from '../../dist/embedded/binaries.js';
+import { packText } from '../../dist/advise/pack-text.js';
+import { adviseWorkload, applyPack, bench, compare, DEFAULT_BENCH_OPTIONS, DEFAULT_RUN_OPTIONS, loadPack, loadWorkload, rollbackPack } from '../../dist/index.js';
+
+const log = (...a) => console.error(...a);
+const dir = mkdtempSync(join(tmpdir(), 'pgopt-peers-'));
+const server = process.env.PG_BIN ? await startFromBinaries(process.env.PG_BIN) : await startEmbedded();
+process.on('SIGINT', () => void server.stop().then(() => process.exit(130)));
+const out = { machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version };
+const BENCH = { ...DEFAULT_BENCH_OPTIONS, runs: 15, warmup: 2, budgetMs: 5000 };
+const url = server.url.replace(/\/postgres$/, '/peers');
+
+// Dexter's schema (test/support/schema.sql), without what needs hypopg or a foreign server.
+const SCHEMA = `
+CREATE EXTENSION IF NOT EXISTS hstore;
+CREATE TABLE posts (id int, blog_id int, user_id int, json json, jsonb jsonb, hstore hstore, point point, indexed int);
+INSERT INTO posts (id, blog_id, user_id, indexed) SELECT n, n % 1000, n % 10, n FROM generate_series(1, 100000) n;
+CREATE INDEX ON posts (indexed);
+CREATE VIEW posts_view AS SELECT id AS view_id FROM posts;
+CREATE MATERIALIZED VIEW posts_materialized AS SELECT * FROM posts;
+ANALYZE posts; ANALYZE posts_materialized;
+CREATE TABLE blogs (id int PRIMARY KEY);
+INSERT INTO blogs (id) SELECT n FROM generate_series(1, 1000) n;
+ANALYZE blogs;
+CREATE TABLE events (id int, blog_id int) PARTITION BY HASH (blog_id);
+CREATE TABLE events_0 PARTITION OF events FOR VALUES WITH (MODULUS 3, REMAINDER 0);
+CREATE TABLE events_1 PARTITION OF events FOR VALUES WITH (MODULUS 3, REMAINDER 1);
+CREATE TABLE events_2 PARTITION OF events FOR VALUES WITH (MODULUS 3, REMAINDER 2);
+INSERT INTO events (id, blog_id) SELECT n, n FROM generate_series(1, 100000) n;
+ANALYZE events;
+CREATE SCHEMA "Bar";
+CREATE TABLE "Bar"."Foo"("Id" int);
+INSERT INTO "Bar"."Foo" SELECT * FROM generate_series(1, 100000);
+ANALYZE "Bar"."Foo";
+`;
+
+// [case, statement, Dexter's expected index (null: none), probe with another constant (or null)]
+const CASES = [
+  ['basic_index', 'SELECT * FROM posts WHERE id = 1', 'posts (id)', 'SELECT * FROM posts WHERE id = 2'],
+  ['basic_no_index', 'SELECT * FROM posts', null, null],
+  ['multicolumn', 'SELECT * FROM posts WHERE user_id = 1 AND blog_id = 2', 'posts (user_id, blog_id)', 'SELECT * FROM posts WHERE user_id = 3 AND blog_id = 4'],
+  ['multicolumn_3pass', 'SELECT * FROM posts WHERE user_id = 1 AND blog_id < 10', 'posts (blog_id)', 'SELECT * FROM posts WHERE user_id = 2 AND blog_id < 12'],
+  ['multicolumn_order', 'SELECT * FROM posts WHERE user_id = 1 ORDER BY blog_id LIMIT 1000', 'posts (user_id, blog_id)', 'SELECT * FROM posts WHERE user_id = 2 ORDER BY blog_id LIMIT 1000'],
+  ['join', 'SELECT * FROM posts INNER JOIN blogs ON blogs.id = posts.blog_id WHERE blogs.id = 1', 'posts (blog_id)', 'SELECT * FROM posts INNER JOIN blogs ON blogs.id = posts.blog_id WHERE blogs.id = 2'],
+  ['update', 'UPDATE posts SET user_id = 2 WHERE user_id = 1', 'posts (user_id)', 'UPDATE posts SET user_id = 4 WHERE user_id = 3'],
+  ['delete', 'DELETE FROM posts WHERE user_id = 1', 'posts (user_id)', 'DELETE FROM posts WHERE user_id = 3'],
+  ['view', 'SELECT * FROM posts_view WHERE view_id = 1', 'posts (id)', 'SELECT * FROM posts_view WHERE view_id = 2'],
+  ['materialized_view', 'SELECT * FROM posts_materialized WHERE id = 1', 'posts_materialized (id)', 'SELECT * FROM posts_materialized WHERE id = 2'],
+  ['partitioned_table', 'SELECT * FROM events WHERE blog_id = 1', 'events (blog_id)', 'SELECT * FROM events WHERE blog_id = 2'],
+  ['cte', 'WITH cte AS (SELECT * FROM posts WHERE id = 1) SELECT * FROM cte', 'posts (id)', 'WITH cte AS (SELECT * FROM posts WHERE id = 2) SELECT * FROM cte'],
+  ['cte_fence', 'WITH cte AS (SELECT * FROM posts) SELECT * FROM cte WHERE id = 1', 'posts (id)', 'WITH cte AS (SELECT * FROM posts) SELECT * FROM cte WHERE id = 2'],
+  ['materialized_cte', 'WITH cte AS MATERIALIZED (SELECT * FROM posts) SELECT * FROM cte WHERE id = 1', null, null],
+  ['not_materialized_cte', 'WITH cte AS NOT MATERIALIZED (SELECT * FROM posts) SELECT * FROM cte WHERE id = 1', 'posts (id)', 'WITH cte AS NOT MATERIALIZED (SELECT * FROM posts) SELECT * FROM cte WHERE id = 2'],
+  ['order', 'SELECT * FROM posts ORDER BY user_id DESC LIMIT 10', 'posts (user_id)', null],
+  ['order_column_number', 'SELECT user_id FROM posts ORDER BY 1 DESC LIMIT 10', 'posts (user_id)', null],
+  ['order_column_alias', 'SELECT user_id AS u FROM posts ORDER BY u DESC LIMIT 10', 'posts (user_id)', null],
+  ['order_multiple', 'SELECT * FROM posts ORDER BY user_id, blog_id LIMIT 10', 'posts (user_id, blog_id)', null],
+  ['schema', 'SELECT * FROM "Bar"."Foo" WHERE "Id" = 10000', '"Bar"."Foo" ("Id")', 'SELECT * FROM "Bar"."Foo" WHERE "Id" = 20000'],
+  ['normalized', 'SELECT * FROM posts WHERE id = $1', 'posts (id)', null],
+  ['indexed', 'SELECT * FROM posts WHERE indexed = 1', null, null],
+  ['no_tables', 'SELECT 1', null, null],
+];
+
+const workloadText = CASES.flatMap(([name, sql, , probe]) => [
+  `-- name: ${name}${sql.includes('$1') ? '\n-- params: SELECT g FROM generate_series(1, 50) g' : ''}\n${sql};\n`,
+  ...(probe ? [`-- name: probe_${name}\n${probe};\n`] : []),
+]).join('\n');
+
+try {
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  await admin.query('CREATE DATABASE peers');
+  out.server = (await admin.query('SHOW server_version')).rows[0].server_version;
+  await admin.end();
+  const c = new pg.Client({ connectionString: url });
+  c.on('error', () => {});
+  await c.connect();
+  await c.query(SCHEMA);
+  const wfile = join(dir, 'dexter.sql');
+  writeFileSync(wfile, workloadText);
+  const workload = await loadWorkload(wfile);
+  // advise sees only the cases; the probes are for judging its pack.
+  const cases = { ...workload, queries: workload.queries.filter((q) => !q.name.startsWith('probe_')) };
+  log('advise…');
+  const advice = await adviseWorkload(c, cases, {
+    ...DEFAULT_RUN_OPTIONS,
+    maxIndexes: 50,
+    maxSizeBytes: Infinity,
+    maxTrials: 60,
+    dryRun: false,
+    installHypopg: !!process.env.PG_BIN,
+    bench: { ...DEFAULT_BENCH_OPTIONS, runs: 12, warmup: 2, budgetMs: 3000 },
+    onProgress: (e) => e.type === 'step' && log(`  ${e.message}`),
+  });
+  if (advice.error) throw advice.error;
+  const advisedFile = join(dir, 'advised.sql');
+  writeFileSync(advisedFile, packText(advice, out.server));
+  const peerIndexes = [...new Set(CASES.map((x) => x[2]).filter(Boolean))];
+  const peerFile = join(dir, 'dexter-expected.sql');
+  writeFileSync(peerFile, peerIndexes.map((d, i) => `CREATE INDEX CONCURRENTLY IF NOT EXISTS dexter_${i} ON ${d};`).join('\n') + '\n');
+
+  const withPack = async (path, name) => {
+    const r = await applyPack(c, await loadPack(path, { name }), { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false });
+    if (r.error) throw r.error;
+    log(`bench: ${name}`);
+    const run = await bench(c, workload, BENCH);
+    await rollbackPack(c, name, DEFAULT_RUN_OPTIONS);
+    return run;
+  };
+  log('bench: before');
+  const before = await bench(c, workload, BENCH);
+  const peer = await withPack(peerFile, 'dexter');
+  const advised = await withPack(advisedFile, 'advised');
+  const vsPeer = compare(peer, advised).queries;
+  const med = (run, name) => run.queries.find((q) => q.name === name)?.execution.median ?? null;
+  const verdict = (name) => vsPeer.find((q) => q.name === name)?.verdict ?? null;
+  out.cases = CASES.map(([name, sql, expected, probe]) => {
+    const kept = advice.trials.filter((t) => t.outcome === 'kept' && t.candidate.queries.includes(name)).map((t) => t.sql.replace(/^.* ON /, ''));
+    const refused = advice.refused.find((r) => r.name === name)?.message ?? null;
+    const worse = [name, probe && `probe_${name}`].filter(Boolean).some((n) => verdict(n) === 'slower');
+    const better = [name, probe && `probe_${name}`].filter(Boolean).some((n) => verdict(n) === 'faster');
+    const helps = expected && verdict(name) !== null && compare(before, peer).queries.find((q) => q.name === name)?.verdict === 'faster';
+    const outcome = refused ? 'error' : worse ? (kept.length ? 'worse' : 'no index where the peer helps') : better ? 'better' : 'same';
+    return {
+      name,
+      sql,
+      expected,
+      kept,
+      outcome: !expected && !kept.length ? 'same' : outcome,
+      // No index of its own: served (or not) by those the other cases brought into the pack.
+      ownIndex: kept.length > 0,
+      peerHelps: !!helps,
+      beforeMs: med(before, name),
+      peerMs: med(peer, name),
+      advisedMs: med(advised, name),
+      probe: probe ? { beforeMs: med(before, `probe_${name}`), peerMs: med(peer, `probe_${name}`), advisedMs: med(advised, `probe_${name}`) } : null,
+      refused,
+    };
+  });
+  await c.end();
+  const tally = {};
+  for (const x of out.cases) tally[x.outcome] = (tally[x.outcome] ?? 0) + 1;
+  out.tally = tally;
+  writeFileSync('test/perf/peers-dexter-last.json', JSON.stringify(out, null, 2) + '\n');
+  const f = (v) => (v === null ? '-' : v < 1 ? v.toFixed(3) : v.toFixed(1));
+  log(`\n${'case'.padEnd(22)} ${'before'.padStart(8)} ${'dexter'.padStart(8)} ${'advised'.padStart(8)} ${'probe d'.padStart(8)} ${'probe a'.padStart(8)}  outcome / advised index`);
+  for (const x of out.cases)
+    log(
+      `${x.name.padEnd(22)} ${f(x.beforeMs).padStart(8)} ${f(x.peerMs).padStart(8)} ${f(x.advisedMs).padStart(8)} ${f(x.probe?.peerMs ?? null).padStart(8)} ${f(x.probe?.advisedMs ?? null).padStart(8)}  ${x.outcome}${x.expected && !x.ownIndex ? ' (no index of its own)' : ''}: ${x.kept.join('; ') || '(none)'}${x.refused ? ` [${x.refused}]` : ''}`,
+    );
+  log(`\n${JSON.stringify(tally)}`);
+} finally {
+  await server.stop();
+}
