@@ -16,7 +16,16 @@ import type { Workload, WorkloadQuery } from '../bench/workload.js';
 import { genericPlan, type GenericPlan } from '../db/generic-plan.js';
 import { estimatedEffect } from './generic-plan.js';
 import { writeProbes } from '../bench/writes.js';
-import { columnStatistics, findIndex, findRelation, hypopgAvailable, hypopgSchema, tableColumns, trigramSchema } from '../db/catalog.js';
+import {
+  columnStatistics,
+  findIndex,
+  findRelation,
+  viewDefinition,
+  hypopgAvailable,
+  hypopgSchema,
+  tableColumns,
+  trigramSchema,
+} from '../db/catalog.js';
 import { asUser, prepareSession, requireWritable, type Session } from '../db/session.js';
 import { asPgoptError, PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
@@ -26,7 +35,8 @@ import { readRows } from '../engine/registry.js';
 import { rollbackPack } from '../engine/rollback.js';
 import type { RunOptions } from '../engine/run-options.js';
 import { parseTrusted } from '../sql/parse.js';
-import { payloadOf, rangeVarRef, relationsRead } from '../sql/tree.js';
+import { nodeAs, payloadOf, rangeVarRef, relationsRead } from '../sql/tree.js';
+import { inlineProjections, type ViewDefinitions } from './inline.js';
 import type { RangeVar } from '@pgsql/types';
 import {
   BRIN_CORRELATION,
@@ -118,8 +128,20 @@ async function tableLookup(c: Session, trees: Node[]): Promise<TableLookup> {
   return (schema, name) => known.get(`${schema ?? ''}.${name}`);
 }
 
-function parsedQueries(workload: Workload): { name: string; tree: Node }[] {
-  return workload.queries.map((q) => ({ name: q.name, tree: parseTrusted(q.forms[0].sql) }));
+function parsedQueries(workload: Workload, views: ViewDefinitions = new Map()): { name: string; tree: Node }[] {
+  return workload.queries.map((q) => ({ name: q.name, tree: inlineProjections(parseTrusted(q.forms[0].sql), views) }));
+}
+
+/** The views the workload reads, by the name each query uses, as parse trees: what inlineProjections folds. */
+async function viewsRead(c: Session, workload: Workload): Promise<ViewDefinitions> {
+  const out: ViewDefinitions = new Map();
+  for (const ref of parsedQueries(workload).flatMap((q) => relationsRead(q.tree))) {
+    const rel = await findRelation(c, ref.schema, ref.name);
+    if (rel?.relkind !== 'v') continue;
+    const def = nodeAs(parseTrusted(await viewDefinition(c, rel.oid)), 'SelectStmt');
+    if (def) out.set(`${ref.schema ?? ''}.${ref.name}`, def);
+  }
+  return out;
 }
 
 async function plannedQueries(c: Session, workload: Workload, timeoutMs: number): Promise<Map<string, PlannedQuery>> {
@@ -387,8 +409,8 @@ function writeCosts(before: BenchResult, after: BenchResult, names: string[], ro
   });
 }
 
-function trialsFor(workload: Workload, lookup: TableLookup, db: DatabaseFacts): Trial[] {
-  const all = parsedQueries(workload).flatMap((q) => candidatesForQuery(q.name, q.tree, lookup, db));
+function trialsFor(parsed: { name: string; tree: Node }[], lookup: TableLookup, db: DatabaseFacts): Trial[] {
+  const all = parsed.flatMap((q) => candidatesForQuery(q.name, q.tree, lookup, db));
   return mergeCandidates(all).map((candidate) => {
     const name = candidateName(candidate);
     return {
@@ -437,11 +459,13 @@ async function adviseSteps(c: Session, all: Workload, result: AdviceResult, o: A
   result.refused = await refusedQueries(c, all.queries, o.bench);
   const refused = new Set(result.refused.map((r) => r.name));
   const workload = { ...all, queries: all.queries.filter((q) => !refused.has(q.name)) };
+  const views = await viewsRead(c, workload);
+  const parsed = parsedQueries(workload, views);
   const lookup = await tableLookup(
     c,
-    parsedQueries(workload).map((q) => q.tree),
+    parsed.map((q) => q.tree),
   );
-  result.trials = trialsFor(workload, lookup, { trigramSchema: await trigramSchema(c) });
+  result.trials = trialsFor(parsed, lookup, { trigramSchema: await trigramSchema(c) });
   const assessed = await validateTrials(c, result.trials, result.trialPack);
   await markCovered(c, assessed);
   result.hypopg = await useHypopg(c, o);

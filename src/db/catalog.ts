@@ -755,6 +755,11 @@ export async function totalRelationSize(c: Session, schema: string, name: string
   return r.rows[0] ? Number(r.rows[0].b) : null;
 }
 
+/** A view's query as the server keeps it, every name in it schema-qualified (read under pgopt's pinned search_path). */
+export async function viewDefinition(c: Session, oid: number): Promise<string> {
+  return (await c.query(`SELECT pg_catalog.pg_get_viewdef($1::pg_catalog.oid) AS def`, [oid])).rows[0].def as string;
+}
+
 /** The schema pg_trgm is installed in (its operator classes are named qualified), or null. */
 export async function trigramSchema(c: Session): Promise<string | null> {
   const r = await c.query(

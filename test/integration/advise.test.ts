@@ -356,6 +356,32 @@ SELECT id FROM app."Execution" WHERE "workflowId" = 17 AND status = 'error' ORDE
   });
 });
 
+describe('a filter through a view or an inlined CTE', () => {
+  it("is a filter on the table beneath, as the planner folds it: the candidate is that table's", async () => {
+    await db.query(`CREATE VIEW app.members AS SELECT id AS member_id, email AS address, org_id FROM app.users`);
+    try {
+      const w = file(
+        'through.sql',
+        `-- name: by_address
+-- params: SELECT email FROM app.users ORDER BY id LIMIT 5
+SELECT member_id FROM app.members WHERE address = $1;
+
+-- name: recent_cte
+-- params: SELECT g FROM generate_series(1, 5) g
+WITH runs AS (SELECT * FROM app."Execution") SELECT id FROM runs WHERE "workflowId" = $1 ORDER BY "createdAt" DESC LIMIT 3;
+`,
+      );
+      const r = await runCli(['advise', w, '--dry-run', '--json', '--db', db.url]);
+      expect(r.code, r.stderr).toBe(0);
+      const sqls = (JSON.parse(r.stdout).trials as { sql: string }[]).map((t) => t.sql);
+      expect(sqls.some((x) => x.endsWith('ON "app"."users" (email)'))).toBe(true);
+      expect(sqls.some((x) => x.endsWith('ON "app"."Execution" ("workflowId", "createdAt" DESC)'))).toBe(true);
+    } finally {
+      await db.query('DROP VIEW app.members');
+    }
+  });
+});
+
 describe('a query the server refuses', () => {
   it('is left out with its file, line and reason, and advise goes on with the rest; bench, which must run them all, stops at it', async () => {
     const w = file(
