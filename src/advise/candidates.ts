@@ -421,8 +421,7 @@ export function scopeOf(from: Node[] | undefined, lookup: TableLookup, parent: S
 
 interface QueryBlockPlan {
   preds: Pred[];
-  /** `limited`: with a LIMIT, where the index's order lets the scan stop early. */
-  order: { table: TableFacts; keys: KeyPart[]; limited: boolean } | null;
+  order: { table: TableFacts; keys: KeyPart[] } | null;
   /** Columns of each table the block reads (for INCLUDE), or null when it reads `*`. */
   reads: Map<TableFacts, Set<string> | null>;
 }
@@ -460,7 +459,7 @@ function orderOf(stmt: SelectStmt, scope: Scope): QueryBlockPlan['order'] {
     const differs = nulls && (desc ? nulls === 'last' : nulls === 'first');
     return { ...keyFor(s.node!), desc: desc || undefined, nulls: differs ? nulls : undefined };
   });
-  return { table: [...tables][0]!, keys, limited: !!stmt.limitCount };
+  return { table: [...tables][0]!, keys };
 }
 
 function readsOf(stmt: SelectStmt, scope: Scope): QueryBlockPlan['reads'] {
@@ -534,9 +533,9 @@ function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan, db
   const eq = mine.filter((p) => p.kind === 'eq').map((p) => (p as { key: KeyPart }).key);
   const literals = mine.filter((p): p is Extract<Pred, { kind: 'literal' }> => p.kind === 'literal');
   const range = mine.find((p) => p.kind === 'range') as { key: KeyPart } | undefined;
-  // Without a LIMIT an index's order pays only after the lookups that narrow the rows (no sort of
-  // what they find); alone, the planner would read the whole table in order, or sort anyway.
-  const order = block.order?.table === t && (block.order.limited || eq.length) ? block.order.keys : null;
+  // Without a LIMIT too: reading a large table in index order can beat sorting it (PgHero's cases at
+  // 200,000 rows: 111 → 21 ms); the trial measures which the planner takes.
+  const order = block.order?.table === t ? block.order.keys : null;
   const tails: KeyPart[][] = [order, range ? [range.key] : null].filter((x): x is KeyPart[] => !!x);
   if (!tails.length) tails.push([]);
   const out: Candidate[] = [];

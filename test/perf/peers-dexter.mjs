@@ -105,7 +105,62 @@ const INDEX_ADVISOR_CASES = [
   ['unknown_parameter_type', `SELECT concat(schemaname, $1, tablename, $2, policyname) AS policy FROM pg_policies ORDER BY 1 DESC`, null, null, "SELECT '.', '.'"],
 ];
 
+// PgHero's best-index and suggested-index tests (test/best_index_test.rb, test/suggested_indexes_test.rb
+// on test/internal/db/schema.rb with its own indexes), users grown from 5,000 to 200,000 rows.
+const PGHERO_SCHEMA = `
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION IF NOT EXISTS ltree;
+CREATE TABLE users (id bigserial PRIMARY KEY, city_id int, login_attempts int, email varchar, zip_code varchar, active boolean,
+  country varchar, tree_path ltree, range int4range, last_known_ip inet, metadata jsonb, created_at timestamp, updated_at timestamp);
+INSERT INTO users (city_id, login_attempts, email, zip_code, active, country, tree_path, range, metadata, created_at, updated_at)
+  SELECT i % 100, floor(random() * 30)::int, 'person' || i || '@example.org', CASE WHEN i % 40 = 0 THEN NULL ELSE '12345' END, true,
+         'Test ' || floor(random() * 30)::int, ('path' || floor(random() * 30)::int)::ltree, int4range(0, 1 + floor(random() * 5)::int),
+         '{"favorite_color": "red"}', now() - i * interval '1 second', now() - i * interval '1 second'
+    FROM generate_series(0, 199999) i;
+CREATE INDEX ON users (id);
+CREATE INDEX ON users (updated_at);
+CREATE INDEX ON users USING hash (login_attempts);
+CREATE INDEX ON users USING gist (country gist_trgm_ops);
+CREATE INDEX ON users USING gist (tree_path);
+CREATE INDEX ON users USING gist (range);
+CREATE INDEX ON users USING brin (created_at);
+CREATE INDEX ON users USING gist (last_known_ip inet_ops);
+CREATE INDEX ON users USING gin (metadata);
+ANALYZE users;
+`;
+const TRGM = 'users USING gist (email gist_trgm_ops)';
+const PGHERO_CASES = [
+  ['basic', `SELECT * FROM users WHERE email = 'person1@example.org'`, 'users (email)', `SELECT * FROM users WHERE email = 'person7@example.org'`],
+  ['where', 'SELECT * FROM users WHERE city_id = 1', 'users (city_id)', 'SELECT * FROM users WHERE city_id = 2'],
+  ['all_values', 'SELECT * FROM users WHERE login_attempts = 1 ORDER BY created_at', 'users (login_attempts, created_at)', 'SELECT * FROM users WHERE login_attempts = 2 ORDER BY created_at'],
+  ['where_multiple_columns', 'SELECT * FROM users WHERE city_id = 1 and login_attempts = 2', 'users (city_id, login_attempts)', 'SELECT * FROM users WHERE city_id = 3 and login_attempts = 4'],
+  ['where_unique', `SELECT * FROM users WHERE city_id = 1 AND email = 'person2@example.org'`, 'users (email)', `SELECT * FROM users WHERE city_id = 5 AND email = 'person5@example.org'`],
+  ['order', 'SELECT * FROM users ORDER BY created_at', 'users (created_at)', null],
+  ['order_multiple', 'SELECT * FROM users ORDER BY login_attempts, created_at', 'users (login_attempts, created_at)', null],
+  ['order_multiple_direction', 'SELECT * FROM users ORDER BY login_attempts DESC, created_at', 'users (login_attempts)', null],
+  ['order_multiple_unique', 'SELECT * FROM users ORDER BY id, created_at', 'users (id)', null],
+  ['where_unique_order', `SELECT * FROM users WHERE email = 'person2@example.org' ORDER BY created_at`, 'users (email)', `SELECT * FROM users WHERE email = 'person9@example.org' ORDER BY created_at`],
+  ['where_order', 'SELECT * FROM users WHERE login_attempts = 1 ORDER BY created_at', 'users (login_attempts, created_at)', 'SELECT * FROM users WHERE login_attempts = 3 ORDER BY created_at'],
+  ['where_order_unknown', 'SELECT * FROM users WHERE login_attempts = 1 ORDER BY NOW()', 'users (login_attempts)', 'SELECT * FROM users WHERE login_attempts = 3 ORDER BY NOW()'],
+  ['where_in', 'SELECT * FROM users WHERE city_id IN (1, 2)', 'users (city_id)', 'SELECT * FROM users WHERE city_id IN (3, 4)'],
+  ['like', 'SELECT * FROM users WHERE email LIKE $1', TRGM, null, "SELECT '%person12%'"],
+  ['like_where', 'SELECT * FROM users WHERE city_id = $1 AND email LIKE $2', 'users (city_id)', null, "SELECT 12, '%person12%'"],
+  ['like_where2', 'SELECT * FROM users WHERE email LIKE $1 AND active = $2', TRGM, null, "SELECT '%person12%', true"],
+  ['ilike', 'SELECT * FROM users WHERE email ILIKE $1', TRGM, null, "SELECT '%PERSON12%'"],
+  ['not_equals', 'SELECT * FROM users WHERE city_id != $1 and login_attempts = 2', 'users (login_attempts)', null, 'SELECT 5'],
+  ['not_in', 'SELECT * FROM users WHERE city_id NOT IN ($1) and login_attempts = 2', 'users (login_attempts)', null, 'SELECT 5'],
+  ['between', 'SELECT * FROM users WHERE city_id BETWEEN 1 AND 2', 'users (city_id)', 'SELECT * FROM users WHERE city_id BETWEEN 3 AND 4'],
+  ['multiple_range', 'SELECT * FROM users WHERE city_id > $1 and login_attempts > $2', 'users (city_id)', null, 'SELECT 97, 25'],
+  ['where_prepared', 'SELECT * FROM users WHERE city_id = $1', 'users (city_id)', null, 'SELECT g FROM generate_series(1, 50) g'],
+  ['is_null', 'SELECT * FROM users WHERE zip_code IS NULL', 'users (zip_code)', null],
+  ['is_null_equal', 'SELECT * FROM users WHERE zip_code IS NULL AND login_attempts = $1', 'users (zip_code, login_attempts)', null, 'SELECT g FROM generate_series(0, 29) g'],
+  ['is_not_null', 'SELECT * FROM users WHERE zip_code IS NOT NULL AND login_attempts = $1', 'users (login_attempts)', null, 'SELECT g FROM generate_series(0, 29) g'],
+  ['update', `UPDATE users SET email = 'test' WHERE city_id = 1`, 'users (city_id)', `UPDATE users SET email = 'test' WHERE city_id = 2`],
+  ['delete', 'DELETE FROM users WHERE city_id = 1', 'users (city_id)', 'DELETE FROM users WHERE city_id = 2'],
+];
+
 const SUITES = {
+  pghero: { schema: PGHERO_SCHEMA, cases: PGHERO_CASES },
   dexter: { schema: DEXTER_SCHEMA, cases: DEXTER_CASES },
   index_advisor: { schema: INDEX_ADVISOR_SCHEMA, cases: INDEX_ADVISOR_CASES },
 };

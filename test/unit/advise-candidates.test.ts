@@ -41,11 +41,11 @@ describe('candidates from the parse tree', () => {
       'Execution btree ("workflowId", "createdAt" DESC)',
     );
   });
-  it('without LIMIT the ORDER BY is a key only after an equality (the rows it finds come sorted); alone it gives none', () => {
+  it('without LIMIT the ORDER BY is a key too: after an equality the rows come sorted, alone the table is read in order', () => {
     expect(shapes(advise(`SELECT id FROM app."Execution" WHERE "workflowId" = $1 ORDER BY "createdAt" DESC`))).toContain(
       'Execution btree ("workflowId", "createdAt" DESC)',
     );
-    expect(advise(`SELECT id FROM app."Execution" ORDER BY "createdAt" DESC`)).toEqual([]);
+    expect(shapes(advise(`SELECT id FROM app."Execution" ORDER BY "createdAt" DESC`))).toContain('Execution btree ("createdAt" DESC)');
   });
   it('ORDER BY a position or an output alias sorts by that column', () => {
     const byPos = shapes(advise(`SELECT "createdAt", id FROM app."Execution" WHERE "workflowId" = $1 ORDER BY 1 DESC LIMIT 5`));
