@@ -288,7 +288,12 @@ async function coveringRound(
 async function dropLosers(c: Session, round1: Trial[], packName: string, o: AdviseOptions): Promise<void> {
   const losers = round1.filter((t) => !t.effects.some((e) => e.verdict === 'faster'));
   if (losers.length) step(o, `dropping ${losers.length} trial index(es) that made no query faster`);
-  for (const t of losers) {
+  await dropTrialIndexes(c, packName, losers, o);
+}
+
+/** Drop these trial indexes now (the rest of the trial pack stays): they only cost writes and disk from here on. */
+async function dropTrialIndexes(c: Session, packName: string, trials: Trial[], o: AdviseOptions): Promise<void> {
+  for (const t of trials) {
     const r = await rollbackPack(c, packName, { ...o, only: `${t.candidate.table.schema}.${t.name}` });
     if (r.error) throw r.error;
   }
@@ -336,10 +341,7 @@ async function confirmKept(c: Session, workload: Workload, result: AdviceResult,
   const standing = new Set((await readRows(c, result.trialPack)).map((r) => r.name));
   const others = result.trials.filter((t) => t.outcome !== 'kept' && standing.has(t.name));
   step(o, `measuring the ${kept.length} kept index(es) alone, as the pack will be applied`);
-  for (const t of others) {
-    const r = await rollbackPack(c, result.trialPack, { ...o, only: `${t.candidate.table.schema}.${t.name}` });
-    if (r.error) throw r.error;
-  }
+  await dropTrialIndexes(c, result.trialPack, others, o);
   const measured = new Set(kept.flatMap((t) => t.effects.filter((e) => !e.estimated).map((e) => e.query)));
   if (!measured.size) return;
   const final = await benchQueries(c, workload, measured, o);
@@ -351,6 +353,13 @@ async function confirmKept(c: Session, workload: Workload, result: AdviceResult,
     if (!t.effects.some((e) => e.verdict === 'faster'))
       Object.assign(t, { outcome: 'no-gain', reason: 'measured with the pack alone, no query it serves was significantly faster' });
   }
+  // Not in the pack any more: the views are measured without it.
+  await dropTrialIndexes(
+    c,
+    result.trialPack,
+    kept.filter((t) => t.outcome !== 'kept'),
+    o,
+  );
 }
 
 /** The generic plan of each query advise cannot run (`-- values-from: none`), as the database is now. */

@@ -21,7 +21,8 @@ import type { TableLookup } from './candidates.js';
 import { statementsPack } from './trial-pack.js';
 import { proposeView, type ViewCandidate } from './views.js';
 
-export type ViewOutcome = 'kept' | 'not-faster' | 'different-rows' | 'invalid' | 'no-view';
+/** `proposed`: not built (a dry run, or the run ended first). */
+export type ViewOutcome = 'proposed' | 'kept' | 'not-faster' | 'different-rows' | 'invalid' | 'no-view';
 
 export interface ViewTrial {
   query: string;
@@ -53,10 +54,15 @@ export function viewTrials(workload: Workload, lookup: TableLookup): ViewTrial[]
       const main = relationsRead(tree)
         .map((r) => lookup(r.schema, r.name))
         .find((t) => t);
-      const p = main ? proposeView(q.name, tree, main.schema) : { ok: false as const, reason: 'it reads no table advise can see' };
+      // Its rows would be read, and its view built, with this role's rights: another role's code must run as that role, or not at all.
+      const p = q.runAs
+        ? { ok: false as const, reason: `another role's statement (-- run-as: ${q.runAs})` }
+        : main
+          ? proposeView(q.name, tree, main.schema)
+          : { ok: false as const, reason: 'it reads no table advise can see' };
       const empty = { beforeMs: null, afterMs: null, speedup: null, refreshMs: null, sizeBytes: null, checkedSets: 0 };
       return p.ok
-        ? { query: q.name, view: p.view, outcome: 'not-faster' as const, reason: '', ...empty }
+        ? { query: q.name, view: p.view, outcome: 'proposed' as const, reason: '', ...empty }
         : { query: q.name, view: null, outcome: 'no-view' as const, reason: p.reason, ...empty };
     });
 }

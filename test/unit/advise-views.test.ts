@@ -80,3 +80,25 @@ describe('sameRows: what the view round calls the same result', () => {
     expect(sameRows([[1]], [[1], [1]], false)).toBe(false);
   });
 });
+
+describe('viewTrials: which queries get a view', () => {
+  it("another role's statement (-- run-as) gets none: its rows would be read and its view built with this role's rights", async () => {
+    const { viewTrials } = await import('../../src/advise/view-trials.js');
+    const sql = `SELECT status, count(*) FROM app.t GROUP BY status`;
+    const q = (runAs?: string) => ({
+      name: runAs ? 'theirs' : 'mine',
+      description: '',
+      params: null,
+      paramsLocation: null,
+      forms: [{ sql, location: { file: 'w.sql', line: 1 }, whenExists: null, readOnly: true, paramCount: 0 }],
+      expectations: [],
+      ...(runAs ? { runAs } : {}),
+    });
+    const t = { schema: 'app', name: 't', columns: new Map([['status', 'text']]) };
+    const trials = viewTrials({ name: 'w', source: 'w.sql', queries: [q(), q('alice')], checksum: '' }, () => t);
+    expect(trials.map((x) => [x.query, x.outcome, x.reason])).toEqual([
+      ['mine', 'proposed', ''],
+      ['theirs', 'no-view', "another role's statement (-- run-as: alice)"],
+    ]);
+  });
+});
