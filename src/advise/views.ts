@@ -58,6 +58,14 @@ function has(nodes: unknown, keys: string[]): boolean {
   return found;
 }
 
+/** `base` as a plain lower-case name (`fallback` when nothing is left), suffixed _2, _3… until not taken. */
+function uniqueName(base: string, fallback: string, taken: (name: string) => boolean): string {
+  const plain = base.toLowerCase().replace(/[^a-z0-9_]+/g, '_') || fallback;
+  let name = plain;
+  for (let k = 2; taken(name); k++) name = `${plain}_${k}`;
+  return name;
+}
+
 /** A name for each output column: its alias, its column's name, its function's name, else col<i>; unique. */
 function outputNames(items: ResTarget[]): string[] {
   const seen = new Set<string>();
@@ -65,8 +73,7 @@ function outputNames(items: ResTarget[]): string[] {
     const col = nodeAs(t.val, 'ColumnRef');
     const fn = nodeAs(t.val, 'FuncCall');
     const base = t.name ?? nodeAs(col?.fields?.at(-1), 'String')?.sval ?? nodeAs(fn?.funcname?.at(-1), 'String')?.sval ?? `col${i + 1}`;
-    let name = base.toLowerCase().replace(/[^a-z0-9_]+/g, '_') || `col${i + 1}`;
-    for (let k = 2; seen.has(name); k++) name = `${base}_${k}`;
+    const name = uniqueName(base, `col${i + 1}`, (n) => seen.has(n));
     seen.add(name);
     return name;
   });
@@ -86,8 +93,7 @@ class ViewColumns {
     const text = sql(n);
     const i = this.items.findIndex((t) => t.val && sql(t.val) === text);
     if (i >= 0) return this.names[i];
-    let name = hint.toLowerCase().replace(/[^a-z0-9_]+/g, '_') || 'key';
-    for (let k = 2; this.names.includes(name); k++) name = `${hint}_${k}`;
+    const name = uniqueName(hint, 'key', (n) => this.names.includes(n));
     this.items.push({ name, val: n });
     this.names.push(name);
     return name;

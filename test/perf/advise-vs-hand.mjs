@@ -5,40 +5,24 @@
 // PG_BIN: a directory of server binaries (default: the embedded PostgreSQL 18); with Debian's 15 and
 // postgresql-15-hypopg, advise screens with HypoPG (--install-hypopg).
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { startEmbedded } from '../../dist/embedded/server.js';
-import { startFromBinaries } from '../../dist/embedded/binaries.js';
-import { loadFixture } from '../../dist/fixture-loader/load-fixture.js';
 import { loadWorkload } from '../../dist/bench/workload.js';
 // The library API: it takes a plain pg.Client (the core's own functions take a Session).
-import { adviseWorkload, applyPack, bench as runBench, DEFAULT_BENCH_OPTIONS, DEFAULT_RUN_OPTIONS, loadPack, rollbackPack } from '../../dist/index.js';
+import { adviseWorkload, bench as runBench, DEFAULT_BENCH_OPTIONS } from '../../dist/index.js';
 import { packText } from '../../dist/advise/pack-text.js';
+import { adviseOptions, createDatabase, loadAuditEngine, log, startServer, withPack } from './perf-setup.mjs';
 
 const SCALE = Number(process.env.ADVISE_SCALE ?? 1);
-const log = (...a) => console.error(...a);
 const dir = mkdtempSync(join(tmpdir(), 'pgopt-advise-perf-'));
-const server = process.env.PG_BIN ? await startFromBinaries(process.env.PG_BIN) : await startEmbedded();
-process.on('SIGINT', () => void server.stop().then(() => process.exit(130)));
-const out = { machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version, scale: SCALE };
+const { server, out } = await startServer();
+out.scale = SCALE;
 const BENCH = { ...DEFAULT_BENCH_OPTIONS, runs: 20, warmup: 3, budgetMs: 10_000 };
 
 try {
-  const admin = new pg.Client({ connectionString: server.url });
-  await admin.connect();
-  await admin.query('CREATE DATABASE perf');
-  out.server = (await admin.query('SHOW server_version')).rows[0].server_version;
-  await admin.end();
-  const c = new pg.Client({ connectionString: server.url.replace(/\/postgres$/, '/perf') });
-  c.on('error', () => {});
-  await c.connect();
-  log(`loading audit_engine at scale ${SCALE}…`);
-  // loadFixture is the core's (it pins its own search_path on the connection): a connection of its own.
-  const loader = new pg.Client({ connectionString: server.url.replace(/\/postgres$/, '/perf') });
-  await loader.connect();
-  out.loadMs = (await loadFixture(loader, 'audit_engine', { scale: SCALE, seed: 42, replace: false })).totalMs;
-  await loader.end();
+  const { url, version, client: c } = await createDatabase(server, 'perf');
+  out.server = version;
+  out.loadMs = await loadAuditEngine(url, SCALE);
   const full = await loadWorkload('fixtures/audit_engine/workload.sql');
   // The queries the hand pack's indexes serve: those without a form for a view.
   const workload = { ...full, queries: full.queries.filter((q) => q.forms.every((f) => !f.whenExists)) };
@@ -46,16 +30,7 @@ try {
 
   log('advise…');
   const t0 = performance.now();
-  const advice = await adviseWorkload(c, workload, {
-    ...DEFAULT_RUN_OPTIONS,
-    maxIndexes: 30,
-    maxSizeBytes: Infinity,
-    maxTrials: 24,
-    dryRun: false,
-    installHypopg: !!process.env.PG_BIN,
-    bench: { ...DEFAULT_BENCH_OPTIONS, runs: 15, warmup: 2, budgetMs: 4000 },
-    onProgress: (e) => e.type === 'step' && log(`  ${e.message}`),
-  });
+  const advice = await adviseWorkload(c, workload, adviseOptions(24, { runs: 15, warmup: 2, budgetMs: 4000 }));
   out.adviseMs = Math.round(performance.now() - t0);
   if (advice.error) throw advice.error;
   out.hypopg = advice.hypopg;
@@ -79,18 +54,10 @@ try {
         )
       ).rows[0].b,
     );
-  const withPack = async (path, name) => {
-    const pack = await loadPack(path, { name });
-    const r = await applyPack(c, pack, { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false });
-    if (r.error) throw r.error;
-    const bytes = await indexBytes(name);
-    const run = await measure(name);
-    await rollbackPack(c, name, DEFAULT_RUN_OPTIONS);
-    return { bytes, run };
-  };
+  const measuredPack = (path, name) => withPack(c, path, name, async () => ({ bytes: await indexBytes(name), run: await measure(name) }));
   const before = await measure('before');
-  const hand = await withPack('sql/audit_engine', 'hand');
-  const advised = await withPack(advisedFile, 'advised');
+  const hand = await measuredPack('sql/audit_engine', 'hand');
+  const advised = await measuredPack(advisedFile, 'advised');
   const med = (run, name) => run.queries.find((q) => q.name === name).execution.median;
   out.rows = workload.queries.map((q) => ({
     query: q.name,

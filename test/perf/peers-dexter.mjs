@@ -7,21 +7,15 @@
 // indexes, and with advise's pack; each case is judged by bench's verdict rule, advise's pack against
 // Dexter's indexes, on the case and on its probe. PG_BIN: server binaries (default: embedded 18).
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { startEmbedded } from '../../dist/embedded/server.js';
-import { startFromBinaries } from '../../dist/embedded/binaries.js';
 import { packText } from '../../dist/advise/pack-text.js';
-import { adviseWorkload, applyPack, bench, compare, DEFAULT_BENCH_OPTIONS, DEFAULT_RUN_OPTIONS, loadPack, loadWorkload, rollbackPack } from '../../dist/index.js';
+import { adviseOptions, createDatabase, log, startServer, withPack } from './perf-setup.mjs';
+import { adviseWorkload, bench, compare, DEFAULT_BENCH_OPTIONS, loadWorkload } from '../../dist/index.js';
 
-const log = (...a) => console.error(...a);
 const dir = mkdtempSync(join(tmpdir(), 'pgopt-peers-'));
-const server = process.env.PG_BIN ? await startFromBinaries(process.env.PG_BIN) : await startEmbedded();
-process.on('SIGINT', () => void server.stop().then(() => process.exit(130)));
-const out = { machine: `${cpus().length} × ${cpus()[0].model}`, node: process.version };
+const { server, out } = await startServer();
 const BENCH = { ...DEFAULT_BENCH_OPTIONS, runs: 15, warmup: 2, budgetMs: 5000 };
-const url = server.url.replace(/\/postgres$/, '/peers');
 
 // Dexter's schema (test/support/schema.sql), without what needs hypopg or a foreign server.
 const DEXTER_SCHEMA = `
@@ -173,14 +167,8 @@ const workloadText = CASES.flatMap(([name, sql, , probe, params]) => [
 ]).join('\n');
 
 try {
-  const admin = new pg.Client({ connectionString: server.url });
-  await admin.connect();
-  await admin.query('CREATE DATABASE peers');
-  out.server = (await admin.query('SHOW server_version')).rows[0].server_version;
-  await admin.end();
-  const c = new pg.Client({ connectionString: url });
-  c.on('error', () => {});
-  await c.connect();
+  const { version, client: c } = await createDatabase(server, 'peers');
+  out.server = version;
   await c.query(SCHEMA);
   const wfile = join(dir, `${SUITE}.sql`);
   writeFileSync(wfile, workloadText);
@@ -188,16 +176,7 @@ try {
   // advise sees only the cases; the probes are for judging its pack.
   const cases = { ...workload, queries: workload.queries.filter((q) => !q.name.startsWith('probe_')) };
   log('advise…');
-  const advice = await adviseWorkload(c, cases, {
-    ...DEFAULT_RUN_OPTIONS,
-    maxIndexes: 50,
-    maxSizeBytes: Infinity,
-    maxTrials: 60,
-    dryRun: false,
-    installHypopg: !!process.env.PG_BIN,
-    bench: { ...DEFAULT_BENCH_OPTIONS, runs: 12, warmup: 2, budgetMs: 3000 },
-    onProgress: (e) => e.type === 'step' && log(`  ${e.message}`),
-  });
+  const advice = await adviseWorkload(c, cases, adviseOptions(60, { runs: 12, warmup: 2, budgetMs: 3000 }));
   if (advice.error) throw advice.error;
   const advisedFile = join(dir, 'advised.sql');
   writeFileSync(advisedFile, packText(advice, out.server));
@@ -208,18 +187,15 @@ try {
   // What advise left out (the server refuses it as written) is left out of the comparison too.
   const refusedNames = new Set(advice.refused.flatMap((r) => [r.name, `probe_${r.name}`]));
   const measured = { ...workload, queries: workload.queries.filter((q) => !refusedNames.has(q.name)) };
-  const withPack = async (path, name) => {
-    const r = await applyPack(c, await loadPack(path, { name }), { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false });
-    if (r.error) throw r.error;
-    log(`bench: ${name}`);
-    const run = await bench(c, measured, BENCH);
-    await rollbackPack(c, name, DEFAULT_RUN_OPTIONS);
-    return run;
-  };
+  const measuredPack = (path, name) =>
+    withPack(c, path, name, () => {
+      log(`bench: ${name}`);
+      return bench(c, measured, BENCH);
+    });
   log('bench: before');
   const before = await bench(c, measured, BENCH);
-  const peer = await withPack(peerFile, SUITE.replace(/_/g, '-'));
-  const advised = await withPack(advisedFile, 'advised');
+  const peer = await measuredPack(peerFile, SUITE.replace(/_/g, '-'));
+  const advised = await measuredPack(advisedFile, 'advised');
   const vsPeer = compare(peer, advised).queries;
   const med = (run, name) => run.queries.find((q) => q.name === name)?.execution.median ?? null;
   const verdict = (name) => vsPeer.find((q) => q.name === name)?.verdict ?? null;
