@@ -21,6 +21,7 @@ const commands = {
   lint: () => import('./commands/lint.js'),
   advise: () => import('./commands/advise.js'),
   capture: () => import('./commands/capture.js'),
+  hygiene: () => import('./commands/hygiene.js'),
   impact: () => import('./commands/impact.js'),
   export: () => import('./commands/export.js'),
 };
@@ -121,6 +122,24 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--statement-timeout <duration>', 'statement_timeout for trying each sampled set of values', '30s')
     .option('--force', 'overwrite --out')
     .action((flags) => run(async (ctx) => (await commands.capture()).capture(flags, ctx)));
+
+  program
+    .command('hygiene')
+    .description(
+      'find the indexes that cost without paying (unused, duplicate, redundant, invalid, bloated) and unindexed foreign keys; write a reversible drop pack',
+    )
+    .option('--workload <file>', 'a workload (written, or from pgopt capture): a drop a query needs is kept')
+    .option('--out <file>', 'write the drop pack here')
+    .option(
+      '--replica <url>',
+      'a standby: its index scans count too (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .option('--min-age <duration>', 'call an index unused only on counters at least this old', '7d')
+    .option('--statement-timeout <duration>', 'statement_timeout for planning each workload query', '30s')
+    .option('--force', 'overwrite --out')
+    .action((flags) => run(async (ctx) => (await commands.hygiene()).hygiene(flags, ctx)));
 
   program
     .command('snapshot')

@@ -11,7 +11,7 @@ import { usesIndex } from '../bench/plan-summary.js';
 import { randomBytes } from 'node:crypto';
 import type { Node } from '@pgsql/types';
 import { compareRuns, type QueryComparison } from '../bench/compare.js';
-import { readParams, refusedQueries, runBench, type BenchOptions, type BenchResult, type RefusedQuery } from '../bench/runner.js';
+import { refusedQueries, runBench, type BenchOptions, type BenchResult, type RefusedQuery } from '../bench/runner.js';
 import type { Workload, WorkloadQuery } from '../bench/workload.js';
 import { genericPlan, type GenericPlan } from '../db/generic-plan.js';
 import { estimatedEffect } from './generic-plan.js';
@@ -47,7 +47,7 @@ import {
   type TableFacts,
   type TableLookup,
 } from './candidates.js';
-import { predictedGain, screenWithHypopg, type PlannedQuery } from './hypopg.js';
+import { plannedQueries, predictedGain, screenWithHypopg } from './hypopg.js';
 import { candidateName, candidateSql } from './index-sql.js';
 import { selectTrials, type Budget, type Trial } from './select.js';
 import { markCovered, TRIAL_PREFIX, trialPack, trialRunKey, validateTrials } from './trial-pack.js';
@@ -140,16 +140,6 @@ async function viewsRead(c: Session, workload: Workload): Promise<ViewDefinition
     if (rel?.relkind !== 'v') continue;
     const def = nodeAs(parseTrusted(await viewDefinition(c, rel.oid)), 'SelectStmt');
     if (def) out.set(`${ref.schema ?? ''}.${ref.name}`, def);
-  }
-  return out;
-}
-
-async function plannedQueries(c: Session, workload: Workload, timeoutMs: number): Promise<Map<string, PlannedQuery>> {
-  const out = new Map<string, PlannedQuery>();
-  for (const q of workload.queries) {
-    const params = q.params ? ((await readParams(c, q.params, timeoutMs)).rows[0] as unknown[]) : [];
-    const form = q.forms[0];
-    out.set(q.name, { name: q.name, sql: form.sql, params: params ?? [], planOnly: q.planOnly, paramCount: form.paramCount });
   }
   return out;
 }

@@ -10,6 +10,8 @@ import { asUser, runOneStatement, type Session } from '../db/session.js';
 import { hypotheticalSql } from './index-sql.js';
 import { genericPlan, plannedCost, type PlanNode, type PlannedCost } from '../db/generic-plan.js';
 import type { Trial } from './select.js';
+import { readParams } from '../bench/runner.js';
+import type { Workload } from '../bench/workload.js';
 
 export interface PlannedQuery {
   name: string;
@@ -26,7 +28,8 @@ export interface PlannedQuery {
  * and all) undervalues what the index saves, and the rest of advise measures rather than predicts.
  */
 
-async function estimate(c: Session, q: PlannedQuery, timeoutMs: number): Promise<PlannedCost> {
+/** The planner's estimate of one query as this session sees the indexes (hypothetical and hidden ones included). */
+export async function estimate(c: Session, q: PlannedQuery, timeoutMs: number): Promise<PlannedCost> {
   // No values to plan with (`-- values-from: none`): the generic plan sees the hypothetical index as well.
   if (q.planOnly) return genericPlan(c, q.sql, q.paramCount ?? 0, timeoutMs);
   const r = await asUser(c, () =>
@@ -67,3 +70,14 @@ export async function screenWithHypopg(
 /** Predicted cost saved, relative per query and summed: how trials are ranked. */
 export const predictedGain = (t: Trial): number =>
   (t.predicted ?? []).filter((p) => p.used).reduce((s, p) => s + Math.max(0, 1 - p.costAfter / Math.max(p.costBefore, 1e-9)), 0);
+
+/** Each workload query with its first parameter set: what the planner is asked about. */
+export async function plannedQueries(c: Session, workload: Workload, timeoutMs: number): Promise<Map<string, PlannedQuery>> {
+  const out = new Map<string, PlannedQuery>();
+  for (const q of workload.queries) {
+    const params = q.params ? ((await readParams(c, q.params, timeoutMs)).rows[0] as unknown[]) : [];
+    const form = q.forms[0];
+    out.set(q.name, { name: q.name, sql: form.sql, params: params ?? [], planOnly: q.planOnly, paramCount: form.paramCount });
+  }
+  return out;
+}

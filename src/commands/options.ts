@@ -13,11 +13,11 @@ export interface GlobalOptions {
   connectTimeout?: string;
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, min: 60_000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, min: 60_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** "500ms", "3s", "2min", "1h" or a bare number of seconds. */
+/** "500ms", "3s", "2min", "1h", "7d" or a bare number of seconds. */
 export function parseDuration(flag: string, value: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?$/.exec(String(value).trim());
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h|d)?$/.exec(String(value).trim());
   if (!m) throw new PgoptError('input', `${flag}: "${value}" is not a duration (examples: 500ms, 3s, 10min, 1h)`);
   return Number(m[1]) * UNITS[m[2] ?? 's'];
 }
@@ -31,6 +31,8 @@ export function parseCount(flag: string, value: string, min = 0): number {
 export interface CommandContext {
   reporter: Reporter;
   target: () => ConnectionTarget;
+  /** Another server named on the command line (a standby: --replica), with the same password scrubbing. */
+  targetOf: (db: string) => ConnectionTarget;
   /** Aborted by Ctrl-C: the core then reports what it was doing as interrupted. */
   signal: AbortSignal;
 }
@@ -41,18 +43,7 @@ export function makeContext(g: GlobalOptions, reporter: Reporter, signal: AbortS
     reporter,
     signal,
     target: () => {
-      const t = resolveConnection({
-        directUrl: g.directUrl,
-        db: g.db,
-        connectTimeoutMs: parseDuration('--connect-timeout', g.connectTimeout ?? '5s'),
-      });
-      for (const password of new Set(t.hosts.map((h) => h.password))) {
-        reporter.addSecret(
-          password,
-          [t.user, t.database].filter((x): x is string => !!x),
-        );
-      }
-      for (const w of t.warnings) reporter.warn(w);
+      const t = resolve(g.directUrl, g.db);
       // A .env in the working directory chose the server: say so, once, before anything is sent there.
       if (t.source.startsWith('.env') && !announced) {
         announced = true;
@@ -60,7 +51,20 @@ export function makeContext(g: GlobalOptions, reporter: Reporter, signal: AbortS
       }
       return t;
     },
+    targetOf: (db) => resolve(undefined, db),
   };
+
+  function resolve(directUrl: string | undefined, db: string | undefined): ConnectionTarget {
+    const t = resolveConnection({ directUrl, db, connectTimeoutMs: parseDuration('--connect-timeout', g.connectTimeout ?? '5s') });
+    for (const password of new Set(t.hosts.map((h) => h.password))) {
+      reporter.addSecret(
+        password,
+        [t.user, t.database].filter((x): x is string => !!x),
+      );
+    }
+    for (const w of t.warnings) reporter.warn(w);
+    return t;
+  }
 }
 
 /** Flags shared by bench and compare, declared once. */

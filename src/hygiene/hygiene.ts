@@ -1,0 +1,164 @@
+/**
+ * pgopt hygiene: the indexes that cost without paying, and a drop pack for those the evidence
+ * lets go. Reads only: the catalog, the statistics counters (the primary's and each standby's)
+ * and, with a workload, the planner's estimates with the drops hidden in this session.
+ */
+import type { Session } from '../db/session.js';
+import type { Workload } from '../bench/workload.js';
+import { plannedQueries } from '../advise/hypopg.js';
+import { readRows } from '../engine/registry.js';
+import {
+  averageWidths,
+  countersSince,
+  indexFacts,
+  indexScans,
+  leafDensity,
+  pgstattupleSchema,
+  unindexedForeignKeys,
+  type IndexFact,
+} from '../db/index-facts.js';
+import { bloatFinding, expectedPages, judgeIndexes, keyOf, type Coverage, type Finding, type HygieneRules } from './rules.js';
+import { hidingSchema, predictDrops, type PlanChange, type Prediction } from './evidence.js';
+import { quoteIdent } from '../db/ident.js';
+
+export interface HygieneOptions {
+  minAgeSeconds: number;
+  /** Standbys: each counts its own index scans. */
+  replicas: Session[];
+  workload?: Workload;
+  timeoutMs: number;
+}
+
+/** What a drop rests on: the planner with the index hidden, the plans as they stand, or nothing yet. */
+export type DropEvidence = 'predicted' | 'unproven';
+
+export interface DropProposal {
+  index: string;
+  schema: string;
+  name: string;
+  table: string;
+  definition: string;
+  sizeBytes: number;
+  tableWrites: number;
+  reasons: Finding[];
+  evidence: DropEvidence;
+  /** The queries whose plan read it, served as well without it (predicted). */
+  switched: PlanChange[];
+}
+
+export interface KeptIndex {
+  index: string;
+  reasons: Finding[];
+  /** The workload queries whose plans need it. */
+  neededBy: PlanChange[];
+  hidden: boolean;
+}
+
+export interface HygieneResult {
+  database: string;
+  server: string;
+  coverage: Coverage & { since: string };
+  findings: Finding[];
+  drops: DropProposal[];
+  /** Proposed by the catalog, taken back by the workload's plans. */
+  kept: KeptIndex[];
+  /** How the drops were judged against the workload. */
+  prediction: 'hidden' | 'plans' | 'none';
+  workloadQueries: number;
+}
+
+async function coverageOf(c: Session, replicas: Session[]): Promise<Coverage & { since: string }> {
+  const all = [await countersSince(c), ...(await Promise.all(replicas.map(countersSince)))];
+  const latest = all.reduce((m, x) => (x.since > m.since ? x : m));
+  const seconds = Math.min(...all.map((x) => (x.now.getTime() - x.since.getTime()) / 1000));
+  return { seconds: Math.max(0, seconds), servers: all.length, since: latest.since.toISOString() };
+}
+
+async function bloatFindings(c: Session, all: IndexFact[]): Promise<Finding[]> {
+  const stattuple = await pgstattupleSchema(c);
+  const widths = await averageWidths(c, [...new Set(all.map((ix) => ix.tableOid))]);
+  const out: Finding[] = [];
+  for (const ix of all.filter((x) => x.valid && x.method === 'btree' && !x.roles.partitioned && x.sizeBytes >= 8 * 1024 * 1024)) {
+    const measured = stattuple ? await leafDensity(c, stattuple, ix.oid) : null;
+    const f = bloatFinding(ix, measured, measured === null ? expectedPages(ix, widths) : null);
+    if (f) out.push(f);
+  }
+  return out;
+}
+
+async function foreignKeyFindings(c: Session): Promise<Finding[]> {
+  return (await unindexedForeignKeys(c)).map((fk) => ({
+    kind: 'unindexed-foreign-key' as const,
+    subject: fk.constraint,
+    table: fk.table,
+    sizeBytes: fk.tableBytes,
+    evidence: `no index leads with (${fk.columns.join(', ')}): each delete or key update on ${fk.parent} scans ${fk.table} (${fk.parentChanges} since the counters started)`,
+    twin: null,
+    keptBecause: null,
+    fix: `CREATE INDEX CONCURRENTLY ON ${fk.table} (${fk.columns.map(quoteIdent).join(', ')})`,
+  }));
+}
+
+async function ownership(c: Session): Promise<Map<string, string>> {
+  const rows = await readRows(c);
+  return new Map(rows.filter((r) => r.kind === 'index').map((r) => [`${r.schema}.${r.name}`, r.pack]));
+}
+
+export async function inspectIndexes(c: Session, o: HygieneOptions): Promise<HygieneResult> {
+  const all = await indexFacts(c);
+  const rules: HygieneRules = {
+    minAgeSeconds: o.minAgeSeconds,
+    ownedBy: await ownership(c),
+    replicaScans: await Promise.all(o.replicas.map(indexScans)),
+  };
+  const coverage = await coverageOf(c, o.replicas);
+  const judged = judgeIndexes(all, rules, coverage);
+  const findings = [...judged.findings, ...(await bloatFindings(c, all)), ...(await foreignKeyFindings(c))];
+  const who = await c.query(`SELECT pg_catalog.current_database() AS d, pg_catalog.current_setting('server_version') AS v`);
+  const base = { database: who.rows[0].d as string, server: who.rows[0].v as string, coverage, findings };
+  if (!o.workload)
+    return {
+      ...base,
+      drops: judged.drops.map((ix) => proposal(ix, findings, 'unproven', [])),
+      kept: [],
+      prediction: 'none',
+      workloadQueries: 0,
+    };
+  const queries = [...(await plannedQueries(c, o.workload, o.timeoutMs)).values()];
+  const prediction = await predictDrops(c, await hidingSchema(c), judged.drops, queries, o.timeoutMs);
+  return {
+    ...base,
+    ...splitByPrediction(judged.drops, findings, prediction),
+    prediction: prediction.hidden ? 'hidden' : 'plans',
+    workloadQueries: queries.length,
+  };
+}
+
+function proposal(ix: IndexFact, findings: Finding[], evidence: DropEvidence, switched: PlanChange[]): DropProposal {
+  const reasons = findings.filter((f) => f.subject === keyOf(ix));
+  return {
+    index: keyOf(ix),
+    schema: ix.schema,
+    name: ix.name,
+    table: ix.table,
+    definition: ix.definition,
+    sizeBytes: ix.sizeBytes,
+    tableWrites: ix.tableWrites,
+    reasons,
+    evidence,
+    switched,
+  };
+}
+
+function splitByPrediction(drops: IndexFact[], findings: Finding[], p: Prediction): Pick<HygieneResult, 'drops' | 'kept'> {
+  const kept = drops
+    .filter((ix) => p.vetoed.has(ix.oid))
+    .map((ix) => ({
+      index: keyOf(ix),
+      reasons: findings.filter((f) => f.subject === keyOf(ix)),
+      neededBy: p.vetoed.get(ix.oid)!,
+      hidden: p.hidden,
+    }));
+  const left = drops.filter((ix) => !p.vetoed.has(ix.oid)).map((ix) => proposal(ix, findings, 'predicted', p.switched.get(ix.oid) ?? []));
+  return { drops: left, kept };
+}

@@ -1,0 +1,39 @@
+import type { ChalkInstance } from 'chalk';
+import type { HygieneResult } from '../hygiene/hygiene.js';
+import { table } from './render-pack.js';
+
+const size = (b: number): string => (b >= 1048576 ? `${(b / 1048576).toFixed(1)} MB` : `${Math.ceil(b / 1024)} kB`);
+const span = (s: number): string => (s >= 172800 ? `${Math.round(s / 86400)} days` : `${(s / 3600).toFixed(1)} h`);
+
+const BASIS: Record<HygieneResult['prediction'], string> = {
+  hidden: 'each drop predicted: the workload planned with the drops hidden (HypoPG)',
+  plans: "each drop predicted from the workload's plans as they stand (no HypoPG 1.4 to hide an index: a plan that reads one keeps it)",
+  none: 'no workload given (--workload): the drops are unproven',
+};
+
+/** Findings, what is proposed for a drop, and what the workload's plans took back. */
+export function renderHygiene(r: HygieneResult, c: ChalkInstance): string {
+  const head = `${r.database} (PostgreSQL ${r.server}): scan counters cover at least ${span(r.coverage.seconds)} on ${r.coverage.servers} server(s)`;
+  if (!r.findings.length) return `${head}\n${c.green('no finding: every index pays, and every foreign key is indexed')}`;
+  const dropped = new Set(r.drops.map((d) => d.index));
+  const t = table(['finding', 'index / constraint', 'size', 'evidence', 'action'], c);
+  for (const f of r.findings) {
+    const action = dropped.has(f.subject)
+      ? c.red('drop')
+      : f.fix
+        ? f.fix
+        : c.dim(f.keptBecause ?? (r.kept.some((k) => k.index === f.subject) ? 'kept: a workload query needs it' : 'kept'));
+    t.push([f.kind, f.subject, size(f.sizeBytes), f.evidence, action]);
+  }
+  const kept = r.kept.map(
+    (k) =>
+      `  ${k.index} kept: ${k.neededBy.map((n) => `${n.query} (planned cost ${n.costBefore.toFixed(1)}${n.costAfter === null ? ', reads it' : ` → ${n.costAfter.toFixed(1)} without it`})`).join(', ')}`,
+  );
+  const saved = r.drops.reduce((s, d) => s + d.sizeBytes, 0);
+  const tail = `${r.drops.length} index(es) to drop, ${size(saved)}; ${r.prediction === 'none' ? BASIS.none : `${BASIS[r.prediction]}, ${r.workloadQueries} queries`}`;
+  const replicas =
+    r.coverage.servers === 1 && r.findings.some((f) => f.kind === 'unused')
+      ? c.yellow('scans counted on the primary only: a standby counts its own (--replica <url>)')
+      : null;
+  return [head, t.toString(), ...kept, tail, replicas].filter((x) => x !== null).join('\n');
+}
