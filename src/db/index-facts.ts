@@ -69,6 +69,7 @@ WITH ix AS (
     JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
     JOIN pg_catalog.pg_am am ON am.oid = ic.relam
    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgopt') AND n.nspname !~ '^pg_toast'
+     AND ($1::oid[] IS NULL OR i.indexrelid = ANY ($1::oid[]))
 )
 SELECT ix.indexrelid::int AS oid, ix.nspname AS schema, ix.relname AS name, ix.toid::int AS table_oid,
        ix.toid::regclass::text AS table, ix.amname AS method, ix.indnkeyatts::int AS key_count,
@@ -145,7 +146,12 @@ function factOf(r: FactRow): IndexFact {
 
 /** Every index outside the system schemas and pgopt's registry. */
 export async function indexFacts(c: Session): Promise<IndexFact[]> {
-  return (await c.query(FACTS_SQL)).rows.map((r) => factOf(r as FactRow));
+  return (await c.query(FACTS_SQL, [null])).rows.map((r) => factOf(r as FactRow));
+}
+
+/** The same facts of the indexes named by oid. */
+export async function indexFactsOf(c: Session, oids: number[]): Promise<IndexFact[]> {
+  return (await c.query(FACTS_SQL, [oids])).rows.map((r) => factOf(r as FactRow));
 }
 
 /** Scan counts by `schema.name`: what a standby adds (each server counts its own scans). */

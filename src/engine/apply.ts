@@ -10,6 +10,7 @@ import { asUser, backendPid, prepareSession, repin, requireWritable, runOneState
 import type { Pack, PackObject, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment, type PackAssessment } from './assess.js';
 import { buildIndex, dropForRebuild } from './build.js';
+import { applyDrop, assessDrops, type DropAssessment } from './drops.js';
 import { failure } from './failure.js';
 import { lockPolicy, runLockOptions, withLockRetry } from './locks.js';
 import { progressWatcher } from './watch.js';
@@ -20,7 +21,7 @@ import { TRIAL_PACK_PREFIX } from '../pack/load-pack.js';
 import { ensureRegistry, logEvent, logEvents, recordBuilt, upsertRow, deleteRow, type EventInput } from './registry.js';
 import type { RunOptions } from './run-options.js';
 
-export const STATEMENT_OUTCOMES = ['created', 'rebuilt', 'recorded', 'ran', 'skipped', 'failed', 'not-run'] as const;
+export const STATEMENT_OUTCOMES = ['created', 'rebuilt', 'recorded', 'ran', 'dropped', 'skipped', 'failed', 'not-run'] as const;
 export type StatementOutcome = (typeof STATEMENT_OUTCOMES)[number];
 
 export interface StatementResult {
@@ -123,22 +124,25 @@ async function applyLocked(c: Session, pack: Pack, o: ApplyOptions): Promise<App
     await logEvent(c, { runId: run.runId, pack: pack.name, action: 'apply', outcome: 'started' });
     // Nothing to build: no second connection to open.
     const builds = assessed.assessments.some((a) => ['create', 'rebuild'].includes(actionFor(a, o)));
+    const changes = builds || assessed.drops.some((d) => d.action === 'drop');
     const lanes = planLanes(
       pack,
       assessed.assessments,
       o.withExtraClient && builds ? (o.jobs ?? 1) : 1,
       (s) => (s.kind === 'create-matview' ? 2 : 1) * (assessed.rowsRead.get(s.ordinal) ?? 0),
     );
-    if (builds) await productionSnapshot(c, pack.name, 'apply-start');
+    if (changes) await productionSnapshot(c, pack.name, 'apply-start');
     await runAllLanes(c, run, lanes, builds);
     const tailTouched = new Map<string, string>();
     for (const s of lanes.tail) await execute(run, c, s, tailTouched);
     await analyzeTouched(run, c, tailTouched);
+    // Drops last: a pack that builds a replacement drops the old index only once the new one stands.
+    for (const d of assessed.drops) await executeDrop(run, c, d);
     // A prelude SET ran once per connection; report it once.
     for (const s of lanes.prelude)
       run.result.statements[s.ordinal].outcome = run.result.statements[s.ordinal].outcome === 'failed' ? 'failed' : 'ran';
     const { result } = run;
-    if (builds && result.changed && !result.error) await productionSnapshot(c, pack.name, 'apply-end');
+    if (changes && result.changed && !result.error) await productionSnapshot(c, pack.name, 'apply-end');
     const outcome = result.error ? 'failed' : result.changed ? 'finished' : 'no-op';
     await logEvents(c, run.skippedEvents);
     await logEvent(c, {
@@ -171,9 +175,13 @@ async function noSessionTimeouts(c: Session): Promise<void> {
 }
 
 /** Assess, refuse what needs a human decision, lint: nothing has changed yet when this throws. */
-async function preflight(c: Session, pack: Pack, o: ApplyOptions): Promise<PackAssessment> {
+async function preflight(c: Session, pack: Pack, o: ApplyOptions): Promise<PackAssessment & { drops: DropAssessment[] }> {
   const assessed = await assessPack(c, pack, { forChange: true });
-  const problems = assessed.assessments.map((a) => blockingProblem(a, o)).filter((p): p is string => !!p);
+  const drops = await assessDrops(c, pack);
+  const problems = [
+    ...assessed.assessments.map((a) => blockingProblem(a, o)),
+    ...drops.filter((d) => d.action === 'stop').map((d) => `${d.qualifiedName}: ${d.reason}`),
+  ].filter((p): p is string => !!p);
   if (problems.length) {
     throw new PgoptError('check', `apply stopped before changing anything: ${problems.join('; ')}`, { details: { problems } });
   }
@@ -190,7 +198,7 @@ async function preflight(c: Session, pack: Pack, o: ApplyOptions): Promise<PackA
   }
   if (lint.findings.length && !o.quietLint)
     o.onProgress?.({ type: 'warning', message: `lint: ${lint.findings.length} warning(s); see pgopt lint ${pack.source}` });
-  return assessed;
+  return { ...assessed, drops };
 }
 
 function startRun(pack: Pack, o: ApplyOptions, assessed: PackAssessment): ApplyRun {
@@ -339,6 +347,9 @@ async function runStatement(c: Session, run: ApplyRun, s: PackStatement, a: Asse
       await runOneStatement(c, s.sql);
       res.outcome = 'ran';
       return;
+    case 'drop-index':
+      // After every build (executeDrop).
+      return;
     case 'drop-own':
       res.outcome = 'skipped';
       res.reason = 'pgopt drops its own objects only on rollback; apply builds only what is missing';
@@ -378,6 +389,46 @@ async function runStatement(c: Session, run: ApplyRun, s: PackStatement, a: Asse
   }
   if (!a) return;
   await applyObject(c, run, a, res);
+}
+
+/** One drop of the pack, with its outcome and event; the first failure stops the rest. */
+async function executeDrop(run: ApplyRun, c: Session, d: DropAssessment): Promise<void> {
+  const res = run.result.statements[d.drop.statement.ordinal];
+  res.object = d.qualifiedName;
+  if (run.result.error) return;
+  if (d.action === 'skip') {
+    res.outcome = 'skipped';
+    res.reason = d.reason;
+    run.skippedEvents.push({
+      runId: run.runId,
+      pack: run.pack.name,
+      action: 'apply',
+      object: res.object,
+      outcome: 'skipped',
+      detail: { reason: d.reason },
+    });
+    return;
+  }
+  try {
+    res.durationMs = await applyDrop(c, run.pack.name, d, run.o);
+    res.outcome = d.action === 'record' ? 'recorded' : 'dropped';
+    res.reason = d.action === 'record' ? d.reason : 'definition recorded: pgopt rollback builds it again';
+    run.result.changed = true;
+  } catch (err) {
+    res.outcome = 'failed';
+    const e = err instanceof PgoptError ? err : failure(err, `dropping ${d.qualifiedName}`, run.o.signal);
+    res.reason = e.message;
+    run.result.error = e;
+  }
+  await logEvent(c, {
+    runId: run.runId,
+    pack: run.pack.name,
+    action: 'apply',
+    object: res.object,
+    outcome: res.outcome,
+    durationMs: res.durationMs,
+    detail: res.reason ? { reason: res.reason } : undefined,
+  });
 }
 
 /** What an object's registry row says, before the build fills in what the catalog shows. */

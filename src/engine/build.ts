@@ -104,7 +104,7 @@ export async function buildIndex(
  * maintain for nothing: it is dropped at once — only when this statement made it (a new oid),
  * never an index of that name that was there before.
  */
-async function buildConcurrently(c: Session, o: RunOptions, sql: string, schema: string, name: string): Promise<void> {
+export async function buildConcurrently(c: Session, o: RunOptions, sql: string, schema: string, name: string): Promise<void> {
   // Only its oid: whatever is there already is never this statement's leftover. Undefined: the
   // build never started, so nothing can be its leftover.
   let before: number | null | undefined;

@@ -5,9 +5,10 @@ import { lockOf } from './locks.js';
 import { describeTopology, distributedLock } from './placements.js';
 import { lintPack, type LintFinding } from './lint/index.js';
 import { actionFor } from './decide.js';
+import { assessDrops, type DropAssessment, type DropState } from './drops.js';
 import type { Session } from '../db/session.js';
 
-export const PLAN_ACTIONS = ['create', 'rebuild', 'record', 'skip', 'run', 'stop'] as const;
+export const PLAN_ACTIONS = ['create', 'rebuild', 'record', 'drop', 'skip', 'run', 'stop'] as const;
 export type PlanAction = (typeof PLAN_ACTIONS)[number];
 
 export interface PlanStep {
@@ -20,7 +21,7 @@ export interface PlanStep {
   distribution: string | null;
   lock: string;
   concurrent: boolean;
-  state: ObjectState | null;
+  state: ObjectState | DropState | null;
   action: PlanAction;
   reason: string;
 }
@@ -39,12 +40,31 @@ function stepAction(s: PackStatement, a: Assessment | null, replaceChanged: bool
   return actionFor(a, { replaceChanged });
 }
 
+function dropStep(s: PackStatement, d: DropAssessment, concurrently: boolean): PlanStep {
+  return {
+    ordinal: s.ordinal,
+    location: s.location,
+    kind: s.kind,
+    object: d.qualifiedName,
+    table: d.table,
+    distribution: null,
+    lock: d.action !== 'drop' ? 'none' : concurrently ? 'SHARE UPDATE EXCLUSIVE' : 'ACCESS EXCLUSIVE',
+    concurrent: concurrently,
+    state: d.state,
+    action: d.action,
+    reason: d.reason || (d.action === 'drop' ? 'after every build; its definition is recorded first, and rollback builds it again' : ''),
+  };
+}
+
 /** A dry run: what apply would do, statement by statement, and the lock each takes. */
 export async function planPack(c: Session, pack: Pack, opts: { concurrently: boolean; replaceChanged?: boolean }): Promise<PlanResult> {
   const { assessments } = await assessPack(c, pack);
   const { findings } = await lintPack(c, pack, assessments);
   const byObject = new Map(assessments.map((a) => [a.object, a]));
+  const drops = new Map((await assessDrops(c, pack)).map((d) => [d.drop.statement.ordinal, d]));
   const steps = pack.statements.map((s): PlanStep => {
+    const d = drops.get(s.ordinal);
+    if (d) return dropStep(s, d, opts.concurrently);
     const a = s.object ? byObject.get(s.object)! : null;
     const taken = lockOf(s, opts.concurrently);
     const { concurrent } = taken;

@@ -74,6 +74,32 @@ CREATE TABLE IF NOT EXISTS pgopt.snapshot_indexes (
 );
 `;
 
+/**
+ * Indexes a pack dropped that it did not create (registry version 4): their full definition,
+ * taken before the drop, is what rollback builds again. Never executed as read: rollback
+ * checks it is one CREATE INDEX of that name on that table first (drop-registry.ts).
+ */
+const DROPPED_DDL = `
+CREATE TABLE IF NOT EXISTS pgopt.dropped (
+  pack text NOT NULL,
+  schema_name text NOT NULL,
+  index_name text NOT NULL,
+  table_name text NOT NULL,
+  table_oid oid,
+  ordinal int NOT NULL,
+  state text NOT NULL CHECK (state IN ('dropping', 'dropped')),
+  definition text NOT NULL,
+  tablespace text,
+  comment text,
+  size_bytes float8,
+  dropped_at timestamptz,
+  dropped_by text NOT NULL DEFAULT current_user,
+  duration_ms numeric,
+  pgopt_version text NOT NULL,
+  PRIMARY KEY (pack, schema_name, index_name)
+);
+`;
+
 const DDL = `
 CREATE SCHEMA IF NOT EXISTS pgopt;
 CREATE TABLE IF NOT EXISTS pgopt.objects (
@@ -112,6 +138,7 @@ CREATE TABLE IF NOT EXISTS pgopt.events (
 );
 CREATE TABLE IF NOT EXISTS pgopt.meta (key text PRIMARY KEY, value text NOT NULL);
 ${SNAPSHOT_DDL}
+${DROPPED_DDL}
 COMMENT ON SCHEMA pgopt IS 'pgopt registry: objects applied by optimization packs and the event log';
 REVOKE ALL ON SCHEMA pgopt FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA pgopt FROM PUBLIC;
@@ -123,7 +150,7 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA pgopt FROM PUBLIC;
  * (pgopt before versions). Every later version has one upgrade step, run in place on first
  * contact by a run that writes (under the run lock); a registry newer than this pgopt is refused.
  */
-export const REGISTRY_VERSION = 3;
+export const REGISTRY_VERSION = 4;
 
 /** Step `to` upgrades a registry of version `to - 1`. Each is idempotent and runs in one transaction. */
 export const REGISTRY_UPGRADES: { to: number; why: string; sql: string }[] = [
@@ -140,6 +167,12 @@ export const REGISTRY_UPGRADES: { to: number; why: string; sql: string }[] = [
     sql: `${SNAPSHOT_DDL}
           REVOKE ALL ON ALL TABLES IN SCHEMA pgopt FROM PUBLIC;
           REVOKE ALL ON ALL SEQUENCES IN SCHEMA pgopt FROM PUBLIC;`,
+  },
+  {
+    to: 4,
+    why: 'dropped: the indexes a drop pack removed, with what rollback builds again',
+    sql: `${DROPPED_DDL}
+          REVOKE ALL ON pgopt.dropped FROM PUBLIC;`,
   },
 ];
 

@@ -12,9 +12,11 @@ import { indexShape, queryShape } from './definition.js';
 import { failure } from './failure.js';
 import { lockPolicy, runLockOptions, withLockRetry } from './locks.js';
 import { deleteRow, logEvent, readRows, setRowState, type RegistryRow } from './registry.js';
+import { readDroppedRows, type DroppedRow } from './drop-registry.js';
+import { restoreDropped } from './drops.js';
 import type { RunOptions } from './run-options.js';
 
-export const ROLLBACK_OUTCOMES = ['dropped', 'kept', 'already-gone', 'failed', 'not-run'] as const;
+export const ROLLBACK_OUTCOMES = ['dropped', 'restored', 'already-back', 'kept', 'already-gone', 'failed', 'not-run'] as const;
 export type RollbackOutcome = (typeof ROLLBACK_OUTCOMES)[number];
 
 export interface RollbackObjectResult {
@@ -105,14 +107,19 @@ export async function rollbackPack(c: Session, packName: string, o: RollbackOpti
   return withAdvisoryLock(c, runLockOptions(o), async () => {
     await c.query('SET lock_timeout = 0');
     let rows = (await readRows(c, packName)).sort((a, b) => b.ordinal - a.ordinal);
+    let dropped = (await readDroppedRows(c, packName)).sort((a, b) => b.ordinal - a.ordinal);
     if (o.only) {
       rows = rows.filter((r) => matchesOnly(r, o.only!));
-      if (!rows.length) throw new PgoptError('input', `--only ${o.only}: pack "${packName}" has no such object in the registry`);
+      dropped = dropped.filter((r) => o.only === r.name || o.only === `${r.schema}.${r.name}`);
+      if (!rows.length && !dropped.length)
+        throw new PgoptError('input', `--only ${o.only}: pack "${packName}" has no such object in the registry`);
     }
     const result: RollbackResult = { pack: packName, runId, objects: [] };
-    if (!rows.length) return result;
+    if (!rows.length && !dropped.length) return result;
     const choices = checkRows(rows);
     await logEvent(c, { runId, pack: packName, action: 'rollback', outcome: 'started' });
+    // What the pack dropped comes back first: a query never finds neither the old index nor the new.
+    for (const r of dropped) await rollbackDrop(c, r, o, result);
     for (const r of rows) {
       const res: RollbackObjectResult = {
         object: displayName(r.schema, r.name),
@@ -146,6 +153,32 @@ export async function rollbackPack(c: Session, packName: string, o: RollbackOpti
     }
     await logEvent(c, { runId, pack: packName, action: 'rollback', outcome: result.error ? 'failed' : 'finished' });
     return result;
+  });
+}
+
+async function rollbackDrop(c: Session, r: DroppedRow, o: RollbackOptions, result: RollbackResult): Promise<void> {
+  const res: RollbackObjectResult = { object: displayName(r.schema, r.name), kind: 'index', outcome: 'not-run', durationMs: 0, reason: '' };
+  result.objects.push(res);
+  if (result.error) return;
+  const t0 = performance.now();
+  try {
+    res.outcome = await restoreDropped(c, r, o);
+    res.reason = res.outcome === 'restored' ? 'rebuilt as recorded when the pack dropped it' : 'already there as recorded';
+  } catch (err) {
+    res.outcome = 'failed';
+    result.error = err instanceof PgoptError ? err : failure(err, `rebuilding ${res.object}`, o.signal);
+    res.reason = result.error.message;
+  }
+  res.durationMs = Math.round(performance.now() - t0);
+  const detail = res.reason ? { reason: res.reason } : undefined;
+  await logEvent(c, {
+    runId: result.runId,
+    pack: r.pack,
+    action: 'rollback',
+    object: res.object,
+    outcome: res.outcome,
+    durationMs: res.durationMs,
+    detail,
   });
 }
 

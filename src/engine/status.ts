@@ -1,6 +1,7 @@
 import { displayName } from '../db/ident.js';
 import { recentEvents, readRows, registryExists, type EventRow, type RegistryRow } from './registry.js';
 import type { Session } from '../db/session.js';
+import { readDroppedRows, type DroppedRow } from './drop-registry.js';
 
 export interface PackStatus {
   pack: string;
@@ -25,14 +26,17 @@ export interface StatusResult {
   /** Each materialized view a pack owns, with its last refresh and age. */
   views: ViewFreshness[];
   events: EventRow[];
+  /** Indexes drop packs removed, with what rollback builds again. */
+  dropped: DroppedRow[];
 }
 
 /** Per pack: what is applied, when, by whom, how long it took; and the recent events. */
 export async function readStatus(c: Session, opts: { pack?: string; events: number }): Promise<StatusResult> {
-  if (!(await registryExists(c))) return { registry: false, packs: [], views: [], events: [] };
+  if (!(await registryExists(c))) return { registry: false, packs: [], views: [], events: [], dropped: [] };
   const rows = await readRows(c, opts.pack);
   const events = await recentEvents(c, opts.events, opts.pack);
-  const names = [...new Set(rows.map((r) => r.pack))];
+  const dropped = await readDroppedRows(c, opts.pack);
+  const names = [...new Set([...rows, ...dropped].map((r) => r.pack))];
   const packs = names.map((pack) => ({
     pack,
     objects: rows.filter((r) => r.pack === pack),
@@ -72,5 +76,5 @@ export async function readStatus(c: Session, opts: { pack?: string; events: numb
         durationMs: r.durationMs,
       };
     });
-  return { registry: true, packs, views, events };
+  return { registry: true, packs, views, events, dropped };
 }

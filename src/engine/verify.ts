@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pack } from '../pack/types.js';
 import { assessPack, type ObjectState } from './assess.js';
 import { logEvent, registryExists } from './registry.js';
+import { assessDrops, type DropAssessment, type DropState } from './drops.js';
 import type { Session } from '../db/session.js';
 
 /** States in which an object holds: it exists, is valid, and matches the pack. */
@@ -9,9 +10,10 @@ export const HEALTHY_STATES: readonly ObjectState[] = ['applied', 'pre-existing'
 
 export interface ObjectCheck {
   object: string;
-  kind: 'index' | 'matview';
+  /** 'drop': an index the pack drops, which holds while it is gone. */
+  kind: 'index' | 'matview' | 'drop';
   table: string | null;
-  state: ObjectState;
+  state: ObjectState | DropState;
   ok: boolean;
   reason: string;
   sizeBytes: number | null;
@@ -23,6 +25,18 @@ export interface VerifyResult {
   objects: ObjectCheck[];
   /** What verify could not do with this role's privileges (it never needs to write). */
   notes: string[];
+}
+
+/** A drop holds while the index is gone; 'absent' was never there to drop (and nothing is on record to rebuild). */
+function dropCheck(d: DropAssessment): ObjectCheck {
+  const ok = d.state === 'dropped' || d.state === 'absent';
+  const reason =
+    d.state === 'to-drop'
+      ? d.row
+        ? d.reason || 'an interrupted drop: apply drops it'
+        : 'not applied: the index is still there'
+      : d.reason;
+  return { object: d.qualifiedName, kind: 'drop', table: d.table, state: d.state, ok, reason, sizeBytes: d.row?.sizeBytes ?? null };
 }
 
 /** Check every object of the pack against the catalog; `ok` only when all hold. */
@@ -40,6 +54,7 @@ export async function verifyPack(c: Session, pack: Pack): Promise<VerifyResult> 
       sizeBytes: a.live?.sizeBytes ?? null,
     };
   });
+  objects.push(...(await assessDrops(c, pack)).map(dropCheck));
   const result: VerifyResult = { pack: pack.name, ok: objects.every((o) => o.ok), objects, notes: [] };
   const failed = objects.filter((o) => !o.ok).map((o) => ({ object: o.object, state: o.state, reason: o.reason }));
   const logged = await logEvent(c, {

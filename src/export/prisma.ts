@@ -8,7 +8,7 @@ import { commentLine } from '../sql/comment.js';
 import type { IndexStmt } from '@pgsql/types';
 import { displayIdent, qualify, quoteIdent } from '../db/ident.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
-import type { Pack, PackObject } from '../pack/types.js';
+import type { Pack, PackDrop, PackObject } from '../pack/types.js';
 import { nodeAs } from '../sql/tree.js';
 
 export interface PrismaMigration {
@@ -75,6 +75,17 @@ function migrationSql(pack: Pack, o: PackObject, schema: string | null): string 
   return [...comments.map(commentLine), `${statementFor(o)};`, ''].join('\n');
 }
 
+/** A drop pack's drop: alone in its migration, as a build is (DROP INDEX CONCURRENTLY cannot run in a transaction). */
+function dropMigrationSql(pack: Pack, d: PackDrop): string {
+  const target = d.schema ? qualify(d.schema, d.name) : quoteIdent(d.name);
+  const comments = [
+    `-- pgopt pack "${pack.name}": drops index ${shown(d.schema, d.name)} (${d.statement.location.file}:${d.statement.location.line})`,
+    '-- rollback: build it again from its definition (pgopt apply records it; with Prisma alone, keep pg_get_indexdef of it first)',
+    '-- One statement per migration: DROP INDEX CONCURRENTLY cannot run inside a transaction.',
+  ];
+  return [...comments.map(commentLine), `DROP INDEX CONCURRENTLY IF EXISTS ${target};`, ''].join('\n');
+}
+
 /** How Prisma writes an index in schema.prisma, or why it cannot. */
 export function prismaIndexLine(o: PackObject): { line: string } | { cannot: string } {
   const s = nodeAs(o.statement.ast, 'IndexStmt') as IndexStmt;
@@ -119,6 +130,20 @@ export function prismaExport(pack: Pack, existing: string[], now = new Date()): 
   for (const s of pack.statements) {
     if (s.kind === 'set')
       out.notes.push(`${s.location.file}:${s.location.line}: "${s.sql}" is not exported: each migration runs in its own session`);
+    if (s.drop) {
+      const folder = `${stamp(new Date(t))}_${slug(pack.name)}_drop_${slug(s.drop.name)}`;
+      t += 1000;
+      out.migrations.push({
+        folder,
+        object: shown(s.drop.schema, s.drop.name),
+        sql: dropMigrationSql(pack, s.drop),
+        exists: existing.includes(folder),
+      });
+      out.notes.push(
+        `${shown(s.drop.schema, s.drop.name)} is dropped: remove its @@index (or @@unique) from schema.prisma too, or prisma migrate dev creates it again`,
+      );
+      continue;
+    }
     const o = s.object;
     if (!o) continue;
     const schema = o.schema ?? o.table?.schema ?? null;

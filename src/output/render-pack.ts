@@ -6,6 +6,7 @@ import type { RollbackResult } from '../engine/rollback.js';
 import type { StatusResult } from '../engine/status.js';
 import type { VerifyResult } from '../engine/verify.js';
 import type { ObjectState } from '../engine/assess.js';
+import type { DropState } from '../engine/drops.js';
 import { formatLocation } from '../errors.js';
 
 export const table = (head: string[], c: ChalkInstance) =>
@@ -28,10 +29,10 @@ export const formatAge = (s: number): string =>
 export const formatMs = (ms: number | null): string =>
   ms === null ? '' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 
-const stateColor = (c: ChalkInstance, s: ObjectState | null): string => {
+const stateColor = (c: ChalkInstance, s: ObjectState | DropState | null): string => {
   if (!s) return '';
-  if (s === 'applied' || s === 'pre-existing') return c.green(s);
-  if (s === 'pending') return c.cyan(s);
+  if (s === 'applied' || s === 'pre-existing' || s === 'dropped' || s === 'absent') return c.green(s);
+  if (s === 'pending' || s === 'to-drop') return c.cyan(s);
   if (s === 'unverifiable') return c.yellow(s);
   return c.red(s);
 };
@@ -52,9 +53,14 @@ export function renderPlan(r: PlanResult, c: ChalkInstance): string {
   const lint = r.findings.length ? `\n${renderFindings(r.findings, c)}` : '';
   const summary = r.blocked
     ? c.red('apply would stop: resolve the objects marked "stop" and the lint errors first')
-    : `pack ${r.pack}: ${r.steps.filter((s) => ['create', 'rebuild'].includes(s.action)).length} object(s) to build`;
+    : `pack ${r.pack}: ${r.steps.filter((s) => ['create', 'rebuild'].includes(s.action)).length} object(s) to build${dropCount(r)}`;
   return `${t.toString()}${lint}\n${summary}`;
 }
+
+const dropCount = (r: PlanResult): string => {
+  const n = r.steps.filter((s) => s.action === 'drop').length;
+  return n ? `, ${n} index(es) to drop (each definition recorded first: pgopt rollback builds them again)` : '';
+};
 
 export function renderFindings(findings: import('../engine/lint/index.js').LintFinding[], c: ChalkInstance): string {
   if (!findings.length) return c.green('lint: no findings');
@@ -72,7 +78,7 @@ export function renderApply(r: ApplyResult, c: ChalkInstance): string {
     const outcome =
       s.outcome === 'failed'
         ? c.red(s.outcome)
-        : s.outcome === 'created' || s.outcome === 'rebuilt'
+        : s.outcome === 'created' || s.outcome === 'rebuilt' || s.outcome === 'dropped'
           ? c.green(s.outcome)
           : c.dim(s.outcome);
     t.push([
@@ -112,7 +118,9 @@ export function renderRollback(r: RollbackResult, c: ChalkInstance): string {
       o.reason,
     ]);
   const dropped = r.objects.filter((o) => o.outcome === 'dropped').length;
-  return `${t.toString()}\n${r.error ? c.red(`rollback of ${r.pack} failed`) : `pack ${r.pack}: ${dropped} object(s) dropped`}`;
+  const restored = r.objects.filter((o) => o.outcome === 'restored').length;
+  const rebuilt = restored ? `, ${restored} dropped index(es) rebuilt` : '';
+  return `${t.toString()}\n${r.error ? c.red(`rollback of ${r.pack} failed`) : `pack ${r.pack}: ${dropped} object(s) dropped${rebuilt}`}`;
 }
 
 export function renderStatus(r: StatusResult, c: ChalkInstance): string {
@@ -134,6 +142,12 @@ export function renderStatus(r: StatusResult, c: ChalkInstance): string {
     parts.push(`${c.bold(`pack ${p.pack}`)} (${p.objects.length} object(s))\n${t.toString()}`);
   }
   if (!r.packs.length) parts.push('no pack is applied');
+  if (r.dropped.length) {
+    const t = table(['index', 'pack', 'table', 'state', 'dropped at', 'by', 'size'], c);
+    for (const d of r.dropped)
+      t.push([`${d.schema}.${d.name}`, d.pack, d.table, d.state, d.droppedAt ?? '', d.droppedBy, formatBytes(d.sizeBytes)]);
+    parts.push(`${c.bold('dropped by packs')} (pgopt rollback <pack> builds them again)\n${t.toString()}`);
+  }
   if (r.views.length) {
     const t = table(['view', 'pack', 'last refresh', 'age', 'rows', 'took'], c);
     for (const v of r.views)

@@ -18,7 +18,7 @@ import { allowedTarget, COMMENTABLE, displayRef, statementTargets, writtenCandid
 import type { SourceText, Token } from '../sql/source-text.js';
 import type { Node } from '@pgsql/types';
 import { ensureParser, parseFile, type SqlFile, type SqlStatement } from '../sql/parse.js';
-import type { Pack, PackObject, PackStatement, RelationRef, StatementKind } from './types.js';
+import type { Pack, PackDrop, PackObject, PackStatement, RelationRef, StatementKind } from './types.js';
 
 /** Pack files in file-name order. */
 export function packFiles(path: string): string[] {
@@ -272,6 +272,31 @@ function packStatement(raw: SqlStatement, ordinal: number): PackStatement {
   return statement;
 }
 
+/**
+ * A DROP INDEX of an index the pack does not create is a tracked drop: apply records the index's
+ * definition before dropping it, and rollback builds it again. One index per statement and no
+ * CASCADE, so what rollback restores is exactly what was dropped.
+ */
+function trackedDrops(statements: PackStatement[], objects: PackObject[]): PackDrop[] {
+  const candidates = writtenCandidates(objects);
+  const out: PackDrop[] = [];
+  for (const s of statements.filter((x) => x.kind === 'drop-own')) {
+    const node = nodeAs(s.ast, 'DropStmt');
+    const refs = statementTargets(s)?.refs ?? [];
+    if (node?.removeType !== 'OBJECT_INDEX' || refs.every((r) => allowedTarget(r, 'own-object', candidates))) continue;
+    if (refs.length !== 1) throw inputError('a DROP INDEX of an index the pack does not create must name exactly one index', s.location);
+    if (node.behavior === 'DROP_CASCADE')
+      throw inputError(
+        `DROP INDEX … CASCADE would drop what depends on ${displayRef(refs[0])} too, which rollback cannot bring back`,
+        s.location,
+      );
+    s.kind = 'drop-index';
+    s.drop = { schema: refs[0].schema, name: refs[0].name, statement: s };
+    out.push(s.drop);
+  }
+  return out;
+}
+
 /** DROP, REFRESH, ANALYZE and COMMENT may act only on the pack's own objects (and the tables it indexes). */
 function refuseForeignTargets(statements: PackStatement[], objects: PackObject[]): void {
   const candidates = writtenCandidates(objects);
@@ -341,6 +366,7 @@ export async function loadPack(path: string, opts: LoadPackOptions = {}): Promis
     seen.set(key, s);
     objects.push(s.object);
   }
+  const drops = trackedDrops(statements, objects);
   if (!opts.allowUnsafe) refuseForeignTargets(statements, objects);
-  return { name, source: path, files, statements, objects, allowUnsafe: !!opts.allowUnsafe };
+  return { name, source: path, files, statements, objects, drops, allowUnsafe: !!opts.allowUnsafe };
 }

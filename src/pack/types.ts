@@ -5,7 +5,17 @@ export type { RelationRef } from '../sql/tree.js';
 import type { RelationRef } from '../sql/tree.js';
 
 /** What a pack statement does, decided from its parse tree. */
-export const STATEMENT_KINDS = ['create-index', 'create-matview', 'analyze', 'comment', 'set', 'refresh', 'drop-own', 'unsafe'] as const;
+export const STATEMENT_KINDS = [
+  'create-index',
+  'create-matview',
+  'analyze',
+  'comment',
+  'set',
+  'refresh',
+  'drop-own',
+  'drop-index',
+  'unsafe',
+] as const;
 export type StatementKind = (typeof STATEMENT_KINDS)[number];
 
 export interface PackStatement {
@@ -21,6 +31,8 @@ export interface PackStatement {
   references: RelationRef[];
   /** For create-index / create-matview. */
   object?: PackObject;
+  /** For drop-index: an index the pack does not create, dropped and recorded so rollback builds it again. */
+  drop?: PackDrop;
   /** For unsafe statements: why they are refused without --allow-unsafe. */
   refusal?: string;
   /** Refused even with --allow-unsafe (who pgopt acts as, how the server lexes, search_path). */
@@ -52,6 +64,14 @@ export interface PackObject {
   statement: PackStatement;
 }
 
+/** `DROP INDEX [CONCURRENTLY] [IF EXISTS] x` of an index the pack does not create (a hygiene drop pack). */
+export interface PackDrop {
+  /** As written; null: found on the user's search_path. */
+  schema: string | null;
+  name: string;
+  statement: PackStatement;
+}
+
 export interface Pack {
   name: string;
   /** The file or directory the pack was read from. */
@@ -59,6 +79,8 @@ export interface Pack {
   files: string[];
   statements: PackStatement[];
   objects: PackObject[];
+  /** Indexes the pack drops (not its own): run after every build, rebuilt by rollback. */
+  drops: PackDrop[];
   /** Loaded with --allow-unsafe: checks that need the database (volatile functions in views) let it through too. */
   allowUnsafe: boolean;
 }
