@@ -14,6 +14,8 @@ export interface DroppedRow {
   state: 'dropping' | 'dropped';
   /** pg_get_indexdef under pgopt's pinned search_path: every name in it qualified. */
   definition: string;
+  /** An INVALID leftover never served a query: rollback does not build it again. */
+  wasValid: boolean;
   tablespace: string | null;
   comment: string | null;
   sizeBytes: number | null;
@@ -32,6 +34,7 @@ const toRow = (r: any): DroppedRow => ({
   ordinal: r.ordinal,
   state: r.state,
   definition: r.definition,
+  wasValid: r.was_valid,
   tablespace: r.tablespace,
   comment: r.comment,
   sizeBytes: r.size_bytes,
@@ -52,12 +55,25 @@ export async function readDroppedRows(c: Session, pack?: string): Promise<Droppe
 /** Before the drop: the definition on record first. */
 export async function recordDropping(c: Session, r: Omit<DroppedRow, 'state' | 'droppedAt' | 'droppedBy' | 'durationMs'>): Promise<void> {
   await c.query(
-    `INSERT INTO pgopt.dropped (pack, schema_name, index_name, table_name, table_oid, ordinal, state, definition, tablespace, comment, size_bytes, pgopt_version)
-     VALUES ($1, $2, $3, $4, $5, $6, 'dropping', $7, $8, $9, $10, $11)
+    `INSERT INTO pgopt.dropped (pack, schema_name, index_name, table_name, table_oid, ordinal, state, definition, tablespace, comment, size_bytes, pgopt_version, was_valid)
+     VALUES ($1, $2, $3, $4, $5, $6, 'dropping', $7, $8, $9, $10, $11, $12)
      ON CONFLICT (pack, schema_name, index_name) DO UPDATE SET state = 'dropping', table_name = excluded.table_name,
        table_oid = excluded.table_oid, ordinal = excluded.ordinal, definition = excluded.definition, tablespace = excluded.tablespace,
-       comment = excluded.comment, size_bytes = excluded.size_bytes, pgopt_version = excluded.pgopt_version`,
-    [r.pack, r.schema, r.name, r.table, r.tableOid, r.ordinal, r.definition, r.tablespace, r.comment, r.sizeBytes, PGOPT_VERSION],
+       comment = excluded.comment, size_bytes = excluded.size_bytes, pgopt_version = excluded.pgopt_version, was_valid = excluded.was_valid`,
+    [
+      r.pack,
+      r.schema,
+      r.name,
+      r.table,
+      r.tableOid,
+      r.ordinal,
+      r.definition,
+      r.tablespace,
+      r.comment,
+      r.sizeBytes,
+      PGOPT_VERSION,
+      r.wasValid,
+    ],
   );
 }
 

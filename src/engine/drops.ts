@@ -15,7 +15,7 @@ import { protection } from '../hygiene/rules.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
 import type { Pack, PackDrop } from '../pack/types.js';
 import { nodeAs } from '../sql/tree.js';
-import { parseTrusted } from '../sql/parse.js';
+import { parseTrusted, tryParse } from '../sql/parse.js';
 import { buildConcurrently, dropIndexConcurrently } from './build.js';
 import { forgetDropped, readDroppedRows, recordDropped, recordDropping, type DroppedRow } from './drop-registry.js';
 import { lockPolicy, withLockRetry } from './locks.js';
@@ -114,6 +114,7 @@ export async function applyDrop(c: Session, pack: string, a: DropAssessment, o: 
     tableOid: fact.tableOid,
     ordinal: a.drop.statement.ordinal,
     definition: fact.definition,
+    wasValid: fact.valid,
     tablespace: fact.tablespace,
     comment: (comment.rows[0]?.d as string | null) ?? null,
     sizeBytes: fact.sizeBytes,
@@ -140,7 +141,8 @@ export function restoreStatement(
   r: Pick<DroppedRow, 'schema' | 'name' | 'table' | 'definition' | 'tablespace'>,
   concurrently: boolean,
 ): string {
-  const stmt = nodeAs(parseTrusted(r.definition), 'IndexStmt');
+  const trees = tryParse(r.definition);
+  const stmt = trees?.length === 1 ? nodeAs(trees[0], 'IndexStmt') : undefined;
   const rel = stmt?.relation;
   const table = rel ? `${rel.schemaname ? `${rel.schemaname}.` : ''}${rel.relname}` : null;
   if (!stmt || stmt.idxname !== r.name || !rel || (rel.schemaname ?? null) !== r.schema || !sameTable(table, r.table)) {
@@ -165,10 +167,14 @@ function sameTable(parsed: string | null, recorded: string): boolean {
   return parsed === unquoted || parsed.endsWith(`.${unquoted}`);
 }
 
-export type RestoreOutcome = 'restored' | 'already-back';
+export type RestoreOutcome = 'restored' | 'already-back' | 'left-out';
 
 /** Build a dropped index again, check the server renders it as before, then forget the row. */
 export async function restoreDropped(c: Session, r: DroppedRow, o: RunOptions): Promise<RestoreOutcome> {
+  if (!r.wasValid) {
+    await forgetDropped(c, r.pack, r.schema, r.name);
+    return 'left-out';
+  }
   const live = await findIndex(c, r.schema, r.name);
   if (live?.valid && live.definition === r.definition) {
     await forgetDropped(c, r.pack, r.schema, r.name);

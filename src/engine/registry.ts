@@ -89,6 +89,7 @@ CREATE TABLE IF NOT EXISTS pgopt.dropped (
   ordinal int NOT NULL,
   state text NOT NULL CHECK (state IN ('dropping', 'dropped')),
   definition text NOT NULL,
+  was_valid boolean NOT NULL,
   tablespace text,
   comment text,
   size_bytes float8,

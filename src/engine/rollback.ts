@@ -13,10 +13,10 @@ import { failure } from './failure.js';
 import { lockPolicy, runLockOptions, withLockRetry } from './locks.js';
 import { deleteRow, logEvent, readRows, setRowState, type RegistryRow } from './registry.js';
 import { readDroppedRows, type DroppedRow } from './drop-registry.js';
-import { restoreDropped } from './drops.js';
+import { restoreDropped, type RestoreOutcome } from './drops.js';
 import type { RunOptions } from './run-options.js';
 
-export const ROLLBACK_OUTCOMES = ['dropped', 'restored', 'already-back', 'kept', 'already-gone', 'failed', 'not-run'] as const;
+export const ROLLBACK_OUTCOMES = ['dropped', 'restored', 'already-back', 'left-out', 'kept', 'already-gone', 'failed', 'not-run'] as const;
 export type RollbackOutcome = (typeof ROLLBACK_OUTCOMES)[number];
 
 export interface RollbackObjectResult {
@@ -156,6 +156,12 @@ export async function rollbackPack(c: Session, packName: string, o: RollbackOpti
   });
 }
 
+const RESTORED: Record<RestoreOutcome, string> = {
+  restored: 'rebuilt as recorded when the pack dropped it',
+  'already-back': 'already there as recorded',
+  'left-out': 'was an INVALID leftover when dropped: it never served a query, so it is not built again',
+};
+
 async function rollbackDrop(c: Session, r: DroppedRow, o: RollbackOptions, result: RollbackResult): Promise<void> {
   const res: RollbackObjectResult = { object: displayName(r.schema, r.name), kind: 'index', outcome: 'not-run', durationMs: 0, reason: '' };
   result.objects.push(res);
@@ -163,7 +169,7 @@ async function rollbackDrop(c: Session, r: DroppedRow, o: RollbackOptions, resul
   const t0 = performance.now();
   try {
     res.outcome = await restoreDropped(c, r, o);
-    res.reason = res.outcome === 'restored' ? 'rebuilt as recorded when the pack dropped it' : 'already there as recorded';
+    res.reason = RESTORED[res.outcome as RestoreOutcome];
   } catch (err) {
     res.outcome = 'failed';
     result.error = err instanceof PgoptError ? err : failure(err, `rebuilding ${res.object}`, o.signal);

@@ -48,7 +48,8 @@ export function protection(ix: IndexFact, ownedBy: Map<string, string>): string 
   const pack = ownedBy.get(keyOf(ix));
   if (pack) return `owned by pgopt pack "${pack}": pgopt rollback ${pack} removes it`;
   if (r.constraint) return `backs the ${r.constraint.kind} constraint ${r.constraint.name}`;
-  if (r.unique) return 'unique: it refuses duplicate rows';
+  // An INVALID unique index is a failed build's leftover, not a constraint anyone has: it may go.
+  if (r.unique && ix.valid) return 'unique: it refuses duplicate rows';
   if (r.replicaIdentity) return "the table's replica identity: logical replication finds rows by it";
   if (r.clustered) return 'the table is CLUSTERed on it';
   if (r.attached) return "a partition's part of a partitioned index: it goes only with its parent";

@@ -1,0 +1,223 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { runCli } from '../helpers/cli.js';
+import { writePack } from '../helpers/packs.js';
+import { startStandby, STANDBY_BIN, startFromBinaries, type BinaryServer, type Standby } from '../helpers/servers.js';
+
+/**
+ * hygiene on a real server: every kind of finding planted, with controls that must be left alone,
+ * and the drop pack applied and rolled back byte for byte.
+ */
+let db: TestDatabase;
+let dir = '';
+
+const SCHEMA = `
+CREATE SCHEMA app;
+CREATE TABLE app.parent (id int PRIMARY KEY, name text);
+CREATE TABLE app.t (id bigint PRIMARY KEY, a int, b int, c text, d int, e int, email text, parent_id int REFERENCES app.parent (id));
+INSERT INTO app.parent SELECT g, 'p' || g FROM generate_series(1, 500) g;
+INSERT INTO app.t SELECT g, g % 1000, g % 997, md5(g::text), g % 5000, g % 3000, 'u' || g || '@x.org', 1 + g % 500 FROM generate_series(1, 60000) g;
+-- planted: unused, a duplicate pair, a redundant prefix
+CREATE INDEX t_c ON app.t (c);
+CREATE INDEX t_d ON app.t (d);
+CREATE INDEX t_d_copy ON app.t (d);
+CREATE INDEX t_e ON app.t (e) WITH (fillfactor = 70);
+COMMENT ON INDEX app.t_e IS 'the e lookup';
+CREATE INDEX t_e_a ON app.t (e, a);
+-- controls: a unique constraint, a unique index, one only a rare workload query reads
+ALTER TABLE app.t ADD CONSTRAINT t_email_key UNIQUE (email);
+CREATE INDEX t_b ON app.t (b);
+-- controls: replica identity and CLUSTER
+CREATE TABLE app.r (k int NOT NULL, v int);
+INSERT INTO app.r SELECT g, g FROM generate_series(1, 1000) g;
+CREATE UNIQUE INDEX r_k ON app.r (k);
+ALTER TABLE app.r REPLICA IDENTITY USING INDEX r_k;
+CREATE INDEX r_v ON app.r (v);
+CLUSTER app.r USING r_v;
+ANALYZE;
+`;
+
+const WORKLOAD = `-- name: by_d
+-- params: SELECT 42
+SELECT * FROM app.t WHERE d = $1;
+
+-- name: by_e
+-- params: SELECT 7
+SELECT id FROM app.t WHERE e = $1;
+
+-- name: by_e_a
+-- params: SELECT 7, 8
+SELECT id FROM app.t WHERE e = $1 AND a = $2;
+
+-- name: rare_by_b
+-- params: SELECT 5
+SELECT * FROM app.t WHERE b = $1;
+`;
+
+/** Application reads that give the used indexes their scans (not t_b: only the rare query reads it, and it has not run). */
+async function traffic(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query('SET enable_seqscan = off');
+  for (let i = 0; i < 20; i++) {
+    await c.query('SELECT * FROM app.t WHERE d = $1', [i]);
+    await c.query('SELECT id FROM app.t WHERE e = $1 AND a = $2', [i, i]);
+    await c.query('SELECT id FROM app.t WHERE e = $1', [i]);
+  }
+  await c.query('SELECT k FROM app.r WHERE v = 3');
+  if ((await c.query(`SELECT current_setting('server_version_num')::int >= 150000 AS f`)).rows[0].f)
+    await c.query('SELECT pg_stat_force_next_flush()');
+  await c.end();
+}
+
+const indexState = async () =>
+  db.query(
+    `SELECT c.relname AS name, pg_get_indexdef(c.oid) AS def, obj_description(c.oid, 'pg_class') AS comment, c.reloptions::text AS options
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'app' AND c.relkind = 'i' ORDER BY 1`,
+  );
+
+const hygiene = async (...args: string[]) => {
+  const r = await runCli(['hygiene', '--json', '--db', db.url, ...args]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+};
+
+beforeAll(async () => {
+  db = await createTestDatabase('hyg');
+  await db.query(SCHEMA);
+  // An INVALID leftover: a unique concurrent build that failed on duplicates.
+  await db.query('CREATE UNIQUE INDEX CONCURRENTLY t_bad ON app.t (a)').catch(() => {});
+  await traffic(db.url);
+  dir = join(writePack('hyg-dir', 'SELECT 1;\n'), '..');
+  writeFileSync(join(dir, 'w.sql'), WORKLOAD);
+}, 120_000);
+afterAll(async () => {
+  await db?.drop();
+});
+
+describe('pgopt hygiene', () => {
+  it('finds each planted kind, proposes only the waste, and leaves every control alone', async () => {
+    const r = await hygiene('--min-age', '0s', '--workload', join(dir, 'w.sql'));
+    const kinds = (k: string) => r.findings.filter((f: { kind: string }) => f.kind === k).map((f: { subject: string }) => f.subject);
+    expect(kinds('unused')).toContain('app.t_c');
+    expect(kinds('duplicate')).toEqual([expect.stringMatching(/^app\.t_d(_copy)?$/)]);
+    expect(kinds('redundant')).toContain('app.t_e');
+    expect(kinds('invalid')).toEqual(['app.t_bad']);
+    expect(kinds('unindexed-foreign-key')).toEqual(['t_parent_id_fkey']);
+    const drops: string[] = r.drops.map((d: { index: string }) => d.index).sort();
+    expect(drops.filter((d) => !d.startsWith('app.t_d'))).toEqual(['app.t_bad', 'app.t_c', 'app.t_e']);
+    expect(drops.filter((d) => d.startsWith('app.t_d'))).toHaveLength(1);
+    for (const control of ['app.t_pkey', 'app.t_email_key', 'app.r_k', 'app.r_v', 'app.t_b', 'app.t_e_a', 'app.parent_pkey'])
+      expect(drops).not.toContain(control);
+    // The rare query's index: no scan in the counters, kept because the workload's plan reads it.
+    expect(r.kept.map((k: { index: string }) => k.index)).toEqual(['app.t_b']);
+    expect(r.kept[0].neededBy[0].query).toBe('rare_by_b');
+  });
+
+  it('the rare query is what keeps t_b: without the workload it is proposed (the control)', async () => {
+    const r = await hygiene('--min-age', '0s');
+    expect(r.drops.map((d: { index: string }) => d.index)).toContain('app.t_b');
+    expect(r.drops.every((d: { evidence: string }) => d.evidence === 'unproven')).toBe(true);
+  });
+
+  it('refuses to call anything unused on counters younger than --min-age (default 7 days)', async () => {
+    const r = await hygiene();
+    const unused = r.findings.filter((f: { kind: string }) => f.kind === 'unused');
+    expect(unused.length).toBeGreaterThan(0);
+    for (const f of unused) expect(f.keptBecause).toContain('less than --min-age');
+    expect(r.drops.map((d: { index: string }) => d.index)).not.toContain('app.t_c');
+  });
+
+  it('applies the drop pack, and rollback builds every index again exactly (definition, options, comment)', async () => {
+    const before = await indexState();
+    const pack = join(dir, 'drops.sql');
+    await hygiene('--min-age', '0s', '--workload', join(dir, 'w.sql'), '--out', pack, '--force');
+    const plan = await runCli(['plan', pack, '--db', db.url]);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout, plan.stdout).toContain('index(es) to drop');
+    const apply = await runCli(['apply', pack, '--db', db.url]);
+    expect(apply.code, apply.stderr).toBe(0);
+    const gone = (await indexState()).map((x: { name: string }) => x.name);
+    for (const n of ['t_bad', 't_c', 't_e']) expect(gone).not.toContain(n);
+    expect(gone).toContain('t_b');
+    const v = await runCli(['verify', pack, '--db', db.url]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    const recorded = await db.query(`SELECT index_name, state, definition FROM pgopt.dropped ORDER BY 1`);
+    expect(recorded.every((x: { state: string }) => x.state === 'dropped')).toBe(true);
+    // A second apply has nothing left to do.
+    const again = await runCli(['apply', pack, '--db', db.url, '--json']);
+    expect(JSON.parse(again.stdout).changed).toBe(false);
+    const back = await runCli(['rollback', pack.replace(/.*\//, '').replace(/\.sql$/, ''), '--db', db.url]);
+    expect(back.code, back.stderr).toBe(0);
+    // Every index comes back as it was; the INVALID leftover is not rebuilt (it never served a query).
+    const after = await indexState();
+    expect(after).toEqual(before.filter((x: { name: string }) => x.name !== 't_bad'));
+    expect(back.stdout).toMatch(/t_bad[\s\S]*left-out/);
+    // And once more: a verify of the drop pack now says the indexes are back.
+    const v2 = await runCli(['verify', pack, '--db', db.url]);
+    expect(v2.code).toBe(1);
+  });
+
+  it('a drop pack naming a constraint, replica identity or clustered index stops before anything changes; psql would drop two of them', async () => {
+    for (const [name, what] of [
+      ['app.t_pkey', 'primary key'],
+      ['app.t_email_key', 'unique constraint'],
+      ['app.r_v', 'CLUSTER'],
+    ]) {
+      const pack = writePack(`bad-${name.replace('.', '-')}`, `DROP INDEX CONCURRENTLY IF EXISTS ${name};\n`);
+      const r = await runCli(['apply', pack, '--db', db.url]);
+      expect(r.code, name).toBe(1);
+      expect(r.stderr).toContain(what);
+      expect((await indexState()).map((x: { name: string }) => x.name)).toContain(name.replace('app.', ''));
+    }
+    // The unsafe way: the server itself lets a clustered or replica-identity index go.
+    const c = await db.connect();
+    await c.query('BEGIN');
+    await c.query('DROP INDEX app.r_v');
+    await c.query('ROLLBACK');
+  });
+});
+
+if (!STANDBY_BIN) console.warn('no pg_basebackup here (Debian: postgresql-15): the hygiene standby test is skipped');
+
+describe.runIf(STANDBY_BIN)('hygiene with a standby (--replica)', () => {
+  let primary: BinaryServer;
+  let standby: Standby;
+  beforeAll(async () => {
+    primary = await startFromBinaries(STANDBY_BIN!);
+    const c = new pg.Client({ connectionString: primary.url });
+    await c.connect();
+    await c.query(`CREATE TABLE rep (id int PRIMARY KEY, k int); INSERT INTO rep SELECT g, g % 500 FROM generate_series(1, 20000) g;
+                   CREATE INDEX rep_k ON rep (k); ANALYZE rep`);
+    await c.end();
+    standby = await startStandby(STANDBY_BIN!, primary);
+    const s = new pg.Client({ connectionString: standby.url });
+    await s.connect();
+    for (let i = 0; i < 200; i++) {
+      if ((await s.query(`SELECT to_regclass('rep_k') IS NOT NULL AS ok`)).rows[0].ok) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    await s.query('SET enable_seqscan = off');
+    for (let i = 0; i < 10; i++) await s.query('SELECT id FROM rep WHERE k = $1', [i]);
+    if ((await s.query(`SELECT current_setting('server_version_num')::int >= 150000 AS f`)).rows[0].f)
+      await s.query('SELECT pg_stat_force_next_flush()');
+    await s.end();
+  }, 120_000);
+  afterAll(async () => {
+    standby?.stop();
+    await primary?.stop();
+  });
+
+  it('an index read only on the standby is not unused; asked of the primary alone it would be (the control)', async () => {
+    const run = async (...extra: string[]) => {
+      const r = await runCli(['hygiene', '--json', '--min-age', '0s', '--db', primary.url, ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).drops.map((d: { index: string }) => d.index);
+    };
+    expect(await run()).toContain('public.rep_k');
+    expect(await run('--replica', standby.url)).not.toContain('public.rep_k');
+  });
+});
