@@ -137,6 +137,7 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
       [] as string[],
     )
     .option('--min-age <duration>', 'call an index unused only on counters at least this old', '7d')
+    .option('--install-hypopg', 'CREATE EXTENSION IF NOT EXISTS hypopg (1.4+) to hide each drop from the planner (changes the database)')
     .option('--statement-timeout <duration>', 'statement_timeout for planning each workload query', '30s')
     .option('--force', 'overwrite --out')
     .action((flags) => run(async (ctx) => (await commands.hygiene()).hygiene(flags, ctx)));

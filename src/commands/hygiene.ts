@@ -15,6 +15,7 @@ export interface HygieneFlags {
   minAge: string;
   statementTimeout: string;
   force?: boolean;
+  installHypopg?: boolean;
 }
 
 /** One session per standby, all open while fn runs. */
@@ -34,6 +35,7 @@ export async function hygiene(f: HygieneFlags, ctx: CommandContext): Promise<num
     minAgeSeconds: parseDuration('--min-age', f.minAge) / 1000,
     timeoutMs: parseDuration('--statement-timeout', f.statementTimeout),
     workload,
+    installHypopg: !!f.installHypopg,
   };
   if (f.out && existsSync(f.out) && !f.force) throw new PgoptError('input', `${f.out} exists: pass --force to overwrite it`);
   await ctx.reporter.startSpinner('reading the indexes and their counters');

@@ -3,7 +3,7 @@
  * lets go. Reads only: the catalog, the statistics counters (the primary's and each standby's)
  * and, with a workload, the planner's estimates with the drops hidden in this session.
  */
-import type { Session } from '../db/session.js';
+import { asUser, type Session } from '../db/session.js';
 import type { Workload } from '../bench/workload.js';
 import { plannedQueries } from '../advise/hypopg.js';
 import { readRows } from '../engine/registry.js';
@@ -27,7 +27,12 @@ export interface HygieneOptions {
   replicas: Session[];
   workload?: Workload;
   timeoutMs: number;
+  /** CREATE EXTENSION hypopg where it is not created (the user's consent, as for advise). */
+  installHypopg?: boolean;
 }
+
+/** How the drops could be hidden from the planner: HypoPG 1.4's hypopg_hide_index, or why not. */
+export type HidingUse = 'used' | 'installed' | 'absent' | 'not-installed' | 'too-old';
 
 /** What a drop rests on: the planner with the index hidden, the plans as they stand, or nothing yet. */
 export type DropEvidence = 'predicted' | 'unproven';
@@ -64,6 +69,7 @@ export interface HygieneResult {
   kept: KeptIndex[];
   /** How the drops were judged against the workload. */
   prediction: 'hidden' | 'plans' | 'none';
+  hypopg: HidingUse | null;
   workloadQueries: number;
 }
 
@@ -116,22 +122,30 @@ export async function inspectIndexes(c: Session, o: HygieneOptions): Promise<Hyg
   const findings = [...judged.findings, ...(await bloatFindings(c, all)), ...(await foreignKeyFindings(c))];
   const who = await c.query(`SELECT pg_catalog.current_database() AS d, pg_catalog.current_setting('server_version') AS v`);
   const base = { database: who.rows[0].d as string, server: who.rows[0].v as string, coverage, findings };
-  if (!o.workload)
-    return {
-      ...base,
-      drops: judged.drops.map((ix) => proposal(ix, findings, 'unproven', [])),
-      kept: [],
-      prediction: 'none',
-      workloadQueries: 0,
-    };
+  if (!o.workload) {
+    const drops = judged.drops.map((ix) => proposal(ix, findings, 'unproven', []));
+    return { ...base, drops, kept: [], prediction: 'none', hypopg: null, workloadQueries: 0 };
+  }
   const queries = [...(await plannedQueries(c, o.workload, o.timeoutMs)).values()];
+  const hypopg = await useHiding(c, !!o.installHypopg);
   const prediction = await predictDrops(c, await hidingSchema(c), judged.drops, queries, o.timeoutMs);
-  return {
-    ...base,
-    ...splitByPrediction(judged.drops, findings, prediction),
-    prediction: prediction.hidden ? 'hidden' : 'plans',
-    workloadQueries: queries.length,
-  };
+  const split = splitByPrediction(judged.drops, findings, prediction);
+  return { ...base, ...split, prediction: prediction.hidden ? 'hidden' : 'plans', hypopg, workloadQueries: queries.length };
+}
+
+async function useHiding(c: Session, install: boolean): Promise<HidingUse> {
+  if (await hidingSchema(c)) return 'used';
+  const res = await c.query(
+    `SELECT (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'hypopg') AS created,
+            EXISTS (SELECT 1 FROM pg_catalog.pg_available_extension_versions WHERE name = 'hypopg' AND string_to_array(version, '.')::int[] >= '{1,4}') AS offered`,
+  );
+  const { created, offered } = res.rows[0] as { created: string | null; offered: boolean };
+  if (created) return 'too-old';
+  if (!install) return 'absent';
+  if (!offered) return 'not-installed';
+  // In the user's schema, as a DBA's CREATE EXTENSION would put it (never pgopt's pinned pg_catalog).
+  await asUser(c, () => c.query('CREATE EXTENSION IF NOT EXISTS hypopg'));
+  return 'installed';
 }
 
 function proposal(ix: IndexFact, findings: Finding[], evidence: DropEvidence, switched: PlanChange[]): DropProposal {

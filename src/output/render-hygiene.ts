@@ -11,6 +11,14 @@ const BASIS: Record<HygieneResult['prediction'], string> = {
   none: 'no workload given (--workload): the drops are unproven',
 };
 
+const HIDING: Record<NonNullable<HygieneResult['hypopg']>, string | null> = {
+  used: null,
+  installed: null,
+  absent: 'HypoPG 1.4 would predict each drop (hypopg_hide_index): pass --install-hypopg where it is available',
+  'not-installed': 'HypoPG 1.4 is not available on this server: a drop a plan reads is kept',
+  'too-old': 'HypoPG is created here, but older than 1.4 (no hypopg_hide_index): ALTER EXTENSION hypopg UPDATE, where 1.4 is installed',
+};
+
 /** Findings, what is proposed for a drop, and what the workload's plans took back. */
 export function renderHygiene(r: HygieneResult, c: ChalkInstance): string {
   const head = `${r.database} (PostgreSQL ${r.server}): scan counters cover at least ${span(r.coverage.seconds)} on ${r.coverage.servers} server(s)`;
@@ -31,9 +39,10 @@ export function renderHygiene(r: HygieneResult, c: ChalkInstance): string {
   );
   const saved = r.drops.reduce((s, d) => s + d.sizeBytes, 0);
   const tail = `${r.drops.length} index(es) to drop, ${size(saved)}; ${r.prediction === 'none' ? BASIS.none : `${BASIS[r.prediction]}, ${r.workloadQueries} queries`}`;
+  const hiding = HIDING[r.hypopg ?? 'used'];
   const replicas =
     r.coverage.servers === 1 && r.findings.some((f) => f.kind === 'unused')
       ? c.yellow('scans counted on the primary only: a standby counts its own (--replica <url>)')
       : null;
-  return [head, t.toString(), ...kept, tail, replicas].filter((x) => x !== null).join('\n');
+  return [head, t.toString(), ...kept, tail, hiding ? c.yellow(hiding) : null, replicas].filter((x) => x !== null).join('\n');
 }

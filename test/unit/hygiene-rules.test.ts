@@ -222,6 +222,7 @@ describe('drop packs', () => {
       findings: [],
       kept: [],
       prediction: 'none',
+      hypopg: null,
       workloadQueries: 0,
       drops: [
         {
