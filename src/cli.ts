@@ -138,6 +138,9 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     )
     .option('--min-age <duration>', 'call an index unused only on counters at least this old', '7d')
     .option('--install-hypopg', 'CREATE EXTENSION IF NOT EXISTS hypopg (1.4+) to hide each drop from the planner (changes the database)')
+    .option('--measure', 'bench the workload with the drops really gone, in a transaction rolled back (locks their tables: staging)')
+    .option('--runs <n>', 'measured runs per query for --measure, each side', '15')
+    .option('--lock-timeout <duration>', "--measure's wait for each table's ACCESS EXCLUSIVE lock", '3s')
     .option('--statement-timeout <duration>', 'statement_timeout for planning each workload query', '30s')
     .option('--force', 'overwrite --out')
     .action((flags) => run(async (ctx) => (await commands.hygiene()).hygiene(flags, ctx)));

@@ -343,7 +343,8 @@ export async function runBench(c: Session, workload: Workload, opts: BenchOption
   for (const [i, q] of runnable.entries()) {
     result.queries.push(await benchQuery(c, q, o, `query ${i + 1}/${runnable.length} ${q.name}`));
     // Each query starts from a fresh session, whatever the last one left that ROLLBACK does not undo.
-    await resetSession(c);
+    // Inside a transaction pgopt holds (hygiene --measure), the savepoints undid each step already.
+    if (c.transactionDepth === 0) await resetSession(c);
   }
   result.sequencesAdvanced = sequencesMoved(sequences, await sequencePositions(c));
   result.calibrationMs = summarize(result.queries.flatMap((q) => q.calibration ?? [])).median;

@@ -6,7 +6,8 @@ import { PgoptError } from '../errors.js';
 import { inspectIndexes } from '../hygiene/hygiene.js';
 import { dropPackText } from '../hygiene/pack-text.js';
 import { renderHygiene } from '../output/render-hygiene.js';
-import { parseDuration, type CommandContext } from './options.js';
+import { parseCount, parseDuration, type CommandContext } from './options.js';
+import { DEFAULT_BENCH_OPTIONS } from '../bench/runner.js';
 
 export interface HygieneFlags {
   workload?: string;
@@ -16,7 +17,15 @@ export interface HygieneFlags {
   statementTimeout: string;
   force?: boolean;
   installHypopg?: boolean;
+  measure?: boolean;
+  runs: string;
+  lockTimeout: string;
 }
+
+/** --measure drops the indexes for real inside its transaction: said before it starts. */
+const MEASURE_SAFETY =
+  '--measure drops each proposed index inside a transaction it rolls back: that holds an ACCESS EXCLUSIVE lock on each table ' +
+  'for the whole measurement, so reads and writes of those tables wait. Run it on a staging copy, or where nothing else runs.';
 
 /** One session per standby, all open while fn runs. */
 async function withReplicas<T>(
@@ -36,7 +45,21 @@ export async function hygiene(f: HygieneFlags, ctx: CommandContext): Promise<num
     timeoutMs: parseDuration('--statement-timeout', f.statementTimeout),
     workload,
     installHypopg: !!f.installHypopg,
+    measure: f.measure
+      ? {
+          bench: {
+            ...DEFAULT_BENCH_OPTIONS,
+            runs: parseCount('--runs', f.runs, 5),
+            warmup: 2,
+            budgetMs: 5000,
+            statementTimeoutMs: parseDuration('--statement-timeout', f.statementTimeout),
+          },
+          lockTimeoutMs: parseDuration('--lock-timeout', f.lockTimeout),
+        }
+      : undefined,
   };
+  if (o.measure && !workload) throw new PgoptError('input', '--measure needs a workload to measure (--workload)');
+  if (o.measure) ctx.reporter.warn(MEASURE_SAFETY);
   if (f.out && existsSync(f.out) && !f.force) throw new PgoptError('input', `${f.out} exists: pass --force to overwrite it`);
   await ctx.reporter.startSpinner('reading the indexes and their counters');
   const result = await withReplicas(ctx, f.replica, (replicas) =>

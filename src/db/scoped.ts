@@ -70,13 +70,34 @@ export async function withRolledBackTransaction<T>(
   fn: () => Promise<T>,
   opts: { readOnly?: boolean; timeoutMs?: number } = {},
 ): Promise<T> {
+  // Inside a transaction pgopt holds open (hygiene --measure: the indexes dropped in it), a
+  // savepoint undoes the step and keeps the transaction; it cannot be made read-only.
+  const nested = client.transactionDepth > 0;
+  const savepoint = `pgopt_step_${client.transactionDepth}`;
   // READ WRITE spelled out: it is rolled back anyway, and a role whose sessions start read-only
   // (default_transaction_read_only) must still get its dry runs and probes. A standby refuses
   // READ WRITE outright: there the probe itself fails, with the server's reason.
-  await client.query(opts.readOnly ? 'BEGIN READ ONLY' : isStandby(client) ? 'BEGIN' : 'BEGIN READ WRITE');
+  await client.query(
+    nested ? `SAVEPOINT ${savepoint}` : opts.readOnly ? 'BEGIN READ ONLY' : isStandby(client) ? 'BEGIN' : 'BEGIN READ WRITE',
+  );
   client.transactionDepth++;
   try {
     if (opts.timeoutMs !== undefined) await client.query(`SET LOCAL statement_timeout = ${Math.max(0, Math.round(opts.timeoutMs))}`);
+    return await fn();
+  } finally {
+    client.transactionDepth--;
+    await client.query(nested ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK').catch(() => {});
+  }
+}
+
+/**
+ * BEGIN … ROLLBACK around fn, with fn's own rolled-back steps as savepoints inside it: what fn
+ * changes (hygiene --measure drops indexes here) is undone at the end, whatever happens.
+ */
+export async function withHeldTransaction<T>(client: Session, fn: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN READ WRITE');
+  client.transactionDepth++;
+  try {
     return await fn();
   } finally {
     client.transactionDepth--;

@@ -20,6 +20,8 @@ import {
 import { bloatFinding, expectedPages, judgeIndexes, keyOf, type Coverage, type Finding, type HygieneRules } from './rules.js';
 import { hidingSchema, predictDrops, type PlanChange, type Prediction } from './evidence.js';
 import { quoteIdent } from '../db/ident.js';
+import { measureDrops, type MeasuredChange, type Measurement } from './measure.js';
+import type { BenchOptions } from '../bench/runner.js';
 
 export interface HygieneOptions {
   minAgeSeconds: number;
@@ -29,13 +31,15 @@ export interface HygieneOptions {
   timeoutMs: number;
   /** CREATE EXTENSION hypopg where it is not created (the user's consent, as for advise). */
   installHypopg?: boolean;
+  /** Bench the workload with the drops really gone, in a transaction rolled back (--measure). */
+  measure?: { bench: BenchOptions; lockTimeoutMs: number };
 }
 
 /** How the drops could be hidden from the planner: HypoPG 1.4's hypopg_hide_index, or why not. */
 export type HidingUse = 'used' | 'installed' | 'absent' | 'not-installed' | 'too-old';
 
 /** What a drop rests on: the planner with the index hidden, the plans as they stand, or nothing yet. */
-export type DropEvidence = 'predicted' | 'unproven';
+export type DropEvidence = 'measured' | 'predicted' | 'unproven';
 
 export interface DropProposal {
   index: string;
@@ -56,6 +60,8 @@ export interface KeptIndex {
   reasons: Finding[];
   /** The workload queries whose plans need it. */
   neededBy: PlanChange[];
+  /** The queries bench called slower without it (--measure). */
+  slowerWithout: MeasuredChange[];
   hidden: boolean;
 }
 
@@ -71,6 +77,8 @@ export interface HygieneResult {
   prediction: 'hidden' | 'plans' | 'none';
   hypopg: HidingUse | null;
   workloadQueries: number;
+  /** --measure: slower queries whose plan read no drop (reported, never blamed on one). */
+  measured: { unattributed: MeasuredChange[] } | null;
 }
 
 async function coverageOf(c: Session, replicas: Session[]): Promise<Coverage & { since: string }> {
@@ -124,13 +132,16 @@ export async function inspectIndexes(c: Session, o: HygieneOptions): Promise<Hyg
   const base = { database: who.rows[0].d as string, server: who.rows[0].v as string, coverage, findings };
   if (!o.workload) {
     const drops = judged.drops.map((ix) => proposal(ix, findings, 'unproven', []));
-    return { ...base, drops, kept: [], prediction: 'none', hypopg: null, workloadQueries: 0 };
+    return { ...base, drops, kept: [], prediction: 'none', hypopg: null, workloadQueries: 0, measured: null };
   }
   const queries = [...(await plannedQueries(c, o.workload, o.timeoutMs)).values()];
   const hypopg = await useHiding(c, !!o.installHypopg);
   const prediction = await predictDrops(c, await hidingSchema(c), judged.drops, queries, o.timeoutMs);
-  const split = splitByPrediction(judged.drops, findings, prediction);
-  return { ...base, ...split, prediction: prediction.hidden ? 'hidden' : 'plans', hypopg, workloadQueries: queries.length };
+  const left = judged.drops.filter((ix) => !prediction.vetoed.has(ix.oid));
+  const m = o.measure && left.length ? await measureDrops(c, o.workload, left, o.measure.bench, o.measure.lockTimeoutMs) : null;
+  const split = splitByEvidence(judged.drops, findings, prediction, m);
+  const measured = m ? { unattributed: m.unattributed } : null;
+  return { ...base, ...split, prediction: prediction.hidden ? 'hidden' : 'plans', hypopg, workloadQueries: queries.length, measured };
 }
 
 async function useHiding(c: Session, install: boolean): Promise<HidingUse> {
@@ -164,15 +175,22 @@ function proposal(ix: IndexFact, findings: Finding[], evidence: DropEvidence, sw
   };
 }
 
-function splitByPrediction(drops: IndexFact[], findings: Finding[], p: Prediction): Pick<HygieneResult, 'drops' | 'kept'> {
-  const kept = drops
-    .filter((ix) => p.vetoed.has(ix.oid))
-    .map((ix) => ({
-      index: keyOf(ix),
-      reasons: findings.filter((f) => f.subject === keyOf(ix)),
-      neededBy: p.vetoed.get(ix.oid)!,
-      hidden: p.hidden,
-    }));
-  const left = drops.filter((ix) => !p.vetoed.has(ix.oid)).map((ix) => proposal(ix, findings, 'predicted', p.switched.get(ix.oid) ?? []));
+/** The drops every piece of evidence lets go, and those a plan or a measurement keeps. */
+function splitByEvidence(
+  drops: IndexFact[],
+  findings: Finding[],
+  p: Prediction,
+  m: Measurement | null,
+): Pick<HygieneResult, 'drops' | 'kept'> {
+  const needed = (ix: IndexFact) => p.vetoed.has(ix.oid) || !!m?.needed.has(ix.oid);
+  const kept = drops.filter(needed).map((ix) => ({
+    index: keyOf(ix),
+    reasons: findings.filter((f) => f.subject === keyOf(ix)),
+    neededBy: p.vetoed.get(ix.oid) ?? [],
+    slowerWithout: m?.needed.get(ix.oid) ?? [],
+    hidden: p.hidden,
+  }));
+  const evidence: DropEvidence = m ? 'measured' : 'predicted';
+  const left = drops.filter((ix) => !needed(ix)).map((ix) => proposal(ix, findings, evidence, p.switched.get(ix.oid) ?? []));
   return { drops: left, kept };
 }

@@ -10,6 +10,7 @@ import type { DropProposal, HygieneResult } from './hygiene.js';
 const mb = (bytes: number): string => (bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} kB`);
 
 const EVIDENCE: Record<DropProposal['evidence'], string> = {
+  measured: 'measured: the workload benched with the drops really gone (in a rolled-back transaction), no query slower',
   predicted: 'predicted: every workload query was planned with it hidden',
   unproven: 'unproven: no workload was given (--workload), nothing says which queries need it',
 };

@@ -33,16 +33,31 @@ export function renderHygiene(r: HygieneResult, c: ChalkInstance): string {
         : c.dim(f.keptBecause ?? (r.kept.some((k) => k.index === f.subject) ? 'kept: a workload query needs it' : 'kept'));
     t.push([f.kind, f.subject, size(f.sizeBytes), f.evidence, action]);
   }
-  const kept = r.kept.map(
-    (k) =>
-      `  ${k.index} kept: ${k.neededBy.map((n) => `${n.query} (planned cost ${n.costBefore.toFixed(1)}${n.costAfter === null ? ', reads it' : ` → ${n.costAfter.toFixed(1)} without it`})`).join(', ')}`,
+  const kept = r.kept.map((k) => {
+    const planned = k.neededBy.map(
+      (n) =>
+        `${n.query} (planned cost ${n.costBefore.toFixed(1)}${n.costAfter === null ? ', reads it' : ` → ${n.costAfter.toFixed(1)} without it`})`,
+    );
+    const measured = k.slowerWithout.map((m) => `${m.query} (${m.beforeMs.toFixed(3)} → ${m.afterMs.toFixed(3)} ms without it, slower)`);
+    return `  ${k.index} kept: ${[...planned, ...measured].join(', ')}`;
+  });
+  const unattributed = (r.measured?.unattributed ?? []).map((m) =>
+    c.yellow(
+      `  ${m.query} measured slower (${m.beforeMs.toFixed(3)} → ${m.afterMs.toFixed(3)} ms) though its plan read none of the drops: re-run before trusting the pack`,
+    ),
   );
   const saved = r.drops.reduce((s, d) => s + d.sizeBytes, 0);
-  const tail = `${r.drops.length} index(es) to drop, ${size(saved)}; ${r.prediction === 'none' ? BASIS.none : `${BASIS[r.prediction]}, ${r.workloadQueries} queries`}`;
+  const basis =
+    r.prediction === 'none'
+      ? BASIS.none
+      : `${BASIS[r.prediction]}, ${r.workloadQueries} queries${r.measured ? '; then measured with the drops gone (--measure)' : ''}`;
+  const tail = `${r.drops.length} index(es) to drop, ${size(saved)}; ${basis}`;
   const hiding = HIDING[r.hypopg ?? 'used'];
   const replicas =
     r.coverage.servers === 1 && r.findings.some((f) => f.kind === 'unused')
       ? c.yellow('scans counted on the primary only: a standby counts its own (--replica <url>)')
       : null;
-  return [head, t.toString(), ...kept, tail, hiding ? c.yellow(hiding) : null, replicas].filter((x) => x !== null).join('\n');
+  return [head, t.toString(), ...kept, ...unattributed, tail, hiding ? c.yellow(hiding) : null, replicas]
+    .filter((x) => x !== null)
+    .join('\n');
 }

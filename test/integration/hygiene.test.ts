@@ -161,6 +161,19 @@ describe('pgopt hygiene', () => {
     expect(v2.code).toBe(1);
   });
 
+  it('--measure benches the workload with the drops really gone, then rolls the drops back: every index is still there', async () => {
+    const before = await indexState();
+    const r = await hygiene('--min-age', '0s', '--workload', join(dir, 'w.sql'), '--measure', '--runs', '6');
+    expect(r.drops.length).toBeGreaterThan(0);
+    for (const d of r.drops) expect(d.evidence).toBe('measured');
+    expect(r.kept.map((k: { index: string }) => k.index)).toContain('app.t_b');
+    expect(r.measured.unattributed).toEqual([]);
+    expect(await indexState()).toEqual(before);
+    expect(await db.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'`)).toEqual([
+      { n: 0 },
+    ]);
+  });
+
   it('with HypoPG 1.4 each drop is hidden from the planner: a query that needs it keeps it, one served as well by a twin lets it go', async () => {
     const r = await hygiene('--min-age', '0s', '--workload', join(dir, 'w.sql'), '--install-hypopg');
     if (r.hypopg === 'not-installed') {

@@ -8,6 +8,9 @@ import type { HygieneResult } from '../../src/hygiene/hygiene.js';
 import { loadPack } from '../../src/pack/load-pack.js';
 import { ensureParser, parseFile } from '../../src/sql/parse.js';
 import { writePack } from '../helpers/packs.js';
+import { slowerNeeds } from '../../src/hygiene/measure.js';
+import type { BenchResult } from '../../src/bench/runner.js';
+import type { Comparison } from '../../src/bench/compare.js';
 
 const col = (attnum: number, text: string, more: Partial<IndexKey> = {}): IndexKey => ({
   text,
@@ -224,6 +227,7 @@ describe('drop packs', () => {
       prediction: 'none',
       hypopg: null,
       workloadQueries: 0,
+      measured: null,
       drops: [
         {
           index: `public.${name}`,
@@ -252,5 +256,20 @@ describe('drop packs', () => {
     };
     const parsed = parseFile('drop.sql', dropPackText(r));
     expect(parsed.statements.map((s) => s.type)).toEqual(['DropStmt']);
+  });
+});
+
+describe('hygiene --measure: a slower query keeps the drops its plan read', () => {
+  it('blames only the drops the slower query read, and reports a slower query that read none', () => {
+    const q = (name: string, indexes: string[]) => ({ name, plan: { indexes, partitionedIndexes: [] } });
+    const before = { queries: [q('q1', ['x']), q('q2', ['y']), q('q3', [])] } as unknown as BenchResult;
+    const cmp = (name: string, verdict: string) => ({ name, verdict, before: { median: 1 }, after: { median: 5 } });
+    const comparison = { queries: [cmp('q1', 'slower'), cmp('q2', 'unchanged'), cmp('q3', 'slower')] } as unknown as Comparison;
+    const r = slowerNeeds(before, comparison, [
+      { oid: 1, name: 'x' },
+      { oid: 2, name: 'y' },
+    ]);
+    expect([...r.needed.keys()]).toEqual([1]);
+    expect(r.unattributed.map((u) => u.query)).toEqual(['q3']);
   });
 });
