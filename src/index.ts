@@ -27,6 +27,7 @@ import { DEFAULT_RUN_OPTIONS } from './engine/run-options.js';
 import { readStatus as statusCore, type StatusResult } from './engine/status.js';
 import { verifyPack as verifyCore, type VerifyResult } from './engine/verify.js';
 import type { Pack } from './pack/types.js';
+import { inspectIndexes as hygieneCore, type HygieneOptions, type HygieneResult } from './hygiene/hygiene.js';
 
 export { loadPack, type LoadPackOptions } from './pack/load-pack.js';
 export { loadWorkload, type Workload } from './bench/workload.js';
@@ -40,6 +41,8 @@ export type { Pack, PackObject, PackStatement } from './pack/types.js';
 export type { ApplyOptions, ApplyResult, RollbackOptions, RollbackResult, PlanResult, VerifyResult, StatusResult, LintResult };
 export type { BenchOptions, BenchResult, AdviseOptions, AdviceResult };
 export { DEFAULT_RUN_OPTIONS, DEFAULT_BENCH_OPTIONS };
+export type { HygieneOptions, HygieneResult };
+export { dropPackText } from './hygiene/pack-text.js';
 
 /** apply's defaults (README "apply"): concurrent builds, ANALYZE after, changed objects left alone. */
 export const DEFAULT_APPLY_OPTIONS: ApplyOptions = { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false };
@@ -64,3 +67,16 @@ export const bench = (c: pg.Client | Session, workload: Workload, o: BenchOption
 export const compare = (before: BenchResult, after: BenchResult): Comparison => compareRuns(before, after);
 export const adviseWorkload = (c: pg.Client | Session, workload: Workload, o: AdviseOptions): Promise<AdviceResult> =>
   onBorrowedClient(c, (s) => adviseCore(s, workload, o));
+
+/** hygiene: the indexes that cost without paying, and the drops the evidence allows (write them with dropPackText). */
+export const inspectIndexes = (
+  c: pg.Client | Session,
+  o: Omit<HygieneOptions, 'replicas'> & { replicas?: (pg.Client | Session)[] },
+): Promise<HygieneResult> => {
+  const replicas = o.replicas ?? [];
+  const withReplicas = (i: number, open: Session[]): Promise<HygieneResult> =>
+    i === replicas.length
+      ? onBorrowedClient(c, (s) => hygieneCore(s, { ...o, replicas: open }))
+      : onBorrowedClient(replicas[i], (r) => withReplicas(i + 1, [...open, r]));
+  return withReplicas(0, []);
+};

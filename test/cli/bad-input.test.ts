@@ -25,10 +25,17 @@ const BAD_PACKS: [string, string, string | RegExp, number | null][] = [
   ['UPDATE', `${GOOD}UPDATE app.projects SET name = 'x';\n`, 'refused: UPDATE', 2],
   ['DELETE', `${GOOD}DELETE FROM app.projects;\n`, 'refused: DELETE', 2],
   ['ALTER TABLE', `${GOOD}ALTER TABLE app.projects ADD COLUMN x int;\n`, 'refused: ALTER TABLE', 2],
+  // A drop of another index is a tracked drop (hygiene's drop packs); with CASCADE it could not be undone.
   [
-    'drop of a foreign index',
-    `${GOOD}DROP INDEX app."Execution_pkey";\n`,
-    'refused: DROP app."Execution_pkey", which is not an object this pack creates',
+    'drop of a foreign index with CASCADE',
+    `${GOOD}DROP INDEX app."Execution_pkey" CASCADE;\n`,
+    'DROP INDEX … CASCADE would drop what depends on app."Execution_pkey" too',
+    2,
+  ],
+  [
+    'drop of a foreign materialized view',
+    `${GOOD}DROP MATERIALIZED VIEW app.mv_other;\n`,
+    'refused: DROP app.mv_other, which is not an object this pack creates',
     2,
   ],
   ['VACUUM FULL', `${GOOD}VACUUM FULL app.projects;\n`, 'refused: VACUUM FULL', 2],

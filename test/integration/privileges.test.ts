@@ -90,7 +90,8 @@ describe('least privilege', () => {
     await db.query(
       `ALTER SCHEMA pgopt OWNER TO postgres; ALTER TABLE pgopt.objects OWNER TO postgres; ALTER TABLE pgopt.events OWNER TO postgres;
        ALTER TABLE pgopt.meta OWNER TO postgres; ALTER TABLE pgopt.snapshots OWNER TO postgres;
-       ALTER TABLE pgopt.snapshot_statements OWNER TO postgres; ALTER TABLE pgopt.snapshot_indexes OWNER TO postgres`,
+       ALTER TABLE pgopt.snapshot_statements OWNER TO postgres; ALTER TABLE pgopt.snapshot_indexes OWNER TO postgres;
+       ALTER TABLE pgopt.dropped OWNER TO postgres`,
     );
     const denied = await runCli(['status', '--db', urlAs(READER)]);
     expect(denied.code).toBe(3);
