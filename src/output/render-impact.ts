@@ -25,9 +25,11 @@ export function renderImpact(r: ImpactResult, c: ChalkInstance): string {
   const lines = [t.toString()];
   for (const o of r.objects)
     lines.push(
-      o.unused
-        ? c.yellow(`${o.object}: no statement used it since the apply (0 scans)`)
-        : `${o.object}: ${o.scans ?? '?'} scan(s) since the apply`,
+      o.dropped
+        ? `${o.object}: dropped by the pack (a statement above called slower may have needed it: pgopt rollback builds it again)`
+        : o.unused
+          ? c.yellow(`${o.object}: no statement used it since the apply (0 scans)`)
+          : `${o.object}: ${o.scans ?? '?'} scan(s) since the apply`,
     );
   for (const w of [...r.problems, ...r.warnings]) lines.push(c.yellow(`warning: ${w}`));
   if (r.leftOut) lines.push(c.dim(leftOutText(r.leftOut)));

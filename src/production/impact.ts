@@ -2,6 +2,7 @@ import type { Verdict } from '../bench/compare.js';
 import type { Session } from '../db/session.js';
 import { PgoptError } from '../errors.js';
 import { readRows, registryExists, registryVersion } from '../engine/registry.js';
+import { readDroppedRows } from '../engine/drop-registry.js';
 import { currentCounters, indexScansAt, listSnapshots, statementsAt, type Snapshot, type StatementAt } from './snapshots.js';
 import { decideImpact, windowOf, type Window } from './windows.js';
 import { beyondAnyPack, statementName } from './capture-rules.js';
@@ -40,7 +41,8 @@ export interface ImpactResult {
   statements: StatementImpact[];
   /** Statements that ran in the after window but no pack can change (utility, catalogs only): not judged. */
   leftOut: number;
-  objects: { object: string; scans: number | null; unused: boolean }[];
+  /** The pack's indexes with their scans since the apply; `dropped`: an index the pack removed (a drop pack). */
+  objects: { object: string; scans: number | null; unused: boolean; dropped?: boolean }[];
   savedMsPerHour: number;
 }
 
@@ -180,11 +182,18 @@ export async function measureImpact(c: Session, o: { pack?: string; at?: string 
 /** Scans of each index of the pack since its apply: one no statement used is flagged. */
 async function objectUse(c: Session, pack: string, snapshot: number, nowScans: Map<string, number>) {
   const then = await indexScansAt(c, snapshot);
-  return (await readRows(c, pack))
+  const built = (await readRows(c, pack))
     .filter((r) => r.kind === 'index')
     .map((r) => {
       const k = `${r.schema}.${r.name}`;
       const scans = nowScans.has(k) ? nowScans.get(k)! - (then.get(k) ?? 0) : null;
       return { object: k, scans, unused: scans === 0 };
     });
+  const dropped = (await readDroppedRows(c, pack)).map((r) => ({
+    object: `${r.schema}.${r.name}`,
+    scans: null,
+    unused: false,
+    dropped: true,
+  }));
+  return [...built, ...dropped];
 }

@@ -31,7 +31,7 @@ function objectsHtml(r: ImpactResult): string {
   const rows = r.objects
     .map(
       (o) =>
-        `<tr class="${o.unused ? 'unused' : ''}" data-object="${esc(o.object)}"><td>${esc(o.object)}</td><td>${o.scans ?? '?'}</td><td>${o.unused ? '⚠ no statement used it since the apply' : ''}</td></tr>`,
+        `<tr class="${o.unused ? 'unused' : ''}" data-object="${esc(o.object)}"><td>${esc(o.object)}</td><td>${o.dropped ? '' : (o.scans ?? '?')}</td><td>${o.dropped ? 'dropped by the pack (pgopt rollback builds it again)' : o.unused ? '⚠ no statement used it since the apply' : ''}</td></tr>`,
     )
     .join('\n');
   return `<h2>The pack's objects</h2><table><thead><tr><th>object</th><th>scans since the apply</th><th></th></tr></thead><tbody>${rows}</tbody></table>`;

@@ -87,6 +87,7 @@ const hygiene = async (...args: string[]) => {
 
 beforeAll(async () => {
   db = await createTestDatabase('hyg');
+  await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
   await db.query(SCHEMA);
   // An INVALID leftover: a unique concurrent build that failed on duplicates.
   await db.query('CREATE UNIQUE INDEX CONCURRENTLY t_bad ON app.t (a)').catch(() => {});
@@ -166,6 +167,11 @@ describe('pgopt hygiene', () => {
     expect(v.code, v.stdout + v.stderr).toBe(0);
     const recorded = await db.query(`SELECT index_name, state, definition FROM pgopt.dropped ORDER BY 1`);
     expect(recorded.every((x: { state: string }) => x.state === 'dropped')).toBe(true);
+    // impact on the drop pack names what it dropped (apply took its snapshots: pg_stat_statements is created here).
+    const impact = await runCli(['impact', 'drops', '--format', 'json', '--db', db.url]);
+    expect(impact.code, impact.stderr).toBe(0);
+    const objects = JSON.parse(impact.stdout).objects;
+    expect(objects.filter((o: { dropped?: boolean }) => o.dropped).map((o: { object: string }) => o.object)).toContain('app.t_c');
     // A second apply has nothing left to do.
     const again = await runCli(['apply', pack, '--db', db.url, '--json']);
     expect(JSON.parse(again.stdout).changed).toBe(false);
@@ -191,6 +197,27 @@ describe('pgopt hygiene', () => {
     expect(await db.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'`)).toEqual([
       { n: 0 },
     ]);
+  });
+
+  it('bloat: an index left mostly empty by a mass delete is found (estimated, and measured where pgstattuple is), a fresh one is not', async () => {
+    await db.query(`CREATE TABLE app.b (id int, v int); INSERT INTO app.b SELECT g, g FROM generate_series(1, 600000) g;
+                    CREATE INDEX b_v ON app.b (v); CREATE INDEX b_fresh ON app.b (id)`);
+    await db.query('DELETE FROM app.b WHERE id % 10 <> 0');
+    await db.query('VACUUM ANALYZE app.b');
+    // b_fresh is built again on what is left: the control, the same rows, no empty space.
+    await db.query('DROP INDEX app.b_fresh; CREATE INDEX b_fresh ON app.b (id)');
+    const bloated = async () => (await hygiene('--min-age', '0s')).findings.filter((f: { kind: string }) => f.kind === 'bloated');
+    const est = await bloated();
+    expect(est.map((f: { subject: string }) => f.subject)).toEqual(['app.b_v']);
+    expect(est[0].evidence).toContain('an estimate');
+    expect(est[0].fix).toBe('REINDEX INDEX CONCURRENTLY "app"."b_v"');
+    const stattuple = (await db.query(`SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'pgstattuple'`))[0].n > 0;
+    if (!stattuple) return console.warn('no pgstattuple here: only the estimate was checked');
+    await db.query('CREATE EXTENSION pgstattuple');
+    const measured = await bloated();
+    expect(measured.map((f: { subject: string }) => f.subject)).toEqual(['app.b_v']);
+    expect(measured[0].evidence).toContain('measured by pgstattuple');
+    await db.query('DROP EXTENSION pgstattuple; DROP TABLE app.b');
   });
 
   it('a drop pack naming a constraint, replica identity or clustered index stops before anything changes; psql would drop two of them', async () => {

@@ -32,7 +32,7 @@ CREATE TABLE shop.events (id bigint PRIMARY KEY, customer_id int NOT NULL, kind 
 INSERT INTO shop.customers SELECT g, 'c' || g || '@shop.example', (ARRAY['de','fr','us','jp','br','cn','in','gb'])[1 + g % 8] || CASE WHEN g % 500 = 0 THEN '-x' ELSE '' END,
   now() - (g % 1000) * interval '1 day', CASE WHEN g % 50 = 0 THEN 'blocked' ELSE 'active' END FROM generate_series(1, ${n(100000)}) g;
 INSERT INTO shop.products SELECT g, 'SKU-' || g, g % 200, (g % 997) + 0.99, 'product ' || g FROM generate_series(1, ${n(20000)}) g;
-INSERT INTO shop.orders SELECT g, 1 + (g * 7919) % ${n(100000)}, CASE WHEN g % 100 = 0 THEN 'pending' WHEN g % 7 = 0 THEN 'shipped' ELSE 'delivered' END,
+INSERT INTO shop.orders SELECT g, 1 + ((g::bigint * 7919) % ${n(2000)})::int, CASE WHEN g % 100 = 0 THEN 'pending' WHEN g % 7 = 0 THEN 'shipped' ELSE 'delivered' END,
   now() - (g % 100000) * interval '5 minutes', (g % 5000) / 7.0 FROM generate_series(1, ${n(500000)}) g;
 INSERT INTO shop.order_items SELECT o, 1 + (o * 31 + k * 7) % ${n(20000)}, 1 + k, 9.99 FROM generate_series(1, ${n(500000)}) o, generate_series(0, 1) k;
 INSERT INTO shop.events SELECT g, 1 + g % ${n(100000)}, (ARRAY['view','cart','search','login'])[1 + g % 4], now() - g * interval '1 second', NULL FROM generate_series(1, ${n(500000)}) g;
@@ -53,12 +53,14 @@ CREATE INDEX items_order ON shop.order_items (order_id);
 CREATE INDEX products_category ON shop.products (category_id);
 ANALYZE;
 `;
-const REAL = ['orders_customer_created', 'orders_pending', 'items_product', 'events_customer_at', 'products_category_price', 'customers_country'];
-const WASTE = ['events_kind', 'customers_created', 'orders_total', 'orders_customer_created_copy', 'orders_customer', 'items_order', 'products_category', 'orders_customer_uq'];
+// A duplicate pair: one of the two is waste, either one.
+const PAIR = ['orders_customer_created', 'orders_customer_created_copy'];
+const REAL = ['orders_pending', 'items_product', 'events_customer_at', 'products_category_price', 'customers_country'];
+const WASTE = ['events_kind', 'customers_created', 'orders_total', 'orders_customer', 'items_order', 'products_category', 'orders_customer_uq'];
 const CONTROLS = ['customers_pkey', 'customers_email_key', 'products_pkey', 'products_sku_key', 'orders_pkey', 'order_items_pkey', 'events_pkey'];
 
 const WORKLOAD = `-- name: recent_orders
--- params: SELECT 1 + (random() * ${n(99999)})::int
+-- params: SELECT 1 + (random() * ${n(1999)})::int
 SELECT id, status, total FROM shop.orders WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 20;
 
 -- name: pending_queue
@@ -104,6 +106,8 @@ const defs = async (c) =>
   (await c.query(`SELECT c.relname, pg_get_indexdef(c.oid) AS def FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                    WHERE n.nspname = 'shop' AND c.relkind = 'i' ORDER BY 1`)).rows;
 
+let id = 10_000_000;
+
 /** A writer on its own connection while `fn` runs: every statement's latency, and those that failed. */
 async function underWrites(url, fn) {
   const w = new pg.Client({ connectionString: url });
@@ -111,16 +115,16 @@ async function underWrites(url, fn) {
   let stop = false;
   const lat = [];
   let failed = 0;
-  let id = 10_000_000;
   const loop = (async () => {
     while (!stop) {
       const t0 = performance.now();
       try {
         id++;
-        await w.query(`INSERT INTO shop.orders VALUES ($1, 1 + $1 % 1000, 'pending', now(), 1)`, [id]);
-        await w.query(`UPDATE shop.orders SET total = total + 1 WHERE id = $1`, [id - 1]);
-        await w.query(`INSERT INTO shop.events VALUES ($1, 1 + $1 % 1000, 'view', now(), NULL)`, [id]);
-      } catch {
+        await w.query(`INSERT INTO shop.orders VALUES ($1::bigint, (1 + $1::bigint % 1000)::int, 'pending', now(), 1)`, [id]);
+        await w.query(`UPDATE shop.orders SET total = total + 1 WHERE id = $1::bigint`, [id - 1]);
+        await w.query(`INSERT INTO shop.events VALUES ($1::bigint, (1 + $1::bigint % 1000)::int, 'view', now(), NULL)`, [id]);
+      } catch (err) {
+        if (!failed) log(`writer: ${err.message}`);
         failed++;
       }
       lat.push(performance.now() - t0);
@@ -167,6 +171,7 @@ try {
   out.wasteRemoved = WASTE.filter((w) => dropped.includes(w));
   out.wasteLeft = WASTE.filter((w) => !dropped.includes(w));
   out.realDropped = REAL.filter((x) => dropped.includes(x));
+  out.duplicatePairDropped = PAIR.filter((x) => dropped.includes(x)).length; // 1 is right: one goes, one stays
   out.controlsDropped = CONTROLS.filter((x) => dropped.includes(x));
   log(`drops: ${dropped.join(', ')}`);
 
@@ -175,6 +180,8 @@ try {
   const packFile = join(dir, 'shop-drops.sql');
   writeFileSync(packFile, dropPackText(r));
   const defsBefore = await defs(c);
+  log('writes alone (the stall without any DDL)…');
+  out.writesAlone = await underWrites(url, () => new Promise((r) => setTimeout(r, 2000)));
   log('apply under writes…');
   out.applyUnderWrites = await underWrites(url, async () => {
     const a = await applyPack(c, await loadPack(packFile), { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false });
@@ -182,7 +189,7 @@ try {
   });
   log('bench after…');
   const after = await bench(c, workload, BENCH);
-  out.verdicts = compare(before, after).queries.map((q) => ({ name: q.name, before: q.before?.median, after: q.after?.median, verdict: q.verdict }));
+  out.verdicts = compare(before, after).queries.map((q) => ({ name: q.name, before: q.before?.median, after: q.after?.median, verdict: q.verdict, reason: q.reason }));
   log('rollback under writes…');
   out.rollbackUnderWrites = await underWrites(url, async () => {
     const b = await rollbackPack(c, 'shop-drops', DEFAULT_RUN_OPTIONS);
@@ -191,6 +198,34 @@ try {
   const defsAfter = await defs(c);
   const valid = (rows) => rows.filter((x) => x.relname !== 'orders_customer_uq');
   out.rollbackIdentical = JSON.stringify(valid(defsAfter)) === JSON.stringify(valid(defsBefore));
+
+  // The unsafe way beside it: a reader holds the table for 3 s (a report, a pg_dump), and the drop
+  // queues behind it. A plain DROP INDEX's ACCESS EXCLUSIVE request then blocks every writer behind it.
+  const withLongReader = async (fn) => {
+    const rd = new pg.Client({ connectionString: url });
+    await rd.connect();
+    await rd.query('BEGIN');
+    await rd.query('SELECT count(*) FROM shop.orders');
+    const hold = rd.query('SELECT pg_sleep(3)').then(() => rd.query('COMMIT'));
+    try {
+      return await underWrites(url, fn);
+    } finally {
+      await hold;
+      await rd.end();
+    }
+  };
+  log('a drop behind a 3 s reader: plain DROP INDEX, then the drop pack…');
+  out.behindReader = {
+    plainDropIndex: await withLongReader(() => c.query('DROP INDEX shop.orders_total')),
+  };
+  await c.query('CREATE INDEX orders_total ON shop.orders (total)');
+  const one = join(dir, 'one-drop.sql');
+  writeFileSync(one, 'DROP INDEX CONCURRENTLY IF EXISTS shop.orders_total;\n');
+  out.behindReader.dropPack = await withLongReader(async () => {
+    const a = await applyPack(c, await loadPack(one), { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false });
+    if (a.error) throw a.error;
+  });
+  await rollbackPack(c, 'one-drop', DEFAULT_RUN_OPTIONS);
 
   log('the predicted rule on both errors, index by index…');
   out.rule = await onBorrowedClient(c, async (s) => {
@@ -211,7 +246,7 @@ try {
     return rows;
   });
   await c.end();
-  writeFileSync('test/perf/hygiene-last.json', JSON.stringify(out, null, 2) + '\n');
+  writeFileSync(`test/perf/hygiene-last-pg${parseInt(version, 10)}.json`, JSON.stringify(out, null, 2) + '\n');
   log(JSON.stringify(out, null, 2));
 } finally {
   await server.stop();
