@@ -6,7 +6,7 @@
  */
 import { deparseSync } from 'pgsql-deparser';
 import type { IndexStmt } from '@pgsql/types';
-import { findIndex, type IndexInfo } from '../db/catalog.js';
+import { findIndex, tableOwnerships, type IndexInfo } from '../db/catalog.js';
 import { indexFactsOf } from '../db/index-facts.js';
 import { displayName, qualify, quoteLiteral } from '../db/ident.js';
 import { asUser, type Session } from '../db/session.js';
@@ -42,7 +42,7 @@ export interface DropDecision {
 
 /** The one place that decides what a drop pack does with an index. */
 export function decideDrop(f: DropFacts): DropDecision {
-  if (f.live && f.protectedBy) return { state: 'refused', action: 'stop', reason: `never dropped: ${f.protectedBy}` };
+  if (f.live && f.protectedBy) return { state: 'refused', action: 'stop', reason: `not dropped: ${f.protectedBy}` };
   if (f.live && f.row?.state === 'dropped')
     return {
       state: 'to-drop',
@@ -70,12 +70,20 @@ async function schemaOf(c: Session, d: PackDrop, rows: DroppedRow[]): Promise<st
   if (d.schema) return d.schema;
   const found = await asUser(c, () =>
     c.query(
-      `SELECT n.nspname AS s FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
-        WHERE k.oid = pg_catalog.to_regclass(pg_catalog.quote_ident($1)) UNION ALL SELECT pg_catalog.current_schema()`,
+      `SELECT n.nspname AS found, pg_catalog.current_schema() AS current
+         FROM (SELECT pg_catalog.to_regclass(pg_catalog.quote_ident($1)) AS oid) r
+         LEFT JOIN pg_catalog.pg_class k ON k.oid = r.oid LEFT JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace`,
       [d.name],
     ),
   );
-  return rows.find((r) => r.name === d.name && !found.rows.length)?.schema ?? (found.rows[0]?.s as string);
+  const { found: live, current } = found.rows[0] as { found: string | null; current: string };
+  return live ?? rows.find((r) => r.name === d.name)?.schema ?? current;
+}
+
+/** Why this role may not drop it, if so: only its owner (or a member of the owner's role, or a superuser) can. */
+async function notOwner(c: Session, table: string): Promise<string | null> {
+  const own = (await tableOwnerships(c, [table])).get(table);
+  return own && !own.mine ? `its table belongs to ${own.owner}: only that role (or a superuser) can drop it` : null;
 }
 
 export async function assessDrops(c: Session, pack: Pack): Promise<DropAssessment[]> {
@@ -89,7 +97,11 @@ export async function assessDrops(c: Session, pack: Pack): Promise<DropAssessmen
     const row = rows.find((r) => r.schema === schema && r.name === d.name) ?? null;
     const fact = live ? (await indexFactsOf(c, [live.oid]))[0] : null;
     // Not among the user's indexes (a system schema, pgopt's own registry): never a drop pack's business.
-    const protectedBy = fact ? protection(fact, owners) : live ? "not one of the database's user indexes" : null;
+    const protectedBy = fact
+      ? (protection(fact, owners) ?? (await notOwner(c, fact.table)))
+      : live
+        ? "not one of the database's user indexes"
+        : null;
     const decision = decideDrop({ live, row, protectedBy });
     const table = fact?.table ?? row?.table ?? null;
     out.push({ ...decision, drop: d, schema, name: d.name, qualifiedName: displayName(schema, d.name), table, live, row });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createTestDatabase, dropRoles, urlAs, type TestDatabase } from '../helpers/db.js';
 import { runCli } from '../helpers/cli.js';
 import { writePack } from '../helpers/packs.js';
 import { startStandby, STANDBY_BIN, startFromBinaries, type BinaryServer, type Standby } from '../helpers/servers.js';
@@ -218,6 +218,31 @@ describe('pgopt hygiene', () => {
     expect(measured.map((f: { subject: string }) => f.subject)).toEqual(['app.b_v']);
     expect(measured[0].evidence).toContain('measured by pgstattuple');
     await db.query('DROP EXTENSION pgstattuple; DROP TABLE app.b');
+  });
+
+  it('a role that does not own the table is refused before anything changes; its own DROP INDEX fails only when it gets there', async () => {
+    const role = `hyg_other_${db.name.slice(-6)}`;
+    // No registry: the role could not read this one (pgopt creates it for its own role only), which stops it first.
+    await db.query('DROP SCHEMA IF EXISTS pgopt CASCADE');
+    await db.query(
+      `CREATE ROLE ${role} LOGIN PASSWORD 'Role-Pa55'; GRANT USAGE, CREATE ON SCHEMA app TO ${role}; GRANT CREATE ON DATABASE ${db.name} TO ${role}`,
+    );
+    try {
+      const pack = writePack('not-mine', 'DROP INDEX CONCURRENTLY IF EXISTS app.t_d;\nDROP INDEX CONCURRENTLY IF EXISTS app.t_d_copy;\n');
+      const before = await indexState();
+      const r = await runCli(['apply', pack, '--db', urlAs(db.url, role, 'Role-Pa55')]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain('belongs to');
+      expect(await indexState()).toEqual(before);
+      // The unsafe way: the server refuses each drop only as it comes to it.
+      const direct = new pg.Client({ connectionString: urlAs(db.url, role, 'Role-Pa55') });
+      await direct.connect();
+      await expect(direct.query('DROP INDEX app.t_d')).rejects.toThrow(/must be owner/);
+      await direct.end();
+    } finally {
+      await db.query(`REVOKE ALL ON SCHEMA app FROM ${role}; REVOKE ALL ON DATABASE ${db.name} FROM ${role}`);
+      await dropRoles(db.url, [role]);
+    }
   });
 
   it('a drop pack naming a constraint, replica identity or clustered index stops before anything changes; psql would drop two of them', async () => {
