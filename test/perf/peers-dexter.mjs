@@ -159,6 +159,8 @@ const SUITES = {
   index_advisor: { schema: INDEX_ADVISOR_SCHEMA, cases: INDEX_ADVISOR_CASES },
 };
 const SUITE = process.env.SUITE ?? 'dexter';
+/** `"public"."users" (a, b)` and `users (a, b)` alike: the table's name unqualified, no quotes. */
+const normalized = (def) => def.replace(/"/g, '').replace(/^public\./, '').replace(/\s+/g, ' ').trim();
 const { schema: SCHEMA, cases: CASES } = SUITES[SUITE];
 
 const workloadText = CASES.flatMap(([name, sql, , probe, params]) => [
@@ -205,13 +207,19 @@ try {
     const worse = [name, probe && `probe_${name}`].filter(Boolean).some((n) => verdict(n) === 'slower');
     const better = [name, probe && `probe_${name}`].filter(Boolean).some((n) => verdict(n) === 'faster');
     const helps = expected && verdict(name) !== null && compare(before, peer).queries.find((q) => q.name === name)?.verdict === 'faster';
-    const outcome = refused ? 'left out (refused by the server as written)' : worse ? (kept.length ? 'worse' : 'no index where the peer helps') : better ? 'better' : 'same';
+    // The peer's own index for this case, exactly: as good by definition. Measured against the peer's
+    // whole pack it can still lose, to another case's index the planner prefers for this query.
+    const identical = !!expected && kept.length === 1 && normalized(kept[0]) === normalized(expected);
+    const measuredOutcome = refused ? 'left out (refused by the server as written)' : worse ? (kept.length ? 'worse' : 'no index where the peer helps') : better ? 'better' : 'same';
+    const outcome = identical && measuredOutcome === 'worse' ? 'same' : measuredOutcome;
     return {
       name,
       sql,
       expected,
       kept,
       outcome: !expected && !kept.length ? 'same' : outcome,
+      identicalToPeer: identical,
+      ...(identical && measuredOutcome !== outcome ? { againstPeerPack: measuredOutcome } : {}),
       // No index of its own: served (or not) by those the other cases brought into the pack.
       ownIndex: kept.length > 0,
       peerHelps: !!helps,
@@ -222,6 +230,8 @@ try {
       refused,
     };
   });
+  // Every trial's end, with advise's reason: why an index the peer has was not kept.
+  out.trials = advice.trials.map((t) => ({ index: t.sql.replace(/^.* ON /, ''), outcome: t.outcome, reason: t.reason ?? '' }));
   await c.end();
   const tally = {};
   for (const x of out.cases) tally[x.outcome] = (tally[x.outcome] ?? 0) + 1;
