@@ -48,7 +48,9 @@ export async function screenWithHypopg(
 ): Promise<void> {
   const baseline = new Map<string, number>();
   for (const q of queries.values()) baseline.set(q.name, (await estimate(c, q, timeoutMs)).cost);
-  for (const t of trials.filter((x) => x.outcome === 'not-tried' && x.candidate.method === 'btree')) {
+  // A candidate for a query not planned here (another role's) is not screened: its trial decides.
+  const screenable = (t: Trial) => t.candidate.queries.every((n) => queries.has(n));
+  for (const t of trials.filter((x) => x.outcome === 'not-tried' && x.candidate.method === 'btree' && screenable(x))) {
     // The definition names the user's operators and types as the query does (ltree's =, citext's): their search_path.
     const h = await asUser(c, () =>
       c.query(`SELECT indexname FROM ${quoteIdent(schema)}.hypopg_create_index($1)`, [hypotheticalSql(t.candidate)]),
@@ -71,10 +73,12 @@ export async function screenWithHypopg(
 export const predictedGain = (t: Trial): number =>
   (t.predicted ?? []).filter((p) => p.used).reduce((s, p) => s + Math.max(0, 1 - p.costAfter / Math.max(p.costBefore, 1e-9)), 0);
 
-/** Each workload query with its first parameter set: what the planner is asked about. */
+/** Each workload query of this role with its first parameter set: what the planner is asked about. */
 export async function plannedQueries(c: Session, workload: Workload, timeoutMs: number): Promise<Map<string, PlannedQuery>> {
   const out = new Map<string, PlannedQuery>();
-  for (const q of workload.queries) {
+  // Planning evaluates code (a constant-folded function, an inlined SQL function) and the params query
+  // reads with these rights: another role's statement (-- run-as) is not planned here at all.
+  for (const q of workload.queries.filter((x) => !x.runAs)) {
     const params = q.params ? ((await readParams(c, q.params, timeoutMs)).rows[0] as unknown[]) : [];
     const form = q.forms[0];
     out.set(q.name, { name: q.name, sql: form.sql, params: params ?? [], planOnly: q.planOnly, paramCount: form.paramCount });

@@ -4,6 +4,9 @@
  * and, with a workload, the planner's estimates with the drops hidden in this session.
  */
 import { asUser, type Session } from '../db/session.js';
+import { findRelations } from '../db/catalog.js';
+import { parseTrusted } from '../sql/parse.js';
+import { relationsRead } from '../sql/tree.js';
 import type { Workload } from '../bench/workload.js';
 import { plannedQueries } from '../advise/hypopg.js';
 import { readRows } from '../engine/registry.js';
@@ -62,6 +65,8 @@ export interface KeptIndex {
   neededBy: PlanChange[];
   /** The queries bench called slower without it (--measure). */
   slowerWithout: MeasuredChange[];
+  /** Other roles' statements (-- run-as) that read its table: never planned with this role's rights, so it stays. */
+  otherRoles: string[];
   hidden: boolean;
 }
 
@@ -135,11 +140,13 @@ export async function inspectIndexes(c: Session, o: HygieneOptions): Promise<Hyg
     return { ...base, drops, kept: [], prediction: 'none', hypopg: null, workloadQueries: 0, measured: null };
   }
   const queries = [...(await plannedQueries(c, o.workload, o.timeoutMs)).values()];
+  const otherRoles = await readByOtherRoles(c, o.workload, judged.drops);
+  const judgeable = judged.drops.filter((ix) => !otherRoles.has(ix.oid));
   const hypopg = await useHiding(c, !!o.installHypopg);
-  const prediction = await predictDrops(c, await hidingSchema(c), judged.drops, queries, o.timeoutMs);
-  const left = judged.drops.filter((ix) => !prediction.vetoed.has(ix.oid));
+  const prediction = await predictDrops(c, await hidingSchema(c), judgeable, queries, o.timeoutMs);
+  const left = judgeable.filter((ix) => !prediction.vetoed.has(ix.oid));
   const m = o.measure && left.length ? await measureDrops(c, o.workload, left, o.measure.bench, o.measure.lockTimeoutMs) : null;
-  const split = splitByEvidence(judged.drops, findings, prediction, m);
+  const split = splitByEvidence(judged.drops, findings, { prediction, measurement: m, otherRoles });
   const measured = m ? { unattributed: m.unattributed } : null;
   return { ...base, ...split, prediction: prediction.hidden ? 'hidden' : 'plans', hypopg, workloadQueries: queries.length, measured };
 }
@@ -175,22 +182,41 @@ function proposal(ix: IndexFact, findings: Finding[], evidence: DropEvidence, sw
   };
 }
 
-/** The drops every piece of evidence lets go, and those a plan or a measurement keeps. */
-function splitByEvidence(
-  drops: IndexFact[],
-  findings: Finding[],
-  p: Prediction,
-  m: Measurement | null,
-): Pick<HygieneResult, 'drops' | 'kept'> {
-  const needed = (ix: IndexFact) => p.vetoed.has(ix.oid) || !!m?.needed.has(ix.oid);
+interface Evidence {
+  prediction: Prediction;
+  measurement: Measurement | null;
+  otherRoles: Map<number, string[]>;
+}
+
+/** The drops every piece of evidence lets go, and those a plan, a measurement or another role's statement keeps. */
+function splitByEvidence(drops: IndexFact[], findings: Finding[], e: Evidence): Pick<HygieneResult, 'drops' | 'kept'> {
+  const { prediction: p, measurement: m } = e;
+  const needed = (ix: IndexFact) => p.vetoed.has(ix.oid) || !!m?.needed.has(ix.oid) || e.otherRoles.has(ix.oid);
   const kept = drops.filter(needed).map((ix) => ({
     index: keyOf(ix),
     reasons: findings.filter((f) => f.subject === keyOf(ix)),
     neededBy: p.vetoed.get(ix.oid) ?? [],
     slowerWithout: m?.needed.get(ix.oid) ?? [],
+    otherRoles: e.otherRoles.get(ix.oid) ?? [],
     hidden: p.hidden,
   }));
   const evidence: DropEvidence = m ? 'measured' : 'predicted';
   const left = drops.filter((ix) => !needed(ix)).map((ix) => proposal(ix, findings, evidence, p.switched.get(ix.oid) ?? []));
   return { drops: left, kept };
+}
+
+/**
+ * Drop (oid) → the other roles' statements (-- run-as) that may read its table. They are not planned
+ * with this role's rights (plannedQueries), so nothing here can say they do not need it. A statement
+ * that reads a view, or a name that does not resolve, may read any table: it keeps every drop.
+ */
+async function readByOtherRoles(c: Session, workload: Workload, drops: IndexFact[]): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  for (const q of workload.queries.filter((x) => x.runAs)) {
+    const rels = await findRelations(c, relationsRead(parseTrusted(q.forms[0].sql)));
+    const opaque = rels.some((r) => !r || !['r', 'p'].includes(r.relkind));
+    const tables = new Set(rels.flatMap((r) => (r ? [r.oid, r.treeRoot] : [])));
+    for (const ix of drops.filter((d) => opaque || tables.has(d.tableOid))) out.set(ix.oid, [...(out.get(ix.oid) ?? []), q.name]);
+  }
+  return out;
 }

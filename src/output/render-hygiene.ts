@@ -39,7 +39,10 @@ export function renderHygiene(r: HygieneResult, c: ChalkInstance): string {
         `${n.query} (planned cost ${n.costBefore.toFixed(1)}${n.costAfter === null ? ', reads it' : ` → ${n.costAfter.toFixed(1)} without it`})`,
     );
     const measured = k.slowerWithout.map((m) => `${m.query} (${m.beforeMs.toFixed(3)} → ${m.afterMs.toFixed(3)} ms without it, slower)`);
-    return `  ${k.index} kept: ${[...planned, ...measured].join(', ')}`;
+    const others = k.otherRoles.map(
+      (q) => `${q} (another role's statement reads its table; pgopt plans it only with that role's rights, so not at all)`,
+    );
+    return `  ${k.index} kept: ${[...planned, ...measured, ...others].join(', ')}`;
   });
   const unattributed = (r.measured?.unattributed ?? []).map((m) =>
     c.yellow(

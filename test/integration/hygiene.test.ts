@@ -132,6 +132,30 @@ describe('pgopt hygiene', () => {
     expect(r.drops.map((d: { index: string }) => d.index)).not.toContain('app.t_c');
   });
 
+  it("another role's statement (-- run-as) is never planned with pgopt's rights: the drops on its table stay", async () => {
+    const role = `hyg_app_${db.name.slice(-6)}`;
+    // Constant-folded at plan time: planning the statement as anyone but its role would run it.
+    await db.query(`CREATE ROLE ${role};
+      CREATE FUNCTION app.only_mine(int) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN IF current_user <> '${role}' THEN RAISE EXCEPTION 'ran as %', current_user; END IF; RETURN 'x'; END $$;
+      ALTER FUNCTION app.only_mine(int) OWNER TO ${role}`);
+    try {
+      writeFileSync(
+        join(dir, 'other.sql'),
+        `${WORKLOAD}\n-- name: theirs\n-- run-as: ${role}\nSELECT id FROM app.t WHERE c = app.only_mine(1);\n`,
+      );
+      const r = await hygiene('--min-age', '0s', '--workload', join(dir, 'other.sql'));
+      const kept = r.kept.find((k: { index: string }) => k.index === 'app.t_c');
+      expect(kept.otherRoles).toEqual(['theirs']);
+      expect(r.drops.map((d: { index: string }) => d.index)).not.toContain('app.t_c');
+      // The unsafe way: the same statement planned with this role's rights runs the other role's function.
+      await expect(db.query('EXPLAIN SELECT id FROM app.t WHERE c = app.only_mine(1)')).rejects.toThrow(/ran as/);
+    } finally {
+      await db.query(`DROP FUNCTION app.only_mine(int)`);
+      await dropRoles(db.url, [role]);
+    }
+  });
+
   it('with HypoPG 1.4 each drop is hidden from the planner: a query that needs it keeps it, one served as well by a twin lets it go', async () => {
     const r = await hygiene('--min-age', '0s', '--workload', join(dir, 'w.sql'), '--install-hypopg');
     if (r.hypopg === 'not-installed') {
