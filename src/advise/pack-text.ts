@@ -6,7 +6,9 @@ import { savedMs, weighedSaving, type Trial } from './select.js';
 import { GENERIC_COST_RATIO } from './generic-plan.js';
 
 const ms = (v: number) => (v < 1 ? `${v.toFixed(3)} ms` : `${v.toFixed(1)} ms`);
-const bytes = (n: number | null) => (n === null ? '?' : n < 1 << 20 ? `${Math.round(n / 1024)} kB` : `${(n / (1 << 20)).toFixed(1)} MB`);
+/** A size as a pack's comments give it (advise's packs and hygiene's drop packs). */
+export const bytes = (n: number | null) =>
+  n === null ? '?' : n < 1 << 20 ? `${Math.round(n / 1024)} kB` : `${(n / (1 << 20)).toFixed(1)} MB`;
 
 /** What production pays per hour for a write made slower (or saves, made faster): ms per hour, signed. */
 const perHour = (x: WriteCost) => (x.afterMs - x.beforeMs) * (x.callsPerHour ?? 0);

@@ -279,15 +279,7 @@ async function execute(run: ApplyRun, conn: Session, s: PackStatement, touched: 
         : first;
   } finally {
     res.durationMs = Math.round(performance.now() - t0);
-    const event: EventInput = {
-      runId: run.runId,
-      pack: run.pack.name,
-      action: 'apply',
-      object: res.object,
-      outcome: res.outcome,
-      durationMs: res.durationMs,
-      detail: res.reason ? { reason: res.reason } : undefined,
-    };
+    const event = statementEvent(run, res);
     if (res.outcome === 'skipped') run.skippedEvents.push(event);
     else if (res.outcome !== 'not-run' && !run.logged.has(s.ordinal)) await logEvent(conn, event);
   }
@@ -399,14 +391,7 @@ async function executeDrop(run: ApplyRun, c: Session, d: DropAssessment): Promis
   if (d.action === 'skip') {
     res.outcome = 'skipped';
     res.reason = d.reason;
-    run.skippedEvents.push({
-      runId: run.runId,
-      pack: run.pack.name,
-      action: 'apply',
-      object: res.object,
-      outcome: 'skipped',
-      detail: { reason: d.reason },
-    });
+    run.skippedEvents.push(statementEvent(run, res));
     return;
   }
   try {
@@ -420,7 +405,12 @@ async function executeDrop(run: ApplyRun, c: Session, d: DropAssessment): Promis
     res.reason = e.message;
     run.result.error = e;
   }
-  await logEvent(c, {
+  await logEvent(c, statementEvent(run, res));
+}
+
+/** A statement's apply event, as the registry's log keeps it. */
+function statementEvent(run: ApplyRun, res: StatementResult): EventInput {
+  return {
     runId: run.runId,
     pack: run.pack.name,
     action: 'apply',
@@ -428,7 +418,7 @@ async function executeDrop(run: ApplyRun, c: Session, d: DropAssessment): Promis
     outcome: res.outcome,
     durationMs: res.durationMs,
     detail: res.reason ? { reason: res.reason } : undefined,
-  });
+  };
 }
 
 /** What an object's registry row says, before the build fills in what the catalog shows. */

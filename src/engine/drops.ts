@@ -137,7 +137,10 @@ export async function applyDrop(c: Session, pack: string, a: DropAssessment, o: 
     ? () => dropIndexConcurrently(c, a.schema, a.name, o)
     : () =>
         withLockRetry(c, what, [fact.tableOid], lockPolicy(o, what), () => c.query(`DROP INDEX IF EXISTS ${qualify(a.schema, a.name)}`));
-  await drop().catch((err) => {
+  await drop().catch(async (err) => {
+    // Still there and valid: nothing was dropped, and the registry says so again. An INVALID
+    // remnant (a concurrent drop stopped half-way) keeps its record: rollback rebuilds from it.
+    if ((await findIndex(c, a.schema, a.name).catch(() => null))?.valid) await forgetDropped(c, pack, a.schema, a.name).catch(() => {});
     throw failure(err, what, o.signal);
   });
   const ms = Math.round(performance.now() - t0);
@@ -192,7 +195,9 @@ export async function restoreDropped(c: Session, r: DroppedRow, o: RunOptions): 
     await forgetDropped(c, r.pack, r.schema, r.name);
     return 'already-back';
   }
-  if (live)
+  // A concurrent drop stopped half-way leaves the index INVALID: it goes, and is built again whole.
+  if (live && !live.valid && live.definition === r.definition) await dropIndexConcurrently(c, r.schema, r.name, o);
+  else if (live)
     throw new PgoptError(
       'check',
       `${displayName(r.schema, r.name)}: an index of that name is there with another definition (${live.definition}); not rebuilding it`,

@@ -5,9 +5,8 @@
  */
 import { qualify } from '../db/ident.js';
 import { commentLine } from '../sql/comment.js';
+import { bytes } from '../advise/pack-text.js';
 import type { DropProposal, HygieneResult } from './hygiene.js';
-
-const mb = (bytes: number): string => (bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} kB`);
 
 const EVIDENCE: Record<DropProposal['evidence'], string> = {
   measured: 'measured: the workload benched with the drops really gone (in a rolled-back transaction), no query slower',
@@ -19,7 +18,7 @@ const EVIDENCE: Record<DropProposal['evidence'], string> = {
 const comment = (lines: string[]): string => lines.map((l) => `-- ${commentLine(l)}`).join('\n');
 
 function dropText(d: DropProposal): string {
-  const lines = [`${d.index} on ${d.table}, ${mb(d.sizeBytes)}; its table took ${d.tableWrites} row writes`];
+  const lines = [`${d.index} on ${d.table}, ${bytes(d.sizeBytes)}; its table took ${d.tableWrites} row writes`];
   for (const r of d.reasons) lines.push(`  ${r.kind}: ${r.evidence}`);
   lines.push(`  evidence: ${EVIDENCE[d.evidence]}`);
   for (const s of d.switched)

@@ -1,9 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import type { HygieneResult } from '../hygiene/hygiene.js';
-import { table } from './render-pack.js';
-
-const size = (b: number): string => (b >= 1048576 ? `${(b / 1048576).toFixed(1)} MB` : `${Math.ceil(b / 1024)} kB`);
-const span = (s: number): string => (s >= 172800 ? `${Math.round(s / 86400)} days` : `${(s / 3600).toFixed(1)} h`);
+import { formatAge, formatBytes, table } from './render-pack.js';
 
 const BASIS: Record<HygieneResult['prediction'], string> = {
   hidden: 'each drop predicted: the workload planned with the drops hidden (HypoPG)',
@@ -21,7 +18,7 @@ const HIDING: Record<NonNullable<HygieneResult['hypopg']>, string | null> = {
 
 /** Findings, what is proposed for a drop, and what the workload's plans took back. */
 export function renderHygiene(r: HygieneResult, c: ChalkInstance): string {
-  const head = `${r.database} (PostgreSQL ${r.server}): scan counters cover at least ${span(r.coverage.seconds)} on ${r.coverage.servers} server(s)`;
+  const head = `${r.database} (PostgreSQL ${r.server}): scan counters cover at least ${formatAge(Math.round(r.coverage.seconds))} on ${r.coverage.servers} server(s)`;
   if (!r.findings.length) return `${head}\n${c.green('no finding: every index pays, and every foreign key is indexed')}`;
   const dropped = new Set(r.drops.map((d) => d.index));
   const t = table(['finding', 'index / constraint', 'size', 'evidence', 'action'], c);
@@ -31,7 +28,7 @@ export function renderHygiene(r: HygieneResult, c: ChalkInstance): string {
       : f.fix
         ? f.fix
         : c.dim(f.keptBecause ?? (r.kept.some((k) => k.index === f.subject) ? 'kept: a workload query needs it' : 'kept'));
-    t.push([f.kind, f.subject, size(f.sizeBytes), f.evidence, action]);
+    t.push([f.kind, f.subject, formatBytes(f.sizeBytes), f.evidence, action]);
   }
   const kept = r.kept.map((k) => {
     const planned = k.neededBy.map(
@@ -54,7 +51,7 @@ export function renderHygiene(r: HygieneResult, c: ChalkInstance): string {
     r.prediction === 'none'
       ? BASIS.none
       : `${BASIS[r.prediction]}, ${r.workloadQueries} queries${r.measured ? '; then measured with the drops gone (--measure)' : ''}`;
-  const tail = `${r.drops.length} index(es) to drop, ${size(saved)}; ${basis}`;
+  const tail = `${r.drops.length} index(es) to drop, ${formatBytes(saved)}; ${basis}`;
   const hiding = HIDING[r.hypopg ?? 'used'];
   const replicas =
     r.coverage.servers === 1 && r.findings.some((f) => f.kind === 'unused')

@@ -269,7 +269,22 @@ describe('pgopt hygiene', () => {
     }
   });
 
-  it('a drop pack naming a constraint, replica identity or clustered index stops before anything changes; psql would drop two of them', async () => {
+  it('a drop that fails (its lock never came) leaves the index and no record claiming it was dropped', async () => {
+    const holder = await db.connect();
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE app.t IN ACCESS SHARE MODE');
+    try {
+      const pack = writePack('blocked', 'DROP INDEX IF EXISTS app.t_c;\n');
+      const r = await runCli(['apply', pack, '--no-concurrently', '--lock-timeout', '100ms', '--lock-retries', '0', '--db', db.url]);
+      expect(r.code, r.stderr).not.toBe(0);
+      expect((await indexState()).map((x: { name: string }) => x.name)).toContain('t_c');
+      expect(await db.query(`SELECT count(*)::int AS n FROM pgopt.dropped WHERE pack = 'blocked'`)).toEqual([{ n: 0 }]);
+    } finally {
+      await holder.query('ROLLBACK');
+    }
+  });
+
+  it('a drop pack naming a constraint, replica identity or clustered index stops before anything changes; the server itself would drop the clustered one', async () => {
     for (const [name, what] of [
       ['app.t_pkey', 'primary key'],
       ['app.t_email_key', 'unique constraint'],
