@@ -4,6 +4,7 @@
  * pgopt adds: the server's real pid (a pooler makes up the one in the protocol), and a refusal of
  * transaction-mode poolers, which would scatter pgopt's session over other clients' connections.
  */
+import { isIP } from 'node:net';
 import pg from 'pg';
 import {
   authAllowed,
@@ -12,8 +13,10 @@ import {
   redactCredentials,
   type AuthMethod,
   type AuthPolicy,
+  type ChannelBinding,
   type ConnectionTarget,
   type HostPort,
+  type HostSlot,
   type SessionAttrs,
 } from './connection.js';
 import { PgoptError } from '../errors.js';
@@ -51,7 +54,8 @@ function sslAttempts(target: ConnectionTarget, h: HostPort): pg.ClientConfig['ss
 
 function passwordFor(h: HostPort & { password?: string }): () => Promise<string> {
   return async () => {
-    if (h.password !== undefined) return h.password;
+    // libpq treats an empty password as none given.
+    if (h.password) return h.password;
     throw new PgoptError('database', `the server at ${h.host}:${h.port} asks for a password and none was given`, {
       hint: 'give it in the URL (percent-encoded), in PGPASSWORD, or in ~/.pgpass',
     });
@@ -71,11 +75,16 @@ const AUTH_REQUESTS: [string, AuthMethod][] = [
  * asks for it under require_auth=scram-sha-256), and a server that asks for nothing fails where
  * `none` is not allowed. The driver asks pgopt's password function after the request arrives.
  */
-async function connectOnce(config: pg.ClientConfig, policy: AuthPolicy | null = null): Promise<pg.Client> {
+async function connectOnce(
+  config: pg.ClientConfig,
+  policy: AuthPolicy | null = null,
+  binding: ChannelBinding = 'prefer',
+): Promise<pg.Client> {
   let asked: AuthMethod | null = null;
   const give = config.password;
-  const client = new pg.Client({
+  const client = newClient({
     ...config,
+    enableChannelBinding: binding === 'require',
     password: async () => {
       if (asked && !authAllowed(policy, asked)) throw authRefused(asked, policy!);
       return typeof give === 'function' ? give() : (give ?? '');
@@ -88,11 +97,37 @@ async function connectOnce(config: pg.ClientConfig, policy: AuthPolicy | null = 
   try {
     await client.connect();
     if (!asked && !authAllowed(policy, 'none')) throw authRefused('none', policy!);
+    if (binding === 'require' && !boundToChannel(client)) throw unboundChannel();
     return client;
   } catch (err) {
     await client.end().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * The driver reads PG* variables for whatever its config leaves unset, some with other meanings
+ * than libpq's (PGREPLICATION would open a replication connection). Everything libpq reads is
+ * already in the config, so the driver sees none of them. The constructor reads them
+ * synchronously, so no other code runs while they are away.
+ */
+export function newClient(config: pg.ClientConfig): pg.Client {
+  const saved = Object.entries(process.env).filter(([k]) => k.startsWith('PG'));
+  for (const [k] of saved) delete process.env[k];
+  try {
+    return new pg.Client(config);
+  } finally {
+    for (const [k, v] of saved) process.env[k] = v;
+  }
+}
+
+const boundToChannel = (c: pg.Client) =>
+  (c as unknown as { saslSession?: { mechanism?: string } }).saslSession?.mechanism === 'SCRAM-SHA-256-PLUS';
+
+function unboundChannel(): PgoptError {
+  return new PgoptError('database', 'channel_binding=require, but the server authenticated this client without channel binding', {
+    hint: 'channel binding needs TLS and SCRAM-SHA-256 authentication on the server (pg_hba.conf)',
+  });
 }
 
 function authRefused(method: AuthMethod, policy: AuthPolicy): PgoptError {
@@ -115,26 +150,43 @@ export function publicApplicationName(name: string, secret?: string): string {
   return redact(redactCredentials(name), secret && secret.length >= MIN_SCRUBBED_SECRET ? secret : undefined);
 }
 
-/** One host, with TLS as sslmode asks: prefer retries in plain text, allow retries with TLS. */
+/** The server answered (an ErrorResponse has a SQLSTATE): libpq then stops, whatever hosts are left. */
+const serverAnswered = (err: unknown) => /^[0-9A-Z]{5}$/.test(String((err as { code?: unknown })?.code ?? ''));
+
+/** The TLS handshake failed (no TLS, or a certificate that does not verify): prefer then tries plain text. */
+const tlsFailed = (err: unknown) =>
+  !serverAnswered(err) &&
+  /CERT|SSL|TLS|EPROTO|UNABLE_TO|does not support SSL/i.test(`${(err as { code?: unknown })?.code ?? ''} ${(err as Error)?.message ?? ''}`);
+
+/** TLS options for one host: with hostaddr, the certificate is checked against the host's name, as libpq does. */
+function tlsFor(ssl: pg.ClientConfig['ssl'], h: HostSlot): pg.ClientConfig['ssl'] {
+  if (!ssl || !h.hostaddr || h.host === h.hostaddr || isIP(h.host)) return ssl;
+  return { ...(ssl === true ? {} : ssl), servername: h.host };
+}
+
+/**
+ * One host, with TLS as sslmode asks: prefer retries in plain text when TLS fails (also a
+ * certificate that does not verify against a root certificate, as libpq does), allow retries
+ * with TLS when the server wants encryption.
+ */
 async function connectHost(target: ConnectionTarget, h: ConnectionTarget['hosts'][number], appName: string) {
-  const attempts = sslAttempts(target, h);
   let last: unknown;
-  for (const ssl of attempts) {
+  for (const ssl of sslAttempts(target, h)) {
     const config: pg.ClientConfig = {
       ...target.config,
-      host: h.host,
+      host: h.hostaddr ?? h.host,
       port: h.port,
       password: passwordFor(h),
-      ssl,
+      ssl: tlsFor(ssl, h),
       application_name: appName,
     };
     try {
-      return { client: await connectOnce(config, target.requireAuth), config };
+      return { client: await connectOnce(config, target.requireAuth, target.channelBinding), config };
     } catch (err) {
       last = err;
       const msg = String((err as Error)?.message ?? '');
       if (ssl && /does not support SSL/i.test(msg)) plainOnly.add(`${h.host}:${h.port}`);
-      const retry = ssl ? /does not support SSL/i.test(msg) : /no encryption/i.test(msg);
+      const retry = ssl ? tlsFailed(err) : /no encryption/i.test(msg);
       if (!retry) break;
     }
   }
@@ -217,7 +269,11 @@ async function tryHosts(target: ConnectionTarget, appName: string, pass: 1 | 2, 
     try {
       opened = await connectHost(target, h, appName);
     } catch (err) {
-      if (target.hosts.length === 1) throw translatePgError(err, `connecting to ${target.display} (from ${target.source})`);
+      // libpq goes on to the next host only when this one could not be reached: a server that
+      // refused the password, or has no such database, ends the attempt with its error.
+      if (target.hosts.length === 1 || serverAnswered(err) || err instanceof PgoptError) {
+        throw translatePgError(err, `connecting to ${target.display} (from ${target.source})`);
+      }
       failures.push(`${where}: ${translatePgError(err, 'connecting').message.replace(/^connecting: /, '')}`);
       continue;
     }

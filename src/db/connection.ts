@@ -6,7 +6,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type pg from 'pg';
 import { parse } from 'pg-connection-string';
 import { PgoptError } from '../errors.js';
-import { parseConnectionString, pgpassLookup, readServiceSection, type Params } from './conninfo.js';
+import { DEFAULT_SOCKET_DIR, ENCODE_HINT, parseConnectionString, pgpassLookup, readServiceSection, type Params } from './conninfo.js';
 
 /** Where the connection settings came from, for messages (never the password). */
 export type ConnectionSource = '--direct-url' | '--db' | 'DIRECT_URL' | '.env (DIRECT_URL)' | 'DATABASE_URL' | '.env' | 'libpq environment';
@@ -14,8 +14,10 @@ export type ConnectionSource = '--direct-url' | '--db' | 'DIRECT_URL' | '.env (D
 export interface ConnectionTarget {
   /** The first host's settings; the opener (connect.ts) tries each of `hosts` in turn. */
   config: pg.ClientConfig;
-  hosts: (HostPort & { password?: string })[];
+  hosts: (HostSlot & { password?: string })[];
   sslmode: SslMode;
+  /** libpq's channel_binding: require insists on SCRAM-SHA-256-PLUS over TLS. */
+  channelBinding: ChannelBinding;
   targetSessionAttrs: SessionAttrs;
   /** The URL says pgbouncer=true (Prisma's flag for a transaction-mode PgBouncer). */
   pgbouncerHint: boolean;
@@ -87,6 +89,7 @@ export function readDotEnv(path: string): Record<string, string> {
   return parseEnv(text) as Record<string, string>;
 }
 
+export type ChannelBinding = 'disable' | 'prefer' | 'require';
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 export type SessionAttrs = 'any' | 'read-write' | 'read-only' | 'primary' | 'standby' | 'prefer-standby';
 export interface HostPort {
@@ -94,76 +97,102 @@ export interface HostPort {
   port: number;
 }
 
-/** The libpq environment variables pgopt reads, by the keyword each one supplies. */
+/** libpq's environment variables, by the keyword each one supplies (libpq's PQconninfoOptions). */
 const ENV_KEYWORDS: [string, string][] = [
-  ['PGHOST', 'host'],
-  ['PGHOSTADDR', 'hostaddr'],
-  ['PGPORT', 'port'],
-  ['PGDATABASE', 'dbname'],
+  ['PGSERVICE', 'service'],
   ['PGUSER', 'user'],
   ['PGPASSWORD', 'password'],
   ['PGPASSFILE', 'passfile'],
+  ['PGCHANNELBINDING', 'channel_binding'],
+  ['PGCONNECT_TIMEOUT', 'connect_timeout'],
+  ['PGDATABASE', 'dbname'],
+  ['PGHOST', 'host'],
+  ['PGHOSTADDR', 'hostaddr'],
+  ['PGPORT', 'port'],
+  ['PGCLIENTENCODING', 'client_encoding'],
   ['PGOPTIONS', 'options'],
+  ['PGAPPNAME', 'application_name'],
   ['PGSSLMODE', 'sslmode'],
+  ['PGSSLNEGOTIATION', 'sslnegotiation'],
+  ['PGSSLCOMPRESSION', 'sslcompression'],
   ['PGSSLCERT', 'sslcert'],
   ['PGSSLKEY', 'sslkey'],
+  ['PGSSLCERTMODE', 'sslcertmode'],
   ['PGSSLROOTCERT', 'sslrootcert'],
-  ['PGCONNECT_TIMEOUT', 'connect_timeout'],
+  ['PGSSLCRL', 'sslcrl'],
+  ['PGSSLCRLDIR', 'sslcrldir'],
+  ['PGREQUIREPEER', 'requirepeer'],
+  ['PGREQUIREAUTH', 'require_auth'],
+  ['PGSSLMINPROTOCOLVERSION', 'ssl_min_protocol_version'],
+  ['PGSSLMAXPROTOCOLVERSION', 'ssl_max_protocol_version'],
+  ['PGGSSENCMODE', 'gssencmode'],
+  ['PGKRBSRVNAME', 'krbsrvname'],
+  ['PGGSSLIB', 'gsslib'],
+  ['PGGSSDELEGATION', 'gssdelegation'],
   ['PGTARGETSESSIONATTRS', 'target_session_attrs'],
   ['PGLOADBALANCEHOSTS', 'load_balance_hosts'],
-  ['PGREQUIREAUTH', 'require_auth'],
+  ['PGMINPROTOCOLVERSION', 'min_protocol_version'],
+  ['PGMAXPROTOCOLVERSION', 'max_protocol_version'],
 ];
 
-const USED = new Set([...ENV_KEYWORDS.map(([, k]) => k), 'service', 'sslpassword']);
-/** Keywords libpq knows that change nothing pgopt relies on (pgopt names its own sessions). */
-const HARMLESS = new Set([
-  'application_name',
-  'fallback_application_name',
-  'keepalives',
-  'keepalives_idle',
-  'keepalives_interval',
-  'keepalives_count',
-  'tcp_user_timeout',
-  'sslcompression',
-  'sslsni',
-  'ssl_min_protocol_version',
-  'ssl_max_protocol_version',
-  'uselibpqcompat',
-  'pgbouncer',
-]);
-/** Keywords pgopt accepts only with the values that ask for nothing it cannot do. */
-const ONLY_VALUES: Record<string, string[]> = {
-  gssencmode: ['disable', 'prefer'],
-  channel_binding: ['disable', 'prefer'],
-  sslnegotiation: ['postgres'],
-  client_encoding: ['UTF8', 'utf8', 'UTF-8', 'auto'],
+/** The values libpq accepts for its enumerated keywords; anything else is an error there and here. */
+const LIBPQ_VALUES: Record<string, readonly string[]> = {
+  sslmode: ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'],
+  gssencmode: ['disable', 'prefer', 'require'],
+  channel_binding: ['disable', 'prefer', 'require'],
+  target_session_attrs: ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'],
+  load_balance_hosts: ['disable', 'random'],
+  sslnegotiation: ['postgres', 'direct'],
 };
-const SSL_MODES: SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
-const SESSION_ATTRS: SessionAttrs[] = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'];
+/** Keywords libpq reads as integers when it processes the options. */
+const LIBPQ_INTEGERS = ['port'];
 
-function checkKeywords(p: Params, source: string): void {
-  for (const [k, v] of Object.entries(p)) {
-    if (USED.has(k) || HARMLESS.has(k)) continue;
-    const allowed = ONLY_VALUES[k];
-    if (!allowed) throw new PgoptError('input', `the connection settings from ${source}: invalid connection option "${k}"`);
-    if (!allowed.includes(v)) {
-      throw new PgoptError(
-        'input',
-        `the connection settings from ${source}: ${k}=${v} is not supported by pgopt (use ${allowed.join(' or ')})`,
-      );
+/**
+ * What pgopt cannot do. A keyword that changes nothing pgopt relies on is accepted; one that asks
+ * for something pgopt's driver cannot give is refused with its value, never silently ignored
+ * (README "Connecting": the intended differences from libpq).
+ */
+const UNSUPPORTED_UNLESS: Record<string, readonly string[]> = {
+  gssencmode: ['disable', 'prefer'],
+  channel_binding: ['disable', 'prefer', 'require'],
+  sslnegotiation: ['postgres'],
+  client_encoding: ['UTF8', 'utf8', 'UTF-8', 'utf-8', 'auto'],
+  replication: ['0', 'false', 'off', 'no'],
+  gsslib: ['', 'gssapi'],
+  requirepeer: [''],
+  sslcertmode: ['disable', 'allow'],
+  sslcrl: [''],
+  sslcrldir: [''],
+};
+
+/** libpq's own checks of the values it reads (connectOptions2): the same inputs fail in both. */
+function checkLibpqValues(p: Params, source: string): void {
+  for (const [k, allowed] of Object.entries(LIBPQ_VALUES)) {
+    if (p[k] !== undefined && !allowed.includes(p[k])) {
+      throw new PgoptError('input', `the connection settings from ${source}: invalid ${k} value "${p[k]}" (one of ${allowed.join(', ')})`);
     }
   }
-  if (p.sslmode && !SSL_MODES.includes(p.sslmode as SslMode)) {
-    throw new PgoptError(
-      'input',
-      `the connection settings from ${source}: invalid sslmode "${p.sslmode}" (one of ${SSL_MODES.join(', ')})`,
-    );
+  for (const k of LIBPQ_INTEGERS) {
+    for (const piece of (p[k] ?? '').split(',')) {
+      if (piece && !/^\s*[+-]?\d+\s*$/.test(piece)) {
+        // Never the value: in a URL, a password with a raw '/' ends up here (libpq prints it).
+        throw new PgoptError('input', `the connection settings from ${source}: invalid integer value for connection option "${k}"`, {
+          hint: `if this came from a URL, ${ENCODE_HINT}`,
+        });
+      }
+    }
   }
-  if (p.target_session_attrs && !SESSION_ATTRS.includes(p.target_session_attrs as SessionAttrs)) {
-    throw new PgoptError(
-      'input',
-      `the connection settings from ${source}: invalid target_session_attrs "${p.target_session_attrs}" (one of ${SESSION_ATTRS.join(', ')})`,
-    );
+}
+
+/** pgopt's own refusals, after libpq's checks pass. */
+function checkSupported(p: Params, source: string): void {
+  for (const [k, allowed] of Object.entries(UNSUPPORTED_UNLESS)) {
+    if (p[k] !== undefined && !allowed.includes(p[k])) {
+      throw new PgoptError(
+        'input',
+        `the connection settings from ${source}: ${k}=${p[k]} is not supported by pgopt (use ${allowed.filter(Boolean).join(' or ') || 'none'})`,
+      );
+    }
   }
 }
 
@@ -185,12 +214,14 @@ function pickConnectionString(opts: ConnectionFlags, env: NodeJS.ProcessEnv): { 
   return undefined;
 }
 
-/** A service's settings: the user's file (PGSERVICEFILE or ~/.pg_service.conf), then the system's. */
+/**
+ * A service's settings, looked up as libpq does: PGSERVICEFILE (which must exist) or
+ * ~/.pg_service.conf, then the system's pg_service.conf when the first has no such section.
+ */
 function serviceParams(name: string, env: NodeJS.ProcessEnv, home: string): Params {
-  const files = [
-    env.PGSERVICEFILE ?? join(home, '.pg_service.conf'),
-    join(env.PGSYSCONFDIR ?? '/etc/postgresql-common', 'pg_service.conf'),
-  ];
+  const userFile = env.PGSERVICEFILE ?? join(home, '.pg_service.conf');
+  if (env.PGSERVICEFILE !== undefined && !existsSync(userFile)) throw new PgoptError('input', `service file "${userFile}" not found`);
+  const files = [userFile, join(env.PGSYSCONFDIR ?? '/etc/postgresql-common', 'pg_service.conf')];
   for (const file of files) {
     if (!existsSync(file)) continue;
     const section = readServiceSection(readFileSync(file, 'utf8'), name, file);
@@ -199,26 +230,42 @@ function serviceParams(name: string, env: NodeJS.ProcessEnv, home: string): Para
   throw new PgoptError('input', `definition of service "${name}" not found (looked in ${files.join(' and ')})`);
 }
 
-/** Where libpq would connect with no host: the Unix socket directory that has this port's socket, else localhost. */
-function defaultHost(port: string): string {
-  for (const dir of ['/var/run/postgresql', '/tmp']) if (existsSync(join(dir, `.s.PGSQL.${port.split(',')[0] || '5432'}`))) return dir;
-  return 'localhost';
+/**
+ * Where libpq connects with no host: the Unix-socket directory it was built with. That is
+ * /var/run/postgresql on Debian, Ubuntu and Red Hat, and /tmp in PostgreSQL's own builds; never TCP.
+ */
+export function defaultSocketDir(): string {
+  return existsSync(DEFAULT_SOCKET_DIR) ? DEFAULT_SOCKET_DIR : '/tmp';
 }
 
-function hostList(p: Params, source: string): HostPort[] {
-  if (p.hostaddr && p.host)
-    throw new PgoptError('input', `the connection settings from ${source}: hostaddr together with host is not supported (give one)`);
-  const hosts = (p.host ?? p.hostaddr ?? '').split(',');
-  const ports = (p.port ?? '').split(',');
-  if (ports.length > 1 && ports.length !== hosts.length) {
-    throw new PgoptError('input', `the connection settings from ${source}: ${hosts.length} hosts but ${ports.length} ports`);
-  }
-  return hosts.map((h, i) => {
-    const portText = (ports.length > 1 ? ports[i] : ports[0]) || '5432';
+/** One host slot, as libpq's connectOptions2 fills it. */
+export interface HostSlot {
+  /** The name: for TLS, the password file, and messages. */
+  host: string;
+  /** The address to connect to instead of resolving `host` (libpq's hostaddr). */
+  hostaddr?: string;
+  port: number;
+  /** The port as written ('5432' when none was), which the password file matches. */
+  portText: string;
+}
+
+const pieces = (text: string | undefined) => (text ? text.split(',') : []);
+
+/** Hosts, their addresses and their ports, matched as libpq matches them (same errors, same defaults). */
+export function hostSlots(p: Params, source: string, socketDir = defaultSocketDir()): HostSlot[] {
+  const bad = (what: string) => new PgoptError('input', `the connection settings from ${source}: ${what}`);
+  const addrs = pieces(p.hostaddr);
+  const names = pieces(p.host);
+  const n = addrs.length || names.length || 1;
+  if (names.length && names.length !== n) throw bad(`could not match ${names.length} host names to ${n} hostaddr values`);
+  const ports = pieces(p.port);
+  if (ports.length > 1 && ports.length !== n) throw bad(`could not match ${ports.length} port numbers to ${n} hosts`);
+  return Array.from({ length: n }, (_, i) => {
+    const hostaddr = addrs[i] || undefined;
+    const portText = (ports.length > 1 ? ports[i] : ports[0])?.trim() || '5432';
     const port = Number(portText);
-    if (!Number.isInteger(port) || port <= 0 || port > 65535)
-      throw new PgoptError('input', `the connection settings from ${source}: invalid port "${portText}"`);
-    return { host: h || defaultHost(portText), port };
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) throw bad(`invalid port number "${portText}"`);
+    return { host: names[i] || hostaddr || socketDir, hostaddr, port, portText };
   });
 }
 
@@ -227,8 +274,8 @@ function hostList(p: Params, source: string): HostPort[] {
  * here so the driver never reads it (its reader is deprecated and prints a warning). As in libpq,
  * a file others may read is ignored, with a warning.
  */
-function passfilePasswords(p: Params, hosts: HostPort[], home: string, warnings: string[]): (string | undefined)[] {
-  const file = p.passfile ?? join(home, '.pgpass');
+function passfilePasswords(p: Params, hosts: HostSlot[], home: string, warnings: string[]): (string | undefined)[] {
+  const file = p.passfile || join(home, '.pgpass');
   if (!existsSync(file)) return hosts.map(() => undefined);
   const st = statSync(file);
   if (!st.isFile()) {
@@ -240,7 +287,8 @@ function passfilePasswords(p: Params, hosts: HostPort[], home: string, warnings:
     return hosts.map(() => undefined);
   }
   const text = readFileSync(file, 'utf8');
-  return hosts.map((h) => pgpassLookup(text, { host: h.host, port: String(h.port), dbname: p.dbname!, user: p.user! }));
+  const socketDir = defaultSocketDir();
+  return hosts.map((h) => pgpassLookup(text, { host: h.host, port: h.portText, dbname: p.dbname!, user: p.user! }, socketDir));
 }
 
 function readCertFile(keyword: string, path: string, source: string): string {
@@ -255,31 +303,29 @@ function readCertFile(keyword: string, path: string, source: string): string {
 }
 
 /**
- * TLS options with libpq's meaning of each sslmode, from the driver's own libpq-compatible
- * reading (pg-connection-string's useLibpqCompat): require encrypts without verifying, verify-ca
- * checks the CA, verify-full also the host name. The certificate files default to libpq's
- * ~/.postgresql/{root.crt,postgresql.crt,postgresql.key}; `sslrootcert=system` trusts the
- * system's CAs and, as in libpq, implies verify-full.
+ * TLS options with libpq's meaning of each sslmode. Whenever a root certificate exists
+ * (sslrootcert, else ~/.postgresql/root.crt), libpq checks the server's certificate against it,
+ * whatever the sslmode: require then works as verify-ca, and prefer's TLS attempt too (it falls
+ * back to plain text when TLS fails, connect.ts). Only verify-full also checks the host name.
+ * `sslrootcert=system` trusts the system's CAs and implies verify-full (libpq 16+).
  */
 function tlsOptions(p: Params, mode: SslMode, home: string, source: string): ConnectionOptions | false {
   if (mode === 'disable') return false;
   const dflt = (file: string) => (existsSync(join(home, '.postgresql', file)) ? join(home, '.postgresql', file) : undefined);
-  const root = p.sslrootcert ?? (mode.startsWith('verify') ? dflt('root.crt') : undefined);
-  if (mode.startsWith('verify') && !root) {
-    throw new PgoptError('input', `the connection settings from ${source}: sslmode=${mode} needs a root certificate`, {
-      hint: 'set sslrootcert (or PGSSLROOTCERT) to the CA file, put it in ~/.postgresql/root.crt, or use sslrootcert=system',
-    });
+  const system = p.sslrootcert === 'system';
+  const root = system ? undefined : p.sslrootcert ? (existsSync(p.sslrootcert) ? p.sslrootcert : undefined) : dflt('root.crt');
+  if (mode.startsWith('verify') && !root && !system) {
+    throw new PgoptError(
+      'input',
+      `the connection settings from ${source}: sslmode=${mode} needs a root certificate${p.sslrootcert ? ` ("${p.sslrootcert}" does not exist)` : ''}`,
+      { hint: 'set sslrootcert (or PGSSLROOTCERT) to the CA file, put it in ~/.postgresql/root.crt, or use sslrootcert=system' },
+    );
   }
-  // allow and prefer never verify (libpq): the driver's "prefer" reading says so.
-  const q = new URLSearchParams({ sslmode: root === 'system' ? 'verify-full' : mode === 'allow' ? 'prefer' : mode });
-  const files = {
-    sslrootcert: root === 'system' ? undefined : root,
-    sslcert: p.sslcert ?? dflt('postgresql.crt'),
-    sslkey: p.sslkey ?? dflt('postgresql.key'),
-  };
+  const q = new URLSearchParams({ sslmode: system || mode === 'verify-full' ? 'verify-full' : root ? 'verify-ca' : 'prefer' });
+  const files = { sslrootcert: root, sslcert: p.sslcert || dflt('postgresql.crt'), sslkey: p.sslkey || dflt('postgresql.key') };
   for (const [keyword, path] of Object.entries(files)) {
     if (!path) continue;
-    readCertFile(keyword, path, source); // our message for a missing file, before the driver reads it
+    readCertFile(keyword, path, source); // our message for an unreadable file, before the driver reads it
     q.set(keyword, path);
   }
   const ssl = (parse(`postgres://x/?${q}`, { useLibpqCompat: true }).ssl ?? {}) as ConnectionOptions;
@@ -287,17 +333,34 @@ function tlsOptions(p: Params, mode: SslMode, home: string, source: string): Con
   return ssl;
 }
 
-/** Every setting, in libpq's order: the connection string, then its service, then the environment. */
+/** sslmode as libpq settles it: `sslrootcert=system` makes verify-full the default, and refuses a weaker one. */
+function effectiveSslMode(p: Params, source: string): SslMode {
+  if (p.sslrootcert !== 'system') return (p.sslmode ?? 'prefer') as SslMode;
+  if (p.sslmode !== undefined && p.sslmode !== 'verify-full') {
+    throw new PgoptError(
+      'input',
+      `the connection settings from ${source}: weak sslmode "${p.sslmode}" may not be used with sslrootcert=system (use "verify-full")`,
+    );
+  }
+  return 'verify-full';
+}
+
+/**
+ * Every setting, in libpq's order (conninfo_add_defaults): the connection string, then its
+ * service, then the environment (a variable set to '' counts, as in libpq), then the defaults.
+ */
 function gatherParams(opts: ConnectionFlags, env: NodeJS.ProcessEnv, home: string) {
   const given = pickConnectionString(opts, env);
   const source: ConnectionSource = given?.source ?? 'libpq environment';
   const fromString = given ? parseConnectionString(given.text, given.source) : {};
   const service = fromString.service ?? env.PGSERVICE;
   const p: Params = { ...(service ? serviceParams(service, env, home) : {}), ...fromString };
-  for (const [v, k] of ENV_KEYWORDS) if (p[k] === undefined && env[v] !== undefined && env[v] !== '') p[k] = env[v]!;
-  checkKeywords(p, source);
-  p.user ??= osUser(env);
-  p.dbname ??= p.user;
+  for (const [v, k] of ENV_KEYWORDS) if (p[k] === undefined && env[v] !== undefined) p[k] = env[v]!;
+  // The old PGREQUIRESSL, as libpq still reads it: "1…" means require, below PGSSLMODE.
+  if (p.sslmode === undefined && env.PGREQUIRESSL?.startsWith('1')) p.sslmode = 'require';
+  checkLibpqValues(p, source);
+  if (!p.user) p.user = osUser(env);
+  if (!p.dbname) p.dbname = p.user;
   return { p, source, service };
 }
 
@@ -309,41 +372,65 @@ function osUser(env: NodeJS.ProcessEnv): string {
   }
 }
 
+/** What libpq itself resolves: every keyword, and each host slot with its password. No pgopt refusals yet. */
+export interface LibpqResolution {
+  params: Params;
+  hosts: (HostSlot & { password?: string })[];
+  source: ConnectionSource;
+  service?: string;
+  warnings: string[];
+}
+
 /**
- * Resolve the target database as psql would (README "Connecting"): the connection string from
- * --direct-url, --db, DIRECT_URL, DATABASE_URL (environment, then ./.env) — a URL or
- * keyword/value pairs — then its service (PGSERVICE), then the libpq environment variables.
+ * Resolve the settings exactly as libpq would (README "Connecting"): the connection string from
+ * --direct-url, --db, DIRECT_URL, DATABASE_URL (environment, then ./.env), a URL or
+ * keyword/value pairs; then its service (PGSERVICE); then the libpq environment variables; then
+ * the password file for each host, unless a non-empty password was given.
+ */
+export function resolveLibpq(opts: ConnectionFlags = {}): LibpqResolution {
+  const env = opts.env ?? process.env;
+  const home = env.HOME || homedir();
+  const { p, source, service } = gatherParams(opts, env, home);
+  const slots = hostSlots(p, source);
+  const warnings: string[] = [];
+  const fromFile = p.password ? slots.map(() => undefined) : passfilePasswords(p, slots, home, warnings);
+  const hosts = slots.map((h, i) => ({ ...h, password: fromFile[i] ?? p.password }));
+  return { params: p, hosts, source, service, warnings };
+}
+
+/**
+ * The target database, as psql would reach it (resolveLibpq), with what pgopt cannot do refused
+ * by name rather than ignored, and the TLS options for the driver.
  */
 export function resolveConnection(opts: ConnectionFlags = {}): ConnectionTarget {
   const env = opts.env ?? process.env;
-  const home = env.HOME ?? homedir();
-  const { p, source, service } = gatherParams(opts, env, home);
-  const hosts = hostList(p, source);
+  const home = env.HOME || homedir();
+  const { params: p, hosts, source, service, warnings } = resolveLibpq(opts);
+  checkSupported(p, source);
   if (p.load_balance_hosts === 'random') hosts.sort(() => Math.random() - 0.5);
-  const warnings: string[] = [];
-  const passwords = p.password !== undefined ? hosts.map(() => p.password) : passfilePasswords(p, hosts, home, warnings);
-  const sslmode = (p.sslmode ?? 'prefer') as SslMode;
+  const sslmode = effectiveSslMode(p, source);
   const timeout = p.connect_timeout ? Math.max(2, Number(p.connect_timeout)) * 1000 : (opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   const where = hosts.map((h) => (h.host.startsWith('/') ? h.host : `${h.host}:${h.port}`)).join(',');
   const display = `${p.user}@${where}/${p.dbname}${service ? ` (service ${service})` : ''}`;
   return {
     config: {
-      host: hosts[0].host,
+      host: hosts[0].hostaddr ?? hosts[0].host,
       port: hosts[0].port,
       user: p.user,
       database: p.dbname,
-      password: passwords[0],
+      password: hosts[0].password,
       options: p.options,
       ssl: tlsOptions(p, sslmode, home, source),
       connectionTimeoutMillis: timeout,
     },
-    hosts: hosts.map((h, i) => ({ ...h, password: passwords[i] })),
+    hosts,
     sslmode,
+    channelBinding: (p.channel_binding ?? 'prefer') as ChannelBinding,
     targetSessionAttrs: (p.target_session_attrs ?? 'any') as SessionAttrs,
     pgbouncerHint: p.pgbouncer === 'true',
     source,
     display,
-    secret: passwords.find((x) => x) || undefined,
+    secret: hosts.find((h) => h.password)?.password,
     requireAuth: p.require_auth ? parseRequireAuth(p.require_auth, source) : null,
     user: p.user,
     database: p.dbname,

@@ -1,6 +1,5 @@
-import pg from 'pg';
 import type { ConnectionTarget } from './connection.js';
-import { openSession, type OpenedSession } from './connect.js';
+import { newClient, openSession, type OpenedSession } from './connect.js';
 import { isStandby, prepareSession, Session } from './session.js';
 
 /** Every session pgopt opens, so an interrupt can cancel what they run. */
@@ -14,7 +13,7 @@ const openSessions = new Set<OpenedSession>();
 export async function cancelActiveQueries(): Promise<void> {
   await Promise.all(
     [...openSessions].map(async (s) => {
-      const side = new pg.Client({ ...s.config, application_name: 'pgopt cancel' });
+      const side = newClient({ ...s.config, application_name: 'pgopt cancel' });
       side.on('error', () => {});
       try {
         await side.connect();

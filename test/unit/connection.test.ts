@@ -133,7 +133,7 @@ describe('sslmode in a URL means what it means to libpq (and to PGSSLMODE)', () 
     expect(() => resolveConnection({ db: 'postgres://u@h/app?sslmode=verify-ca', env })).toThrow(
       /^the connection settings from --db: sslmode=verify-ca needs a root certificate$/,
     );
-    expect(() => resolveConnection({ db: 'postgres://u@h/app?sslmode=verify', env })).toThrow(/invalid sslmode "verify"/);
+    expect(() => resolveConnection({ db: 'postgres://u@h/app?sslmode=verify', env })).toThrow(/invalid sslmode value "verify"/);
   });
 });
 
