@@ -92,12 +92,15 @@ async function connectOnce(
   });
   const con = (client as unknown as { connection: { on(event: string, fn: () => void): void } }).connection;
   for (const [event, method] of AUTH_REQUESTS) con.on(event, () => (asked = method));
+  // Read before the driver's own handler of the same message, which drops its SASL session.
+  let mechanism: string | undefined;
+  con.on('authenticationSASLFinal', () => (mechanism = saslMechanism(client)));
   // An idle client can still emit 'error' (server restart); without a listener Node would crash.
   client.on('error', () => {});
   try {
     await client.connect();
     if (!asked && !authAllowed(policy, 'none')) throw authRefused('none', policy!);
-    if (binding === 'require' && !boundToChannel(client)) throw unboundChannel();
+    if (binding === 'require' && mechanism !== 'SCRAM-SHA-256-PLUS') throw unboundChannel();
     return client;
   } catch (err) {
     await client.end().catch(() => {});
@@ -121,8 +124,7 @@ export function newClient(config: pg.ClientConfig): pg.Client {
   }
 }
 
-const boundToChannel = (c: pg.Client) =>
-  (c as unknown as { saslSession?: { mechanism?: string } }).saslSession?.mechanism === 'SCRAM-SHA-256-PLUS';
+const saslMechanism = (c: pg.Client) => (c as unknown as { saslSession?: { mechanism?: string } }).saslSession?.mechanism;
 
 function unboundChannel(): PgoptError {
   return new PgoptError('database', 'channel_binding=require, but the server authenticated this client without channel binding', {

