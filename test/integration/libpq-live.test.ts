@@ -12,7 +12,18 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync, copyFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { addHbaLines, makeCerts, PG15_BIN, startFromBinaries, SUITE_BIN, type BinaryServer, type Certs } from '../helpers/servers.js';
+import {
+  addHbaLines,
+  makeCerts,
+  PG15_BIN,
+  startFromBinaries,
+  startStandby,
+  STANDBY_BIN,
+  SUITE_BIN,
+  type BinaryServer,
+  type Certs,
+  type Standby,
+} from '../helpers/servers.js';
 import { resolveConnection } from '../../src/db/connection.js';
 import { newClient } from '../../src/db/connect.js';
 import { withClient } from '../../src/db/scoped.js';
@@ -219,6 +230,38 @@ describe.runIf(PSQL)('PG* variables libpq does not read never reach the driver',
       if (saved === undefined) delete process.env.PGREPLICATION;
       else process.env.PGREPLICATION = saved;
       await c.end().catch(() => {});
+    }
+  });
+});
+
+describe.runIf(PSQL && STANDBY_BIN)('a primary and its standby: target_session_attrs picks the same server for both', () => {
+  let primary: BinaryServer;
+  let standby: Standby;
+  let standbyPort: number;
+  beforeAll(async () => {
+    primary = await startFromBinaries(STANDBY_BIN!);
+    standby = await startStandby(STANDBY_BIN!, primary);
+    standbyPort = Number(/:(\d+)\//.exec(standby.url)![1]);
+  }, 120_000);
+  afterAll(async () => {
+    standby?.stop();
+    await primary?.stop();
+  });
+
+  const attrs = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'];
+  it.each(attrs)('target_session_attrs=%s, with the standby listed first and then last', async (attr) => {
+    const env = { HOME: home({ pgpass: `127.0.0.1:*:*:postgres:${primary.password}\n` }) };
+    for (const order of [
+      [standbyPort, primary.port],
+      [primary.port, standbyPort],
+    ]) {
+      const url = `postgres://postgres@127.0.0.1:${order[0]},127.0.0.1:${order[1]}/postgres?sslmode=disable&target_session_attrs=${attr}`;
+      const r = await both(url, env);
+      expect(r.pgopt, `${attr}, ${order.join(',')}`).toBe(r.psql);
+      expect(r.psql).not.toBe('failed');
+      // So that a resolver ignoring the attribute would fail here: these name one server, whatever the order.
+      if (attr === 'standby' || attr === 'read-only' || attr === 'prefer-standby') expect(r.psql.split('|')[0]).toBe(String(standbyPort));
+      if (attr === 'primary' || attr === 'read-write') expect(r.psql.split('|')[0]).toBe(String(primary.port));
     }
   });
 });
