@@ -182,3 +182,30 @@ describe('target_session_attrs (pure)', () => {
     expect(sessionAttrsMismatch('any', standby, 1)).toBeNull();
   });
 });
+
+describe('sslrootcert=system (libpq 16+, which the libpq 15 oracle cannot judge)', () => {
+  it('makes verify-full the default, so prefer never falls back to plain text', () => {
+    const t = resolveConnection({ db: 'host=h sslrootcert=system', env: { HOME: home() } });
+    expect(t.sslmode).toBe('verify-full');
+    // The control: without it the default stays prefer, which may fall back.
+    expect(resolveConnection({ db: 'host=h', env: { HOME: home() } }).sslmode).toBe('prefer');
+  });
+  it('refuses a weaker sslmode, as libpq does', () => {
+    expect(() => resolveConnection({ db: 'host=h sslrootcert=system sslmode=require', env: { HOME: home() } })).toThrow(
+      /weak sslmode "require" may not be used with sslrootcert=system/,
+    );
+    expect(resolveConnection({ db: 'host=h sslrootcert=system sslmode=verify-full', env: { HOME: home() } }).sslmode).toBe('verify-full');
+  });
+});
+
+describe('what the driver cannot do is refused after libpq resolves it', () => {
+  it.each([
+    ['PGCLIENTENCODING', 'LATIN1', /client_encoding=LATIN1 is not supported/],
+    ['PGGSSENCMODE', 'require', /gssencmode=require is not supported/],
+  ])('%s=%s', (variable, value, message) => {
+    expect(() => resolveConnection({ db: 'host=h', env: { HOME: home(), [variable]: value } })).toThrow(message);
+  });
+  it('PGCHANNELBINDING=require is honoured, not ignored', () => {
+    expect(resolveConnection({ db: 'host=h', env: { HOME: home(), PGCHANNELBINDING: 'require' } }).channelBinding).toBe('require');
+  });
+});
