@@ -260,6 +260,10 @@ export function parseKeywordValue(text: string, source: string): Params {
 /** A URL, or libpq's keyword/value form, as libpq tells them apart (the URL prefix, exactly). */
 export function parseConnectionString(text: string, source: string): Params {
   if (isConnectionUrl(text)) return parseUrl(text, source);
+  // libpq reads any other scheme as keyword/value text and fails on it, echoing it (password and all).
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    throw new PgoptError('input', `the connection URL from ${source} must start with postgres:// or postgresql://`);
+  }
   if (!text.includes('=')) {
     throw new PgoptError(
       'input',
