@@ -40,6 +40,8 @@ export class Session {
   registryTrusted = false;
   /** The installed Citus version, asked once (null: none). */
   citus: Promise<string | null> | null = null;
+  /** TimescaleDB's version, asked once (db/timescale.ts). */
+  timescale: Promise<string | null> | null = null;
   /** Open transactions (withTransaction, withRolledBackTransaction): a failed statement inside one cannot simply be retried. */
   transactionDepth = 0;
   /** Roles pgopt tried to act as on this connection (cannotActAs): null where it can, else why not. */

@@ -23,6 +23,8 @@ import {
   type Topology,
 } from '../db/citus.js';
 import { judgePlacements, type PlacementVerdict } from './placements.js';
+import { judgeChunks, type ChunkVerdict } from './chunks.js';
+import { chunkIndexes, isHypertable, timescaleVersion } from '../db/timescale.js';
 import { decideState, type ObjectState } from './decide.js';
 import { dryRun } from './dry-run.js';
 
@@ -38,6 +40,8 @@ export interface LiveObject {
   onOtherTable: string | null;
   /** On a Citus distributed or reference table: the index on every shard placement. */
   placements: PlacementVerdict | null;
+  /** On a TimescaleDB hypertable: the index on every chunk (chunks.ts). */
+  chunks?: ChunkVerdict | null;
 }
 
 /** The relation an index is on, resolved. */
@@ -50,6 +54,8 @@ export interface IndexedRelation {
   partitioned: boolean;
   /** How Citus holds the table; null where the database has no Citus (or for a pack view). */
   topology: Topology | null;
+  /** A TimescaleDB hypertable: its indexes are built and dropped per chunk (hypertable.ts). */
+  hypertable?: boolean;
   /**
    * The table's partition tree (the root's oid; for a pack view, its name): builds anywhere in one
    * tree wait for each other's locks, so apply keeps them on one connection (lanes.ts).
@@ -132,6 +138,7 @@ export async function assessPack(c: Session, pack: Pack, opts: { forChange?: boo
     ? recordedDefinitions(pack, rows, schemaOf)
     : await dryRun(c, pack, schemaOf, tables, live, recordedRenderings(pack, rows, schemaOf, live));
   if (!isStandby(c)) await readPlacements(c, pack, tables, live, expected);
+  await readChunks(c, pack, tables, live);
   const assessments = pack.objects.map((o) => {
     const a = assessmentOf(pack, o, {
       schema: schemaOf.get(o)!,
@@ -142,7 +149,7 @@ export async function assessPack(c: Session, pack: Pack, opts: { forChange?: boo
       otherKind: otherKind.get(o) ?? null,
     });
     // A healthy distributed index says what was checked behind it: "32/32 shards valid".
-    const shards = a.live?.placements;
+    const shards = a.live?.placements ?? a.live?.chunks;
     if (shards && !shards.problems.length && (a.state === 'applied' || a.state === 'pre-existing'))
       a.reason = a.reason ? `${a.reason}; ${shards.summary}` : shards.summary;
     return a;
@@ -166,6 +173,7 @@ async function resolveNames(c: Session, pack: Pack, defaultSchema: string): Prom
   const found = new Map(refs.map((r, i) => [r, i]));
   const relations = await findRelations(c, refs);
   const citus = !!(await citusVersion(c));
+  const timescale = !!(await timescaleVersion(c));
   const topologies = new Map<number, Topology | null>();
   for (const s of pack.statements) {
     const o = s.object;
@@ -183,6 +191,7 @@ async function resolveNames(c: Session, pack: Pack, defaultSchema: string): Prom
       if (!rel) throw missingRelation(s, ref);
       if (citus && s.object?.kind === 'index' && !topologies.has(rel.oid)) topologies.set(rel.oid, await tableTopology(c, rel.oid));
       resolveReference(s, ref, rel, topologies.get(rel.oid) ?? null, names);
+      if (timescale && o?.kind === 'index' && rel.relkind === 'r') names.tables.get(o)!.hypertable = await isHypertable(c, rel.oid);
     }
     if (o?.kind === 'index') schemaOf.set(o, tables.get(o)!.schema);
   }
@@ -278,6 +287,18 @@ async function readPlacements(
     l.placements = judgePlacements(placements, (def) => !want || sameDefinition(o, def, want));
     const sizes = await Promise.all(tree.filter((i) => i.leaf).map((i) => citusRelationSize(c, i.oid)));
     if (sizes.every((s) => s !== null)) l.sizeBytes = sizes.reduce((a, b) => a! + b!, 0)!;
+  }
+}
+
+/** Behind an index of a hypertable: the matching index on every chunk, and their sizes with the root's. */
+async function readChunks(c: Session, pack: Pack, tables: Map<PackObject, IndexedRelation>, live: Map<PackObject, LiveObject | null>) {
+  for (const o of pack.objects) {
+    const l = live.get(o);
+    const t = tables.get(o);
+    if (!l || l.onOtherTable || !t?.hypertable || t.oid === null) continue;
+    const rows = await chunkIndexes(c, t.oid, l.oid);
+    l.chunks = judgeChunks(rows);
+    l.sizeBytes += rows.reduce((sum, r) => sum + (r.index?.sizeBytes ?? 0), 0);
   }
 }
 

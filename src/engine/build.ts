@@ -12,6 +12,7 @@ import type { RunOptions } from './run-options.js';
 import { sweepShardLeftovers } from './distributed.js';
 import { onShards, workerLongTransactions } from '../db/citus.js';
 import { buildPartitionedIndex, dropBuilt, dropPartitionedIndex, type PartitionedBuild } from './partitioned.js';
+import { buildHypertableIndex, dropBuiltOnHypertable, dropHypertableIndex } from './hypertable.js';
 
 /** Building and dropping single objects, with the timeouts and locks each needs. */
 
@@ -79,6 +80,7 @@ export async function buildIndex(
   }
   await warnAboutLongTransactions(c, a, o);
   if (a.table?.partitioned) return buildOnPartitions(c, a, o, (await findTableOid(c, a))!, inTransaction);
+  if (a.table?.hypertable) return buildOnChunks(c, a, o, (await findTableOid(c, a))!, inTransaction);
   const distributed = onShards(a.table?.topology);
   // Only a distributed build needs the table itself (the watch reads its shards).
   const tableOid = distributed ? await findTableOid(c, a) : null;
@@ -233,6 +235,28 @@ async function buildOnPartitions(
   }
 }
 
+async function buildOnChunks(
+  c: Session,
+  a: Assessment,
+  o: RunOptions,
+  tableOid: number,
+  inTransaction: (fn: () => Promise<void>) => Promise<void>,
+): Promise<void> {
+  const steps = partitionSteps(c, a, o, inTransaction);
+  const relation = qualify(a.table!.schema, a.table!.name);
+  try {
+    await buildHypertableIndex(c, a.schema, a.object.name, tableOid, relation, {
+      ...steps,
+      onChunk: (done, total, chunk) =>
+        o.onProgress?.({ type: 'step', message: `${a.qualifiedName}: chunk ${done + 1} of ${total} (${chunk})` }),
+    });
+  } catch (err) {
+    // As for partitions: what this run built goes, chunk indexes first, so nothing half-built stays.
+    await dropBuiltOnHypertable(c, tableOid, steps.built, steps).catch(() => {});
+    throw err;
+  }
+}
+
 /** Drop an index pgopt is about to rebuild: concurrently, or per partition for a partitioned table. */
 export async function dropForRebuild(
   c: Session,
@@ -240,6 +264,12 @@ export async function dropForRebuild(
   o: RunOptions,
   inTransaction: (fn: () => Promise<void>) => Promise<void>,
 ): Promise<void> {
+  if (a.table?.hypertable) {
+    // A valid root with holes is repaired by building only the missing chunk indexes (the build
+    // keeps what holds); an INVALID root, or a changed definition, is dropped without blocking writes.
+    if (a.state === 'invalid' && a.live?.valid) return;
+    return dropHypertableIndex(c, a.schema, a.object.name, (await findTableOid(c, a))!, partitionSteps(c, a, o, inTransaction));
+  }
   if (a.table?.partitioned)
     return dropPartitionedIndex(c, a.schema, a.object.name, (await findTableOid(c, a))!, partitionSteps(c, a, o, inTransaction));
   await dropIndexConcurrently(c, a.schema, a.object.name, o);

@@ -36,6 +36,8 @@ export interface StateFacts {
     onOtherTable: string | null;
     /** On Citus: the shard placements' summary and problems. */
     placements: { summary: string; problems: unknown[] } | null;
+    /** On a TimescaleDB hypertable: the chunks' summary and problems. */
+    chunks?: { summary: string; problems: unknown[] } | null;
   } | null;
   /** Something else of the object's name (a table, a view): its relkind, else null. */
   otherKind: string | null;
@@ -86,8 +88,15 @@ function broken(f: StateFacts): StateDecision | null {
       `index is INVALID on the coordinator, with ${live.placements.summary} behind it (a concurrent build failed or was interrupted, or CREATE INDEX CONCURRENTLY IF NOT EXISTS ran on it: citus#8338); apply drops and rebuilds it`,
     );
   }
+  if (!live.valid && live.chunks) {
+    return decided(
+      'invalid',
+      `root index is INVALID, with ${live.chunks.summary} behind it (a per-chunk build failed or was interrupted; REINDEX cannot repair it); apply drops it and builds it again, chunk by chunk`,
+    );
+  }
   if (!live.valid)
     return decided('invalid', 'index is INVALID (a concurrent build failed or was interrupted); apply drops and rebuilds it');
+  if (live.chunks?.problems.length) return decided('invalid', `${live.chunks.summary}; apply builds the missing chunk indexes`);
   if (live.placements?.problems.length) return decided('invalid', `${live.placements.summary}; apply drops and rebuilds it on every shard`);
   return null;
 }

@@ -2,6 +2,8 @@ import { ensureParser } from '../sql/parse.js';
 import { prepareSession, requireWritable, type Session } from '../db/session.js';
 import { randomUUID } from 'node:crypto';
 import { PgoptError } from '../errors.js';
+import { isHypertable } from '../db/timescale.js';
+import { dropChunkIndexes } from './hypertable.js';
 import { findIndex, findMatview, relationByOid } from '../db/catalog.js';
 import { withStatementTimeout } from '../db/scoped.js';
 import { withAdvisoryLock } from '../db/run-lock.js';
@@ -218,13 +220,19 @@ async function rollbackObject(
       hint: 'drop it by hand if it is not wanted; its registry row is kept',
     });
   }
+  const tableOid = r.kind === 'index' ? ((await findIndex(c, r.schema, r.name))?.tableOid ?? null) : null;
+  const hypertable = tableOid !== null && (await isHypertable(c, tableOid));
   const drop = dropStatement(r.kind, r.schema, r.name, {
     concurrently: choice ? choice.concurrently : o.concurrently,
-    partitioned: where.partitioned,
+    // TimescaleDB refuses DROP INDEX CONCURRENTLY on a hypertable's root: its chunk indexes go
+    // concurrently first (below), and the root's plain drop then holds its lock for a moment.
+    partitioned: where.partitioned || hypertable,
   });
-  const tableOid = r.kind === 'index' ? ((await findIndex(c, r.schema, r.name))?.tableOid ?? null) : null;
   await setRowState(c, r.pack, r.schema, r.name, 'dropping');
   o.onProgress?.({ type: 'step', message: `drop ${r.kind === 'index' ? 'index' : 'materialized view'} ${res.object}` });
+  if (hypertable && (choice ? choice.concurrently : o.concurrently)) {
+    await dropChunkIndexes(c, tableOid, where.oid, (sql) => withStatementTimeout(c, o.buildTimeoutMs, () => c.query(sql)));
+  }
   if (drop.concurrently) {
     // DROP INDEX CONCURRENTLY must run alone, outside a transaction; it blocks no reads or writes while it waits.
     await withStatementTimeout(c, o.buildTimeoutMs, () => c.query(drop.sql));

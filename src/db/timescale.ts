@@ -1,0 +1,86 @@
+/**
+ * TimescaleDB's hypertables, as pgopt needs to see them. A hypertable's rows live in chunks
+ * (plain tables that inherit from it, in _timescaledb_internal); an index on it is a root index
+ * plus one index per chunk. Since TimescaleDB 2.22 nothing records which chunk index belongs to
+ * which root: TimescaleDB matches them by structure (_timescaledb_functions.index_matches), and so
+ * does pgopt. Names of chunk indexes are never parsed.
+ */
+import type { Session } from './session.js';
+
+/** The installed TimescaleDB version, or null; asked once per session. */
+export function timescaleVersion(c: Session): Promise<string | null> {
+  c.timescale ??= c
+    .query(`SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'timescaledb'`)
+    .then((r) => (r.rows[0]?.extversion as string | undefined) ?? null)
+    .catch((err: unknown) => {
+      c.timescale = null;
+      throw err;
+    });
+  return c.timescale;
+}
+
+/** Whether this table is a hypertable (a continuous aggregate's materialization included). */
+export async function isHypertable(c: Session, tableOid: number): Promise<boolean> {
+  if (!(await timescaleVersion(c))) return false;
+  const r = await c.query(
+    `SELECT EXISTS (SELECT FROM _timescaledb_catalog.hypertable h JOIN pg_catalog.pg_namespace n ON n.nspname = h.schema_name
+                     JOIN pg_catalog.pg_class t ON t.relnamespace = n.oid AND t.relname = h.table_name
+                    WHERE t.oid = $1::oid) AS yes`,
+    [tableOid],
+  );
+  return r.rows[0].yes;
+}
+
+export interface Chunk {
+  oid: number;
+  schema: string;
+  name: string;
+  /** Its rows are compressed: queries read the compressed copy, whatever indexes this chunk has. */
+  compressed: boolean;
+}
+
+/** The hypertable's chunks (its children), oldest first by chunk id. */
+export async function chunksOf(c: Session, tableOid: number): Promise<Chunk[]> {
+  const r = await c.query(
+    `SELECT k.oid::int AS oid, n.nspname AS schema, k.relname AS name,
+            coalesce((SELECT ch.compressed_chunk_id IS NOT NULL FROM _timescaledb_catalog.chunk ch
+                       WHERE ch.schema_name = n.nspname AND ch.table_name = k.relname), false) AS compressed
+       FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class k ON k.oid = i.inhrelid
+       JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+      WHERE i.inhparent = $1::oid
+      ORDER BY k.oid`,
+    [tableOid],
+  );
+  return r.rows;
+}
+
+export interface ChunkIndex {
+  chunk: Chunk;
+  /** The chunk's index that matches the root, if any (the first, by oid). */
+  index: { oid: number; schema: string; name: string; valid: boolean; sizeBytes: number } | null;
+}
+
+/**
+ * For each chunk, its index matching the root index `rootOid`. index_matches raises an error on
+ * indexes of unrelated tables, so it only ever sees the chunks' own indexes (a MATERIALIZED step
+ * keeps the planner from pushing it into the scan of pg_index).
+ */
+export async function chunkIndexes(c: Session, tableOid: number, rootOid: number): Promise<ChunkIndex[]> {
+  const chunks = await chunksOf(c, tableOid);
+  if (!chunks.length) return [];
+  const r = await c.query(
+    `WITH ci AS MATERIALIZED (
+       SELECT i.indrelid::int AS chunk, i.indexrelid, i.indisvalid AND i.indisready AS valid
+         FROM pg_catalog.pg_index i WHERE i.indrelid = ANY($2::oid[]))
+     SELECT ci.chunk, ci.indexrelid::int AS oid, n.nspname AS schema, ic.relname AS name, ci.valid,
+            pg_catalog.pg_relation_size(ci.indexrelid)::bigint AS size
+       FROM ci JOIN pg_catalog.pg_class ic ON ic.oid = ci.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
+      WHERE _timescaledb_functions.index_matches($1::oid::regclass, ci.indexrelid::regclass)
+      ORDER BY ci.indexrelid`,
+    [rootOid, chunks.map((k) => k.oid)],
+  );
+  return chunks.map((chunk) => {
+    const i = r.rows.find((x) => x.chunk === chunk.oid);
+    return { chunk, index: i ? { oid: i.oid, schema: i.schema, name: i.name, valid: i.valid, sizeBytes: Number(i.size) } : null };
+  });
+}
