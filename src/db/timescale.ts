@@ -84,3 +84,16 @@ export async function chunkIndexes(c: Session, tableOid: number, rootOid: number
     return { chunk, index: i ? { oid: i.oid, schema: i.schema, name: i.name, valid: i.valid, sizeBytes: Number(i.size) } : null };
   });
 }
+
+/** The hypertable's partitioning columns (its time dimension, and any space dimension). */
+export async function dimensionColumns(c: Session, tableOid: number): Promise<string[]> {
+  const r = await c.query(
+    `SELECT d.column_name::text AS col
+       FROM _timescaledb_catalog.dimension d JOIN _timescaledb_catalog.hypertable h ON h.id = d.hypertable_id
+       JOIN pg_catalog.pg_namespace n ON n.nspname = h.schema_name
+       JOIN pg_catalog.pg_class t ON t.relnamespace = n.oid AND t.relname = h.table_name
+      WHERE t.oid = $1::oid ORDER BY d.id`,
+    [tableOid],
+  );
+  return r.rows.map((x) => x.col as string);
+}

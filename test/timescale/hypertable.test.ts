@@ -135,6 +135,45 @@ describe('apply on a hypertable', () => {
   });
 });
 
+describe('TimescaleDB leaves a half-built index: verify counts the holes, apply repairs it', () => {
+  const EXPR = `((CASE WHEN id = -555 THEN note::int ELSE 0 END))`;
+  it('a per-chunk build that failed half-way (INVALID root, some chunks done): verify fails with the count; once the data allows, apply drops and builds it again', async () => {
+    await db.query(`INSERT INTO events VALUES (-555, 1, '2026-01-05 10:00', 0, 'not a number')`);
+    // The control: TimescaleDB's own per-chunk build, by hand, stops at the bad row's chunk.
+    await expect(db.query(`CREATE INDEX ev_expr ON events ${EXPR} WITH (timescaledb.transaction_per_chunk)`)).rejects.toThrow(
+      /invalid input syntax/,
+    );
+    const pack = writePack('tsdb-expr', `CREATE INDEX CONCURRENTLY IF NOT EXISTS ev_expr ON events ${EXPR};\n`);
+    const v = await runCli(['verify', pack, '--db', db.url, '--json']);
+    expect(v.code).toBe(1);
+    const reason = JSON.parse(v.stdout).objects[0].reason as string;
+    expect(reason).toMatch(/^root index is INVALID, with \d+\/\d+ chunks valid, missing on _hyper_/);
+    await db.query(`UPDATE events SET note = '7' WHERE id = -555`);
+    const r = await runCli(['apply', pack, '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await db.query(`SELECT indisvalid FROM pg_index WHERE indexrelid = 'ev_expr'::regclass`))[0].indisvalid).toBe(true);
+    expect((await coverage('ev_expr')).every((c) => c.index)).toBe(true);
+    expect((await runCli(['verify', pack, '--db', db.url])).code).toBe(0);
+    expect((await runCli(['rollback', 'tsdb-expr', '--db', db.url])).code).toBe(0);
+  });
+
+  it('a UNIQUE index without the time column is refused before anything runs, naming the column; with it, it is built chunk by chunk', async () => {
+    const bad = writePack('tsdb-uniq', `CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ev_uid ON events (id);\n`);
+    const refused = await runCli(['apply', bad, '--db', db.url]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr + refused.stdout).toContain('must include its partitioning column ts');
+    expect(await db.query(`SELECT 1 FROM pg_class WHERE relname LIKE 'ev_uid%'`)).toEqual([]);
+    const good = writePack('tsdb-uniq', `CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ev_uid ON events (id, ts);\n`);
+    const r = await runCli(['apply', good, '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await coverage('ev_uid')).every((c) => c.index)).toBe(true);
+    await expect(db.query(`INSERT INTO events VALUES (5, 1, (SELECT ts FROM events WHERE id = 5), 0, 'dup')`)).rejects.toThrow(
+      /duplicate key/,
+    );
+    expect((await runCli(['rollback', 'tsdb-uniq', '--db', db.url])).code).toBe(0);
+  });
+});
+
 describe('kill -9 in the middle of a per-chunk build, then an immediate rerun', () => {
   it('verify names the holes; the rerun builds what is missing and verify passes', async () => {
     const pack = writePack('tsdb-kill', `CREATE INDEX ev_note ON events (note);\n`);

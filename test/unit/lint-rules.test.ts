@@ -51,6 +51,7 @@ const facts = (objects: LintObject[], more: Partial<LintFacts> = {}): LintFacts 
   columnTypes: new Map(),
   distinct: new Map(),
   duplicates: new Map(),
+  dimensions: new Map(),
   ...more,
 });
 const stats = (s: Partial<TableStats>): Map<string, TableStats> => new Map([[T, { rows: 0, writes: 0, reads: 0, indexes: 0, ...s }]]);
@@ -58,7 +59,7 @@ const rules = (f: LintFacts) => runRules(f).map((x) => x.rule);
 
 describe('lint rules on captured facts (no server)', () => {
   it('every rule has one file and one entry in RULES', () => {
-    expect(RULES).toHaveLength(8);
+    expect(RULES).toHaveLength(9);
   });
 
   it('not-concurrent: a plain CREATE INDEX on a table with rows; not on an empty one, nor with CONCURRENTLY', async () => {
@@ -67,6 +68,17 @@ describe('lint rules on captured facts (no server)', () => {
     expect(rules(facts(objects, { tables: stats({ rows: 0 }) }))).toEqual([]);
     const conc = await objectsOf(`CREATE INDEX CONCURRENTLY IF NOT EXISTS o_a ON app.orders (a);`);
     expect(rules(facts(conc.objects, { tables: stats({ rows: 5000 }) }))).toEqual([]);
+  });
+
+  it('hypertable-unique: a UNIQUE index on a hypertable without its time column; not with it, nor on a plain table', async () => {
+    const dims = { dimensions: new Map([[T, ['created_at']]]) };
+    const without = await objectsOf(`CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS o_u ON app.orders (id);`);
+    const found = runRules(facts(without.objects, dims));
+    expect(found.map((f) => f.rule)).toEqual(['hypertable-unique']);
+    expect(found[0].message).toContain('partitioning column created_at');
+    const withTime = await objectsOf(`CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS o_u ON app.orders (id, created_at);`);
+    expect(rules(facts(withTime.objects, dims))).toEqual([]);
+    expect(rules(facts(without.objects))).toEqual([]);
   });
 
   it('missing-if-not-exists: for indexes and views alike', async () => {

@@ -4,6 +4,7 @@ import { qualify } from '../../db/ident.js';
 import { columnDistinct, columnType, indexDefinitionsOnTables, relationOid, tableActivities, tableOwnership } from '../../db/catalog.js';
 import { cannotActAs, queryAsRole } from '../../db/owner-rights.js';
 import { onShards, shardActivity, shardColumnDistinct } from '../../db/citus.js';
+import { dimensionColumns } from '../../db/timescale.js';
 import { parseTrusted } from '../../sql/parse.js';
 import { nodeAs } from '../../sql/tree.js';
 import { rewriteIndexSql } from '../../pack/rewrite.js';
@@ -65,7 +66,15 @@ async function columnFacts(c: Session, objects: LintObject[], facts: LintFacts):
 /** Read, in one pass, everything any lint rule needs from the database. */
 export async function gatherFacts(c: Session, assessments: Assessment[]): Promise<LintFacts> {
   const objects = assessments.map(lintObject);
-  const facts: LintFacts = { objects, existing: [], tables: new Map(), columnTypes: new Map(), distinct: new Map(), duplicates: new Map() };
+  const facts: LintFacts = {
+    objects,
+    existing: [],
+    tables: new Map(),
+    columnTypes: new Map(),
+    distinct: new Map(),
+    duplicates: new Map(),
+    dimensions: new Map(),
+  };
   const tables = [...new Set(objects.filter((o) => o.key).map((o) => o.key!.table))];
   // One read per kind of fact, however many tables the pack touches.
   facts.existing.push(...(await existingKeys(c, tables)));
@@ -80,6 +89,10 @@ export async function gatherFacts(c: Session, assessments: Assessment[]): Promis
     if (stats) facts.tables.set(t, stats);
   }
   await columnFacts(c, objects, facts);
+  for (const o of objects) {
+    if (o.key && o.a.table?.hypertable && o.a.table.oid !== null && !facts.dimensions.has(o.key.table))
+      facts.dimensions.set(o.key.table, await dimensionColumns(c, o.a.table.oid));
+  }
   for (const o of objects) {
     if (!o.index?.unique || !o.key || !pending(o.a)) continue;
     const d = await duplicateKey(c, o.a.object, o.key.table);

@@ -9,6 +9,7 @@ import { ginJsonbOps } from './rules/gin-jsonb-ops.js';
 import { lowCardinality } from './rules/low-cardinality.js';
 import { writeHeavyTable } from './rules/write-heavy-table.js';
 import { uniqueDuplicates } from './rules/unique-duplicates.js';
+import { hypertableUnique } from './rules/hypertable-unique.js';
 import type { LintFacts, LintFinding, LintResult, Rule } from './types.js';
 import type { Session } from '../../db/session.js';
 
@@ -24,6 +25,7 @@ export const RULES: Rule[] = [
   lowCardinality,
   writeHeavyTable,
   uniqueDuplicates,
+  hypertableUnique,
 ];
 
 /** Apply the rules to facts already gathered: pure, no database. */

@@ -11,6 +11,7 @@ export const LINT_RULES = [
   'gin-jsonb-ops',
   'low-cardinality',
   'write-heavy-table',
+  'hypertable-unique',
 ] as const;
 export type LintRule = (typeof LINT_RULES)[number];
 
@@ -71,6 +72,8 @@ export interface LintFacts {
    * not read (the check runs as the table's owner, and pgopt could not act as it).
    */
   duplicates: Map<LintObject, { sample: string; count: number } | { unchecked: string }>;
+  /** A hypertable's partitioning columns, by table (TimescaleDB). */
+  dimensions: Map<string, string[]>;
 }
 
 /** What a rule says of one object; the runner adds where and which. */
