@@ -25,8 +25,9 @@ export interface PlanSummary {
   /** Indexes the plan read. */
   indexes: string[];
   /**
-   * The partitioned indexes (every level up) of the partition indexes in `indexes`: a plan names
-   * the partition's own index, and a pack's index on the partitioned table is used through it.
+   * The partitioned indexes (every level up) of the partition indexes in `indexes`, and the root
+   * indexes of the hypertable chunk indexes in it: a plan names the partition's or the chunk's own
+   * index, and a pack's index on the partitioned table or hypertable is used through it.
    */
   partitionedIndexes?: string[];
   /** Tables read with a sequential scan. */

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
 import { withRolledBackTransaction } from '../db/scoped.js';
+import { rootIndexesOf } from '../db/timescale.js';
 import { partitionedIndexesOf, sequencePositions, sequencesMoved, tableSizesDigest } from '../db/catalog.js';
 import { asUser, prepareSession, resetSession, runOneStatement, type Session } from '../db/session.js';
 import { cannotActAs, inferredParamTypes, queryAsRole } from '../db/owner-rights.js';
@@ -291,7 +292,8 @@ async function benchQuery(c: Session, q: WorkloadQuery, o: BenchOptions, label: 
   }
   const profile = await run(0, true);
   const summary = summarizePlan(last!);
-  if (summary.indexes.length) summary.partitionedIndexes = await partitionedIndexesOf(c, summary.indexes);
+  if (summary.indexes.length)
+    summary.partitionedIndexes = [...(await partitionedIndexesOf(c, summary.indexes)), ...(await rootIndexesOf(c, summary.indexes))];
   return {
     name: q.name,
     form: form.whenExists ?? 'raw',

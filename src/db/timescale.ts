@@ -97,3 +97,26 @@ export async function dimensionColumns(c: Session, tableOid: number): Promise<st
   );
   return r.rows.map((x) => x.col as string);
 }
+
+/**
+ * The root indexes of the chunk indexes a plan names (a plan never names the root): each chunk
+ * index of a hypertable, matched to its hypertable's indexes as TimescaleDB matches them. Names, as
+ * a plan gives them.
+ */
+export async function rootIndexesOf(c: Session, names: string[]): Promise<string[]> {
+  if (!names.length || !(await timescaleVersion(c))) return [];
+  const r = await c.query(
+    `WITH ci AS MATERIALIZED (
+       SELECT i.indexrelid, h.inhparent AS ht
+         FROM pg_catalog.pg_class x JOIN pg_catalog.pg_index i ON i.indexrelid = x.oid
+         JOIN pg_catalog.pg_inherits h ON h.inhrelid = i.indrelid
+         JOIN pg_catalog.pg_class t ON t.oid = h.inhparent JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+         JOIN _timescaledb_catalog.hypertable ht ON ht.schema_name = n.nspname AND ht.table_name = t.relname
+        WHERE x.relname = ANY($1::text[]) AND x.relkind = 'i'),
+     pairs AS MATERIALIZED (SELECT ci.indexrelid, r.indexrelid AS root FROM ci JOIN pg_catalog.pg_index r ON r.indrelid = ci.ht)
+     SELECT DISTINCT rc.relname AS name FROM pairs JOIN pg_catalog.pg_class rc ON rc.oid = pairs.root
+      WHERE _timescaledb_functions.index_matches(pairs.root::regclass, pairs.indexrelid::regclass)`,
+    [names],
+  );
+  return r.rows.map((x) => x.name as string);
+}

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import type pg from 'pg';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createTimescaleDatabase, type TimescaleDatabase } from '../helpers/timescale.js';
 import { runCli } from '../helpers/cli.js';
 import { writePack } from '../helpers/packs.js';
@@ -95,6 +98,30 @@ describe('apply on a hypertable', () => {
     const v = await runCli(['verify', pack, '--db', db.url, '--json']);
     expect(v.code, v.stderr).toBe(0);
     expect(JSON.parse(v.stdout).objects[0].reason).toContain(`${cov.length}/${cov.length} chunks valid`);
+  });
+
+  it('bench credits the root index with what the plan read through its chunk indexes, and sizes it with them', async () => {
+    const pack = writePack('tsdb-live', PACK);
+    const dir = mkdtempSync(join(tmpdir(), 'tsdb-wl-'));
+    const workload = join(dir, 'workload.sql');
+    writeFileSync(
+      workload,
+      `-- name: device_recent\n-- params: SELECT g FROM generate_series(1, 400, 37) g\nSELECT id, ts, v FROM events WHERE device = $1 ORDER BY ts DESC LIMIT 20;\n`,
+    );
+    const b = await runCli(['bench', workload, '--pack', pack, '--runs', '3', '--warmup', '1', '--db', db.url, '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const bench = JSON.parse(b.stdout);
+    const q = bench.run.queries.find((x: { name: string }) => x.name === 'device_recent');
+    // The plan names only chunk indexes: never the root.
+    expect(q.plan.indexes.length).toBeGreaterThan(0);
+    expect(q.plan.indexes).not.toContain('ev_device_ts');
+    const obj = bench.account.objects.find((o: { name: string }) => o.name === 'ev_device_ts');
+    expect(obj.usedBy).toEqual(['device_recent']);
+    expect(bench.account.unused).toEqual([]);
+    // hypertable_index_size's measure: the root's 8 kB and every chunk's index.
+    const size = Number((await db.query(`SELECT hypertable_index_size('ev_device_ts') AS s`))[0].s);
+    expect(obj.sizeBytes).toBe(size);
+    expect(size).toBeGreaterThan(14 * 8192);
   });
 
   it('a chunk index dropped by hand: verify fails naming the chunk and the count; apply builds only that one', async () => {
