@@ -1,4 +1,5 @@
 import { prepareSession, type Session } from './session.js';
+import { continuousAggregates } from './timescale.js';
 
 /** Catalog reads, each named for the question it answers. */
 
@@ -91,6 +92,7 @@ export async function findObjects(c: Session, names: { schema: string; name: str
     [names.map((x) => x.schema), names.map((x) => x.name)],
   );
   const out = new Map<string, NamedObject>();
+  const views = new Map<number, string>();
   for (const r of res.rows) {
     const index: IndexInfo | null =
       r.idef === null
@@ -110,7 +112,10 @@ export async function findObjects(c: Session, names: { schema: string; name: str
         ? { oid: r.oid, populated: r.populated, definition: r.vdef, sizeBytes: r.vsize, hasUniqueIndex: r.has_unique }
         : null;
     out.set(objectKey(r.schema, r.name), { relkind: r.relkind, index, matview });
+    if (r.relkind === 'v') views.set(r.oid, objectKey(r.schema, r.name));
   }
+  // A view of the name may be a TimescaleDB continuous aggregate: then it stands as the pack's view.
+  for (const [oid, agg] of await continuousAggregates(c, [...views.keys()])) out.get(views.get(oid)!)!.matview = agg;
   return out;
 }
 
@@ -166,20 +171,25 @@ export interface MatviewInfo {
   definition: string;
   sizeBytes: number;
   hasUniqueIndex: boolean;
+  /** A TimescaleDB continuous aggregate (a view TimescaleDB materializes and refreshes). */
+  continuous?: boolean;
 }
 
 export async function findMatview(c: Session, schema: string, name: string): Promise<MatviewInfo | null> {
   const res = await c.query(
-    `SELECT c.oid::int AS oid, c.relispopulated AS populated, pg_get_viewdef(c.oid) AS def,
+    `SELECT c.oid::int AS oid, c.relkind::text AS relkind, c.relispopulated AS populated, pg_get_viewdef(c.oid) AS def,
             pg_total_relation_size(c.oid)::float8 AS size,
             EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid
                        AND i.indpred IS NULL AND i.indexprs IS NULL) AS has_unique
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'm'`,
+      WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('m', 'v')`,
     [schema, name],
   );
   const r = res.rows[0];
-  return r ? { oid: r.oid, populated: r.populated, definition: r.def, sizeBytes: r.size, hasUniqueIndex: r.has_unique } : null;
+  if (!r) return null;
+  // A view counts only as a TimescaleDB continuous aggregate.
+  if (r.relkind === 'v') return (await continuousAggregates(c, [r.oid])).get(r.oid) ?? null;
+  return { oid: r.oid, populated: r.populated, definition: r.def, sizeBytes: r.size, hasUniqueIndex: r.has_unique };
 }
 
 /** Where a relation is now, found by oid: after ALTER … RENAME or SET SCHEMA its oid stays. */

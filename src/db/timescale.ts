@@ -120,3 +120,61 @@ export async function rootIndexesOf(c: Session, names: string[]): Promise<string
   );
   return r.rows.map((x) => x.name as string);
 }
+
+/** A continuous aggregate as pgopt tracks a materialized view. */
+export interface ContinuousAggregate {
+  oid: number;
+  /** Refreshed at least once (its watermark moved, or it holds rows). */
+  populated: boolean;
+  /** Its query as the server renders it (the direct view's): what the pack's statement is compared with. */
+  definition: string;
+  /** Its materialization hypertable with every chunk. */
+  sizeBytes: number;
+  /** It is refreshed by TimescaleDB, never REFRESH … CONCURRENTLY: a unique index means nothing to it. */
+  hasUniqueIndex: false;
+  continuous: true;
+}
+
+/** TimescaleDB's watermark of a continuous aggregate never refreshed (the earliest time it can hold). */
+const NEVER_REFRESHED = '-210866803200000000';
+
+/** The continuous aggregates among these views (by their oid). */
+export async function continuousAggregates(c: Session, viewOids: number[]): Promise<Map<number, ContinuousAggregate>> {
+  if (!viewOids.length || !(await timescaleVersion(c))) return new Map();
+  const r = await c.query(
+    `SELECT v.oid::int AS oid,
+            pg_catalog.pg_get_viewdef(pg_catalog.format('%I.%I', ca.direct_view_schema, ca.direct_view_name)::regclass) AS def,
+            _timescaledb_functions.cagg_watermark(ca.mat_hypertable_id)::text <> $2 AS moved, mh.oid::int AS mat
+       FROM pg_catalog.pg_class v JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
+       JOIN _timescaledb_catalog.continuous_agg ca ON ca.user_view_schema = n.nspname AND ca.user_view_name = v.relname
+       JOIN _timescaledb_catalog.hypertable h ON h.id = ca.mat_hypertable_id
+       JOIN pg_catalog.pg_class mh ON mh.oid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', h.schema_name, h.table_name))
+      WHERE v.oid = ANY($1::oid[])`,
+    [viewOids, NEVER_REFRESHED],
+  );
+  const out = new Map<number, ContinuousAggregate>();
+  for (const row of r.rows) {
+    const size = await c.query(
+      `SELECT coalesce(sum(pg_catalog.pg_total_relation_size(x)), 0)::float8 AS size,
+              EXISTS (SELECT FROM pg_catalog.pg_inherits WHERE inhparent = $1::oid) AS chunks
+         FROM (SELECT $1::oid AS x UNION ALL SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent = $1::oid) s`,
+      [row.mat],
+    );
+    out.set(row.oid, {
+      oid: row.oid,
+      populated: row.moved || size.rows[0].chunks,
+      definition: row.def,
+      sizeBytes: size.rows[0].size,
+      hasUniqueIndex: false,
+      continuous: true,
+    });
+  }
+  return out;
+}
+
+/** Refresh a continuous aggregate through TimescaleDB: the whole range, outside any transaction block. */
+export function refreshContinuousAggregateSql(qualifiedName: string): string {
+  return `CALL public.refresh_continuous_aggregate(${quoteLiteral(qualifiedName)}, NULL, NULL)`;
+}
+
+const quoteLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;

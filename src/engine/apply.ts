@@ -3,7 +3,9 @@ import { actionFor } from './decide.js';
 import { randomUUID } from 'node:crypto';
 import { PgoptError, type SourceLocation } from '../errors.js';
 import { findIndex, findMatview, neverAnalyzed } from '../db/catalog.js';
-import { withTransaction } from '../db/scoped.js';
+import { withStatementTimeout, withTransaction } from '../db/scoped.js';
+import { refreshContinuousAggregateSql } from '../db/timescale.js';
+import { rewriteMatviewSql } from '../pack/rewrite.js';
 import { withAdvisoryLock } from '../db/run-lock.js';
 import { displayName, qualify, quoteIdent } from '../db/ident.js';
 import { asUser, backendPid, prepareSession, repin, requireWritable, runOneStatement, type Session } from '../db/session.js';
@@ -538,8 +540,11 @@ async function applyMatview(c: Session, a: Assessment, o: ApplyOptions, record: 
     if (a.live) await c.query(`DROP MATERIALIZED VIEW ${qualify(a.schema, a.object.name)}`);
     await c.query(`SET LOCAL statement_timeout = ${Math.max(0, Math.round(o.buildTimeoutMs))}`);
     const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'matview');
+    // A continuous aggregate is created WITH NO DATA (WITH DATA cannot run in a transaction
+    // block), then filled by TimescaleDB below, once the view and its row have committed.
+    const sql = a.object.continuous ? rewriteMatviewSql(a.object.statement.sql, qualify(a.schema, a.object.name)) : a.object.statement.sql;
     try {
-      await asUser(c, () => runOneStatement(c, a.object.statement.sql));
+      await asUser(c, () => runOneStatement(c, sql));
     } finally {
       stopWatch?.();
     }
@@ -548,6 +553,27 @@ async function applyMatview(c: Session, a: Assessment, o: ApplyOptions, record: 
   await withLockRetry(c, what, [], lockPolicy(o, what), () => withTransaction(c, build)).catch((err) => {
     throw failure(err, what, o.signal);
   });
+  if (a.object.continuous) await firstRefresh(c, a, o);
+}
+
+/** A continuous aggregate's first refresh, through TimescaleDB and outside any transaction block. */
+async function firstRefresh(c: Session, a: Assessment, o: ApplyOptions): Promise<void> {
+  const what = `refreshing continuous aggregate ${a.qualifiedName}`;
+  o.onProgress?.({ type: 'step', message: what });
+  const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'matview');
+  try {
+    await withStatementTimeout(c, o.buildTimeoutMs, () =>
+      asUser(c, () => c.query(refreshContinuousAggregateSql(qualify(a.schema, a.object.name)))),
+    );
+  } catch (err) {
+    const e = failure(err, what, o.signal);
+    throw new PgoptError(e.kind, `${e.message}: it was created and recorded, but holds no data yet`, {
+      cause: err,
+      hint: `run pgopt refresh ${a.qualifiedName} once the cause is fixed`,
+    });
+  } finally {
+    stopWatch?.();
+  }
 }
 
 /** An index key or INCLUDE column that is an expression: its statistics exist only after ANALYZE. */

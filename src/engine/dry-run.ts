@@ -152,10 +152,26 @@ async function dryMatview(run: DryRunState, pack: Pack, s: PackStatement, schema
   const readOnly = !(await run.conn.asPgopt((c) => canCreateIn(c, schema)));
   if (readOnly) run.readOnlyViews.add(`${schema}.${o.name}`);
   const rel = readOnly ? `pg_temp.${dryName}` : qualify(schema, exists ? dryName : o.name);
+  if (o.continuous) return dryContinuous(run, pack, s, readOnly ? null : qualify(schema, dryName), `pg_temp.${dryName}_q`);
   await run.conn.asUser(s, readOnly ? `CREATE TEMP VIEW ${rel} AS ${splitMatviewSql(s.sql).query}` : rewriteMatviewSql(s.sql, rel));
   return run.conn.asPgopt(async (c) => {
     const res = await c.query(`SELECT pg_catalog.pg_get_viewdef(pg_catalog.to_regclass($1)) AS d`, [rel]);
     if (!pack.allowUnsafe) refuseUnsafeCalls(s, await viewCalls(c, rel));
+    return res.rows[0].d as string;
+  });
+}
+
+/**
+ * A continuous aggregate: TimescaleDB itself checks it, created WITH NO DATA under a dry name
+ * (where this role may create), and its query is rendered as the server renders the aggregate's
+ * own (its direct view's pg_get_viewdef), which verify compares with.
+ */
+async function dryContinuous(run: DryRunState, pack: Pack, s: PackStatement, asAggregate: string | null, query: string): Promise<string> {
+  if (asAggregate) await run.conn.asUser(s, rewriteMatviewSql(s.sql, asAggregate));
+  await run.conn.asUser(s, `CREATE TEMP VIEW ${query} AS ${splitMatviewSql(s.sql).query}`);
+  return run.conn.asPgopt(async (c) => {
+    const res = await c.query(`SELECT pg_catalog.pg_get_viewdef(pg_catalog.to_regclass($1)) AS d`, [query]);
+    if (!pack.allowUnsafe) refuseUnsafeCalls(s, await viewCalls(c, query));
     return res.rows[0].d as string;
   });
 }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { PgoptError } from '../errors.js';
 import { findMatview, findRelation } from '../db/catalog.js';
+import { refreshContinuousAggregateSql } from '../db/timescale.js';
 import { withStatementTimeout } from '../db/scoped.js';
 import { withAdvisoryLock } from '../db/run-lock.js';
 import { displayName, qualify } from '../db/ident.js';
@@ -14,7 +15,8 @@ import type { RunOptions } from './run-options.js';
 export interface ViewRefresh {
   view: string;
   /** CONCURRENTLY needs a unique index on plain columns and a populated view. */
-  mode: 'concurrently' | 'plain';
+  /** timescaledb: a continuous aggregate, refreshed by CALL refresh_continuous_aggregate. */
+  mode: 'concurrently' | 'plain' | 'timescaledb';
   outcome: 'refreshed' | 'failed' | 'not-run';
   durationMs: number;
   rows: number | null;
@@ -49,7 +51,9 @@ export async function resolveRefreshTargets(
     if (existsSync(arg)) throw new PgoptError('input', `pack "${pack}" has no materialized view in the registry (is it applied?)`);
     const dot = arg.indexOf('.');
     const rel = await findRelation(c, dot > 0 ? arg.slice(0, dot) : null, dot > 0 ? arg.slice(dot + 1) : arg);
-    if (!rel || rel.relkind !== 'm') throw new PgoptError('input', `"${arg}" is neither an applied pack nor a materialized view`);
+    const aggregate = rel?.relkind === 'v' && (await findMatview(c, rel.schema, rel.name))?.continuous;
+    if (!rel || (rel.relkind !== 'm' && !aggregate))
+      throw new PgoptError('input', `"${arg}" is neither an applied pack nor a materialized view`);
     out.push({ schema: rel.schema, name: rel.name });
   }
   return out.filter((t, i) => out.findIndex((u) => u.schema === t.schema && u.name === t.name) === i);
@@ -74,20 +78,24 @@ export async function refreshViews(c: Session, targets: { schema: string; name: 
       const concurrently = !!mv && mv.hasUniqueIndex && mv.populated;
       const r: ViewRefresh = {
         view,
-        mode: concurrently ? 'concurrently' : 'plain',
+        mode: mv?.continuous ? 'timescaledb' : concurrently ? 'concurrently' : 'plain',
         outcome: 'not-run',
         durationMs: 0,
         rows: null,
-        warning: concurrently
-          ? null
-          : mv && !mv.populated
-            ? 'never populated: the first refresh cannot be concurrent (readers wait for it)'
-            : 'no unique index on plain columns: refreshed without CONCURRENTLY, readers wait for it',
+        // TimescaleDB refreshes a continuous aggregate without blocking its readers.
+        warning:
+          concurrently || mv?.continuous
+            ? null
+            : mv && !mv.populated
+              ? 'never populated: the first refresh cannot be concurrent (readers wait for it)'
+              : 'no unique index on plain columns: refreshed without CONCURRENTLY, readers wait for it',
       };
       result.views.push(r);
       if (result.error) continue;
       if (r.warning) o.onProgress?.({ type: 'warning', message: `${view}: ${r.warning}` });
-      const sql = `REFRESH MATERIALIZED VIEW ${concurrently ? 'CONCURRENTLY ' : ''}${qualify(t.schema, t.name)}`;
+      const sql = mv?.continuous
+        ? refreshContinuousAggregateSql(qualify(t.schema, t.name))
+        : `REFRESH MATERIALIZED VIEW ${concurrently ? 'CONCURRENTLY ' : ''}${qualify(t.schema, t.name)}`;
       const t0 = performance.now();
       const stop = o.watch?.(backendPid(c), view, 'matview');
       try {

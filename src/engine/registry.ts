@@ -402,11 +402,12 @@ export async function recordBuilt(
     c,
     'record_built',
     `WITH live AS (
-        SELECT c.oid, CASE WHEN c.relkind = 'm' THEN pg_catalog.pg_get_viewdef(c.oid) ELSE pg_catalog.pg_get_indexdef(c.oid) END AS def,
+        SELECT c.oid, CASE WHEN c.relkind IN ('m', 'v') THEN pg_catalog.pg_get_viewdef(c.oid) ELSE pg_catalog.pg_get_indexdef(c.oid) END AS def,
                (SELECT i.indrelid FROM pg_catalog.pg_index i WHERE i.indexrelid = c.oid) AS table_oid
           FROM pg_catalog.pg_class c
          WHERE c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident($2) || '.' || pg_catalog.quote_ident($3))
-           AND c.relkind = ANY (CASE WHEN $4 = 'matview' THEN '{m}' ELSE '{i,I}' END::"char"[])
+           -- v: a TimescaleDB continuous aggregate, which pgopt tracks as a materialized view
+           AND c.relkind = ANY (CASE WHEN $4 = 'matview' THEN '{m,v}' ELSE '{i,I}' END::"char"[])
      ), event AS (
         INSERT INTO pgopt.events (run_id, pack, action, object, outcome, duration_ms, detail, pgopt_version)
         VALUES ($12, $1, $13, $14, $15, $16, $17, $11)

@@ -16,7 +16,7 @@ import { defaultIndexName, indexColumnNames } from './rewrite.js';
 import { checkRollbackOverride } from './rollback-override.js';
 import { allowedTarget, COMMENTABLE, displayRef, statementTargets, writtenCandidates, writtenSchema, type Targets } from './targets.js';
 import type { SourceText, Token } from '../sql/source-text.js';
-import type { Node } from '@pgsql/types';
+import type { CreateTableAsStmt, Node } from '@pgsql/types';
 import { ensureParser, parseFile, type SqlFile, type SqlStatement } from '../sql/parse.js';
 import type { Pack, PackDrop, PackObject, PackStatement, RelationRef, StatementKind } from './types.js';
 
@@ -149,7 +149,18 @@ const OBJECT_DEFAULTS = {
   method: null,
   nameDerived: false,
   table: null,
+  continuous: false,
 } as const;
+
+/** `WITH (timescaledb.continuous)` (or `= true`): a TimescaleDB continuous aggregate. */
+function isContinuous(view: CreateTableAsStmt): boolean {
+  return (view.into?.options ?? []).some((n) => {
+    const d = nodeAs(n, 'DefElem');
+    if (d?.defnamespace !== 'timescaledb' || d.defname !== 'continuous') return false;
+    const v = d.arg ? (nodeAs(d.arg, 'String')?.sval ?? nodeAs(d.arg, 'Boolean')?.boolval) : true;
+    return v === true || v === 'true' || v === 'on';
+  });
+}
 
 function buildObject(node: Node, statement: PackStatement): PackObject | undefined {
   const fingerprint = hashTree(stripLayout(payloadOf(node), new Set(['concurrent', 'if_not_exists'])));
@@ -173,7 +184,15 @@ function buildObject(node: Node, statement: PackStatement): PackObject | undefin
   const view = nodeAs(node, 'CreateTableAsStmt');
   if (view?.objtype === 'OBJECT_MATVIEW') {
     const rel = rangeVarRef(view.into?.rel);
-    return { ...OBJECT_DEFAULTS, kind: 'matview', schema: rel.schema, name: rel.name, fingerprint, statement };
+    return {
+      ...OBJECT_DEFAULTS,
+      kind: 'matview',
+      schema: rel.schema,
+      name: rel.name,
+      fingerprint,
+      statement,
+      continuous: isContinuous(view),
+    };
   }
   return undefined;
 }
@@ -297,6 +316,34 @@ function trackedDrops(statements: PackStatement[], objects: PackObject[]): PackD
   return out;
 }
 
+/**
+ * An index on a continuous aggregate of the pack. UNIQUE cannot work: TimescaleDB refuses it, and
+ * a continuous aggregate is refreshed by TimescaleDB, never by REFRESH … CONCURRENTLY, which is
+ * what a unique index is for on a materialized view. Other indexes land on its materialization
+ * hypertable, in _timescaledb_internal, which pgopt does not track yet; TimescaleDB already
+ * indexes the GROUP BY columns.
+ */
+function refuseIndexesOnContinuous(objects: PackObject[]): void {
+  const caggs = objects.filter((o) => o.continuous);
+  for (const o of objects) {
+    const on =
+      o.kind === 'index' && caggs.find((v) => v.name === o.table?.name && (o.table.schema === null || o.table.schema === v.schema));
+    if (!on) continue;
+    if (o.unique) {
+      throw inputError(
+        `${o.name}: a continuous aggregate cannot have a UNIQUE index (TimescaleDB refuses it); it needs none, since TimescaleDB refreshes it (CALL refresh_continuous_aggregate), never REFRESH … CONCURRENTLY`,
+        o.statement.location,
+        'remove this statement: pgopt refresh refreshes the continuous aggregate through TimescaleDB',
+      );
+    }
+    throw inputError(
+      `${o.name}: an index on a continuous aggregate lands on its materialization hypertable in _timescaledb_internal, which pgopt does not track yet`,
+      o.statement.location,
+      'TimescaleDB already indexes its GROUP BY columns; remove this statement',
+    );
+  }
+}
+
 /** DROP, REFRESH, ANALYZE and COMMENT may act only on the pack's own objects (and the tables it indexes). */
 function refuseForeignTargets(statements: PackStatement[], objects: PackObject[]): void {
   const candidates = writtenCandidates(objects);
@@ -366,6 +413,7 @@ export async function loadPack(path: string, opts: LoadPackOptions = {}): Promis
     seen.set(key, s);
     objects.push(s.object);
   }
+  refuseIndexesOnContinuous(objects);
   const drops = trackedDrops(statements, objects);
   if (!opts.allowUnsafe) refuseForeignTargets(statements, objects);
   return { name, source: path, files, statements, objects, drops, allowUnsafe: !!opts.allowUnsafe };

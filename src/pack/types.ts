@@ -61,6 +61,8 @@ export interface PackObject {
   fingerprint: string;
   /** The override from a `-- pgopt:rollback` block, if any. */
   rollbackOverride: string[] | null;
+  /** A TimescaleDB continuous aggregate (`WITH (timescaledb.continuous)`): created WITH NO DATA, refreshed by TimescaleDB. */
+  continuous: boolean;
   statement: PackStatement;
 }
 

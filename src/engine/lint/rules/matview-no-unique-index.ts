@@ -3,7 +3,8 @@ import type { Rule } from '../types.js';
 
 /** REFRESH … CONCURRENTLY needs a unique index on plain columns, without a predicate. */
 export const matviewNoUniqueIndex: Rule = (o, facts) => {
-  if (o.a.object.kind !== 'matview') return [];
+  // A continuous aggregate is refreshed by TimescaleDB, which needs no unique index (and allows none).
+  if (o.a.object.kind !== 'matview' || o.a.object.continuous) return [];
   const onView = facts.objects.filter((b) => b.a.table?.name === o.a.object.name && b.a.table?.schema === o.a.schema);
   const usable = onView.some((b) => b.index?.unique && !b.index.whereClause && simpleColumns(b.index));
   if (usable) return [];

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTimescaleDatabase, type TimescaleDatabase } from '../helpers/timescale.js';
+import { runCli } from '../helpers/cli.js';
+import { writePack } from '../helpers/packs.js';
+
+/**
+ * Continuous aggregates as pack objects (issue 29): TimescaleDB's materialized views, created
+ * WITH NO DATA and filled by TimescaleDB outside a transaction, verified, refreshed through
+ * TimescaleDB and rolled back without leaving their materialization behind.
+ */
+let db: TimescaleDatabase;
+beforeAll(async () => {
+  db = await createTimescaleDatabase('tscagg');
+  await db.query(`CREATE TABLE events (id bigint NOT NULL, device int NOT NULL, ts timestamptz NOT NULL, v float8)`);
+  await db.query(`SELECT create_hypertable('events', by_range('ts', INTERVAL '1 day'))`);
+  await db.query(
+    `INSERT INTO events SELECT g, g % 50, '2026-01-01'::timestamptz + (g % (10 * 1440)) * INTERVAL '1 minute', g % 97 FROM generate_series(1, 100000) g`,
+  );
+});
+afterAll(async () => db?.drop());
+
+const QUERY = `SELECT device, time_bucket(INTERVAL '1 day', ts) AS day, count(*) AS n, avg(v) AS av FROM events GROUP BY device, day`;
+const PACK = `CREATE MATERIALIZED VIEW ev_daily WITH (timescaledb.continuous) AS ${QUERY};\n`;
+
+const aggregates = async (name: string) =>
+  db.query(`SELECT mat_hypertable_id FROM _timescaledb_catalog.continuous_agg WHERE user_view_name = $1`, [name]);
+
+describe('continuous aggregates', () => {
+  it('control: the statement as written (WITH DATA, the default) cannot run in a transaction block', async () => {
+    const c = await db.connect();
+    await c.query('BEGIN');
+    await expect(c.query(PACK.replace('ev_daily', 'ev_probe'))).rejects.toThrow(/cannot run inside a transaction block/);
+    await c.query('ROLLBACK');
+  });
+
+  it('apply creates it WITH NO DATA, then TimescaleDB fills it outside the transaction; verify holds', async () => {
+    const pack = writePack('tscagg', PACK);
+    const r = await runCli(['apply', pack, '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = await db.query(`SELECT count(*)::int AS n, sum(n)::int AS total FROM ev_daily`);
+    expect(rows[0]).toEqual({ n: 500, total: 100000 });
+    const v = await runCli(['verify', pack, '--db', db.url, '--json']);
+    expect(v.code, v.stdout).toBe(0);
+    expect(JSON.parse(v.stdout).objects[0]).toMatchObject({ kind: 'matview', state: 'applied' });
+    // A second apply changes nothing.
+    const again = await runCli(['apply', pack, '--db', db.url, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+  });
+
+  it('a different query in the pack is a change verify names', async () => {
+    const changed = writePack('tscagg', PACK.replace('avg(v)', 'max(v)'));
+    const v = await runCli(['verify', changed, '--db', db.url, '--json']);
+    expect(v.code).toBe(1);
+    expect(JSON.parse(v.stdout).objects[0].state).toBe('changed-since-applied');
+  });
+
+  it('pgopt refresh goes through TimescaleDB (REFRESH MATERIALIZED VIEW is refused there)', async () => {
+    await expect(db.query('REFRESH MATERIALIZED VIEW ev_daily')).rejects.toThrow(/continuous aggregate/);
+    await db.query(`INSERT INTO events VALUES (-1, 7, '2026-01-20 10:00', 1)`);
+    const r = await runCli(['refresh', 'tscagg', '--db', db.url, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).views[0]).toMatchObject({ mode: 'timescaledb', outcome: 'refreshed' });
+    expect(await db.query(`SELECT n::int FROM ev_daily WHERE device = 7 AND day = '2026-01-20'`)).toEqual([{ n: 1 }]);
+  });
+
+  it('rollback drops it with its materialization: nothing is left in _timescaledb_internal', async () => {
+    const [{ mat_hypertable_id: id }] = await aggregates('ev_daily');
+    const r = await runCli(['rollback', 'tscagg', '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await aggregates('ev_daily')).toEqual([]);
+    expect(await db.query(`SELECT relname FROM pg_class WHERE relname LIKE $1`, [`%_hypertable_${id}%`])).toEqual([]);
+    expect(await db.query(`SELECT 1 FROM pg_class WHERE relname = 'ev_daily'`)).toEqual([]);
+  });
+
+  it('a UNIQUE index on it is refused before anything runs, saying why it cannot work', async () => {
+    const pack = writePack('tscagg-u', `${PACK}CREATE UNIQUE INDEX ev_daily_key ON ev_daily (device, day);\n`);
+    const r = await runCli(['apply', pack, '--db', db.url]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/continuous aggregate cannot have a UNIQUE index .*refresh_continuous_aggregate/);
+    expect(r.stderr).toMatch(/:2\b/);
+    expect(await aggregates('ev_daily')).toEqual([]);
+  });
+});
