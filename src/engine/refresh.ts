@@ -2,7 +2,7 @@ import { asUser, backendPid, prepareSession, requireWritable, type Session } fro
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { PgoptError } from '../errors.js';
-import { findMatview, findRelation } from '../db/catalog.js';
+import { findMatview, findRelation, type MatviewInfo } from '../db/catalog.js';
 import { refreshContinuousAggregateSql } from '../db/timescale.js';
 import { withStatementTimeout } from '../db/scoped.js';
 import { withAdvisoryLock } from '../db/run-lock.js';
@@ -59,6 +59,29 @@ export async function resolveRefreshTargets(
   return out.filter((t, i) => out.findIndex((u) => u.schema === t.schema && u.name === t.name) === i);
 }
 
+/** How one view is refreshed, and what the user is warned of. */
+function plannedRefresh(view: string, qualified: string, mv: MatviewInfo | null): { r: ViewRefresh; sql: string } {
+  const concurrently = !!mv && mv.hasUniqueIndex && mv.populated;
+  const r: ViewRefresh = {
+    view,
+    mode: mv?.continuous ? 'timescaledb' : concurrently ? 'concurrently' : 'plain',
+    outcome: 'not-run',
+    durationMs: 0,
+    rows: null,
+    // TimescaleDB refreshes a continuous aggregate without blocking its readers.
+    warning:
+      concurrently || mv?.continuous
+        ? null
+        : mv && !mv.populated
+          ? 'never populated: the first refresh cannot be concurrent (readers wait for it)'
+          : 'no unique index on plain columns: refreshed without CONCURRENTLY, readers wait for it',
+  };
+  const sql = mv?.continuous
+    ? refreshContinuousAggregateSql(qualified)
+    : `REFRESH MATERIALIZED VIEW ${concurrently ? 'CONCURRENTLY ' : ''}${qualified}`;
+  return { r, sql };
+}
+
 /**
  * REFRESH MATERIALIZED VIEW CONCURRENTLY where a unique index allows (readers are never
  * blocked), plain otherwise with a warning (it takes ACCESS EXCLUSIVE: readers wait). Each
@@ -75,27 +98,10 @@ export async function refreshViews(c: Session, targets: { schema: string; name: 
     for (const t of targets) {
       const view = displayName(t.schema, t.name);
       const mv = await findMatview(c, t.schema, t.name);
-      const concurrently = !!mv && mv.hasUniqueIndex && mv.populated;
-      const r: ViewRefresh = {
-        view,
-        mode: mv?.continuous ? 'timescaledb' : concurrently ? 'concurrently' : 'plain',
-        outcome: 'not-run',
-        durationMs: 0,
-        rows: null,
-        // TimescaleDB refreshes a continuous aggregate without blocking its readers.
-        warning:
-          concurrently || mv?.continuous
-            ? null
-            : mv && !mv.populated
-              ? 'never populated: the first refresh cannot be concurrent (readers wait for it)'
-              : 'no unique index on plain columns: refreshed without CONCURRENTLY, readers wait for it',
-      };
+      const { r, sql } = plannedRefresh(view, qualify(t.schema, t.name), mv);
       result.views.push(r);
       if (result.error) continue;
       if (r.warning) o.onProgress?.({ type: 'warning', message: `${view}: ${r.warning}` });
-      const sql = mv?.continuous
-        ? refreshContinuousAggregateSql(qualify(t.schema, t.name))
-        : `REFRESH MATERIALIZED VIEW ${concurrently ? 'CONCURRENTLY ' : ''}${qualify(t.schema, t.name)}`;
       const t0 = performance.now();
       const stop = o.watch?.(backendPid(c), view, 'matview');
       try {
