@@ -1,5 +1,5 @@
 import { prepareSession, type Session } from './session.js';
-import { continuousAggregates } from './timescale.js';
+import { chunkIndexBytes, continuousAggregates } from './timescale.js';
 
 /** Catalog reads, each named for the question it answers. */
 
@@ -151,18 +151,18 @@ export async function findIndex(c: Session, schema: string, name: string): Promi
     [schema, name],
   );
   const r = res.rows[0];
-  return r
-    ? {
-        oid: r.oid,
-        table: r.table,
-        tableOid: r.table_oid,
-        valid: r.valid,
-        ready: r.ready,
-        definition: r.def,
-        sizeBytes: r.size,
-        partitioned: r.partitioned,
-      }
-    : null;
+  if (!r) return null;
+  return {
+    oid: r.oid,
+    table: r.table,
+    tableOid: r.table_oid,
+    valid: r.valid,
+    ready: r.ready,
+    definition: r.def,
+    // A hypertable's root index holds no rows: its size is its chunk indexes'.
+    sizeBytes: r.size + (await chunkIndexBytes(c, r.table_oid, r.oid)),
+    partitioned: r.partitioned,
+  };
 }
 
 export interface MatviewInfo {

@@ -178,3 +178,9 @@ export function refreshContinuousAggregateSql(qualifiedName: string): string {
 }
 
 const quoteLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/** The bytes of a root index's chunk indexes (0 for an index that is not on a hypertable). */
+export async function chunkIndexBytes(c: Session, tableOid: number, rootOid: number): Promise<number> {
+  if (!(await isHypertable(c, tableOid))) return 0;
+  return (await chunkIndexes(c, tableOid, rootOid)).reduce((sum, r) => sum + (r.index?.sizeBytes ?? 0), 0);
+}
