@@ -198,6 +198,7 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--anchor <timestamp>', 'when the generated history ends (default: today 00:00 UTC)')
     .option('--replace', 'drop and reload the fixture tables if they exist')
     .option('--citus', "distribute the tables on Citus as the fixture's citus.sql says (connect to the coordinator)")
+    .option('--timescale', "make hypertables as the fixture's timescale.sql says (the database needs TimescaleDB)")
     .action((name, flags) => run(async (ctx) => (await commands.fixtures()).fixturesLoad(name, flags, ctx)));
 
   return program;

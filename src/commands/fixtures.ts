@@ -6,7 +6,7 @@ import { PgoptError } from '../errors.js';
 
 export async function fixturesLoad(
   name: string,
-  f: { scale: string; seed: string; anchor?: string; replace?: boolean; citus?: boolean },
+  f: { scale: string; seed: string; anchor?: string; replace?: boolean; citus?: boolean; timescale?: boolean },
   ctx: CommandContext,
 ): Promise<number> {
   const scale = Number(f.scale);
@@ -14,7 +14,15 @@ export async function fixturesLoad(
   const seed = parseCount('--seed', f.seed);
   await ctx.reporter.startSpinner(`loading fixture ${name}`);
   const result = await withClient(ctx.target(), `pgopt fixtures load ${name}`, (c) =>
-    loadFixture(c, name, { scale, seed, anchor: f.anchor, replace: !!f.replace, citus: !!f.citus, onProgress: ctx.reporter.progress }),
+    loadFixture(c, name, {
+      scale,
+      seed,
+      anchor: f.anchor,
+      replace: !!f.replace,
+      citus: !!f.citus,
+      timescale: !!f.timescale,
+      onProgress: ctx.reporter.progress,
+    }),
   ).finally(() => ctx.reporter.stopSpinner());
   if (ctx.reporter.json) ctx.reporter.document(result);
   ctx.reporter.render(result, renderFixtureLoad);

@@ -184,3 +184,18 @@ export async function chunkIndexBytes(c: Session, tableOid: number, rootOid: num
   if (!(await isHypertable(c, tableOid))) return 0;
   return (await chunkIndexes(c, tableOid, rootOid)).reduce((sum, r) => sum + (r.index?.sizeBytes ?? 0), 0);
 }
+
+/** The refresh policy TimescaleDB runs for a continuous aggregate, in words, or null when it has none. */
+export async function refreshPolicy(c: Session, viewOid: number): Promise<string | null> {
+  if (!(await timescaleVersion(c))) return null;
+  const r = await c.query(
+    `SELECT j.schedule_interval::text AS every, j.config->>'start_offset' AS start, j.config->>'end_offset' AS "end"
+       FROM pg_catalog.pg_class v JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
+       JOIN _timescaledb_catalog.continuous_agg ca ON ca.user_view_schema = n.nspname AND ca.user_view_name = v.relname
+       JOIN _timescaledb_config.bgw_job j ON j.hypertable_id = ca.mat_hypertable_id AND j.proc_name = 'policy_refresh_continuous_aggregate'
+      WHERE v.oid = $1::oid LIMIT 1`,
+    [viewOid],
+  );
+  const p = r.rows[0];
+  return p ? `refresh policy every ${p.every} (start_offset ${p.start ?? 'none'}, end_offset ${p.end ?? 'none'})` : null;
+}

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { PgoptError, type SourceLocation } from '../errors.js';
 import { findIndex, findMatview, neverAnalyzed } from '../db/catalog.js';
 import { withStatementTimeout, withTransaction } from '../db/scoped.js';
-import { refreshContinuousAggregateSql } from '../db/timescale.js';
+import { refreshContinuousAggregateSql, refreshPolicy } from '../db/timescale.js';
 import { rewriteMatviewSql } from '../pack/rewrite.js';
 import { withAdvisoryLock } from '../db/run-lock.js';
 import { displayName, qualify, quoteIdent } from '../db/ident.js';
@@ -361,6 +361,8 @@ async function runStatement(c: Session, run: ApplyRun, s: PackStatement, a: Asse
       res.outcome = 'ran';
       return;
     }
+    case 'cagg-policy':
+      return addRefreshPolicy(c, run, s, res);
     case 'analyze':
     case 'comment':
       if (!created.size) {
@@ -383,6 +385,22 @@ async function runStatement(c: Session, run: ApplyRun, s: PackStatement, a: Asse
   }
   if (!a) return;
   await applyObject(c, run, a, res);
+}
+
+/** A continuous aggregate's refresh policy, added where TimescaleDB has none for it (so a rerun adds nothing). */
+async function addRefreshPolicy(c: Session, run: ApplyRun, s: PackStatement, res: StatementResult): Promise<void> {
+  const view = [...run.byObject.values()].find((a) => a.object.policy === s);
+  const live = view && (await findMatview(c, view.schema, view.object.name));
+  if (live && (await refreshPolicy(c, live.oid))) {
+    res.outcome = 'skipped';
+    res.reason = 'its refresh policy is in place';
+    return;
+  }
+  const what = `refresh policy at ${s.location.file}:${s.location.line}`;
+  await withLockRetry(c, what, [], lockPolicy(run.o, what), () => asUser(c, () => runOneStatement(c, s.sql))).catch((e) => {
+    throw failure(e, what, run.o.signal);
+  });
+  res.outcome = 'ran';
 }
 
 /** One drop of the pack, with its outcome and event; the first failure stops the rest. */

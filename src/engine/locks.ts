@@ -22,6 +22,8 @@ export function lockOf(s: PackStatement, concurrently: boolean): { lock: string;
     case 'set':
     case 'drop-own':
       return { lock: 'none', concurrent: false };
+    case 'cagg-policy':
+      return { lock: 'none (a TimescaleDB job)', concurrent: false };
     default:
       return { lock: 'ACCESS EXCLUSIVE (assumed)', concurrent: false };
   }

@@ -73,7 +73,11 @@ export async function planPack(c: Session, pack: Pack, opts: { concurrently: boo
     const lock =
       concurrent && a?.table?.partitioned
         ? 'SHARE UPDATE EXCLUSIVE per partition; SHARE on the parent for a moment'
-        : distributedLock(taken.lock, topology);
+        : concurrent && a?.table?.hypertable
+          ? 'SHARE UPDATE EXCLUSIVE per chunk; SHARE on the hypertable for a moment'
+          : s.object?.continuous
+            ? `${taken.lock}, created WITH NO DATA; then filled by TimescaleDB outside the transaction`
+            : distributedLock(taken.lock, topology);
     return {
       ordinal: s.ordinal,
       location: s.location,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pack } from '../pack/types.js';
-import { assessPack, type ObjectState } from './assess.js';
+import { assessPack, type Assessment, type ObjectState } from './assess.js';
+import { refreshPolicy } from '../db/timescale.js';
 import { logEvent, registryExists } from './registry.js';
 import { assessDrops, type DropAssessment, type DropState } from './drops.js';
 import type { Session } from '../db/session.js';
@@ -39,6 +40,16 @@ function dropCheck(d: DropAssessment): ObjectCheck {
   return { object: d.qualifiedName, kind: 'drop', table: d.table, state: d.state, ok, reason, sizeBytes: d.row?.sizeBytes ?? null };
 }
 
+/** A continuous aggregate whose pack declares a refresh policy holds only with that policy in place. */
+async function checkRefreshPolicies(c: Session, assessments: Assessment[], objects: ObjectCheck[]): Promise<void> {
+  for (const [i, a] of assessments.entries()) {
+    if (!a.object.policy || !a.live || !objects[i].ok) continue;
+    const policy = await refreshPolicy(c, a.live.oid);
+    if (policy) objects[i].reason = objects[i].reason ? `${objects[i].reason}; ${policy}` : policy;
+    else Object.assign(objects[i], { ok: false, reason: 'its refresh policy is missing (TimescaleDB will not refresh it): apply adds it' });
+  }
+}
+
 /** Check every object of the pack against the catalog; `ok` only when all hold. */
 export async function verifyPack(c: Session, pack: Pack): Promise<VerifyResult> {
   const { assessments } = await assessPack(c, pack);
@@ -54,6 +65,7 @@ export async function verifyPack(c: Session, pack: Pack): Promise<VerifyResult> 
       sizeBytes: a.live?.sizeBytes ?? null,
     };
   });
+  await checkRefreshPolicies(c, assessments, objects);
   objects.push(...(await assessDrops(c, pack)).map(dropCheck));
   const result: VerifyResult = { pack: pack.name, ok: objects.every((o) => o.ok), objects, notes: [] };
   const failed = objects.filter((o) => !o.ok).map((o) => ({ object: o.object, state: o.state, reason: o.reason }));

@@ -9,6 +9,7 @@ import {
   rangeVarRef,
   relationsRead,
   statementLabel,
+  strings,
   stripLayout,
   type NodeOf,
 } from '../sql/tree.js';
@@ -83,6 +84,7 @@ interface Classified {
   refusal?: string;
   /** Refused even with --allow-unsafe. */
   never?: boolean;
+  policyFor?: RelationRef;
 }
 
 function classify(node: Node): Classified {
@@ -110,8 +112,26 @@ function classify(node: Node): Classified {
   const set = nodeAs(node, 'VariableSetStmt');
   if (set) return classifySet(set);
   if (type === 'RefreshMatViewStmt') return { kind: 'refresh', references: [] };
+  const policy = refreshPolicyOf(node);
+  if (policy) return { kind: 'cagg-policy', references: [], policyFor: policy };
   if (DROPPABLE.has(nodeAs(node, 'DropStmt')?.removeType ?? '')) return { kind: 'drop-own', references: [] };
   return { kind: 'unsafe', references: [], refusal: `${statementLabel(type, payload)} is not an additive optimization` };
+}
+
+/**
+ * `SELECT add_continuous_aggregate_policy('<view>', …)` alone: a TimescaleDB refresh policy,
+ * returned as the view it names (checked at load to be a continuous aggregate of the pack).
+ */
+function refreshPolicyOf(node: Node): RelationRef | undefined {
+  const select = nodeAs(node, 'SelectStmt');
+  if (!select || select.fromClause?.length || select.whereClause || select.targetList?.length !== 1) return undefined;
+  const call = nodeAs(nodeAs(select.targetList[0], 'ResTarget')?.val, 'FuncCall');
+  const name = strings(call?.funcname);
+  if (name.at(-1) !== 'add_continuous_aggregate_policy' || name.length > 2) return undefined;
+  const view = nodeAs(call?.args?.[0], 'A_Const')?.sval?.sval;
+  if (!view) return undefined;
+  const parts = view.split('.');
+  return parts.length === 2 ? { schema: parts[0], name: parts[1] } : { schema: null, name: view };
 }
 
 function classifyVacuum(node: NodeOf<'VacuumStmt'>): Classified {
@@ -286,6 +306,7 @@ function packStatement(raw: SqlStatement, ordinal: number): PackStatement {
     references: c.references,
     refusal: c.refusal,
     refusedAlways: c.never,
+    ...(c.policyFor ? { policyFor: c.policyFor } : {}),
   };
   statement.object = buildObject(raw.node, statement);
   return statement;
@@ -341,6 +362,23 @@ function refuseIndexesOnContinuous(objects: PackObject[]): void {
       o.statement.location,
       'TimescaleDB already indexes its GROUP BY columns; remove this statement',
     );
+  }
+}
+
+/** Each refresh policy goes with its continuous aggregate; one for anything else is refused. */
+function attachPolicies(statements: PackStatement[], objects: PackObject[]): void {
+  for (const s of statements) {
+    if (s.kind !== 'cagg-policy') continue;
+    const ref = s.policyFor!;
+    const view = objects.find((o) => o.continuous && o.name === ref.name && (ref.schema === null || ref.schema === o.schema));
+    if (!view || view.statement.ordinal > s.ordinal) {
+      throw inputError(
+        `add_continuous_aggregate_policy('${displayRef(ref)}'): a refresh policy in a pack must be for a continuous aggregate the pack creates before it`,
+        s.location,
+      );
+    }
+    if (view.policy) throw inputError(`${view.name} has a second refresh policy (first at line ${view.policy.location.line})`, s.location);
+    view.policy = s;
   }
 }
 
@@ -414,6 +452,7 @@ export async function loadPack(path: string, opts: LoadPackOptions = {}): Promis
     objects.push(s.object);
   }
   refuseIndexesOnContinuous(objects);
+  attachPolicies(statements, objects);
   const drops = trackedDrops(statements, objects);
   if (!opts.allowUnsafe) refuseForeignTargets(statements, objects);
   return { name, source: path, files, statements, objects, drops, allowUnsafe: !!opts.allowUnsafe };

@@ -14,6 +14,7 @@ export const STATEMENT_KINDS = [
   'refresh',
   'drop-own',
   'drop-index',
+  'cagg-policy',
   'unsafe',
 ] as const;
 export type StatementKind = (typeof STATEMENT_KINDS)[number];
@@ -33,6 +34,8 @@ export interface PackStatement {
   object?: PackObject;
   /** For drop-index: an index the pack does not create, dropped and recorded so rollback builds it again. */
   drop?: PackDrop;
+  /** For cagg-policy: `SELECT add_continuous_aggregate_policy('<view>', …)`, the view it is for. */
+  policyFor?: RelationRef;
   /** For unsafe statements: why they are refused without --allow-unsafe. */
   refusal?: string;
   /** Refused even with --allow-unsafe (who pgopt acts as, how the server lexes, search_path). */
@@ -63,6 +66,8 @@ export interface PackObject {
   rollbackOverride: string[] | null;
   /** A TimescaleDB continuous aggregate (`WITH (timescaledb.continuous)`): created WITH NO DATA, refreshed by TimescaleDB. */
   continuous: boolean;
+  /** Its refresh policy, when the pack declares one (a cagg-policy statement). */
+  policy?: PackStatement;
   statement: PackStatement;
 }
 

@@ -80,4 +80,41 @@ describe('continuous aggregates', () => {
     expect(r.stderr).toMatch(/:2\b/);
     expect(await aggregates('ev_daily')).toEqual([]);
   });
+
+  it('a refresh policy in the pack: apply adds it, verify names it, a policy removed by hand fails verify and the next apply adds it again', async () => {
+    const policy = `SELECT add_continuous_aggregate_policy('ev_daily', start_offset => INTERVAL '3 days', end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '30 minutes');\n`;
+    const pack = writePack('tscagg-p', PACK + policy);
+    const jobs = () =>
+      db.query(`SELECT schedule_interval::text AS every FROM timescaledb_information.jobs
+                 WHERE hypertable_name = 'ev_daily' AND proc_name = 'policy_refresh_continuous_aggregate'`);
+    expect((await runCli(['apply', pack, '--db', db.url])).code).toBe(0);
+    expect(await jobs()).toEqual([{ every: '00:30:00' }]);
+    const v = await runCli(['verify', pack, '--db', db.url, '--json']);
+    expect(v.code, v.stdout).toBe(0);
+    expect(JSON.parse(v.stdout).objects[0].reason).toContain('refresh policy every 00:30:00 (start_offset 3 days, end_offset 01:00:00)');
+    // A rerun adds no second policy.
+    expect((await runCli(['apply', pack, '--db', db.url])).code).toBe(0);
+    expect(await jobs()).toHaveLength(1);
+    await db.query(`SELECT remove_continuous_aggregate_policy('ev_daily')`);
+    const missing = await runCli(['verify', pack, '--db', db.url, '--json']);
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout).objects[0].reason).toMatch(/refresh policy is missing/);
+    expect((await runCli(['apply', pack, '--db', db.url])).code).toBe(0);
+    expect(await jobs()).toHaveLength(1);
+    expect((await runCli(['verify', pack, '--db', db.url])).code).toBe(0);
+    expect((await runCli(['rollback', 'tscagg-p', '--db', db.url])).code).toBe(0);
+    expect(await db.query(`SELECT 1 FROM timescaledb_information.jobs WHERE proc_name = 'policy_refresh_continuous_aggregate'`)).toEqual(
+      [],
+    );
+  });
+
+  it('a refresh policy for a view the pack does not create is refused at load', async () => {
+    const pack = writePack(
+      'tscagg-x',
+      `SELECT add_continuous_aggregate_policy('someone_elses', start_offset => NULL, end_offset => NULL, schedule_interval => INTERVAL '1 hour');\n`,
+    );
+    const r = await runCli(['plan', pack, '--db', db.url]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('a refresh policy in a pack must be for a continuous aggregate the pack creates');
+  });
 });

@@ -47,6 +47,35 @@ CREATE INDEX ON s."T" ("workflowId", lower(name)) INCLUDE (z);
   });
 });
 
+describe('TimescaleDB continuous aggregates in a pack', () => {
+  const CAGG = `CREATE MATERIALIZED VIEW m.daily WITH (timescaledb.continuous) AS SELECT time_bucket('1 day', ts) AS day, count(*) FROM m.t GROUP BY 1;\n`;
+  it('WITH (timescaledb.continuous) marks the view, and its refresh policy goes with it', async () => {
+    const pack = await loadPack(
+      writePack(
+        'c',
+        `${CAGG}SELECT add_continuous_aggregate_policy('m.daily', start_offset => NULL, end_offset => NULL, schedule_interval => INTERVAL '1 hour');\n`,
+      ),
+    );
+    expect(pack.statements.map((s) => s.kind)).toEqual(['create-matview', 'cagg-policy']);
+    expect(pack.objects[0].continuous).toBe(true);
+    expect(pack.objects[0].policy).toBe(pack.statements[1]);
+    // The control: a plain materialized view is not one.
+    const plain = await loadPack(writePack('c', CAGG.replace(' WITH (timescaledb.continuous)', '')));
+    expect(plain.objects[0].continuous).toBe(false);
+  });
+  it('a policy before its view, or for a view the pack does not create, is refused with its line', async () => {
+    const stray = `SELECT add_continuous_aggregate_policy('m.daily', start_offset => NULL, end_offset => NULL, schedule_interval => INTERVAL '1 hour');\n`;
+    await expect(loadPack(writePack('c', stray + CAGG))).rejects.toThrow(/must be for a continuous aggregate the pack creates before it/);
+    await expect(loadPack(writePack('c', stray))).rejects.toMatchObject({ location: { line: 1 } });
+  });
+  it('an index on a continuous aggregate is refused at load: UNIQUE saying why it cannot work', async () => {
+    await expect(loadPack(writePack('c', `${CAGG}CREATE UNIQUE INDEX d_key ON m.daily (day);\n`))).rejects.toThrow(
+      /cannot have a UNIQUE index \(TimescaleDB refuses it\)/,
+    );
+    await expect(loadPack(writePack('c', `${CAGG}CREATE INDEX d_day ON m.daily (day);\n`))).rejects.toThrow(/_timescaledb_internal/);
+  });
+});
+
 describe('rewrites on PostgreSQL tokens', () => {
   it('names an index, sets CONCURRENTLY, keeps the rest byte for byte', async () => {
     await ensureParser();
