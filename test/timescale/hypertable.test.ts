@@ -72,6 +72,29 @@ function writer(client: pg.Client, day: string) {
   };
 }
 
+/** Inserts that each open a new chunk (a day of its own, from March on), every 50 ms. */
+function newChunks(client: pg.Client) {
+  let stop = false;
+  let failed = 0;
+  let n = 0;
+  const done = (async () => {
+    while (!stop) {
+      await client
+        .query(`INSERT INTO events VALUES ($1, 2, '2026-03-01'::timestamptz + $2 * INTERVAL '1 day', 0, 'new chunk')`, [-(5e6 + n), n])
+        .then(() => n++)
+        .catch(() => failed++);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return {
+    stop: async () => {
+      stop = true;
+      await done;
+      return { failed, n };
+    },
+  };
+}
+
 describe('apply on a hypertable', () => {
   it('control: a plain CREATE INDEX holds every chunk, so a write to any chunk waits behind it', async () => {
     const holder = await db.connect();
@@ -85,8 +108,13 @@ describe('apply on a hypertable', () => {
   it('builds the root ON ONLY and each chunk concurrently under live inserts into old and new chunks: no insert fails, none stalls 1.5 s', async () => {
     const pack = writePack('tsdb-live', PACK);
     const [old, recent] = [writer(await db.connect(), '2026-01-01'), writer(await db.connect(), `2026-01-${DAYS}`)];
+    // And chunks created while the build runs: each insert of this one opens a new day's chunk.
+    const fresh = newChunks(await db.connect());
     const r = await runCli(['apply', pack, '--db', db.url]);
     const [a, b] = [await old.stop(), await recent.stop()];
+    const made = await fresh.stop();
+    expect(made.failed).toBe(0);
+    expect(made.n).toBeGreaterThan(0);
     expect(r.code, r.stderr).toBe(0);
     expect(a.failed + b.failed).toBe(0);
     expect(a.n).toBeGreaterThan(5);
@@ -145,11 +173,22 @@ describe('apply on a hypertable', () => {
   it('a chunk created after the build is covered by TimescaleDB, and verify counts it', async () => {
     const pack = writePack('tsdb-live', PACK);
     const n = await chunkCount();
-    await db.query(`INSERT INTO events VALUES (-77, 3, '2026-03-01 12:00', 0, 'later')`);
+    await db.query(`INSERT INTO events VALUES (-77, 3, '2027-06-15 12:00', 0, 'later')`);
     expect(await chunkCount()).toBe(n + 1);
     const v = await runCli(['verify', pack, '--db', db.url, '--json']);
     expect(v.code, v.stdout).toBe(0);
     expect(JSON.parse(v.stdout).objects[0].reason).toContain(`${n + 1}/${n + 1} chunks valid`);
+  });
+
+  it('a compressed chunk keeps its index and is named as compressed: queries there read the compressed copy', async () => {
+    const pack = writePack('tsdb-live', PACK);
+    await db.query(`ALTER TABLE events SET (timescaledb.compress, timescaledb.compress_segmentby = 'device')`);
+    const oldest = (await db.query(`SELECT c::text AS c FROM show_chunks('events') c ORDER BY c LIMIT 1`))[0].c;
+    await db.query(`SELECT compress_chunk($1::regclass)`, [oldest]);
+    const v = await runCli(['verify', pack, '--db', db.url, '--json']);
+    expect(v.code, v.stdout).toBe(0);
+    expect(JSON.parse(v.stdout).objects[0].reason).toMatch(/chunks valid \(1 compressed: queries there read the compressed copy\)/);
+    await db.query(`SELECT decompress_chunk($1::regclass)`, [oldest]);
   });
 
   it('rollback drops the chunk indexes concurrently and then the root: nothing is left in _timescaledb_internal', async () => {
