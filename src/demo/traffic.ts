@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { newClient } from '../db/connect.js';
 import type { Workload } from '../bench/workload.js';
 
 /**
@@ -41,7 +42,8 @@ async function jobsOf(c: pg.Client, workload: Workload, rate: (query: string) =>
 export async function sendTraffic(url: string, workload: Workload, o: TrafficOptions): Promise<TrafficResult> {
   const clients = await Promise.all(
     Array.from({ length: o.clients }, async () => {
-      const c = new pg.Client({ connectionString: url, application_name: o.application });
+      // The embedded server's own URL says everything: no PG* variable of the user's may change it.
+      const c = newClient({ connectionString: url, application_name: o.application });
       await c.connect();
       return c;
     }),
