@@ -199,3 +199,11 @@ export async function refreshPolicy(c: Session, viewOid: number): Promise<string
   const p = r.rows[0];
   return p ? `refresh policy every ${p.every} (start_offset ${p.start ?? 'none'}, end_offset ${p.end ?? 'none'})` : null;
 }
+
+/** How plan names a hypertable's layout: "hypertable by ts: 14 chunks (2 compressed)". */
+export async function describeHypertable(c: Session, tableOid: number): Promise<string> {
+  const [dims, chunks] = [await dimensionColumns(c, tableOid), await chunksOf(c, tableOid)];
+  const compressed = chunks.filter((k) => k.compressed).length;
+  const n = `${chunks.length} ${chunks.length === 1 ? 'chunk' : 'chunks'}`;
+  return `hypertable by ${dims.join(', ')}: ${n}${compressed ? ` (${compressed} compressed)` : ''}, each indexed on its own`;
+}

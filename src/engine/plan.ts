@@ -3,6 +3,7 @@ import type { Pack, PackStatement } from '../pack/types.js';
 import { assessPack, type Assessment, type ObjectState } from './assess.js';
 import { lockOf } from './locks.js';
 import { describeTopology, distributedLock } from './placements.js';
+import { describeHypertable } from '../db/timescale.js';
 import { lintPack, type LintFinding } from './lint/index.js';
 import { actionFor } from './decide.js';
 import { assessDrops, type DropAssessment, type DropState } from './drops.js';
@@ -56,12 +57,23 @@ function dropStep(s: PackStatement, d: DropAssessment, concurrently: boolean): P
   };
 }
 
+/** Each hypertable the pack indexes, described once. */
+async function hypertableLayouts(c: Session, assessments: Assessment[]): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  for (const a of assessments) {
+    const oid = a.table?.oid;
+    if (a.table?.hypertable && oid && !out.has(oid)) out.set(oid, await describeHypertable(c, oid));
+  }
+  return out;
+}
+
 /** A dry run: what apply would do, statement by statement, and the lock each takes. */
 export async function planPack(c: Session, pack: Pack, opts: { concurrently: boolean; replaceChanged?: boolean }): Promise<PlanResult> {
   const { assessments } = await assessPack(c, pack);
   const { findings } = await lintPack(c, pack, assessments);
   const byObject = new Map(assessments.map((a) => [a.object, a]));
   const drops = new Map((await assessDrops(c, pack)).map((d) => [d.drop.statement.ordinal, d]));
+  const layouts = await hypertableLayouts(c, assessments);
   const steps = pack.statements.map((s): PlanStep => {
     const d = drops.get(s.ordinal);
     if (d) return dropStep(s, d, opts.concurrently);
@@ -84,7 +96,7 @@ export async function planPack(c: Session, pack: Pack, opts: { concurrently: boo
       kind: s.kind,
       object: a?.qualifiedName ?? null,
       table: a?.table ? `${a.table.schema}.${a.table.name}` : null,
-      distribution: topology ? describeTopology(topology) : null,
+      distribution: topology ? describeTopology(topology) : (layouts.get(a?.table?.oid ?? -1) ?? null),
       lock,
       concurrent,
       state: a?.state ?? null,

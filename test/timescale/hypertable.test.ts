@@ -105,6 +105,16 @@ describe('apply on a hypertable', () => {
     await holder.query('ROLLBACK');
   });
 
+  it('plan names the hypertable, its chunks, and the per-chunk lock', async () => {
+    const pack = writePack('tsdb-live', PACK);
+    const r = await runCli(['plan', pack, '--db', db.url, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const step = JSON.parse(r.stdout).steps[0];
+    expect(step.distribution).toBe(`hypertable by ts: ${await chunkCount()} chunks, each indexed on its own`);
+    expect(step.lock).toBe('SHARE UPDATE EXCLUSIVE per chunk; SHARE on the hypertable for a moment');
+    expect(step.action).toBe('create');
+  });
+
   it('builds the root ON ONLY and each chunk concurrently under live inserts into old and new chunks: no insert fails, none stalls 1.5 s', async () => {
     const pack = writePack('tsdb-live', PACK);
     const [old, recent] = [writer(await db.connect(), '2026-01-01'), writer(await db.connect(), `2026-01-${DAYS}`)];
