@@ -1,5 +1,5 @@
 import { qualify } from './ident.js';
-import { PINNED_SEARCH_PATH, type Session } from './session.js';
+import { extensionVersion, PINNED_SEARCH_PATH, type Session } from './session.js';
 import { checkedWorkerSql, hexText, hexTextArray } from './worker-sql.js';
 import type { SessionInfo } from './catalog.js';
 
@@ -23,16 +23,7 @@ export interface Topology {
 }
 
 /** The installed Citus version, or null where Citus is not in this database. */
-export function citusVersion(c: Session): Promise<string | null> {
-  c.citus ??= c
-    .query(`SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'citus'`)
-    .then((r) => (r.rows[0]?.extversion as string | undefined) ?? null)
-    .catch((err: unknown) => {
-      c.citus = null; // asked in an aborted transaction, say: ask again next time
-      throw err;
-    });
-  return c.citus;
-}
+export const citusVersion = (c: Session): Promise<string | null> => extensionVersion(c, 'citus');
 
 /**
  * How Citus holds a table: distributed (hash, range or append), reference, or local (a plain

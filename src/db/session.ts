@@ -38,10 +38,8 @@ export class Session {
   facts: SessionState | null = null;
   /** The registry was checked and found trustworthy (registryExists): it is not checked again. */
   registryTrusted = false;
-  /** The installed Citus version, asked once (null: none). */
-  citus: Promise<string | null> | null = null;
-  /** TimescaleDB's version, asked once (db/timescale.ts). */
-  timescale: Promise<string | null> | null = null;
+  /** The extensions pgopt adapts to (Citus, TimescaleDB) and their versions, asked once (extensionVersion). */
+  extensions: Promise<Map<string, string>> | null = null;
   /** Open transactions (withTransaction, withRolledBackTransaction): a failed statement inside one cannot simply be retried. */
   transactionDepth = 0;
   /** Roles pgopt tried to act as on this connection (cannotActAs): null where it can, else why not. */
@@ -298,4 +296,19 @@ export async function requireWritable(c: Session): Promise<void> {
     });
   }
   await c.query(`SELECT pg_catalog.set_config('default_transaction_read_only', 'off', false)`);
+}
+
+/**
+ * The installed version of an extension pgopt adapts to (citus, timescaledb), or null. Both are
+ * read in one query, once per session: a database without them pays one round trip, not two.
+ */
+export function extensionVersion(c: Session, name: 'citus' | 'timescaledb'): Promise<string | null> {
+  c.extensions ??= c
+    .query(`SELECT extname, extversion FROM pg_catalog.pg_extension WHERE extname IN ('citus', 'timescaledb')`)
+    .then((r) => new Map(r.rows.map((x) => [x.extname as string, x.extversion as string])))
+    .catch((err: unknown) => {
+      c.extensions = null; // asked in an aborted transaction, say: ask again next time
+      throw err;
+    });
+  return c.extensions.then((m) => m.get(name) ?? null);
 }

@@ -5,19 +5,11 @@
  * which root: TimescaleDB matches them by structure (_timescaledb_functions.index_matches), and so
  * does pgopt. Names of chunk indexes are never parsed.
  */
-import type { Session } from './session.js';
+import { quoteLiteral } from './ident.js';
+import { extensionVersion, type Session } from './session.js';
 
 /** The installed TimescaleDB version, or null; asked once per session. */
-export function timescaleVersion(c: Session): Promise<string | null> {
-  c.timescale ??= c
-    .query(`SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'timescaledb'`)
-    .then((r) => (r.rows[0]?.extversion as string | undefined) ?? null)
-    .catch((err: unknown) => {
-      c.timescale = null;
-      throw err;
-    });
-  return c.timescale;
-}
+export const timescaleVersion = (c: Session): Promise<string | null> => extensionVersion(c, 'timescaledb');
 
 /** Whether this table is a hypertable (a continuous aggregate's materialization included). */
 export async function isHypertable(c: Session, tableOid: number): Promise<boolean> {
@@ -176,8 +168,6 @@ export async function continuousAggregates(c: Session, viewOids: number[]): Prom
 export function refreshContinuousAggregateSql(qualifiedName: string): string {
   return `CALL public.refresh_continuous_aggregate(${quoteLiteral(qualifiedName)}, NULL, NULL)`;
 }
-
-const quoteLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** The bytes of a root index's chunk indexes (0 for an index that is not on a hypertable). */
 export async function chunkIndexBytes(c: Session, tableOid: number, rootOid: number): Promise<number> {

@@ -175,6 +175,7 @@ async function resolveNames(c: Session, pack: Pack, defaultSchema: string): Prom
   const citus = !!(await citusVersion(c));
   const timescale = !!(await timescaleVersion(c));
   const topologies = new Map<number, Topology | null>();
+  const hypertables = new Map<number, boolean>();
   for (const s of pack.statements) {
     const o = s.object;
     if (o?.kind === 'matview') schemaOf.set(o, o.schema ?? defaultSchema);
@@ -191,7 +192,10 @@ async function resolveNames(c: Session, pack: Pack, defaultSchema: string): Prom
       if (!rel) throw missingRelation(s, ref);
       if (citus && s.object?.kind === 'index' && !topologies.has(rel.oid)) topologies.set(rel.oid, await tableTopology(c, rel.oid));
       resolveReference(s, ref, rel, topologies.get(rel.oid) ?? null, names);
-      if (timescale && o?.kind === 'index' && rel.relkind === 'r') names.tables.get(o)!.hypertable = await isHypertable(c, rel.oid);
+      if (timescale && o?.kind === 'index' && rel.relkind === 'r') {
+        if (!hypertables.has(rel.oid)) hypertables.set(rel.oid, await isHypertable(c, rel.oid));
+        names.tables.get(o)!.hypertable = hypertables.get(rel.oid);
+      }
     }
     if (o?.kind === 'index') schemaOf.set(o, tables.get(o)!.schema);
   }

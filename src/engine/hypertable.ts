@@ -1,9 +1,9 @@
 import { displayName, qualify } from '../db/ident.js';
 import { rewriteIndexSql } from '../pack/rewrite.js';
-import { findIndexOn, indexByOid } from '../db/catalog.js';
+import { findIndexOn } from '../db/catalog.js';
 import { chunkIndexes, type ChunkIndex } from '../db/timescale.js';
 import type { Session } from '../db/session.js';
-import { partitionIndexName, type PartitionedBuild } from './partitioned.js';
+import { dropBuilt, partitionIndexName, type PartitionedBuild } from './partitioned.js';
 
 /**
  * Indexes on TimescaleDB hypertables. TimescaleDB refuses CREATE INDEX CONCURRENTLY on a
@@ -94,26 +94,14 @@ export async function dropChunkIndexes(
 
 /**
  * After a failed build: drop exactly what this run built, chunk indexes first (concurrently), the
- * root last (TimescaleDB refuses to drop it concurrently; with its chunk indexes gone it holds its
- * lock for a moment).
+ * root last (TimescaleDB refuses to drop it concurrently; with its chunk indexes gone its plain
+ * drop holds its lock for a moment and takes nothing else along).
  */
-export async function dropBuiltOnHypertable(
+export function dropBuiltOnHypertable(
   c: Session,
   tableOid: number,
   built: number[],
   b: Pick<PartitionedBuild, 'blocking' | 'concurrent'>,
 ): Promise<void> {
-  let firstError: unknown = null;
-  for (const oid of [...built].reverse()) {
-    try {
-      const idx = await indexByOid(c, oid);
-      if (!idx) continue;
-      const sql = `DROP INDEX ${idx.table === tableOid ? '' : 'CONCURRENTLY '}IF EXISTS ${qualify(idx.schema, idx.name)}`;
-      if (idx.table === tableOid) await b.blocking(`dropping ${displayName(idx.schema, idx.name)}`, [tableOid], () => c.query(sql));
-      else await b.concurrent(sql, idx.schema, idx.name);
-    } catch (err) {
-      firstError ??= err;
-    }
-  }
-  if (firstError) throw firstError;
+  return dropBuilt(c, [...built].reverse(), b, (idx) => idx.table === tableOid);
 }

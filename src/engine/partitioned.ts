@@ -112,15 +112,21 @@ export async function dropPartitionedIndex(
 /**
  * Drop these indexes, by oid wherever they are now, in order: parents first, since dropping a
  * partitioned index takes its attached ones along (those are then gone and skipped). After a
- * failed build these are exactly the indexes that run created.
+ * failed build these are exactly the indexes that run created. `blocking` names the ones that
+ * cannot be dropped concurrently (by default a partitioned table's).
  */
-export async function dropBuilt(c: Session, built: number[], b: Pick<PartitionedBuild, 'blocking' | 'concurrent'>): Promise<void> {
+export async function dropBuilt(
+  c: Session,
+  built: number[],
+  b: Pick<PartitionedBuild, 'blocking' | 'concurrent'>,
+  blocking: (idx: { kind: string; table: number }) => boolean = (idx) => idx.kind === 'I',
+): Promise<void> {
   let firstError: unknown = null;
   for (const oid of built) {
     try {
       const idx = await indexByOid(c, oid);
       if (!idx) continue;
-      if (idx.kind === 'I')
+      if (blocking(idx))
         await b.blocking(`dropping ${displayName(idx.schema, idx.name)}`, [idx.table], () =>
           c.query(`DROP INDEX IF EXISTS ${qualify(idx.schema, idx.name)}`),
         );

@@ -233,6 +233,18 @@ describe('TimescaleDB leaves a half-built index: verify counts the holes, apply 
     expect((await runCli(['rollback', 'tsdb-expr', '--db', db.url])).code).toBe(0);
   });
 
+  it('a build of pgopt that fails on one chunk leaves nothing: no root, no chunk index, nothing claimed', async () => {
+    await db.query(`INSERT INTO events VALUES (-556, 1, '2026-01-07 10:00', 0, 'not a number either')`);
+    const expr = EXPR.replace('-555', '-556');
+    const pack = writePack('tsdb-fail', `CREATE INDEX CONCURRENTLY IF NOT EXISTS ev_fail ON events ${expr};\n`);
+    const r = await runCli(['apply', pack, '--db', db.url]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/invalid input syntax/);
+    expect(await db.query(`SELECT relname FROM pg_class WHERE relname LIKE '%ev_fail%'`)).toEqual([]);
+    expect(await db.query(`SELECT 1 FROM pgopt.objects WHERE pack = 'tsdb-fail'`)).toEqual([]);
+    await db.query(`DELETE FROM events WHERE id = -556`);
+  });
+
   it('a UNIQUE index without the time column is refused before anything runs, naming the column; with it, it is built chunk by chunk', async () => {
     const bad = writePack('tsdb-uniq', `CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ev_uid ON events (id);\n`);
     const refused = await runCli(['apply', bad, '--db', db.url]);
