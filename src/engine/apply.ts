@@ -516,7 +516,7 @@ async function applyObject(c: Session, run: ApplyRun, a: Assessment, res: Statem
       },
     );
   if (a.object.kind === 'index') await applyIndex(c, pack, a, o, record);
-  else await applyMatview(c, a, o, record);
+  else await applyMatview(c, pack, a, o, record);
   run.logged.add(res.ordinal);
   res.outcome = outcome;
   res.reason = reason;
@@ -551,7 +551,7 @@ async function applyIndex(c: Session, pack: Pack, a: Assessment, o: ApplyOptions
 }
 
 /** Materialized view DDL is transactional: the view and its registry row commit together. */
-async function applyMatview(c: Session, a: Assessment, o: ApplyOptions, record: RecordBuilt): Promise<void> {
+async function applyMatview(c: Session, pack: Pack, a: Assessment, o: ApplyOptions, record: RecordBuilt): Promise<void> {
   const t0 = performance.now();
   const what = `creating materialized view ${a.qualifiedName}`;
   const build = async () => {
@@ -571,11 +571,14 @@ async function applyMatview(c: Session, a: Assessment, o: ApplyOptions, record: 
   await withLockRetry(c, what, [], lockPolicy(o, what), () => withTransaction(c, build)).catch((err) => {
     throw failure(err, what, o.signal);
   });
-  if (a.object.continuous) await firstRefresh(c, a, o);
+  if (a.object.continuous) await firstRefresh(c, pack, a, o);
 }
 
-/** A continuous aggregate's first refresh, through TimescaleDB and outside any transaction block. */
-async function firstRefresh(c: Session, a: Assessment, o: ApplyOptions): Promise<void> {
+/**
+ * A continuous aggregate's first refresh, through TimescaleDB and outside any transaction block.
+ * If it fails, the view this run just created goes with its row: a failed apply changes nothing.
+ */
+async function firstRefresh(c: Session, pack: Pack, a: Assessment, o: ApplyOptions): Promise<void> {
   const what = `refreshing continuous aggregate ${a.qualifiedName}`;
   o.onProgress?.({ type: 'step', message: what });
   const stopWatch = o.watch?.(backendPid(c), a.qualifiedName, 'matview');
@@ -584,11 +587,12 @@ async function firstRefresh(c: Session, a: Assessment, o: ApplyOptions): Promise
       asUser(c, () => c.query(refreshContinuousAggregateSql(qualify(a.schema, a.object.name)))),
     );
   } catch (err) {
-    const e = failure(err, what, o.signal);
-    throw new PgoptError(e.kind, `${e.message}: it was created and recorded, but holds no data yet`, {
-      cause: err,
-      hint: `run pgopt refresh ${a.qualifiedName} once the cause is fixed`,
-    });
+    // Cleanup runs even after Ctrl-C; its own failure never replaces the first error.
+    await withTransaction(c, async () => {
+      await c.query(`DROP MATERIALIZED VIEW IF EXISTS ${qualify(a.schema, a.object.name)}`);
+      await deleteRow(c, pack.name, a.schema, a.object.name);
+    }).catch(() => {});
+    throw failure(err, what, o.signal);
   } finally {
     stopWatch?.();
   }

@@ -79,8 +79,8 @@ export async function buildIndex(
     return;
   }
   await warnAboutLongTransactions(c, a, o);
-  if (a.table?.partitioned) return buildOnPartitions(c, a, o, (await findTableOid(c, a))!, inTransaction);
-  if (a.table?.hypertable) return buildOnChunks(c, a, o, (await findTableOid(c, a))!, inTransaction);
+  if (a.table?.partitioned) return buildOnPartitions(c, a, o, inTransaction);
+  if (a.table?.hypertable) return buildOnChunks(c, a, o, inTransaction);
   const distributed = onShards(a.table?.topology);
   // Only a distributed build needs the table itself (the watch reads its shards).
   const tableOid = distributed ? await findTableOid(c, a) : null;
@@ -215,47 +215,55 @@ function partitionSteps(
   };
 }
 
-async function buildOnPartitions(
+/**
+ * An index built piece by piece (per partition, per chunk). On failure it leaves nothing
+ * half-built, and touches nothing this run did not build: what `build` recorded, by oid, as it was
+ * made. Cleanup runs even after Ctrl-C; its own failure never replaces the first error.
+ */
+async function buildInPieces(
   c: Session,
   a: Assessment,
   o: RunOptions,
-  tableOid: number,
   inTransaction: (fn: () => Promise<void>) => Promise<void>,
+  build: (steps: PartitionedBuild, tableOid: number, relation: string) => Promise<void>,
+  cleanUp: (steps: PartitionedBuild, tableOid: number) => Promise<void>,
 ): Promise<void> {
+  const tableOid = (await findTableOid(c, a))!;
   const steps = partitionSteps(c, a, o, inTransaction);
-  const relation = qualify(a.table!.schema, a.table!.name);
   try {
-    await buildPartitionedIndex(c, a.schema, a.object.name, tableOid, relation, steps);
+    await build(steps, tableOid, qualify(a.table!.schema, a.table!.name));
   } catch (err) {
-    // Leave nothing half-built, and touch nothing this run did not build: the parent (with what
-    // was attached) and any unattached partition index, by the oids recorded as they were made.
-    // Cleanup runs even after Ctrl-C; its own failure never replaces the first error.
-    await dropBuilt(c, [...steps.built], steps).catch(() => {});
+    await cleanUp(steps, tableOid).catch(() => {});
     throw err;
   }
 }
 
-async function buildOnChunks(
-  c: Session,
-  a: Assessment,
-  o: RunOptions,
-  tableOid: number,
-  inTransaction: (fn: () => Promise<void>) => Promise<void>,
-): Promise<void> {
-  const steps = partitionSteps(c, a, o, inTransaction);
-  const relation = qualify(a.table!.schema, a.table!.name);
-  try {
-    await buildHypertableIndex(c, a.schema, a.object.name, tableOid, relation, {
-      ...steps,
-      onChunk: (done, total, chunk) =>
-        o.onProgress?.({ type: 'step', message: `${a.qualifiedName}: chunk ${done + 1} of ${total} (${chunk})` }),
-    });
-  } catch (err) {
-    // As for partitions: what this run built goes, chunk indexes first, so nothing half-built stays.
-    await dropBuiltOnHypertable(c, tableOid, steps.built, steps).catch(() => {});
-    throw err;
-  }
-}
+const buildOnPartitions = (c: Session, a: Assessment, o: RunOptions, inTransaction: (fn: () => Promise<void>) => Promise<void>) =>
+  buildInPieces(
+    c,
+    a,
+    o,
+    inTransaction,
+    (steps, tableOid, relation) => buildPartitionedIndex(c, a.schema, a.object.name, tableOid, relation, steps),
+    // The parent (with what was attached) first, then any partition index never attached.
+    (steps) => dropBuilt(c, [...steps.built], steps),
+  );
+
+const buildOnChunks = (c: Session, a: Assessment, o: RunOptions, inTransaction: (fn: () => Promise<void>) => Promise<void>) =>
+  buildInPieces(
+    c,
+    a,
+    o,
+    inTransaction,
+    (steps, tableOid, relation) =>
+      buildHypertableIndex(c, a.schema, a.object.name, tableOid, relation, {
+        ...steps,
+        onChunk: (done, total, chunk) =>
+          o.onProgress?.({ type: 'step', message: `${a.qualifiedName}: chunk ${done + 1} of ${total} (${chunk})` }),
+      }),
+    // Chunk indexes first, the root last.
+    (steps, tableOid) => dropBuiltOnHypertable(c, tableOid, steps.built, steps),
+  );
 
 /** Drop an index pgopt is about to rebuild: concurrently, or per partition for a partitioned table. */
 export async function dropForRebuild(

@@ -3,7 +3,7 @@ import { rewriteIndexSql } from '../pack/rewrite.js';
 import { findIndexOn } from '../db/catalog.js';
 import { chunkIndexes, type ChunkIndex } from '../db/timescale.js';
 import type { Session } from '../db/session.js';
-import { dropBuilt, partitionIndexName, type PartitionedBuild } from './partitioned.js';
+import { createParentOnly, dropBuilt, partitionIndexName, type PartitionedBuild } from './partitioned.js';
 
 /**
  * Indexes on TimescaleDB hypertables. TimescaleDB refuses CREATE INDEX CONCURRENTLY on a
@@ -34,12 +34,7 @@ export async function buildHypertableIndex(
   relation: string,
   b: PartitionedBuild & { onChunk?: (done: number, total: number, chunk: string) => void },
 ): Promise<void> {
-  const rootSql = rewriteIndexSql(b.sql, { name, relation, concurrently: false, ifNotExists: true, only: true });
-  const before = await findIndexOn(c, schema, name, tableOid);
-  await b.blocking(`creating ${displayName(schema, name)} on ${relation} alone`, [tableOid], () => c.query(rootSql));
-  const root = await findIndexOn(c, schema, name, tableOid);
-  if (!root) throw new Error(`index ${displayName(schema, name)} was not created: the name is taken by another relation`);
-  if (!before) b.built.push(root.oid);
+  const root = await createParentOnly(c, schema, name, tableOid, relation, b);
   // Chunks created after the root get its index from TimescaleDB; those listed before it was there
   // are built here. A chunk created between the root and the listing is caught by the next pass.
   for (let pass = 0; pass < MAX_PASSES; pass++) {

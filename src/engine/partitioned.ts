@@ -35,6 +35,29 @@ export interface PartitionedBuild {
 }
 
 /**
+ * The parent's own index, ON ONLY its table (no rows: a moment's SHARE lock, under the caller's
+ * lock policy); recorded as built only when this call made it. Shared by partitioned tables and
+ * TimescaleDB hypertables (hypertable.ts).
+ */
+export async function createParentOnly(
+  c: Session,
+  schema: string,
+  name: string,
+  tableOid: number,
+  relation: string,
+  b: Pick<PartitionedBuild, 'sql' | 'blocking' | 'built'>,
+): Promise<{ oid: number }> {
+  const parentSql = rewriteIndexSql(b.sql, { name, relation, concurrently: false, ifNotExists: true, only: true });
+  const before = await findIndexOn(c, schema, name, tableOid);
+  await b.blocking(`creating ${displayName(schema, name)} on ${relation} alone`, [tableOid], () => c.query(parentSql));
+  const parent = await findIndexOn(c, schema, name, tableOid);
+  // IF NOT EXISTS is silent when the name is taken by an index elsewhere: that is a conflict, not ours.
+  if (!parent) throw new Error(`index ${displayName(schema, name)} was not created: the name is taken by another relation`);
+  if (!before) b.built.push(parent.oid);
+  return parent;
+}
+
+/**
  * Build index `name` (in `schema`) on the partitioned table `tableOid`, per partition. What is
  * already there from a run that died (an attached partition index) is kept; an INVALID one is
  * rebuilt.
@@ -47,13 +70,7 @@ export async function buildPartitionedIndex(
   relation: string,
   b: PartitionedBuild,
 ): Promise<void> {
-  const parentSql = rewriteIndexSql(b.sql, { name, relation, concurrently: false, ifNotExists: true, only: true });
-  const before = await findIndexOn(c, schema, name, tableOid);
-  await b.blocking(`creating ${displayName(schema, name)} on ${relation} alone`, [tableOid], () => c.query(parentSql));
-  const parent = await findIndexOn(c, schema, name, tableOid);
-  // IF NOT EXISTS is silent when the name is taken by an index elsewhere: that is a conflict, not ours.
-  if (!parent) throw new Error(`index ${displayName(schema, name)} was not created: the name is taken by another relation`);
-  if (!before) b.built.push(parent.oid);
+  const parent = await createParentOnly(c, schema, name, tableOid, relation, b);
   for (const p of await partitionsOf(c, tableOid)) {
     if (p.relkind === 'f') continue; // foreign partitions hold no index
     const childName = partitionIndexName(name, p.name);

@@ -72,6 +72,21 @@ describe('continuous aggregates', () => {
     expect(await db.query(`SELECT 1 FROM pg_class WHERE relname = 'ev_daily'`)).toEqual([]);
   });
 
+  it('a first refresh that fails takes the view this run created with it: nothing is left, nothing claimed', async () => {
+    const boom = `CREATE MATERIALIZED VIEW ev_boom WITH (timescaledb.continuous) AS SELECT device, time_bucket(INTERVAL '1 day', ts) AS day, sum(1 / (v::int - v::int)) AS s FROM events GROUP BY device, day`;
+    // The control: created WITH NO DATA the view is fine; only filling it fails.
+    await db.query(`${boom} WITH NO DATA`);
+    await expect(db.query(`CALL refresh_continuous_aggregate('ev_boom', NULL, NULL)`)).rejects.toThrow(/division by zero/);
+    await db.query('DROP MATERIALIZED VIEW ev_boom');
+    const pack = writePack('tscagg-boom', `${boom};\n`);
+    const r = await runCli(['apply', pack, '--db', db.url]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/division by zero/);
+    expect(await aggregates('ev_boom')).toEqual([]);
+    expect(await db.query(`SELECT 1 FROM pg_class WHERE relname = 'ev_boom'`)).toEqual([]);
+    expect(await db.query(`SELECT 1 FROM pgopt.objects WHERE pack = 'tscagg-boom'`)).toEqual([]);
+  });
+
   it('a UNIQUE index on it is refused before anything runs, saying why it cannot work', async () => {
     const pack = writePack('tscagg-u', `${PACK}CREATE UNIQUE INDEX ev_daily_key ON ev_daily (device, day);\n`);
     const r = await runCli(['apply', pack, '--db', db.url]);
