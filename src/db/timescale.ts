@@ -164,6 +164,33 @@ export async function continuousAggregates(c: Session, viewOids: number[]): Prom
   return out;
 }
 
+/** Where TimescaleDB keeps a continuous aggregate's rows and indexes: its materialization hypertable. */
+export interface Materialization {
+  oid: number;
+  schema: string;
+  name: string;
+}
+
+/**
+ * The materialization hypertable of the continuous aggregate `schema.name`, or null when that is no
+ * continuous aggregate. An index on the aggregate lives there, in _timescaledb_internal.
+ */
+export async function materializationOf(c: Session, schema: string, name: string): Promise<Materialization | null> {
+  if (!(await timescaleVersion(c))) return null;
+  const r = await c.query(
+    `SELECT t.oid::int AS oid, h.schema_name AS schema, h.table_name AS name
+       FROM _timescaledb_catalog.continuous_agg ca JOIN _timescaledb_catalog.hypertable h ON h.id = ca.mat_hypertable_id
+       JOIN pg_catalog.pg_namespace n ON n.nspname = h.schema_name
+       JOIN pg_catalog.pg_class t ON t.relnamespace = n.oid AND t.relname = h.table_name
+      WHERE ca.user_view_schema = $1 AND ca.user_view_name = $2`,
+    [schema, name],
+  );
+  return r.rows[0] ?? null;
+}
+
+/** TimescaleDB creates every materialization hypertable here (continuous_aggs/create.c: INTERNAL_SCHEMA_NAME, not configurable). */
+export const MATERIALIZATION_SCHEMA = '_timescaledb_internal';
+
 /** Refresh a continuous aggregate through TimescaleDB: the whole range, outside any transaction block. */
 export function refreshContinuousAggregateSql(qualifiedName: string): string {
   return `CALL public.refresh_continuous_aggregate(${quoteLiteral(qualifiedName)}, NULL, NULL)`;

@@ -113,6 +113,8 @@ interface ApplyRun {
   skippedEvents: EventInput[];
   /** Statements whose event was written with their registry row (recordBuilt). */
   logged: Set<number>;
+  /** Continuous aggregates this run filled: VACUUM marks their rows all-visible once every build is done. */
+  filled: Assessment[];
 }
 
 async function applyLocked(c: Session, pack: Pack, o: ApplyOptions): Promise<ApplyResult> {
@@ -138,6 +140,7 @@ async function applyLocked(c: Session, pack: Pack, o: ApplyOptions): Promise<App
     const tailTouched = new Map<string, string>();
     for (const s of lanes.tail) await execute(run, c, s, tailTouched);
     await analyzeTouched(run, c, tailTouched);
+    await markAllVisible(run, c);
     // Drops last: a pack that builds a replacement drops the old index only once the new one stands.
     for (const d of assessed.drops) await executeDrop(run, c, d);
     // A prelude SET ran once per connection; report it once.
@@ -227,6 +230,7 @@ function startRun(pack: Pack, o: ApplyOptions, assessed: PackAssessment): ApplyR
     needStats: new Set(),
     skippedEvents: [],
     logged: new Set(),
+    filled: [],
   };
 }
 
@@ -517,6 +521,7 @@ async function applyObject(c: Session, run: ApplyRun, a: Assessment, res: Statem
     );
   if (a.object.kind === 'index') await applyIndex(c, pack, a, o, record);
   else await applyMatview(c, pack, a, o, record);
+  if (a.object.continuous) run.filled.push(a);
   run.logged.add(res.ordinal);
   res.outcome = outcome;
   res.reason = reason;
@@ -595,6 +600,29 @@ async function firstRefresh(c: Session, pack: Pack, a: Assessment, o: ApplyOptio
     throw failure(err, what, o.signal);
   } finally {
     stopWatch?.();
+  }
+}
+
+/**
+ * The first refresh wrote every row of each aggregate it filled; VACUUM marks their pages
+ * all-visible, as autovacuum would later, so an index-only scan of their indexes reads no heap page
+ * from the first query on. It runs once every build is done: a concurrent build's snapshot would
+ * keep the newest rows from counting as visible to all. (Under synchronous_commit = off, a page
+ * whose rows' commit the WAL writer has not flushed yet stays for autovacuum.) It takes no lock
+ * readers or a refresh wait for. A failure here leaves correct, populated aggregates: it is
+ * reported, and they stay.
+ */
+async function markAllVisible(run: ApplyRun, c: Session): Promise<void> {
+  const { o, result } = run;
+  for (const a of run.filled) {
+    if (result.error) return;
+    const what = `VACUUM ${a.qualifiedName}`;
+    o.onProgress?.({ type: 'step', message: what });
+    await withStatementTimeout(c, o.buildTimeoutMs, () => asUser(c, () => c.query(`VACUUM ${qualify(a.schema, a.object.name)}`))).catch(
+      (err) => {
+        result.error ??= failure(err, what, o.signal);
+      },
+    );
   }
 }
 

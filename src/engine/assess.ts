@@ -24,7 +24,7 @@ import {
 } from '../db/citus.js';
 import { judgePlacements, type PlacementVerdict } from './placements.js';
 import { judgeChunks, type ChunkVerdict } from './chunks.js';
-import { chunkIndexes, isHypertable, timescaleVersion } from '../db/timescale.js';
+import { chunkIndexes, isHypertable, MATERIALIZATION_SCHEMA, materializationOf, timescaleVersion } from '../db/timescale.js';
 import { decideState, type ObjectState } from './decide.js';
 import { dryRun } from './dry-run.js';
 
@@ -56,6 +56,12 @@ export interface IndexedRelation {
   topology: Topology | null;
   /** A TimescaleDB hypertable: its indexes are built and dropped per chunk (hypertable.ts). */
   hypertable?: boolean;
+  /**
+   * A TimescaleDB continuous aggregate: schema and name are the aggregate's, `oid` its
+   * materialization hypertable's (null until the aggregate exists), where its indexes live, in
+   * _timescaledb_internal, built chunk by chunk as on any hypertable.
+   */
+  continuous?: boolean;
   /**
    * The table's partition tree (the root's oid; for a pack view, its name): builds anywhere in one
    * tree wait for each other's locks, so apply keeps them on one connection (lanes.ts).
@@ -184,12 +190,22 @@ async function resolveNames(c: Session, pack: Pack, defaultSchema: string): Prom
       if (mv && mv.statement.ordinal < s.ordinal) {
         if (o?.kind === 'index') {
           const schema = schemaOf.get(mv)!;
-          tables.set(o, { schema, name: mv.name, oid: null, partitioned: false, topology: null, lockGroup: `${schema}.${mv.name}` });
+          const stored = mv.continuous ? await materializationOf(c, schema, mv.name) : null;
+          tables.set(o, {
+            schema,
+            name: mv.name,
+            oid: stored?.oid ?? null,
+            partitioned: false,
+            topology: null,
+            lockGroup: `${schema}.${mv.name}`,
+          });
+          if (mv.continuous) Object.assign(tables.get(o)!, { hypertable: true, continuous: true });
         }
         continue;
       }
       const rel = relations[found.get(ref)!];
       if (!rel) throw missingRelation(s, ref);
+      if (timescale && o?.kind === 'index' && rel.relkind === 'v' && (await onContinuousAggregate(c, s, rel, names))) continue;
       if (citus && s.object?.kind === 'index' && !topologies.has(rel.oid)) topologies.set(rel.oid, await tableTopology(c, rel.oid));
       resolveReference(s, ref, rel, topologies.get(rel.oid) ?? null, names);
       if (timescale && o?.kind === 'index' && rel.relkind === 'r') {
@@ -197,9 +213,30 @@ async function resolveNames(c: Session, pack: Pack, defaultSchema: string): Prom
         names.tables.get(o)!.hypertable = hypertables.get(rel.oid);
       }
     }
-    if (o?.kind === 'index') schemaOf.set(o, tables.get(o)!.schema);
+    if (o?.kind === 'index') schemaOf.set(o, tables.get(o)!.continuous ? MATERIALIZATION_SCHEMA : tables.get(o)!.schema);
   }
   return names;
+}
+
+/** An index on a continuous aggregate already in the database: it is built on its materialization hypertable. */
+async function onContinuousAggregate(c: Session, s: PackStatement, rel: Relation, names: ResolvedNames): Promise<boolean> {
+  const stored = await materializationOf(c, rel.schema, rel.name);
+  if (!stored) return false;
+  if (s.object!.unique)
+    throw inputError(`${s.object!.name}: a continuous aggregate cannot have a UNIQUE index (TimescaleDB refuses it)`, s.location);
+  names.rowsRead.set(s.ordinal, (names.rowsRead.get(s.ordinal) ?? 0) + rel.estimatedRows);
+  const lockGroup = `${rel.schema}.${rel.name}`;
+  names.tables.set(s.object!, {
+    schema: rel.schema,
+    name: rel.name,
+    oid: stored.oid,
+    partitioned: false,
+    topology: null,
+    lockGroup,
+    hypertable: true,
+    continuous: true,
+  });
+  return true;
 }
 
 function resolveReference(s: PackStatement, ref: RelationRef, rel: Relation, topology: Topology | null, names: ResolvedNames): void {
@@ -217,6 +254,14 @@ function resolveReference(s: PackStatement, ref: RelationRef, rel: Relation, top
   names.tableOf.set(s.ordinal, rel);
 }
 
+/**
+ * An index lives in its table's schema, so the table's name tells whether it is the pack's table;
+ * on a continuous aggregate, it is the aggregate's materialization hypertable (none yet: another table).
+ */
+function onPackTable(i: { table: string; tableOid: number }, t: IndexedRelation): boolean {
+  return t.continuous ? i.tableOid === t.oid : i.table === t.name;
+}
+
 /** What exists today under each object's name: the object itself, or something else of that name (one query for the pack). */
 async function readLive(c: Session, pack: Pack, names: ResolvedNames) {
   const live = new Map<PackObject, LiveObject | null>();
@@ -230,8 +275,7 @@ async function readLive(c: Session, pack: Pack, names: ResolvedNames) {
     const held = found.get(objectKey(schema, o.name)) ?? null;
     const i = o.kind === 'index' ? (held?.index ?? null) : null;
     const m = o.kind === 'matview' ? (held?.matview ?? null) : null;
-    // An index lives in its table's schema, so the table's name tells whether it is the pack's table.
-    const onOtherTable = i && i.table !== names.tables.get(o)!.name ? displayName(schema, i.table) : null;
+    const onOtherTable = i && !onPackTable(i, names.tables.get(o)!) ? displayName(schema, i.table) : null;
     const object: LiveObject | null = i
       ? {
           oid: i.oid,

@@ -13,6 +13,7 @@ import { sweepShardLeftovers } from './distributed.js';
 import { onShards, workerLongTransactions } from '../db/citus.js';
 import { buildPartitionedIndex, dropBuilt, dropPartitionedIndex, type PartitionedBuild } from './partitioned.js';
 import { buildHypertableIndex, dropBuiltOnHypertable, dropHypertableIndex } from './hypertable.js';
+import { materializationOf } from '../db/timescale.js';
 
 /** Building and dropping single objects, with the timeouts and locks each needs. */
 
@@ -228,10 +229,10 @@ async function buildInPieces(
   build: (steps: PartitionedBuild, tableOid: number, relation: string) => Promise<void>,
   cleanUp: (steps: PartitionedBuild, tableOid: number) => Promise<void>,
 ): Promise<void> {
-  const tableOid = (await findTableOid(c, a))!;
+  const { oid: tableOid, relation } = (await rowsOf(c, a))!;
   const steps = partitionSteps(c, a, o, inTransaction);
   try {
-    await build(steps, tableOid, qualify(a.table!.schema, a.table!.name));
+    await build(steps, tableOid, relation);
   } catch (err) {
     await cleanUp(steps, tableOid).catch(() => {});
     throw err;
@@ -286,8 +287,22 @@ export async function dropForRebuild(
 
 /** The indexed table's oid: as assess resolved it, or, for a view this run created, from its name now. */
 async function findTableOid(c: Session, a: Assessment): Promise<number | null> {
+  return (await rowsOf(c, a))?.oid ?? null;
+}
+
+/**
+ * The relation that holds the indexed rows: the table or materialized view itself, or a
+ * continuous aggregate's materialization hypertable (which a view this run created has only now).
+ */
+async function rowsOf(c: Session, a: Assessment): Promise<{ oid: number; relation: string } | null> {
   if (!a.table) return null;
-  return a.table.oid ?? relationOid(c, qualify(a.table.schema, a.table.name));
+  if (a.table.continuous) {
+    const m = await materializationOf(c, a.table.schema, a.table.name);
+    return m && { oid: m.oid, relation: qualify(m.schema, m.name) };
+  }
+  const relation = qualify(a.table.schema, a.table.name);
+  const oid = a.table.oid ?? (await relationOid(c, relation));
+  return oid === null ? null : { oid, relation };
 }
 
 export { findTableOid };

@@ -27,6 +27,7 @@ export async function dryRun(
     tag: randomBytes(4).toString('hex'),
     readOnlyViews: new Set(),
     cloneOf: new Map(),
+    columnsOf: new Map(),
     keys: new Map(),
     rendered: new Map(),
   };
@@ -62,6 +63,8 @@ interface DryRunState {
   readOnlyViews: Set<string>;
   /** Each table's clone, made the first time one of its indexes is dry-run. */
   cloneOf: Map<string, string>;
+  /** A pack's continuous aggregate, made under a dry name: its columns come from its query's temporary view. */
+  columnsOf: Map<string, string>;
   /** Each indexed table's partition key (null: not partitioned, or a view the pack makes). */
   keys: Map<string, string | null>;
   /** The dry index of each object, read back at the end. */
@@ -126,14 +129,16 @@ async function dryIndex(run: DryRunState, s: PackStatement, t: { schema: string;
   const o = s.object!;
   const table = qualify(t.schema, t.name);
   // An index on a pack view that is not there and cannot be made here: nothing to render it on.
-  if (run.readOnlyViews.has(`${t.schema}.${t.name}`) && !(await run.conn.asPgopt((c) => relationOid(c, table)))) return;
+  const columns = run.columnsOf.get(table) ?? table;
+  if (columns === table && run.readOnlyViews.has(`${t.schema}.${t.name}`) && !(await run.conn.asPgopt((c) => relationOid(c, table))))
+    return;
   let clone = run.cloneOf.get(table);
   const stands = () => ({ name: clone!, for: displayName(t.schema, t.name) });
   if (!clone) {
     clone = `pgopt_dry_${run.tag}_t${run.cloneOf.size}`;
     run.cloneOf.set(table, clone);
     const key = run.keys.get(table);
-    await run.conn.asUser(s, `CREATE TEMP TABLE ${clone} (LIKE ${table})${key ? ` PARTITION BY ${key}` : ''}`);
+    await run.conn.asUser(s, `CREATE TEMP TABLE ${clone} (LIKE ${columns})${key ? ` PARTITION BY ${key}` : ''}`);
   }
   const index = `pgopt_dry_${run.tag}_${s.ordinal}`;
   await run.conn.asUser(s, rewriteIndexSql(s.sql, { name: index, relation: `pg_temp.${clone}`, concurrently: false }), stands());
@@ -152,7 +157,10 @@ async function dryMatview(run: DryRunState, pack: Pack, s: PackStatement, schema
   const readOnly = !(await run.conn.asPgopt((c) => canCreateIn(c, schema)));
   if (readOnly) run.readOnlyViews.add(`${schema}.${o.name}`);
   const rel = readOnly ? `pg_temp.${dryName}` : qualify(schema, exists ? dryName : o.name);
-  if (o.continuous) return dryContinuous(run, pack, s, readOnly ? null : qualify(schema, dryName), `pg_temp.${dryName}_q`);
+  if (o.continuous) {
+    run.columnsOf.set(qualify(schema, o.name), `pg_temp.${dryName}_q`);
+    return dryContinuous(run, pack, s, readOnly ? null : qualify(schema, dryName), `pg_temp.${dryName}_q`);
+  }
   await run.conn.asUser(s, readOnly ? `CREATE TEMP VIEW ${rel} AS ${splitMatviewSql(s.sql).query}` : rewriteMatviewSql(s.sql, rel));
   return run.conn.asPgopt(async (c) => {
     const res = await c.query(`SELECT pg_catalog.pg_get_viewdef(pg_catalog.to_regclass($1)) AS d`, [rel]);

@@ -57,15 +57,20 @@ function dropStep(s: PackStatement, d: DropAssessment, concurrently: boolean): P
   };
 }
 
-/** Each hypertable the pack indexes, described once. */
+/** Each hypertable the pack indexes, described once (a continuous aggregate's materialization named as such). */
 async function hypertableLayouts(c: Session, assessments: Assessment[]): Promise<Map<number, string>> {
   const out = new Map<number, string>();
   for (const a of assessments) {
     const oid = a.table?.oid;
-    if (a.table?.hypertable && oid && !out.has(oid)) out.set(oid, await describeHypertable(c, oid));
+    if (!a.table?.hypertable || !oid || out.has(oid)) continue;
+    const layout = await describeHypertable(c, oid);
+    out.set(oid, a.table.continuous ? `continuous aggregate, materialized in a ${layout}` : layout);
   }
   return out;
 }
+
+/** A continuous aggregate this run creates has no materialization yet to describe. */
+const NEW_AGGREGATE = 'continuous aggregate: indexed on its materialization hypertable, chunk by chunk';
 
 /** A dry run: what apply would do, statement by statement, and the lock each takes. */
 export async function planPack(c: Session, pack: Pack, opts: { concurrently: boolean; replaceChanged?: boolean }): Promise<PlanResult> {
@@ -96,7 +101,9 @@ export async function planPack(c: Session, pack: Pack, opts: { concurrently: boo
       kind: s.kind,
       object: a?.qualifiedName ?? null,
       table: a?.table ? `${a.table.schema}.${a.table.name}` : null,
-      distribution: topology ? describeTopology(topology) : (layouts.get(a?.table?.oid ?? -1) ?? null),
+      distribution: topology
+        ? describeTopology(topology)
+        : (layouts.get(a?.table?.oid ?? -1) ?? (a?.table?.continuous ? NEW_AGGREGATE : null)),
       lock,
       concurrent,
       state: a?.state ?? null,

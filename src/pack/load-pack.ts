@@ -340,27 +340,19 @@ function trackedDrops(statements: PackStatement[], objects: PackObject[]): PackD
 /**
  * An index on a continuous aggregate of the pack. UNIQUE cannot work: TimescaleDB refuses it, and
  * a continuous aggregate is refreshed by TimescaleDB, never by REFRESH … CONCURRENTLY, which is
- * what a unique index is for on a materialized view. Other indexes land on its materialization
- * hypertable, in _timescaledb_internal, which pgopt does not track yet; TimescaleDB already
- * indexes the GROUP BY columns.
+ * what a unique index is for on a materialized view. Any other index is built on the aggregate's
+ * materialization hypertable, chunk by chunk, as on any hypertable.
  */
-function refuseIndexesOnContinuous(objects: PackObject[]): void {
+function refuseUniqueOnContinuous(objects: PackObject[]): void {
   const caggs = objects.filter((o) => o.continuous);
   for (const o of objects) {
     const on =
       o.kind === 'index' && caggs.find((v) => v.name === o.table?.name && (o.table.schema === null || o.table.schema === v.schema));
-    if (!on) continue;
-    if (o.unique) {
-      throw inputError(
-        `${o.name}: a continuous aggregate cannot have a UNIQUE index (TimescaleDB refuses it); it needs none, since TimescaleDB refreshes it (CALL refresh_continuous_aggregate), never REFRESH … CONCURRENTLY`,
-        o.statement.location,
-        'remove this statement: pgopt refresh refreshes the continuous aggregate through TimescaleDB',
-      );
-    }
+    if (!on || !o.unique) continue;
     throw inputError(
-      `${o.name}: an index on a continuous aggregate lands on its materialization hypertable in _timescaledb_internal, which pgopt does not track yet`,
+      `${o.name}: a continuous aggregate cannot have a UNIQUE index (TimescaleDB refuses it); it needs none, since TimescaleDB refreshes it (CALL refresh_continuous_aggregate), never REFRESH … CONCURRENTLY`,
       o.statement.location,
-      'TimescaleDB already indexes its GROUP BY columns; remove this statement',
+      'remove this statement, or make the index non-unique: pgopt refresh refreshes the continuous aggregate through TimescaleDB',
     );
   }
 }
@@ -451,7 +443,7 @@ export async function loadPack(path: string, opts: LoadPackOptions = {}): Promis
     seen.set(key, s);
     objects.push(s.object);
   }
-  refuseIndexesOnContinuous(objects);
+  refuseUniqueOnContinuous(objects);
   attachPolicies(statements, objects);
   const drops = trackedDrops(statements, objects);
   if (!opts.allowUnsafe) refuseForeignTargets(statements, objects);

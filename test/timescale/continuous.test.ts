@@ -11,6 +11,9 @@ import { writePack } from '../helpers/packs.js';
 let db: TimescaleDatabase;
 beforeAll(async () => {
   db = await createTimescaleDatabase('tscagg');
+  // As on a production server: the throwaway server commits asynchronously, and a commit the WAL
+  // writer has not flushed yet does not count as visible to all for VACUUM (apply's markAllVisible).
+  await db.query(`DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = on', current_database()); END $$`);
   await db.query(`CREATE TABLE events (id bigint NOT NULL, device int NOT NULL, ts timestamptz NOT NULL, v float8)`);
   await db.query(`SELECT create_hypertable('events', by_range('ts', INTERVAL '1 day'))`);
   await db.query(
@@ -24,6 +27,15 @@ const PACK = `CREATE MATERIALIZED VIEW ev_daily WITH (timescaledb.continuous) AS
 
 const aggregates = async (name: string) =>
   db.query(`SELECT mat_hypertable_id FROM _timescaledb_catalog.continuous_agg WHERE user_view_name = $1`, [name]);
+
+/** Pages marked all-visible, and pages, in the chunks of materialization hypertable `id`. */
+const visibility = async (id: number) =>
+  (
+    await db.query(
+      `SELECT coalesce(sum(relallvisible), 0)::int AS visible, coalesce(sum(relpages), 0)::int AS pages FROM pg_class WHERE relname LIKE $1 AND relkind = 'r'`,
+      [`\\_hyper\\_${id}\\_%\\_chunk`],
+    )
+  )[0] as { visible: number; pages: number };
 
 describe('continuous aggregates', () => {
   it('control: the statement as written (WITH DATA, the default) cannot run in a transaction block', async () => {
@@ -121,6 +133,86 @@ describe('continuous aggregates', () => {
     expect(await db.query(`SELECT 1 FROM timescaledb_information.jobs WHERE proc_name = 'policy_refresh_continuous_aggregate'`)).toEqual(
       [],
     );
+  });
+
+  it('an index on it is built on its materialization hypertable chunk by chunk, verified per chunk, repaired, rolled back', async () => {
+    const INDEX = `CREATE INDEX CONCURRENTLY ev_daily_device ON ev_daily (device, day) INCLUDE (n, av);\n`;
+    // The control: the statement as written is refused by TimescaleDB on any hypertable.
+    await db.query(`${PACK.replace('ev_daily', 'ev_probe').replace(';', ' WITH NO DATA;')}`);
+    await expect(db.query(INDEX.replaceAll('ev_daily', 'ev_probe'))).rejects.toThrow(
+      /hypertables do not support concurrent index creation/,
+    );
+    await db.query('DROP MATERIALIZED VIEW ev_probe');
+    const pack = writePack('tscagg-i', PACK + INDEX);
+    const r = await runCli(['apply', pack, '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    const [{ mat_hypertable_id: id }] = await aggregates('ev_daily');
+    const chunkIndexes = () =>
+      db.query(
+        `SELECT c.relname AS chunk FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
+                 WHERE c.relname LIKE $1 AND x.relname LIKE '%ev_daily_device%' AND i.indisvalid ORDER BY 1`,
+        [`_hyper_${id}_%`],
+      );
+    const chunks = await db.query(`SELECT relname FROM pg_class WHERE relname LIKE $1 AND relkind = 'r'`, [`_hyper_${id}_%_chunk`]);
+    expect(chunks.length).toBeGreaterThan(0);
+    expect(await chunkIndexes()).toHaveLength(chunks.length);
+    expect(
+      await db.query(`SELECT n.nspname AS schema, t.relname AS table FROM pg_class x JOIN pg_index i ON i.indexrelid = x.oid
+                            JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = x.relnamespace WHERE x.relname = 'ev_daily_device'`),
+    ).toEqual([{ schema: '_timescaledb_internal', table: `_materialized_hypertable_${id}` }]);
+    // The first refresh's rows are all-visible (apply's VACUUM), so an index-only scan reads no heap.
+    const v0 = await visibility(id);
+    expect(v0.pages).toBeGreaterThan(0);
+    expect(v0.visible).toBe(v0.pages);
+    const v = await runCli(['verify', pack, '--db', db.url, '--json']);
+    expect(v.code, v.stdout).toBe(0);
+    expect(JSON.parse(v.stdout).objects[1]).toMatchObject({ kind: 'index', state: 'applied' });
+    // A chunk index dropped by hand is a hole verify counts, and apply builds only it again.
+    const [{ chunk }] = await chunkIndexes();
+    const [{ name }] = await db.query(
+      `SELECT x.relname AS name FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
+                                        WHERE c.relname = $1 AND x.relname LIKE '%ev_daily_device%'`,
+      [chunk],
+    );
+    await db.query(`DROP INDEX _timescaledb_internal.${name}`);
+    const hole = await runCli(['verify', pack, '--db', db.url, '--json']);
+    expect(hole.code).toBe(1);
+    expect(JSON.parse(hole.stdout).objects[1].reason).toContain(`${chunks.length - 1}/${chunks.length} chunks valid, missing on ${chunk}`);
+    expect((await runCli(['apply', pack, '--db', db.url])).code).toBe(0);
+    expect(await chunkIndexes()).toHaveLength(chunks.length);
+    expect((await runCli(['verify', pack, '--db', db.url])).code).toBe(0);
+    expect((await runCli(['rollback', 'tscagg-i', '--db', db.url])).code).toBe(0);
+    expect(
+      await db.query(`SELECT relname FROM pg_class WHERE relname LIKE '%ev_daily_device%' OR relname LIKE $1`, [`%_hypertable_${id}%`]),
+    ).toEqual([]);
+  });
+
+  it('an index on a continuous aggregate the pack does not create: built, verified, and rolled back alone', async () => {
+    await db.query(`${PACK.replace(';', ' WITH NO DATA;')}`);
+    await db.query(`CALL refresh_continuous_aggregate('ev_daily', NULL, NULL)`);
+    // The control for apply's VACUUM: a refresh alone leaves no page all-visible.
+    expect((await visibility((await aggregates('ev_daily'))[0].mat_hypertable_id)).visible).toBe(0);
+    const pack = writePack('tscagg-e', `CREATE INDEX CONCURRENTLY ev_daily_av ON ev_daily (av);\n`);
+    expect((await runCli(['apply', pack, '--db', db.url])).code).toBe(0);
+    expect((await runCli(['verify', pack, '--db', db.url])).code).toBe(0);
+    expect(
+      await db.query(
+        `SELECT n.nspname AS schema FROM pg_class x JOIN pg_namespace n ON n.oid = x.relnamespace WHERE x.relname = 'ev_daily_av'`,
+      ),
+    ).toEqual([{ schema: '_timescaledb_internal' }]);
+    expect((await runCli(['rollback', 'tscagg-e', '--db', db.url])).code).toBe(0);
+    expect(await db.query(`SELECT relname FROM pg_class WHERE relname LIKE '%ev_daily_av%'`)).toEqual([]);
+    expect(await aggregates('ev_daily')).toHaveLength(1);
+    // UNIQUE on it is refused before anything runs (the pack does not create it: the catalog says what it is).
+    const u = await runCli([
+      'apply',
+      writePack('tscagg-eu', `CREATE UNIQUE INDEX CONCURRENTLY ev_daily_k ON ev_daily (device, day);\n`),
+      '--db',
+      db.url,
+    ]);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/continuous aggregate cannot have a UNIQUE index/);
+    await db.query('DROP MATERIALIZED VIEW ev_daily');
   });
 
   it('a refresh policy for a view the pack does not create is refused at load', async () => {

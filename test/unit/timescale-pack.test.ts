@@ -21,6 +21,8 @@ describe('the TimescaleDB pack of audit_engine', () => {
         .split('\n')
         .filter((l) => !l.startsWith('--'));
     expect(settings('audit_engine_timescale')).toEqual(settings('audit_engine'));
-    expect(read('audit_engine_timescale', '050_views.sql')).toContain('WITH (timescaledb.continuous)');
+    expect(read('audit_engine_timescale', '050_views.sql')).toContain(
+      'WITH (timescaledb.continuous, timescaledb.create_group_indexes = false)',
+    );
   });
 });
