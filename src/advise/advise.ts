@@ -334,14 +334,14 @@ async function confirmKept(c: Session, workload: Workload, result: AdviceResult,
   await dropTrialIndexes(c, result.trialPack, others, o);
   const measured = new Set(kept.flatMap((t) => t.effects.filter((e) => !e.estimated).map((e) => e.query)));
   if (!measured.size) return;
-  const final = await benchQueries(c, workload, measured, o);
-  const comparison = compareRuns(before, final);
+  const { final, comparison } = await measureAgainIfInconclusive(c, workload, before, await benchQueries(c, workload, measured, o), o);
   for (const t of kept) {
     const estimated = t.effects.filter((e) => e.estimated);
+    const earlier = t.effects.filter((e) => !e.estimated).map((e) => e.query);
     recordEffects(t, final, comparison.queries, kept);
     t.effects.push(...estimated);
     if (!t.effects.some((e) => e.verdict === 'faster'))
-      Object.assign(t, { outcome: 'no-gain', reason: 'measured with the pack alone, no query it serves was significantly faster' });
+      Object.assign(t, { outcome: 'no-gain', reason: `measured with the pack alone, ${confirmedNothing(t, earlier)}` });
   }
   // Not in the pack any more: the views are measured without it.
   await dropTrialIndexes(
@@ -350,6 +350,30 @@ async function confirmKept(c: Session, workload: Workload, result: AdviceResult,
     kept.filter((t) => t.outcome !== 'kept'),
     o,
   );
+}
+
+/**
+ * The pack alone is measured minutes after `before`, and the machine may have moved in between: a
+ * query the window could not decide (`inconclusive`, whose reason says to re-run the comparison) is
+ * measured once more, and that second measurement stands, whatever it says. Only queries the first
+ * could not decide are measured again, never one it called faster or slower.
+ */
+async function measureAgainIfInconclusive(c: Session, workload: Workload, before: BenchResult, first: BenchResult, o: AdviseOptions) {
+  const comparison = compareRuns(before, first);
+  const undecided = new Set(comparison.queries.filter((q) => q.verdict === 'inconclusive').map((q) => q.name));
+  if (!undecided.size) return { final: first, comparison };
+  step(o, `measuring ${undecided.size} query(ies) again that the first window could not decide`);
+  const again = await benchQueries(c, workload, undecided, o);
+  const final = { ...first, queries: first.queries.map((q) => again.queries.find((a) => a.name === q.name) ?? q) };
+  return { final, comparison: compareRuns(before, final) };
+}
+
+/** Why a kept index lost its place when the pack was measured alone: each query's verdict, or that no plan read it any more. */
+function confirmedNothing(t: Trial, earlier: string[]): string {
+  const said = t.effects.map((e) => `${e.query} ${e.verdict}${e.reason ? ` (${e.reason})` : ''}`);
+  const unread = earlier.filter((q) => !t.effects.some((e) => e.query === q));
+  if (unread.length) said.push(`no plan of ${unread.join(', ')} read it any more`);
+  return `no query it serves was significantly faster: ${said.join('; ')}`;
 }
 
 /** The generic plan of each query advise cannot run (`-- values-from: none`), as the database is now. */
