@@ -50,6 +50,7 @@ import {
 import { plannedQueries, predictedGain, screenWithHypopg } from './hypopg.js';
 import { candidateName, candidateSql } from './index-sql.js';
 import { selectTrials, type Budget, type Trial } from './select.js';
+import { undecidedQueries, withSecondWindow } from './second-window.js';
 import { markCovered, TRIAL_PREFIX, trialPack, trialRunKey, validateTrials } from './trial-pack.js';
 import { holdRunKey, releaseRunKey, runKeyHeld } from '../db/run-lock.js';
 import { measureViews, viewTrials, type ViewTrial } from './view-trials.js';
@@ -355,16 +356,14 @@ async function confirmKept(c: Session, workload: Workload, result: AdviceResult,
 /**
  * The pack alone is measured minutes after `before`, and the machine may have moved in between: a
  * query the window could not decide (`inconclusive`, whose reason says to re-run the comparison) is
- * measured once more, and that second measurement stands, whatever it says. Only queries the first
- * could not decide are measured again, never one it called faster or slower.
+ * measured once more, and that measurement stands (second-window.ts).
  */
 async function measureAgainIfInconclusive(c: Session, workload: Workload, before: BenchResult, first: BenchResult, o: AdviseOptions) {
   const comparison = compareRuns(before, first);
-  const undecided = new Set(comparison.queries.filter((q) => q.verdict === 'inconclusive').map((q) => q.name));
+  const undecided = undecidedQueries(comparison);
   if (!undecided.size) return { final: first, comparison };
   step(o, `measuring ${undecided.size} query(ies) again that the first window could not decide`);
-  const again = await benchQueries(c, workload, undecided, o);
-  const final = { ...first, queries: first.queries.map((q) => again.queries.find((a) => a.name === q.name) ?? q) };
+  const final = withSecondWindow(first, await benchQueries(c, workload, undecided, o));
   return { final, comparison: compareRuns(before, final) };
 }
 
