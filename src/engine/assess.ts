@@ -3,7 +3,7 @@ import { currentSchema, findObjects, findRelation, findRelations, indexTree, obj
 import { displayName, qualify } from '../db/ident.js';
 import { checkRollbackOverride } from '../pack/rollback-override.js';
 import { allowedTarget, statementTargets, type Candidate } from '../pack/targets.js';
-import { foreignTarget } from '../pack/load-pack.js';
+import { foreignTarget, uniqueOnContinuous } from '../pack/load-pack.js';
 import { isStandby, prepareSession, type Session } from '../db/session.js';
 import { displayRelation } from '../sql/tree.js';
 import type { Pack, PackObject, PackStatement, RelationRef } from '../pack/types.js';
@@ -24,7 +24,14 @@ import {
 } from '../db/citus.js';
 import { judgePlacements, type PlacementVerdict } from './placements.js';
 import { judgeChunks, type ChunkVerdict } from './chunks.js';
-import { chunkIndexes, isHypertable, MATERIALIZATION_SCHEMA, materializationOf, timescaleVersion } from '../db/timescale.js';
+import {
+  chunkIndexes,
+  isHypertable,
+  MATERIALIZATION_SCHEMA,
+  materializationOf,
+  timescaleVersion,
+  type Materialization,
+} from '../db/timescale.js';
 import { decideState, type ObjectState } from './decide.js';
 import { dryRun } from './dry-run.js';
 
@@ -169,10 +176,18 @@ interface ResolvedNames {
   tables: Map<PackObject, IndexedRelation>;
   tableOf: Map<number, Relation>;
   rowsRead: Map<number, number>;
+  /** A continuous aggregate's materialization hypertable, asked once per aggregate (null: no aggregate). */
+  materialization: (schema: string, name: string) => Promise<Materialization | null>;
 }
 
 async function resolveNames(c: Session, pack: Pack, defaultSchema: string): Promise<ResolvedNames> {
-  const names: ResolvedNames = { schemaOf: new Map(), tables: new Map(), tableOf: new Map(), rowsRead: new Map() };
+  const asked = new Map<string, Promise<Materialization | null>>();
+  const materialization = (schema: string, name: string) => {
+    const key = qualify(schema, name);
+    if (!asked.has(key)) asked.set(key, materializationOf(c, schema, name));
+    return asked.get(key)!;
+  };
+  const names: ResolvedNames = { schemaOf: new Map(), tables: new Map(), tableOf: new Map(), rowsRead: new Map(), materialization };
   const { schemaOf, tables } = names;
   // Every reference in one query, and Citus asked once: resolving costs the same for 2 objects or 2,000.
   const refs = pack.statements.flatMap((s) => s.references);
@@ -190,7 +205,7 @@ async function resolveNames(c: Session, pack: Pack, defaultSchema: string): Prom
       if (mv && mv.statement.ordinal < s.ordinal) {
         if (o?.kind === 'index') {
           const schema = schemaOf.get(mv)!;
-          const stored = mv.continuous ? await materializationOf(c, schema, mv.name) : null;
+          const stored = mv.continuous ? await names.materialization(schema, mv.name) : null;
           tables.set(o, {
             schema,
             name: mv.name,
@@ -205,7 +220,7 @@ async function resolveNames(c: Session, pack: Pack, defaultSchema: string): Prom
       }
       const rel = relations[found.get(ref)!];
       if (!rel) throw missingRelation(s, ref);
-      if (timescale && o?.kind === 'index' && rel.relkind === 'v' && (await onContinuousAggregate(c, s, rel, names))) continue;
+      if (timescale && o?.kind === 'index' && rel.relkind === 'v' && (await onContinuousAggregate(s, rel, names))) continue;
       if (citus && s.object?.kind === 'index' && !topologies.has(rel.oid)) topologies.set(rel.oid, await tableTopology(c, rel.oid));
       resolveReference(s, ref, rel, topologies.get(rel.oid) ?? null, names);
       if (timescale && o?.kind === 'index' && rel.relkind === 'r') {
@@ -219,11 +234,10 @@ async function resolveNames(c: Session, pack: Pack, defaultSchema: string): Prom
 }
 
 /** An index on a continuous aggregate already in the database: it is built on its materialization hypertable. */
-async function onContinuousAggregate(c: Session, s: PackStatement, rel: Relation, names: ResolvedNames): Promise<boolean> {
-  const stored = await materializationOf(c, rel.schema, rel.name);
+async function onContinuousAggregate(s: PackStatement, rel: Relation, names: ResolvedNames): Promise<boolean> {
+  const stored = await names.materialization(rel.schema, rel.name);
   if (!stored) return false;
-  if (s.object!.unique)
-    throw inputError(`${s.object!.name}: a continuous aggregate cannot have a UNIQUE index (TimescaleDB refuses it)`, s.location);
+  if (s.object!.unique) throw uniqueOnContinuous(s.object!);
   names.rowsRead.set(s.ordinal, (names.rowsRead.get(s.ordinal) ?? 0) + rel.estimatedRows);
   const lockGroup = `${rel.schema}.${rel.name}`;
   names.tables.set(s.object!, {

@@ -348,13 +348,17 @@ function refuseUniqueOnContinuous(objects: PackObject[]): void {
   for (const o of objects) {
     const on =
       o.kind === 'index' && caggs.find((v) => v.name === o.table?.name && (o.table.schema === null || o.table.schema === v.schema));
-    if (!on || !o.unique) continue;
-    throw inputError(
-      `${o.name}: a continuous aggregate cannot have a UNIQUE index (TimescaleDB refuses it); it needs none, since TimescaleDB refreshes it (CALL refresh_continuous_aggregate), never REFRESH … CONCURRENTLY`,
-      o.statement.location,
-      'remove this statement, or make the index non-unique: pgopt refresh refreshes the continuous aggregate through TimescaleDB',
-    );
+    if (on && o.unique) throw uniqueOnContinuous(o);
   }
+}
+
+/** Why a UNIQUE index on a continuous aggregate is refused: at load for the pack's own, at assess for one already there. */
+export function uniqueOnContinuous(o: PackObject): PgoptError {
+  return inputError(
+    `${o.name}: a continuous aggregate cannot have a UNIQUE index (TimescaleDB refuses it); it needs none, since TimescaleDB refreshes it (CALL refresh_continuous_aggregate), never REFRESH … CONCURRENTLY`,
+    o.statement.location,
+    'remove this statement, or make the index non-unique: pgopt refresh refreshes the continuous aggregate through TimescaleDB',
+  );
 }
 
 /** Each refresh policy goes with its continuous aggregate; one for anything else is refused. */
