@@ -29,6 +29,8 @@ export interface TableFacts {
   correlated?: Set<string>;
   /** The table's size in 8 kB pages (pg_class.relpages). */
   pages?: number;
+  /** The most rows one value of a column matches, by the statistics (see sortPays). */
+  mostRows?: Map<string, number>;
 }
 
 /** What the database offers beyond core PostgreSQL: pg_trgm's schema where it is installed. */
@@ -43,6 +45,9 @@ export const BRIN_MIN_PAGES = 1280;
 
 /** At most this many distinct values makes a column's literal a fixed filter (see TableFacts.fewValued). */
 export const FEW_VALUES = 10;
+
+/** This many rows sort in microseconds: a query without a LIMIT that reads no more gains nothing from index order. */
+export const SORT_FEW_ROWS = 100;
 
 /** Finds a table as the query names it (schema or null, name); undefined for anything else (a CTE, a view). */
 export type TableLookup = (schema: string | null, name: string) => TableFacts | undefined;
@@ -422,6 +427,8 @@ export function scopeOf(from: Node[] | undefined, lookup: TableLookup, parent: S
 interface QueryBlockPlan {
   preds: Pred[];
   order: { table: TableFacts; keys: KeyPart[] } | null;
+  /** The rows the block returns at most (LIMIT plus OFFSET), 'all' without a LIMIT, null when a parameter sets it. */
+  wanted: number | 'all' | null;
   /** Columns of each table the block reads (for INCLUDE), or null when it reads `*`. */
   reads: Map<TableFacts, Set<string> | null>;
 }
@@ -462,6 +469,18 @@ function orderOf(stmt: SelectStmt, scope: Scope): QueryBlockPlan['order'] {
   return { table: [...tables][0]!, keys };
 }
 
+const constantInt = (n: Node): number | null => {
+  const c = nodeAs(n, 'A_Const');
+  return c?.ival ? (c.ival.ival ?? 0) : null;
+};
+
+function wantedOf(stmt: SelectStmt): QueryBlockPlan['wanted'] {
+  if (!stmt.limitCount || nodeAs(stmt.limitCount, 'A_Const')?.isnull) return 'all';
+  const count = constantInt(stmt.limitCount);
+  const offset = stmt.limitOffset ? constantInt(stmt.limitOffset) : 0;
+  return count === null || offset === null ? null : count + offset;
+}
+
 function readsOf(stmt: SelectStmt, scope: Scope): QueryBlockPlan['reads'] {
   const reads = new Map<TableFacts, Set<string> | null>(scope.tables.map((t) => [t, new Set<string>()]));
   walk([stmt.targetList, stmt.whereClause, stmt.sortClause, stmt.groupClause, stmt.fromClause], (key, value) => {
@@ -497,7 +516,7 @@ function blocksOf(stmt: Node, lookup: TableLookup): QueryBlockPlan[] {
     const { scope, joinQuals, nested } = scopeOf(s.fromClause, lookup, parent, names);
     for (const n of nested) visitSelect(n, parent, names);
     const preds = [...conjuncts(s.whereClause), ...joinQuals].flatMap((c) => classify(c, scope));
-    out.push({ preds, order: orderOf(s, scope), reads: readsOf(s, scope) });
+    out.push({ preds, order: orderOf(s, scope), wanted: wantedOf(s), reads: readsOf(s, scope) });
     walk([s.whereClause, s.targetList], (key, value) => {
       if (key !== 'SubLink') return;
       const sub = nodeAs((value as AnyNode).subselect as Node, 'SelectStmt');
@@ -509,7 +528,7 @@ function blocksOf(stmt: Node, lookup: TableLookup): QueryBlockPlan[] {
   for (const w of [nodeAs(stmt, 'UpdateStmt'), nodeAs(stmt, 'DeleteStmt')]) {
     if (!w?.relation) continue;
     const { scope } = scopeOf([{ RangeVar: w.relation }], lookup, null, new Set());
-    out.push({ preds: conjuncts(w.whereClause).flatMap((c) => classify(c, scope)), order: null, reads: new Map() });
+    out.push({ preds: conjuncts(w.whereClause).flatMap((c) => classify(c, scope)), order: null, wanted: 'all', reads: new Map() });
   }
   return out;
 }
@@ -528,6 +547,18 @@ function includeFor(reads: Set<string> | null | undefined, keys: KeyPart[]): str
   return rest.length > 0 && rest.length <= 3 ? rest : [];
 }
 
+/**
+ * ORDER BY keys after the equalities pay only when one key value has more rows than the query
+ * returns (or, without a LIMIT, more than SORT_FEW_ROWS): else the query reads that value's every
+ * row either way, and sorting them is cheap. Without them the index is far smaller: a value's
+ * entries are deduplicated into one, where a sort key makes every entry distinct.
+ */
+export function sortPays(t: TableFacts, eq: KeyPart[], wanted: QueryBlockPlan['wanted']): boolean {
+  if (!eq.length || wanted === null) return true;
+  const rows = eq.flatMap((k) => [...(t.mostRows ?? [])].filter(([c]) => k.sql === c || k.sql === quoteIdent(c)).map(([, n]) => n));
+  return !rows.length || Math.min(...rows) > (wanted === 'all' ? SORT_FEW_ROWS : wanted);
+}
+
 function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan, db: DatabaseFacts): Candidate[] {
   const mine = block.preds.filter((p) => p.table === t);
   const eq = mine.filter((p) => p.kind === 'eq').map((p) => (p as { key: KeyPart }).key);
@@ -535,7 +566,7 @@ function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan, db
   const range = mine.find((p) => p.kind === 'range') as { key: KeyPart } | undefined;
   // Without a LIMIT too: reading a large table in index order can beat sorting it (PgHero's cases at
   // 200,000 rows: 111 → 21 ms); the trial measures which the planner takes.
-  const order = block.order?.table === t ? block.order.keys : null;
+  const order = block.order?.table === t && sortPays(t, eq, block.wanted) ? block.order.keys : null;
   const tails: KeyPart[][] = [order, range ? [range.key] : null].filter((x): x is KeyPart[] => !!x);
   if (!tails.length) tails.push([]);
   const out: Candidate[] = [];

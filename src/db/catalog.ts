@@ -731,6 +731,8 @@ export interface ColumnStatistics {
   correlated: Set<string>;
   /** The table's size in 8 kB pages, as of its last VACUUM or ANALYZE. */
   pages: number;
+  /** The most rows one value of a column matches: its most common value's, or an average value's when none is common. */
+  mostRows: Map<string, number>;
 }
 
 /** Without statistics (never analyzed) only enums count as few-valued, and nothing as correlated. */
@@ -740,7 +742,12 @@ export async function columnStatistics(c: Session, oid: number, most: number, co
             (t.typtype = 'e'
              OR (s.n_distinct > 0 AND s.n_distinct <= $2)
              OR (s.n_distinct < 0 AND -s.n_distinct * GREATEST(c.reltuples, 0) <= $2)) IS TRUE AS few,
-            (abs(s.correlation) >= $3) IS TRUE AS correlated
+            (abs(s.correlation) >= $3) IS TRUE AS correlated,
+            CASE WHEN c.reltuples > 0 THEN
+              GREATEST(coalesce(s.most_common_freqs[1], 0) * c.reltuples,
+                       (1 - s.null_frac) * c.reltuples
+                         / NULLIF(CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples ELSE s.n_distinct END, 0))::float8
+            END AS most_rows
        FROM pg_catalog.pg_attribute a
        JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
@@ -751,7 +758,8 @@ export async function columnStatistics(c: Session, oid: number, most: number, co
     [oid, most, correlation],
   );
   const named = (key: string) => new Set(r.rows.filter((x) => x[key]).map((x) => x.name as string));
-  return { fewValued: named('few'), correlated: named('correlated'), pages: Number(r.rows[0]?.pages ?? 0) };
+  const mostRows = new Map(r.rows.filter((x) => Number(x.most_rows) > 0).map((x) => [x.name as string, Number(x.most_rows)]));
+  return { fewValued: named('few'), correlated: named('correlated'), pages: Number(r.rows[0]?.pages ?? 0), mostRows };
 }
 
 /** A relation's bytes with its indexes and TOAST (pg_total_relation_size), or null when it does not exist. */

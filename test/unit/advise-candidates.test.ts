@@ -198,3 +198,49 @@ describe('a subquery the server runs once is a value, as a bind value is', () =>
     ).not.toContainEqual(expect.stringMatching(/^users btree \(org_id/));
   });
 });
+
+describe('an ORDER BY key after the equalities, only where a key value has more rows than the query reads', () => {
+  const withRows = (mostRows: Record<string, number>): TableFacts => ({
+    ...table('jobs', { id: 'bigint', pipeline_id: 'bigint', parent_job: 'bigint', created_at: 'timestamp with time zone' }),
+    mostRows: new Map(Object.entries(mostRows)),
+  });
+  const on = (t: TableFacts, sql: string) => shapes(candidatesForQuery('q', parseTrusted(sql), () => t));
+
+  it('7 rows a pipeline and LIMIT 20: the equality alone (the sort of 7 rows is free, the index deduplicated)', () => {
+    const t = withRows({ pipeline_id: 7 });
+    const got = on(t, 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at DESC LIMIT 20');
+    expect(got).toContain('jobs btree (pipeline_id)');
+    expect(got).not.toContain('jobs btree (pipeline_id, created_at DESC)');
+  });
+  it('the most common value counts: one pipeline of 5,000 rows keeps the sort key, whatever the average', () => {
+    const got = on(withRows({ pipeline_id: 5000 }), 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at DESC LIMIT 20');
+    expect(got).toContain('jobs btree (pipeline_id, created_at DESC)');
+  });
+  it('LIMIT 1 with 150 rows a key: the sort key reads one row where the equality alone reads 150', () => {
+    expect(on(withRows({ pipeline_id: 150 }), 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at DESC LIMIT 1')).toContain(
+      'jobs btree (pipeline_id, created_at DESC)',
+    );
+  });
+  it('OFFSET counts (page 2 reads 40 rows), and a LIMIT or OFFSET set by a parameter keeps the sort key (the rows read are unknown)', () => {
+    const t = withRows({ pipeline_id: 30 });
+    expect(on(t, 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at LIMIT 20')).toContain('jobs btree (pipeline_id, created_at)');
+    expect(on(t, 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at LIMIT 20 OFFSET 20')).not.toContain('jobs btree (pipeline_id, created_at)');
+    expect(on(t, 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at LIMIT 20 OFFSET $2')).toContain('jobs btree (pipeline_id, created_at)');
+  });
+  it('without a LIMIT: up to SORT_FEW_ROWS rows a key sort for free', () => {
+    expect(on(withRows({ pipeline_id: 7 }), 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY id')).toContain('jobs btree (pipeline_id)');
+    expect(on(withRows({ pipeline_id: 5000 }), 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY id')).toContain('jobs btree (pipeline_id, id)');
+  });
+  it('no statistics, or no equality: the sort key stays', () => {
+    expect(on(withRows({}), 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at LIMIT 20')).toContain('jobs btree (pipeline_id, created_at)');
+    expect(on(withRows({ pipeline_id: 7 }), 'SELECT id FROM jobs ORDER BY created_at LIMIT 20')).toContain('jobs btree (created_at)');
+  });
+  it('an equality on a subquery counts as any equality (child jobs of a parent, 6 rows each)', () => {
+    const got = on(
+      withRows({ parent_job: 6, pipeline_id: 7 }),
+      'SELECT id FROM jobs WHERE parent_job = (SELECT min(id) FROM jobs WHERE pipeline_id = $1) ORDER BY created_at DESC LIMIT 20',
+    );
+    expect(got).toContain('jobs btree (parent_job)');
+    expect(got).not.toContain('jobs btree (parent_job, created_at DESC)');
+  });
+});

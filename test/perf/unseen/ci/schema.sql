@@ -70,7 +70,7 @@ SELECT g, p, CASE WHEN k = 0 THEN NULL ELSE g - k END,
 -- Each build (first) and package (last) job leaves one artifact, kept 30 days, or forever (one in ten).
 INSERT INTO ci.artifacts
 SELECT g, j, 'dist/' || j || CASE WHEN g % 2 = 0 THEN '/package.tar.gz' ELSE '/build.zip' END,
-       1000 + (g * 7919 % 50000000),
+       1000 + (g::bigint * 7919 % 50000000),
        CASE WHEN g % 10 = 0 THEN NULL ELSE now() - (600000 - g) * interval '52 seconds' + interval '30 days' END
   FROM generate_series(1, 600000) g,
        LATERAL (SELECT 1 + ((g - 1) / 2) * 7 + ((g - 1) % 2) * 6 AS j) x;
