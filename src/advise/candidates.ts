@@ -46,6 +46,12 @@ export const BRIN_MIN_PAGES = 1280;
 /** At most this many distinct values makes a column's literal a fixed filter (see TableFacts.fewValued). */
 export const FEW_VALUES = 10;
 
+/** A value with at most this many rows is found by its column alone: keys after it filter a handful of rows. */
+export const FEW_ROWS = 10;
+
+/** PostgreSQL's INDEX_MAX_KEYS as built by default: an index of more keys (and INCLUDE columns) is refused. */
+export const INDEX_MAX_KEYS = 32;
+
 /** This many rows sort in microseconds: a query without a LIMIT that reads no more gains nothing from index order. */
 export const SORT_FEW_ROWS = 100;
 
@@ -537,7 +543,16 @@ const sameKey = (a: KeyPart, b: KeyPart) => a.sql === b.sql;
 const uniqueKeys = (keys: KeyPart[]) => keys.filter((k, i) => keys.findIndex((o) => sameKey(o, k)) === i);
 
 function btree(t: TableFacts, query: string, keys: KeyPart[], where: string | null, why: string, include: string[] = []): Candidate {
-  return { table: { schema: t.schema, name: t.name }, method: 'btree', keys: uniqueKeys(keys), include, where, queries: [query], why };
+  const fit = uniqueKeys(keys).slice(0, INDEX_MAX_KEYS);
+  return {
+    table: { schema: t.schema, name: t.name },
+    method: 'btree',
+    keys: fit,
+    include: include.slice(0, INDEX_MAX_KEYS - fit.length),
+    where,
+    queries: [query],
+    why,
+  };
 }
 
 /** INCLUDE the few other columns the query reads, for an index-only scan. */
@@ -555,15 +570,33 @@ function includeFor(reads: Set<string> | null | undefined, keys: KeyPart[]): str
  */
 export function sortPays(t: TableFacts, eq: KeyPart[], wanted: QueryBlockPlan['wanted']): boolean {
   if (!eq.length || wanted === null) return true;
-  const rows = eq.flatMap((k) => [...(t.mostRows ?? [])].filter(([c]) => k.sql === c || k.sql === quoteIdent(c)).map(([, n]) => n));
+  const rows = eq.flatMap((k) => mostRowsOf(t, k) ?? []);
   return !rows.length || Math.min(...rows) > (wanted === 'all' ? SORT_FEW_ROWS : wanted);
+}
+
+const mostRowsOf = (t: TableFacts, k: KeyPart): number | undefined =>
+  [...(t.mostRows ?? [])].find(([c]) => k.sql === c || k.sql === quoteIdent(c))?.[1];
+
+/**
+ * The equalities an index needs: all of them, or the one column whose every value has at most
+ * FEW_ROWS rows (an external id, a child's parent). The others then filter a handful of rows, and
+ * one column's index serves every query that looks that column up, whatever else it asks.
+ */
+export function equalityKeys(t: TableFacts, eq: KeyPart[]): KeyPart[] {
+  const ranked = eq.flatMap((k) => ((n) => (n === undefined ? [] : [{ k, n }]))(mostRowsOf(t, k))).sort((a, b) => a.n - b.n);
+  return eq.length > 1 && ranked[0] && ranked[0].n <= FEW_ROWS ? [ranked[0].k] : eq;
 }
 
 function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan, db: DatabaseFacts): Candidate[] {
   const mine = block.preds.filter((p) => p.table === t);
-  const eq = mine.filter((p) => p.kind === 'eq').map((p) => (p as { key: KeyPart }).key);
+  const eq = equalityKeys(
+    t,
+    mine.filter((p) => p.kind === 'eq').map((p) => (p as { key: KeyPart }).key),
+  );
   const literals = mine.filter((p): p is Extract<Pred, { kind: 'literal' }> => p.kind === 'literal');
-  const range = mine.find((p) => p.kind === 'range') as { key: KeyPart } | undefined;
+  // A range after an equality of a handful of rows a value filters those rows; it needs no key.
+  const narrow = eq.some((k) => (mostRowsOf(t, k) ?? Infinity) <= FEW_ROWS);
+  const range = narrow ? undefined : (mine.find((p) => p.kind === 'range') as { key: KeyPart } | undefined);
   // Without a LIMIT too: reading a large table in index order can beat sorting it (PgHero's cases at
   // 200,000 rows: 111 → 21 ms); the trial measures which the planner takes.
   const order = block.order?.table === t && sortPays(t, eq, block.wanted) ? block.order.keys : null;

@@ -223,16 +223,28 @@ describe('an ORDER BY key after the equalities, only where a key value has more 
   });
   it('OFFSET counts (page 2 reads 40 rows), and a LIMIT or OFFSET set by a parameter keeps the sort key (the rows read are unknown)', () => {
     const t = withRows({ pipeline_id: 30 });
-    expect(on(t, 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at LIMIT 20')).toContain('jobs btree (pipeline_id, created_at)');
-    expect(on(t, 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at LIMIT 20 OFFSET 20')).not.toContain('jobs btree (pipeline_id, created_at)');
-    expect(on(t, 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at LIMIT 20 OFFSET $2')).toContain('jobs btree (pipeline_id, created_at)');
+    expect(on(t, 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at LIMIT 20')).toContain(
+      'jobs btree (pipeline_id, created_at)',
+    );
+    expect(on(t, 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at LIMIT 20 OFFSET 20')).not.toContain(
+      'jobs btree (pipeline_id, created_at)',
+    );
+    expect(on(t, 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at LIMIT 20 OFFSET $2')).toContain(
+      'jobs btree (pipeline_id, created_at)',
+    );
   });
   it('without a LIMIT: up to SORT_FEW_ROWS rows a key sort for free', () => {
-    expect(on(withRows({ pipeline_id: 7 }), 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY id')).toContain('jobs btree (pipeline_id)');
-    expect(on(withRows({ pipeline_id: 5000 }), 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY id')).toContain('jobs btree (pipeline_id, id)');
+    expect(on(withRows({ pipeline_id: 7 }), 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY id')).toContain(
+      'jobs btree (pipeline_id)',
+    );
+    expect(on(withRows({ pipeline_id: 5000 }), 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY id')).toContain(
+      'jobs btree (pipeline_id, id)',
+    );
   });
   it('no statistics, or no equality: the sort key stays', () => {
-    expect(on(withRows({}), 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at LIMIT 20')).toContain('jobs btree (pipeline_id, created_at)');
+    expect(on(withRows({}), 'SELECT id FROM jobs WHERE pipeline_id = $1 ORDER BY created_at LIMIT 20')).toContain(
+      'jobs btree (pipeline_id, created_at)',
+    );
     expect(on(withRows({ pipeline_id: 7 }), 'SELECT id FROM jobs ORDER BY created_at LIMIT 20')).toContain('jobs btree (created_at)');
   });
   it('an equality on a subquery counts as any equality (child jobs of a parent, 6 rows each)', () => {
@@ -242,5 +254,42 @@ describe('an ORDER BY key after the equalities, only where a key value has more 
     );
     expect(got).toContain('jobs btree (parent_job)');
     expect(got).not.toContain('jobs btree (parent_job, created_at DESC)');
+  });
+});
+
+describe('an equality of a handful of rows a value is the whole key', () => {
+  const t: TableFacts = {
+    ...table('customers', { id: 'bigint', tenant_id: 'int', external_id: 'text', created_at: 'timestamp with time zone' }),
+    mostRows: new Map([
+      ['tenant_id', 4000],
+      ['external_id', 1],
+      ['created_at', 1],
+    ]),
+  };
+  const on = (sql: string) => shapes(candidatesForQuery('q', parseTrusted(sql), () => t));
+
+  it('tenant_id = $1 AND external_id = $2: (external_id) alone, whatever the order the query names them in', () => {
+    const got = on('SELECT id FROM customers WHERE tenant_id = $1 AND external_id = $2');
+    expect(got).toContain('customers btree (external_id)');
+    expect(got).not.toContain('customers btree (tenant_id, external_id)');
+  });
+  it('a range after it needs no key either; after a column of many rows a value it does', () => {
+    expect(on('SELECT id FROM customers WHERE external_id = $1 AND created_at > now() - $2::interval')).toEqual(
+      expect.not.arrayContaining(['customers btree (external_id, created_at)']),
+    );
+    expect(on('SELECT id FROM customers WHERE tenant_id = $1 AND created_at > now() - $2::interval')).toContain(
+      'customers btree (tenant_id, created_at)',
+    );
+  });
+  it('every equality stays when none is that narrow, or the statistics say nothing', () => {
+    expect(on('SELECT id FROM customers WHERE tenant_id = $1 AND id = $2')).toContain('customers btree (tenant_id, id)');
+  });
+  it('an index has at most 32 keys, as PostgreSQL builds it: a query of 40 equalities gets no key past the 32nd', () => {
+    const wide: TableFacts = table('t', Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`c${i}`, 'int'])));
+    const where = Array.from({ length: 40 }, (_, i) => `c${i} = ${i}`).join(' AND ');
+    const got = candidatesForQuery('q', parseTrusted(`SELECT * FROM t WHERE ${where}`), () => wide);
+    expect(got.length).toBeGreaterThan(0);
+    for (const c of got) expect(c.keys.length + c.include.length).toBeLessThanOrEqual(32);
+    expect(Math.max(...got.map((c) => c.keys.length))).toBe(32);
   });
 });
