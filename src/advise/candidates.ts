@@ -555,11 +555,17 @@ function btree(t: TableFacts, query: string, keys: KeyPart[], where: string | nu
   };
 }
 
-/** INCLUDE the few other columns the query reads, for an index-only scan. */
-function includeFor(reads: Set<string> | null | undefined, keys: KeyPart[]): string[] {
+const names = (keys: KeyPart[], c: string) => keys.some((k) => k.sql === c || k.sql === `"${c}"`);
+
+/**
+ * INCLUDE the few other columns the query reads, for an index-only scan. The ORDER BY columns left
+ * out of the keys (see sortPays) come on top of those few: with them as keys they were covered.
+ */
+function includeFor(reads: Set<string> | null | undefined, keys: KeyPart[], unsorted: KeyPart[] = []): string[] {
   if (!reads) return [];
-  const rest = [...reads].filter((c) => !keys.some((k) => k.sql === c || k.sql === `"${c}"`));
-  return rest.length > 0 && rest.length <= 3 ? rest : [];
+  const sortedBy = [...reads].filter((c) => !names(keys, c) && names(unsorted, c));
+  const rest = [...reads].filter((c) => !names(keys, c) && !sortedBy.includes(c));
+  return rest.length <= 3 && rest.length + sortedBy.length > 0 ? [...sortedBy, ...rest] : [];
 }
 
 /**
@@ -599,7 +605,8 @@ function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan, db
   const range = narrow ? undefined : (mine.find((p) => p.kind === 'range') as { key: KeyPart } | undefined);
   // Without a LIMIT too: reading a large table in index order can beat sorting it (PgHero's cases at
   // 200,000 rows: 111 → 21 ms); the trial measures which the planner takes.
-  const order = block.order?.table === t && sortPays(t, eq, block.wanted) ? block.order.keys : null;
+  const sorted = block.order?.table === t ? block.order.keys : null;
+  const order = sorted && sortPays(t, eq, block.wanted) ? sorted : null;
   const tails: KeyPart[][] = [order, range ? [range.key] : null].filter((x): x is KeyPart[] => !!x);
   if (!tails.length) tails.push([]);
   const out: Candidate[] = [];
@@ -613,7 +620,7 @@ function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan, db
     if (eq.length + literalKeys.length + tail.length) {
       const keys = [...eq, ...literalKeys, ...tail];
       out.push(btree(t, query, keys, null, what));
-      const include = includeFor(block.reads.get(t), uniqueKeys(keys));
+      const include = includeFor(block.reads.get(t), uniqueKeys(keys), order ? [] : (sorted ?? []));
       if (include.length) out.push(btree(t, query, keys, null, `${what}, index-only`, include));
     }
     // Keyed on what else the query looks up; else on a fixed filter's own column (the open rows of a status), never on IS NULL's.

@@ -94,8 +94,8 @@ try {
         log(
           `${schema}.${q.name}: (${keysOf(long).join(', ')}) against (${short.map(keyText).join(', ')}); the rules ${rule === 'keeps' ? 'keep' : 'drop'} the difference`,
         );
-        const L = await withIndex(c, ddl(long, long.keys, 'rule_long'), 'rule_long', one);
-        const S = await withIndex(c, ddl(long, short, 'rule_short'), 'rule_short', one);
+        const L = await withIndex(c, ddl(long, long.keys, 'rule_long'), `${schema}.rule_long`, one);
+        const S = await withIndex(c, ddl(long, short, 'rule_short'), `${schema}.rule_short`, one);
         const cmp = compare(L.run, S.run).queries[0];
         out.rows.push({
           schema,

@@ -293,3 +293,21 @@ describe('an equality of a handful of rows a value is the whole key', () => {
     expect(Math.max(...got.map((c) => c.keys.length))).toBe(32);
   });
 });
+
+describe('a covering variant when the sort keys are left out', () => {
+  it('the ORDER BY column moves to INCLUDE, on top of the three other columns it may hold', () => {
+    const t: TableFacts = {
+      ...table('notifications', { id: 'bigint', user_id: 'int', kind: 'text', read_at: 'timestamptz', created_at: 'timestamptz' }),
+      mostRows: new Map([['user_id', 8]]),
+    };
+    const got = shapes(
+      candidatesForQuery(
+        'q',
+        parseTrusted('SELECT id, kind, read_at, created_at FROM notifications WHERE user_id = $1 ORDER BY created_at DESC LIMIT 20'),
+        () => t,
+      ),
+    );
+    expect(got).toContain('notifications btree (user_id)');
+    expect(got).toContain('notifications btree (user_id) INCLUDE (created_at, id, kind, read_at)');
+  });
+});
