@@ -107,7 +107,11 @@ function buildProgram(run: (fn: (ctx: CommandContext) => Promise<number>) => Pro
     .option('--runs <n>', 'measured runs per query, before and after', '15')
     .option('--statement-timeout <duration>', 'statement_timeout for each measured run', '30s')
     .option('--dry-run', 'list the candidates (and HypoPG estimates) without building anything')
-    .option('--install-hypopg', 'CREATE EXTENSION IF NOT EXISTS hypopg to screen candidates (changes the database)');
+    .option('--install-hypopg', 'CREATE EXTENSION IF NOT EXISTS hypopg to screen candidates (changes the database)')
+    .option(
+      '--install-extension <name>',
+      "CREATE EXTENSION IF NOT EXISTS pg_trgm for LIKE '%…%', ILIKE and regex queries; removed again when no kept index needs it",
+    );
   for (const o of runFlags()) advise.addOption(o);
   advise.action((workload, flags) => run(async (ctx) => (await commands.advise()).advise(workload, flags, ctx)));
 

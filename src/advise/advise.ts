@@ -16,16 +16,7 @@ import type { Workload, WorkloadQuery } from '../bench/workload.js';
 import { genericPlan, type GenericPlan } from '../db/generic-plan.js';
 import { estimatedEffect } from './generic-plan.js';
 import { writeProbes } from '../bench/writes.js';
-import {
-  columnStatistics,
-  findIndex,
-  findRelation,
-  viewDefinition,
-  hypopgAvailable,
-  hypopgSchema,
-  tableColumns,
-  trigramSchema,
-} from '../db/catalog.js';
+import { columnStatistics, findIndex, findRelation, viewDefinition, hypopgAvailable, hypopgSchema, tableColumns } from '../db/catalog.js';
 import { asUser, prepareSession, requireWritable, type Session } from '../db/session.js';
 import { asPgoptError, PgoptError } from '../errors.js';
 import { translatePgError } from '../db/pg-errors.js';
@@ -54,6 +45,7 @@ import { undecidedQueries, withSecondWindow } from './second-window.js';
 import { markCovered, TRIAL_PREFIX, trialPack, trialRunKey, validateTrials } from './trial-pack.js';
 import { holdRunKey, releaseRunKey, runKeyHeld } from '../db/run-lock.js';
 import { measureViews, viewTrials, type ViewTrial } from './view-trials.js';
+import { isTrigram, releaseTrigram, useTrigram, type TrigramUse } from './trigram.js';
 
 export interface AdviseOptions extends RunOptions, Budget {
   bench: BenchOptions;
@@ -61,6 +53,8 @@ export interface AdviseOptions extends RunOptions, Budget {
   dryRun: boolean;
   /** CREATE EXTENSION IF NOT EXISTS hypopg: only with the user's consent (--install-hypopg). */
   installHypopg: boolean;
+  /** CREATE EXTENSION IF NOT EXISTS pg_trgm for a pattern query, removed again when unused (--install-extension pg_trgm). */
+  installTrigram?: boolean;
   /** At most this many real trial builds (HypoPG's best first; without it, the smallest first). */
   maxTrials: number;
 }
@@ -96,6 +90,8 @@ export interface AdviceResult {
   writesRan: { table: string; owner: string }[];
   trialPack: string;
   hypopg: HypopgUse;
+  /** pg_trgm, for the pattern queries (see TrigramUse). */
+  trigram: TrigramUse;
   trials: Trial[];
   /** Workload queries the server refused as they stand (left out; the run went on without them). */
   refused: RefusedQuery[];
@@ -459,6 +455,7 @@ export async function adviseWorkload(c: Session, workload: Workload, o: AdviseOp
     writesRan: [],
     trialPack: `${TRIAL_PREFIX}${randomBytes(4).toString('hex')}`,
     hypopg: 'absent',
+    trigram: 'not-needed',
     trials: [],
     refused: [],
     analyzed: [],
@@ -487,7 +484,25 @@ async function adviseSteps(c: Session, all: Workload, result: AdviceResult, o: A
     c,
     parsed.map((q) => q.tree),
   );
-  result.trials = trialsFor(parsed, lookup, { trigramSchema: await trigramSchema(c) });
+  // Any schema name makes the pattern candidates: whether one would exist decides whether pg_trgm is wanted.
+  const wanted = trialsFor(parsed, lookup, { trigramSchema: 'pg_trgm' }).some((t) => isTrigram(t.candidate));
+  const trigram = await useTrigram(c, { install: !!o.installTrigram, wanted, dryRun: o.dryRun });
+  result.trigram = trigram.use;
+  result.trials = trialsFor(parsed, lookup, { trigramSchema: trigram.schema });
+  try {
+    return await trialSteps(c, workload, lookup, result, o);
+  } finally {
+    result.trigram = await releaseTrigram(c, result.trigram, result.trials).catch(() => result.trigram);
+  }
+}
+
+async function trialSteps(
+  c: Session,
+  workload: Workload,
+  lookup: TableLookup,
+  result: AdviceResult,
+  o: AdviseOptions,
+): Promise<AdviceResult> {
   const assessed = await validateTrials(c, result.trials, result.trialPack);
   await markCovered(c, assessed);
   result.hypopg = await useHypopg(c, o);

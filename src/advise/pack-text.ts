@@ -4,6 +4,7 @@ import type { AdviceResult, WriteCost } from './advise.js';
 import type { ViewTrial } from './view-trials.js';
 import { savedMs, weighedSaving, type Trial } from './select.js';
 import { GENERIC_COST_RATIO } from './generic-plan.js';
+import { isTrigram } from './trigram.js';
 
 const ms = (v: number) => (v < 1 ? `${v.toFixed(3)} ms` : `${v.toFixed(1)} ms`);
 /** A size as a pack's comments give it (advise's packs and hygiene's drop packs). */
@@ -69,6 +70,9 @@ export function packText(r: AdviceResult, server: string): string {
     "-- (bench's verdict rule), or, for a query with no values to run it with, because its generic plan read",
     `-- the index and cost at least ${GENERIC_COST_RATIO} times less. The times below were measured with this pack's`,
     '-- indexes alone in place, as it will be applied. Apply with: pgopt apply <this file>',
+    ...(kept.some((t) => isTrigram(t.candidate))
+      ? ['-- Its pattern indexes use pg_trgm: where the database lacks it, first CREATE EXTENSION IF NOT EXISTS pg_trgm']
+      : []),
   ];
   // Names, literals from the workload and the server's words stay on their comment's line (commentLine).
   const comment = (lines: string[]) => lines.map(commentLine).join('\n');

@@ -18,6 +18,17 @@ export interface AdviseFlags extends RunFlagValues {
   statementTimeout: string;
   dryRun?: boolean;
   installHypopg?: boolean;
+  installExtension?: string;
+}
+
+/** The extensions advise may install with consent beyond HypoPG (which has its own flag). */
+const INSTALLABLE = ['pg_trgm'];
+
+function installTrigram(name: string | undefined): boolean {
+  if (name === undefined) return false;
+  if (!INSTALLABLE.includes(name))
+    throw new PgoptError('input', `--install-extension: "${name}" is not one advise uses (it can install: ${INSTALLABLE.join(', ')})`);
+  return true;
 }
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
@@ -45,6 +56,7 @@ export async function advise(path: string, f: AdviseFlags, ctx: CommandContext):
     maxTrials: parseCount('--max-trials', f.maxTrials, 1),
     dryRun: !!f.dryRun,
     installHypopg: !!f.installHypopg,
+    installTrigram: installTrigram(f.installExtension),
     bench: {
       ...DEFAULT_BENCH_OPTIONS,
       runs: parseCount('--runs', f.runs, 5),

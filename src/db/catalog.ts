@@ -812,7 +812,12 @@ export async function hypopgSchema(c: Session): Promise<string | null> {
 
 /** Whether HypoPG can be installed here (the server has its files). */
 export async function hypopgAvailable(c: Session): Promise<boolean> {
-  const r = await c.query(`SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'hypopg'`);
+  return extensionAvailable(c, 'hypopg');
+}
+
+/** Whether the server has an extension's files, so CREATE EXTENSION can install it. */
+export async function extensionAvailable(c: Session, name: string): Promise<boolean> {
+  const r = await c.query(`SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = $1`, [name]);
   return r.rows.length > 0;
 }
 

@@ -16,6 +16,16 @@ function measured(t: Trial): string {
   return '';
 }
 
+/** What pg_trgm did for the pattern queries; nothing to say where none has a pattern or the database had it. */
+const TRIGRAM: Record<AdviceResult['trigram'], string | null> = {
+  present: null,
+  'not-needed': null,
+  installed: 'pg_trgm installed for the pattern queries (a kept index needs it)',
+  removed: 'pg_trgm installed for the pattern queries and removed again (no kept index needs it)',
+  absent: "a LIKE '%…%', ILIKE or regex query would have a trigram index candidate: pass --install-extension pg_trgm",
+  'not-available': 'pg_trgm is not available on this server: no trigram index candidates',
+};
+
 const outcomeColor = (c: ChalkInstance, o: Trial['outcome']) => (o === 'kept' ? c.green(o) : o === 'invalid' ? c.red(o) : c.dim(o));
 
 export function renderAdvice(r: AdviceResult, c: ChalkInstance): string {
@@ -40,7 +50,8 @@ export function renderAdvice(r: AdviceResult, c: ChalkInstance): string {
     absent: 'no HypoPG: straight to trial builds',
     'not-installed': 'HypoPG is not available on this server',
   }[r.hypopg];
-  const summary = `${r.trials.length} candidate(s), ${built} built for real, ${kept} kept; ${hypo}`;
+  const trigram = TRIGRAM[r.trigram];
+  const summary = `${r.trials.length} candidate(s), ${built} built for real, ${kept} kept; ${hypo}${trigram ? `; ${trigram}` : ''}`;
   const cleaned = r.cleanedUp.length
     ? `\n${c.yellow(`rolled back trial indexes left by an interrupted run: ${r.cleanedUp.join(', ')}`)}`
     : '';

@@ -226,6 +226,73 @@ SELECT k.id FROM app.kids k JOIN app.parents p ON p.id = k.parent_id WHERE p.cod
   });
 });
 
+describe("pg_trgm with the user's consent (--install-extension pg_trgm)", () => {
+  const installed = async () => (await db.query(`SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'pg_trgm'`))[0].n as number;
+  const pattern = `-- name: by_fragment\nSELECT id FROM app.notes WHERE body ILIKE '%abcd1%';\n`;
+
+  it('without it: no trigram candidate, the flag named, nothing installed; with it: built, kept, and the extension stays for the pack', async () => {
+    await db.query(`CREATE TABLE app.notes (id bigserial PRIMARY KEY, body text NOT NULL);
+      INSERT INTO app.notes (body) SELECT md5(g::text) FROM generate_series(1, 300000) g;`);
+    await db.query('VACUUM ANALYZE app.notes');
+    try {
+      const w = file('trgm.sql', pattern);
+      const plain = await runCli(['advise', w, ...FAST, '--json', '--db', db.url]);
+      expect(plain.code, plain.stderr).toBe(0);
+      const without = JSON.parse(plain.stdout);
+      expect(without.trigram).toBe('absent');
+      expect(without.trials.filter((t: { sql: string }) => /gin_trgm_ops/.test(t.sql))).toEqual([]);
+      expect((await runCli(['advise', w, ...FAST, '--dry-run', '--db', db.url])).stdout).toContain('--install-extension pg_trgm');
+      expect(await installed()).toBe(0);
+
+      const out = join(dir, 'trgm-pack.sql');
+      const r = await runCli(['advise', w, ...FAST, '--install-extension', 'pg_trgm', '--out', out, '--json', '--db', db.url]);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.trigram).toBe('installed');
+      expect(doc.trials.find((t: { sql: string }) => /gin_trgm_ops/.test(t.sql))?.outcome).toBe('kept');
+      expect(await installed()).toBe(1);
+      expect(readFileSync(out, 'utf8')).toContain('first CREATE EXTENSION IF NOT EXISTS pg_trgm');
+      expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
+    } finally {
+      await db.query('DROP TABLE app.notes; DROP EXTENSION IF EXISTS pg_trgm;');
+    }
+  });
+
+  it('removed again when no kept index needs it (a table of 50 rows reads faster without one): the database ends as it began', async () => {
+    await db.query(`CREATE TABLE app.notes (id bigserial PRIMARY KEY, body text NOT NULL);
+      INSERT INTO app.notes (body) SELECT md5(g::text) FROM generate_series(1, 50) g; ANALYZE app.notes;`);
+    try {
+      const r = await runCli([
+        'advise',
+        file('trgm-small.sql', pattern),
+        ...FAST,
+        '--install-extension',
+        'pg_trgm',
+        '--json',
+        '--db',
+        db.url,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      // The control: it was installed and a trigram index was built during the run.
+      expect(doc.trials.find((t: { sql: string }) => /gin_trgm_ops/.test(t.sql))?.sizeBytes).not.toBeNull();
+      expect(doc.trigram).toBe('removed');
+      expect(await installed()).toBe(0);
+      expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
+    } finally {
+      await db.query('DROP TABLE app.notes; DROP EXTENSION IF EXISTS pg_trgm;');
+    }
+  });
+
+  it('an extension advise does not use is bad input: exit 2, one line, nothing installed', async () => {
+    const r = await runCli(['advise', file('trgm-bad.sql', pattern), '--install-extension', 'postgis', '--db', db.url]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('--install-extension: "postgis" is not one advise uses');
+    expect(await installed()).toBe(0);
+  });
+});
+
 describe('index kinds beyond the plain btree', () => {
   it("LIKE a prefix gets the pattern operator class, an infix pg_trgm's GIN, a range on a column in disk order BRIN: each built and measured", async () => {
     await db.query(`

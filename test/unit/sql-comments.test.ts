@@ -68,6 +68,7 @@ describe('the pack advise writes', () => {
     writesRan: [],
     trialPack: 'pgopt-advise-x',
     hypopg: 'absent',
+    trigram: 'not-needed',
     refused: [],
     analyzed: [],
     views: [],
