@@ -555,7 +555,9 @@ function btree(t: TableFacts, query: string, keys: KeyPart[], where: string | nu
   };
 }
 
-const names = (keys: KeyPart[], c: string) => keys.some((k) => k.sql === c || k.sql === `"${c}"`);
+/** Whether a key is the plain column `c`, as an index definition writes it (quoted where it must be). */
+const isColumn = (k: KeyPart, c: string) => k.sql === c || k.sql === quoteIdent(c);
+const names = (keys: KeyPart[], c: string) => keys.some((k) => isColumn(k, c));
 
 /**
  * INCLUDE the few other columns the query reads, for an index-only scan. The ORDER BY columns left
@@ -580,8 +582,7 @@ export function sortPays(t: TableFacts, eq: KeyPart[], wanted: QueryBlockPlan['w
   return !rows.length || Math.min(...rows) > (wanted === 'all' ? SORT_FEW_ROWS : wanted);
 }
 
-const mostRowsOf = (t: TableFacts, k: KeyPart): number | undefined =>
-  [...(t.mostRows ?? [])].find(([c]) => k.sql === c || k.sql === quoteIdent(c))?.[1];
+const mostRowsOf = (t: TableFacts, k: KeyPart): number | undefined => [...(t.mostRows ?? [])].find(([c]) => isColumn(k, c))?.[1];
 
 /**
  * The equalities an index needs: all of them, or the one column whose every value has at most
@@ -589,8 +590,8 @@ const mostRowsOf = (t: TableFacts, k: KeyPart): number | undefined =>
  * one column's index serves every query that looks that column up, whatever else it asks.
  */
 export function equalityKeys(t: TableFacts, eq: KeyPart[]): KeyPart[] {
-  const ranked = eq.flatMap((k) => ((n) => (n === undefined ? [] : [{ k, n }]))(mostRowsOf(t, k))).sort((a, b) => a.n - b.n);
-  return eq.length > 1 && ranked[0] && ranked[0].n <= FEW_ROWS ? [ranked[0].k] : eq;
+  const ranked = eq.map((k) => ({ k, n: mostRowsOf(t, k) ?? Infinity })).sort((a, b) => a.n - b.n);
+  return eq.length > 1 && ranked[0].n <= FEW_ROWS ? [ranked[0].k] : eq;
 }
 
 function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan, db: DatabaseFacts): Candidate[] {
