@@ -45,7 +45,7 @@ import { undecidedQueries, withSecondWindow } from './second-window.js';
 import { markCovered, TRIAL_PREFIX, trialPack, trialRunKey, validateTrials } from './trial-pack.js';
 import { holdRunKey, releaseRunKey, runKeyHeld } from '../db/run-lock.js';
 import { measureViews, viewTrials, type ViewTrial } from './view-trials.js';
-import { isTrigram, releaseTrigram, useTrigram, type TrigramUse } from './trigram.js';
+import { isTrigram, packNeedsTrigram, releaseTrigram, useTrigram, type TrigramUse } from './trigram.js';
 
 export interface AdviseOptions extends RunOptions, Budget {
   bench: BenchOptions;
@@ -492,7 +492,7 @@ async function adviseSteps(c: Session, all: Workload, result: AdviceResult, o: A
   try {
     return await trialSteps(c, workload, lookup, result, o);
   } finally {
-    result.trigram = await releaseTrigram(c, result.trigram, result.trials).catch(() => result.trigram);
+    result.trigram = await releaseTrigram(c, result.trigram, packNeedsTrigram(result)).catch(() => result.trigram);
   }
 }
 

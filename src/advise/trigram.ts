@@ -33,9 +33,13 @@ export async function useTrigram(
   return { use: 'installed', schema: await trigramSchema(c) };
 }
 
-/** Removes the extension useTrigram installed when no kept index needs it (RESTRICT: never what others built on it). */
-export async function releaseTrigram(c: Session, use: TrigramUse, trials: Trial[]): Promise<TrigramUse> {
-  if (use !== 'installed' || trials.some((t) => t.outcome === 'kept' && isTrigram(t.candidate))) return use;
+/** Whether the pack advise writes needs pg_trgm: a kept trigram index, and no error (after one, no pack is written). */
+export const packNeedsTrigram = (r: { error?: unknown; trials: Trial[] }): boolean =>
+  !r.error && r.trials.some((t) => t.outcome === 'kept' && isTrigram(t.candidate));
+
+/** Removes the extension useTrigram installed when the pack does not need it (RESTRICT: never what others built on it). */
+export async function releaseTrigram(c: Session, use: TrigramUse, needed: boolean): Promise<TrigramUse> {
+  if (use !== 'installed' || needed) return use;
   await asUser(c, () => c.query('DROP EXTENSION IF EXISTS pg_trgm RESTRICT'));
   return 'removed';
 }
