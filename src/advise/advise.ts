@@ -225,9 +225,9 @@ async function buildAndMeasure(
   if (built.error) throw built.error;
   result.analyzed = [...new Set([...result.analyzed, ...built.analyzed])];
   step(o, 'measuring the same queries with the trial indexes');
-  const after = await benchQueries(c, workload, new Set([...servedBy(round), ...alsoMeasure]), o);
-  step(o, 'comparing');
-  const comparison = compareRuns(before, after);
+  const first = await benchQueries(c, workload, new Set([...servedBy(round), ...alsoMeasure]), o);
+  // A window the machine disturbed would otherwise cost a real win its place (no verdict, no keep).
+  const { final: after, comparison } = await measureAgainIfInconclusive(c, workload, before, first, o);
   for (const t of round) {
     t.sizeBytes = (await findIndex(c, t.candidate.table.schema, t.name))?.sizeBytes ?? null;
     recordEffects(t, after, comparison.queries, all);
@@ -350,8 +350,8 @@ async function confirmKept(c: Session, workload: Workload, result: AdviceResult,
 }
 
 /**
- * The pack alone is measured minutes after `before`, and the machine may have moved in between: a
- * query the window could not decide (`inconclusive`, whose reason says to re-run the comparison) is
+ * Each trial round and the pack alone are measured minutes after `before`, and the machine may have
+ * moved in between: a query the window could not decide (`inconclusive`, whose reason says to re-run the comparison) is
  * measured once more, and that measurement stands (second-window.ts).
  */
 async function measureAgainIfInconclusive(c: Session, workload: Workload, before: BenchResult, first: BenchResult, o: AdviseOptions) {

@@ -1,8 +1,9 @@
 /**
- * The pack-alone measurement's second window (advise.ts, confirmKept): pure, so the rule is tested
- * without a server. Only a query the first window could not decide is measured again, and the
- * second measurement stands whatever it says: re-measuring a query until it says `faster` would
- * multiply the verdict rule's false-faster rate by the number of tries; this way it is at most doubled.
+ * The second window of each trial round and of the pack-alone measurement (advise.ts,
+ * measureAgainIfInconclusive): pure, so the rule is tested without a server. Only a query the
+ * first window could not decide is measured again, and the second measurement stands whatever it
+ * says: re-measuring a query until it says `faster` would multiply the verdict rule's false-faster
+ * rate by the number of tries; this way it is at most doubled.
  */
 import type { Comparison } from '../bench/compare.js';
 import type { BenchResult } from '../bench/runner.js';

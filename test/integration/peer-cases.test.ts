@@ -87,6 +87,8 @@ const costs = async () => {
 let advised = new Map<string, number>();
 let peer = new Map<string, number>();
 let before = new Map<string, number>();
+/** What advise decided for each case's candidates, said when a case fails (a failure explains itself). */
+const decided = new Map<string, string>();
 
 beforeAll(async () => {
   db = await createTestDatabase('peers');
@@ -107,6 +109,17 @@ beforeAll(async () => {
       bench: { ...DEFAULT_BENCH_OPTIONS, runs: 7, warmup: 1, budgetMs: 2000 },
     });
     if (advice.error) throw advice.error;
+    for (const [name] of CASES)
+      decided.set(
+        name,
+        advice.trials
+          .filter((t) => t.candidate.queries.includes(name))
+          .map(
+            (t) =>
+              `${t.name} ${t.outcome}${t.reason ? ` (${t.reason})` : ''} ${JSON.stringify(t.effects.map((e) => [e.query, e.beforeMs, e.afterMs, e.verdict, e.reason]))}`,
+          )
+          .join('; '),
+      );
     const pack = join(wfile, '..', 'advised.sql');
     writeFileSync(pack, packText(advice, '18'));
     const applied = await applyPack(c, await loadPack(pack), { ...DEFAULT_RUN_OPTIONS, analyze: true, replaceChanged: false });
@@ -128,9 +141,10 @@ describe("the peers' cases: advise's pack plans each at most 10% above the peer'
       for (const k of [name, ...(probe ? [`${name} (probe)`] : [])]) {
         // The control: the peer's index helps this case, so a pack without one would fail here.
         expect(peer.get(k)!, `${k}: the peer's index must help`).toBeLessThan(before.get(k)! * 0.9);
-        expect(advised.get(k)!, `${k}: advised ${advised.get(k)} against the peer's ${peer.get(k)}`).toBeLessThanOrEqual(
-          peer.get(k)! * 1.1,
-        );
+        expect(
+          advised.get(k)!,
+          `${k}: advised ${advised.get(k)} against the peer's ${peer.get(k)}; advise decided: ${decided.get(name)}`,
+        ).toBeLessThanOrEqual(peer.get(k)! * 1.1);
       }
     });
   }
