@@ -45,7 +45,7 @@ import { undecidedQueries, withSecondWindow } from './second-window.js';
 import { markCovered, TRIAL_PREFIX, trialPack, trialRunKey, validateTrials } from './trial-pack.js';
 import { holdRunKey, releaseRunKey, runKeyHeld } from '../db/run-lock.js';
 import { measureViews, viewTrials, type ViewTrial } from './view-trials.js';
-import { isTrigram, packNeedsTrigram, releaseTrigram, useTrigram, type TrigramUse } from './trigram.js';
+import { isTrigram, packNeedsTrigram, releaseTrigram, removeOrphanedTrigram, useTrigram, type TrigramUse } from './trigram.js';
 
 export interface AdviseOptions extends RunOptions, Budget {
   bench: BenchOptions;
@@ -102,7 +102,7 @@ export interface AdviceResult {
   analyzed: string[];
   /** A materialized view per aggregate query (or why there is none), measured like the indexes. */
   views: ViewTrial[];
-  /** Trial packs of earlier runs (killed half-way) this run rolled back first. */
+  /** Trial packs of earlier runs (killed half-way) this run rolled back first, and pg_trgm if such a run installed it. */
   cleanedUp: string[];
   error?: PgoptError;
 }
@@ -150,6 +150,9 @@ async function cleanLeftovers(c: Session, o: AdviseOptions): Promise<string[]> {
     const r = await rollbackPack(c, p, o);
     if (r.error) throw r.error;
   }
+  // After the packs: a trigram trial index of the killed run would keep its extension in place.
+  const alive = async (run: string) => trialRunKey(run) !== null && (await runKeyHeld(c, trialRunKey(run)!));
+  if (await removeOrphanedTrigram(c, alive)) gone.push('the extension pg_trgm it installed');
   return gone;
 }
 
@@ -486,13 +489,13 @@ async function adviseSteps(c: Session, all: Workload, result: AdviceResult, o: A
   );
   // Any schema name makes the pattern candidates: whether one would exist decides whether pg_trgm is wanted.
   const wanted = trialsFor(parsed, lookup, { trigramSchema: 'pg_trgm' }).some((t) => isTrigram(t.candidate));
-  const trigram = await useTrigram(c, { install: !!o.installTrigram, wanted, dryRun: o.dryRun });
+  const trigram = await useTrigram(c, { install: !!o.installTrigram, wanted, dryRun: o.dryRun, run: result.trialPack });
   result.trigram = trigram.use;
   result.trials = trialsFor(parsed, lookup, { trigramSchema: trigram.schema });
   try {
     return await trialSteps(c, workload, lookup, result, o);
   } finally {
-    result.trigram = await releaseTrigram(c, result.trigram, packNeedsTrigram(result)).catch(() => result.trigram);
+    result.trigram = await releaseTrigram(c, result.trigram, packNeedsTrigram(result), result.trialPack).catch(() => result.trigram);
   }
 }
 

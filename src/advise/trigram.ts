@@ -5,6 +5,7 @@
  */
 import { extensionAvailable, trigramSchema } from '../db/catalog.js';
 import { asUser, type Session } from '../db/session.js';
+import { leaveNote, readNote, removeNote } from '../engine/registry.js';
 import type { Candidate } from './candidates.js';
 import type { Trial } from './select.js';
 
@@ -16,18 +17,23 @@ import type { Trial } from './select.js';
  */
 export type TrigramUse = 'present' | 'installed' | 'removed' | 'not-needed' | 'absent' | 'not-available';
 
+/** The note (pgopt.meta) naming the run that installed pg_trgm, until that run removes it or keeps it for its pack. */
+const INSTALLED_NOTE = 'advise_installed_pg_trgm';
+
 export const isTrigram = (c: Candidate): boolean => c.method === 'gin' && c.keys.some((k) => k.opclass?.endsWith('gin_trgm_ops'));
 
 /** The schema to name pg_trgm's operator classes in, installing the extension where consented and wanted. */
 export async function useTrigram(
   c: Session,
-  o: { install: boolean; wanted: boolean; dryRun: boolean },
+  o: { install: boolean; wanted: boolean; dryRun: boolean; run: string },
 ): Promise<{ use: TrigramUse; schema: string | null }> {
   const schema = await trigramSchema(c);
   if (schema) return { use: 'present', schema };
   if (!o.wanted) return { use: 'not-needed', schema: null };
   if (!o.install || o.dryRun) return { use: 'absent', schema: null };
   if (!(await extensionAvailable(c, 'pg_trgm'))) return { use: 'not-available', schema: null };
+  // First the note, then the extension: a run killed in between leaves a note and nothing to remove.
+  await leaveNote(c, INSTALLED_NOTE, o.run);
   // In the user's schema and as the user, as a DBA's own CREATE EXTENSION would put it.
   await asUser(c, () => c.query('CREATE EXTENSION IF NOT EXISTS pg_trgm'));
   return { use: 'installed', schema: await trigramSchema(c) };
@@ -38,8 +44,29 @@ export const packNeedsTrigram = (r: { error?: unknown; trials: Trial[] }): boole
   !r.error && r.trials.some((t) => t.outcome === 'kept' && isTrigram(t.candidate));
 
 /** Removes the extension useTrigram installed when the pack does not need it (RESTRICT: never what others built on it). */
-export async function releaseTrigram(c: Session, use: TrigramUse, needed: boolean): Promise<TrigramUse> {
-  if (use !== 'installed' || needed) return use;
-  await asUser(c, () => c.query('DROP EXTENSION IF EXISTS pg_trgm RESTRICT'));
-  return 'removed';
+export async function releaseTrigram(c: Session, use: TrigramUse, needed: boolean, run: string): Promise<TrigramUse> {
+  if (use !== 'installed') return use;
+  if (!needed) await asUser(c, () => c.query('DROP EXTENSION IF EXISTS pg_trgm RESTRICT'));
+  await removeNote(c, INSTALLED_NOTE, run);
+  return needed ? use : 'removed';
+}
+
+/**
+ * pg_trgm that a run installed and did not live to remove (kill -9: its note stands, its run key
+ * is free): removed now, as that run would have. Something built on it since (a trigram index of
+ * the user's) makes it the user's: it stays, and the note goes. True when it was removed.
+ */
+export async function removeOrphanedTrigram(c: Session, alive: (run: string) => Promise<boolean>): Promise<boolean> {
+  const run = await readNote(c, INSTALLED_NOTE);
+  if (run === null || (await alive(run))) return false;
+  const present = (await trigramSchema(c)) !== null;
+  const removed = present && (await asUser(c, () => c.query('DROP EXTENSION pg_trgm RESTRICT')).then(() => true, keptByDependents));
+  await removeNote(c, INSTALLED_NOTE, run);
+  return removed;
+}
+
+/** DROP … RESTRICT refused because other objects depend on the extension (2BP01): it stays; any other error is raised. */
+function keptByDependents(err: unknown): false {
+  if ((err as { code?: string }).code === '2BP01') return false;
+  throw err;
 }

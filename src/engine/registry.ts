@@ -334,6 +334,28 @@ const toRow = (r: any): RegistryRow => ({
   pgoptVersion: r.pgopt_version,
 });
 
+/**
+ * A note a run leaves in pgopt.meta for the runs after it: a change it made outside any pack
+ * (advise's pg_trgm), written before the change, so that the next run can undo it when this one
+ * is killed first. `value` names the run.
+ */
+export async function leaveNote(c: Session, key: string, value: string): Promise<void> {
+  await ensureRegistry(c);
+  await c.query(`INSERT INTO pgopt.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, value]);
+}
+
+export async function readNote(c: Session, key: string): Promise<string | null> {
+  if (!(await registryExists(c))) return null;
+  const r = await c.query(`SELECT value FROM pgopt.meta WHERE key = $1`, [key]);
+  return (r.rows[0]?.value as string | undefined) ?? null;
+}
+
+/** Removes the note `value` left (another run's note under the same key stays). */
+export async function removeNote(c: Session, key: string, value: string): Promise<void> {
+  if (!(await registryExists(c))) return;
+  await c.query(`DELETE FROM pgopt.meta WHERE key = $1 AND value = $2`, [key, value]);
+}
+
 /** All rows, or one pack's; empty when the registry was never created. */
 export async function readRows(c: Session, pack?: string): Promise<RegistryRow[]> {
   if (!(await registryExists(c))) return [];

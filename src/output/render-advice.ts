@@ -52,9 +52,7 @@ export function renderAdvice(r: AdviceResult, c: ChalkInstance): string {
   }[r.hypopg];
   const trigram = TRIGRAM[r.trigram];
   const summary = `${r.trials.length} candidate(s), ${built} built for real, ${kept} kept; ${hypo}${trigram ? `; ${trigram}` : ''}`;
-  const cleaned = r.cleanedUp.length
-    ? `\n${c.yellow(`rolled back trial indexes left by an interrupted run: ${r.cleanedUp.join(', ')}`)}`
-    : '';
+  const cleaned = r.cleanedUp.length ? `\n${c.yellow(`rolled back what an interrupted run left: ${r.cleanedUp.join(', ')}`)}` : '';
   const writes = r.writes.map((w) => {
     const hourly =
       w.callsPerHour !== undefined

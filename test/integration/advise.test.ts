@@ -663,9 +663,45 @@ describe('nothing is left behind', () => {
     expect(left.rows).toBeGreaterThan(0);
     const next = await adviseOne();
     expect(next.code, next.stderr).toBe(0);
-    expect(next.stdout + next.stderr).toContain('rolled back trial indexes left by an interrupted run');
+    expect(next.stdout + next.stderr).toContain('rolled back what an interrupted run left');
     expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
     expect(await db.query(`SELECT count(*)::int AS n FROM pg_index WHERE NOT indisvalid`)).toEqual([{ n: 0 }]);
+  });
+
+  it('after kill -9 of a run that installed pg_trgm: it stays (the unsafe state), and the next advise removes it; one the user built on, or installed, stays', async () => {
+    const trgm = async () => (await db.query(`SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'pg_trgm'`))[0].n as number;
+    const killDuringTrial = async () => {
+      let child: ChildProcess | undefined;
+      const w = file('trgm-kill.sql', `-- name: by_fragment\nSELECT id FROM app.notes WHERE body ILIKE '%abcd1%';\n`);
+      const run = runCli(['advise', w, ...FAST, '--install-extension', 'pg_trgm', '--db', db.url], { onSpawn: (p) => (child = p) });
+      await waitForTrial();
+      child!.kill('SIGKILL');
+      await run;
+      expect(await trgm()).toBe(1);
+    };
+    await db.query(`CREATE TABLE app.notes (id bigserial PRIMARY KEY, body text NOT NULL);
+      INSERT INTO app.notes (body) SELECT md5(g::text) FROM generate_series(1, 50000) g; ANALYZE app.notes;`);
+    try {
+      await killDuringTrial();
+      const next = await adviseOne();
+      expect(next.code, next.stderr).toBe(0);
+      expect(next.stdout + next.stderr).toContain('the extension pg_trgm it installed');
+      expect(await trgm()).toBe(0);
+      expect(await trialLeftovers()).toEqual({ indexes: 0, rows: 0 });
+      // Killed again, and the user builds on the extension before the next run: it is theirs now.
+      await killDuringTrial();
+      await db.query(`CREATE INDEX notes_body_trgm ON app.notes USING gin (body public.gin_trgm_ops)`);
+      const kept = await adviseOne();
+      expect(kept.code, kept.stderr).toBe(0);
+      expect(kept.stdout + kept.stderr).not.toContain('pg_trgm it installed');
+      expect(await trgm()).toBe(1);
+      // And one the user installed, with nothing built on it, is never advise's to remove.
+      await db.query('DROP INDEX app.notes_body_trgm; DROP EXTENSION pg_trgm; CREATE EXTENSION pg_trgm');
+      expect((await adviseOne()).code).toBe(0);
+      expect(await trgm()).toBe(1);
+    } finally {
+      await db.query('DROP TABLE app.notes; DROP EXTENSION IF EXISTS pg_trgm;');
+    }
   });
 
   it('two advise runs at once both end well: the second leaves the first run\u2019s live trials alone', async () => {
@@ -674,7 +710,7 @@ describe('nothing is left behind', () => {
     const live = (await db.query(`SELECT DISTINCT pack FROM pgopt.objects WHERE pack LIKE 'pgopt-advise-%'`)).map((r) => r.pack);
     const b = await adviseOne();
     expect(b.code, b.stderr).toBe(0);
-    expect(b.stdout + b.stderr).not.toContain('rolled back trial indexes left by an interrupted run');
+    expect(b.stdout + b.stderr).not.toContain('rolled back what an interrupted run left');
     const ra = await a;
     expect(ra.code, ra.stderr).toBe(0);
     expect(live).toHaveLength(1);
