@@ -169,7 +169,7 @@ async function useHypopg(c: Session, o: AdviseOptions): Promise<HypopgUse> {
  * variants (INCLUDE) wait for the second round: they must beat their plain sibling.
  */
 function chooseTrials(trials: Trial[], o: AdviseOptions, screened: boolean): Trial[] {
-  const open = trials.filter((t) => t.outcome === 'not-tried' && !t.candidate.include.length);
+  const open = trials.filter((t) => t.outcome === 'not-tried' && !roundTwo(t));
   const size = (t: Trial) => t.candidate.keys.length + (t.candidate.where ? 0 : 0.5);
   const ranked = screened
     ? open.sort((a, b) => (b.predicted ? predictedGain(b) : 0.5) - (a.predicted ? predictedGain(a) : 0.5))
@@ -238,13 +238,23 @@ async function buildAndMeasure(
   return after;
 }
 
-const sameIndexBut = (a: Trial, b: Trial) =>
-  JSON.stringify([a.candidate.table, a.candidate.method, a.candidate.keys, a.candidate.where]) ===
-  JSON.stringify([b.candidate.table, b.candidate.method, b.candidate.keys, b.candidate.where]);
+/** Tried in round two, against a round-one index it adds to: a covering variant, or one with ORDER BY keys (widens). */
+const roundTwo = (t: Trial) => t.candidate.include.length > 0 || !!t.candidate.widens;
+
+/** Whether `plain` is the round-one index that `variant` adds INCLUDE columns or ORDER BY keys to. */
+const addsTo = (variant: Trial, plain: Trial) =>
+  JSON.stringify([plain.candidate.table, plain.candidate.method, plain.candidate.keys, plain.candidate.where]) ===
+  JSON.stringify([
+    variant.candidate.table,
+    variant.candidate.method,
+    variant.candidate.widens ?? variant.candidate.keys,
+    variant.candidate.where,
+  ]);
 
 /**
- * Round two: the covering variant (INCLUDE) of each index that paid, kept only when it makes its
- * queries significantly faster than the plain index did — the extra bytes must pay for themselves.
+ * Round two: the covering variant (INCLUDE) of each index that paid, and the one with the ORDER BY
+ * keys where only a few values need them, each kept only when it makes its queries significantly
+ * faster than the plain index did: the extra bytes must pay for themselves.
  */
 async function coveringRound(
   c: Session,
@@ -256,18 +266,20 @@ async function coveringRound(
   o: AdviseOptions,
 ) {
   const winners = round1.filter((t) => t.effects.some((e) => e.verdict === 'faster'));
-  const siblings = trials.filter((t) => t.outcome === 'not-tried' && t.candidate.include.length && winners.some((w) => sameIndexBut(w, t)));
-  for (const t of trials.filter((x) => x.outcome === 'not-tried' && x.candidate.include.length && !siblings.includes(x))) {
-    Object.assign(t, { outcome: 'screened-out', reason: 'its plain variant made no query faster' });
+  const siblings = trials.filter((t) => t.outcome === 'not-tried' && roundTwo(t) && winners.some((w) => addsTo(t, w)));
+  for (const t of trials.filter((x) => x.outcome === 'not-tried' && roundTwo(x) && !siblings.includes(x))) {
+    const plain = t.candidate.widens ? 'the index without its ORDER BY keys' : 'its plain variant';
+    Object.assign(t, { outcome: 'screened-out', reason: `${plain} made no query faster` });
   }
   if (!siblings.length) return;
   const after2 = await buildAndMeasure(c, workload, [...winners, ...siblings], siblings, runs.before, result, o);
   const vsPlain = compareRuns(runs.after1, after2).queries;
   for (const s of siblings) {
-    const plain = winners.find((w) => sameIndexBut(w, s))!;
+    const plain = winners.find((w) => addsTo(s, w))!;
     const used = s.effects.map((e) => e.query);
     if (vsPlain.some((q) => used.includes(q.name) && q.verdict === 'faster')) {
-      Object.assign(plain, { outcome: 'no-gain', reason: `its covering variant ${s.name} is significantly faster` });
+      const variant = s.candidate.widens ? 'with the ORDER BY keys' : 'its covering variant';
+      Object.assign(plain, { outcome: 'no-gain', reason: `${variant} ${s.name} is significantly faster` });
     } else {
       Object.assign(s, { outcome: 'no-gain', reason: `not significantly faster than ${plain.name}, which is smaller` });
     }

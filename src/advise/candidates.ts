@@ -31,6 +31,8 @@ export interface TableFacts {
   pages?: number;
   /** The most rows one value of a column matches, by the statistics (see sortPays). */
   mostRows?: Map<string, number>;
+  /** The rows a value outside the most common ones matches, by the planner's estimate (see sortPays). */
+  typicalRows?: Map<string, number>;
 }
 
 /** What the database offers beyond core PostgreSQL: pg_trgm's schema where it is installed. */
@@ -78,6 +80,12 @@ export interface Candidate {
   queries: string[];
   /** What in the queries it answers, for the pack's comments. */
   why: string;
+  /**
+   * The keys of the index this one adds ORDER BY keys to, where only the statistics' heaviest values
+   * would need them (sortPays: 'measure'): tried in round two against that index, and kept only
+   * when significantly faster with the workload's own values.
+   */
+  widens?: KeyPart[];
 }
 
 type Pred =
@@ -571,18 +579,32 @@ function includeFor(reads: Set<string> | null | undefined, keys: KeyPart[], unso
 }
 
 /**
- * ORDER BY keys after the equalities pay only when one key value has more rows than the query
- * returns (or, without a LIMIT, more than SORT_FEW_ROWS): else the query reads that value's every
- * row either way, and sorting them is cheap. Without them the index is far smaller: a value's
- * entries are deduplicated into one, where a sort key makes every entry distinct.
+ * ORDER BY keys after the equalities pay only when a key value has more rows than the query returns
+ * (or, without a LIMIT, more than SORT_FEW_ROWS): else the query reads that value's every row either
+ * way, and sorting them is cheap. Without them the index is far smaller: a value's entries are
+ * deduplicated into one, where a sort key makes every entry distinct. 'measure': the most common
+ * value has that many rows but one outside the most common values has not, so which values the application sends
+ * decides, and the statistics cannot tell (followers of a few stars among users followed by 7).
  */
-export function sortPays(t: TableFacts, eq: KeyPart[], wanted: QueryBlockPlan['wanted']): boolean {
-  if (!eq.length || wanted === null) return true;
-  const rows = eq.flatMap((k) => mostRowsOf(t, k) ?? []);
-  return !rows.length || Math.min(...rows) > (wanted === 'all' ? SORT_FEW_ROWS : wanted);
+export function sortPays(t: TableFacts, eq: KeyPart[], wanted: QueryBlockPlan['wanted']): 'yes' | 'no' | 'measure' {
+  if (!eq.length || wanted === null) return 'yes';
+  const limit = wanted === 'all' ? SORT_FEW_ROWS : wanted;
+  const most = eq.flatMap((k) => rowsOf(t.mostRows, k) ?? []);
+  if (!most.length) return 'yes';
+  if (Math.min(...most) <= limit) return 'no';
+  const typical = eq.flatMap((k) => rowsOf(t.typicalRows, k) ?? []);
+  return typical.length && Math.min(...typical) <= limit ? 'measure' : 'yes';
 }
 
-const mostRowsOf = (t: TableFacts, k: KeyPart): number | undefined => [...(t.mostRows ?? [])].find(([c]) => isColumn(k, c))?.[1];
+const rowsOf = (m: Map<string, number> | undefined, k: KeyPart): number | undefined => [...(m ?? [])].find(([c]) => isColumn(k, c))?.[1];
+const mostRowsOf = (t: TableFacts, k: KeyPart): number | undefined => rowsOf(t.mostRows, k);
+
+/** The index with the ORDER BY keys, to try against `narrower` (the same without them) where sortPays says 'measure'. */
+function widened(t: TableFacts, query: string, narrower: Candidate | undefined, sorted: KeyPart[]): Candidate[] {
+  if (!narrower) return [];
+  const wide = btree(t, query, [...narrower.keys, ...sorted], null, 'ORDER BY … LIMIT, for the values with many rows');
+  return wide.keys.length > narrower.keys.length ? [{ ...wide, widens: narrower.keys }] : [];
+}
 
 /**
  * The equalities an index needs: all of them, or the one column whose every value has at most
@@ -607,7 +629,8 @@ function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan, db
   // Without a LIMIT too: reading a large table in index order can beat sorting it (PgHero's cases at
   // 200,000 rows: 111 → 21 ms); the trial measures which the planner takes.
   const sorted = block.order?.table === t ? block.order.keys : null;
-  const order = sorted && sortPays(t, eq, block.wanted) ? sorted : null;
+  const pays = sorted ? sortPays(t, eq, block.wanted) : 'no';
+  const order = pays === 'yes' ? sorted : null;
   const tails: KeyPart[][] = [order, range ? [range.key] : null].filter((x): x is KeyPart[] => !!x);
   if (!tails.length) tails.push([]);
   const out: Candidate[] = [];
@@ -645,7 +668,13 @@ function tableCandidates(query: string, t: TableFacts, block: QueryBlockPlan, db
   for (const j of mine.filter((p) => p.kind === 'join')) out.push(btree(t, query, [(j as { key: KeyPart }).key], null, 'join key'));
   for (const o of mine.filter((p): p is Extract<Pred, { kind: 'or' }> => p.kind === 'or'))
     out.push(...o.arms.map((keys) => btree(t, query, keys, null, 'one arm of an OR (BitmapOr)')));
-  return [...out, ...patternCandidates(query, t, mine, eq, db), ...brinCandidates(query, t, mine)];
+  const narrower = pays === 'measure' && !range ? out.find((c) => !c.include.length && !c.where) : undefined;
+  return [
+    ...out,
+    ...widened(t, query, narrower, sorted ?? []),
+    ...patternCandidates(query, t, mine, eq, db),
+    ...brinCandidates(query, t, mine),
+  ];
 }
 
 function patternCandidates(query: string, t: TableFacts, mine: Pred[], eq: KeyPart[], db: DatabaseFacts): Candidate[] {
@@ -691,8 +720,12 @@ export function mergeCandidates(all: Candidate[]): Candidate[] {
   for (const c of all) {
     const id = identity(c);
     const known = byId.get(id);
-    if (known) known.queries = [...new Set([...known.queries, ...c.queries])];
-    else byId.set(id, { ...c, queries: [...c.queries] });
+    if (!known) byId.set(id, { ...c, queries: [...c.queries] });
+    else {
+      known.queries = [...new Set([...known.queries, ...c.queries])];
+      // Another query wants it outright: it is tried in round one.
+      if (!c.widens) delete known.widens;
+    }
   }
   const merged = [...byId.values()];
   return merged.filter((a) => {
@@ -702,8 +735,10 @@ export function mergeCandidates(all: Candidate[]): Candidate[] {
   });
 }
 
+/** Whether `b` serves `a`'s queries in its place; never one tried against `a` in round two (widens). */
 function leads(a: Candidate, b: Candidate): boolean {
   return (
+    !b.widens &&
     a.method === 'btree' &&
     b.method === 'btree' &&
     a.where === b.where &&

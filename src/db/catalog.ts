@@ -733,6 +733,11 @@ export interface ColumnStatistics {
   pages: number;
   /** The most rows one value of a column matches: its most common value's, or an average value's when none is common. */
   mostRows: Map<string, number>;
+  /**
+   * The rows a value outside the most common ones matches, as the planner estimates it (eqsel): the
+   * rows the common values and NULLs leave, over the distinct values left.
+   */
+  typicalRows: Map<string, number>;
 }
 
 /** Without statistics (never analyzed) only enums count as few-valued, and nothing as correlated. */
@@ -747,7 +752,10 @@ export async function columnStatistics(c: Session, oid: number, most: number, co
               GREATEST(coalesce(s.most_common_freqs[1], 0) * c.reltuples,
                        (1 - s.null_frac) * c.reltuples
                          / NULLIF(CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples ELSE s.n_distinct END, 0))::float8
-            END AS most_rows
+            END AS most_rows,
+            ((1 - s.null_frac - coalesce((SELECT sum(f) FROM unnest(s.most_common_freqs) f), 0)) * c.reltuples
+               / NULLIF(CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples ELSE s.n_distinct END
+                        - coalesce(cardinality(s.most_common_freqs), 0), 0))::float8 AS typical_rows
        FROM pg_catalog.pg_attribute a
        JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
@@ -758,8 +766,14 @@ export async function columnStatistics(c: Session, oid: number, most: number, co
     [oid, most, correlation],
   );
   const named = (key: string) => new Set(r.rows.filter((x) => x[key]).map((x) => x.name as string));
-  const mostRows = new Map(r.rows.filter((x) => Number(x.most_rows) > 0).map((x) => [x.name as string, Number(x.most_rows)]));
-  return { fewValued: named('few'), correlated: named('correlated'), pages: Number(r.rows[0]?.pages ?? 0), mostRows };
+  const rows = (key: string) => new Map(r.rows.filter((x) => Number(x[key]) > 0).map((x) => [x.name as string, Number(x[key])]));
+  return {
+    fewValued: named('few'),
+    correlated: named('correlated'),
+    pages: Number(r.rows[0]?.pages ?? 0),
+    mostRows: rows('most_rows'),
+    typicalRows: rows('typical_rows'),
+  };
 }
 
 /** A relation's bytes with its indexes and TOAST (pg_total_relation_size), or null when it does not exist. */

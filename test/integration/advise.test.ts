@@ -293,6 +293,46 @@ describe("pg_trgm with the user's consent (--install-extension pg_trgm)", () => 
   });
 });
 
+describe('a sort key only the heaviest values need is kept only when the workload sends them', () => {
+  interface T {
+    sql: string;
+    outcome: string;
+    reason: string;
+    sizeBytes: number | null;
+  }
+  const query = (params: string) =>
+    `-- name: followers\n-- params: ${params}\nSELECT follower_id FROM app.follows WHERE followee_id = $1 ORDER BY created_at DESC LIMIT 20;\n`;
+  const advise = async (params: string) => {
+    const r = await runCli(['advise', file('followers.sql', query(params)), ...FAST, '--json', '--db', db.url]);
+    expect(r.code, r.stderr).toBe(0);
+    return (JSON.parse(r.stdout).trials as T[]).filter((t) => / ON "app"."follows" /.test(t.sql));
+  };
+  const sortKey = (t: T) => /\(followee_id, created_at DESC\)/.test(t.sql);
+
+  it('users followed by 7 get the short index; 20 stars with 15,000 followers each get the sort key', async () => {
+    await db.query(`CREATE TABLE app.follows (follower_id bigint NOT NULL, followee_id bigint NOT NULL, created_at timestamptz NOT NULL);
+      INSERT INTO app.follows SELECT g, g % 100000, now() - g * interval '1 second' FROM generate_series(1, 700000) g;
+      INSERT INTO app.follows SELECT g, 1000000 + g % 20, now() - g * interval '1 second' FROM generate_series(1, 300000) g;`);
+    await db.query('VACUUM ANALYZE app.follows');
+    try {
+      const light = await advise('SELECT g FROM generate_series(1, 40) g');
+      // The control: the index with the sort key was built and measured against the short one.
+      const wide = light.find((t) => sortKey(t) && t.sizeBytes !== null);
+      expect(wide, JSON.stringify(light)).toBeDefined();
+      expect(wide!.outcome, JSON.stringify(light)).not.toBe('kept');
+      expect(light.filter((t) => t.outcome === 'kept').map((t) => t.sql)).toEqual([expect.stringMatching(/\(followee_id\)/)]);
+
+      const heavy = await advise('SELECT 1000000 + g FROM generate_series(0, 19) g');
+      expect(
+        heavy.filter((t) => t.outcome === 'kept').map((t) => t.sql),
+        JSON.stringify(heavy),
+      ).toEqual([expect.stringMatching(/\(followee_id, created_at DESC\)/)]);
+    } finally {
+      await db.query('DROP TABLE app.follows');
+    }
+  });
+});
+
 describe('index kinds beyond the plain btree', () => {
   it("LIKE a prefix gets the pattern operator class, an infix pg_trgm's GIN, a range on a column in disk order BRIN: each built and measured", async () => {
     await db.query(`

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureParser, parseTrusted } from '../../src/sql/parse.js';
-import { candidatesForQuery, keyText, mergeCandidates, type Candidate, type TableFacts } from '../../src/advise/candidates.js';
+import { candidatesForQuery, keyText, mergeCandidates, sortPays, type Candidate, type TableFacts } from '../../src/advise/candidates.js';
 
 const table = (name: string, cols: Record<string, string>, schema = 'app', fewValued: string[] = []): TableFacts => ({
   schema,
@@ -254,6 +254,49 @@ describe('an ORDER BY key after the equalities, only where a key value has more 
     );
     expect(got).toContain('jobs btree (parent_job)');
     expect(got).not.toContain('jobs btree (parent_job, created_at DESC)');
+  });
+});
+
+describe('sort keys that only the heaviest values need are measured, not assumed (followers of a few stars)', () => {
+  const jobs = (mostRows: number, typicalRows: number): TableFacts => ({
+    ...table('follows', { follower_id: 'bigint', followee_id: 'bigint', created_at: 'timestamp with time zone' }),
+    mostRows: new Map([['followee_id', mostRows]]),
+    typicalRows: new Map([['followee_id', typicalRows]]),
+  });
+  const sql = 'SELECT follower_id FROM follows WHERE followee_id = $1 ORDER BY created_at DESC LIMIT 20';
+  const key = (c: string) => [{ sql: c, desc: false }];
+
+  it('sortPays: no when the most common value fits the LIMIT, yes when an average one does not, measure in between', () => {
+    expect(sortPays(jobs(15, 7), key('followee_id'), 20)).toBe('no');
+    expect(sortPays(jobs(5000, 300), key('followee_id'), 20)).toBe('yes');
+    expect(sortPays(jobs(5000, 7), key('followee_id'), 20)).toBe('measure');
+    // Without an average (a table never analyzed shows none) the heaviest value decides, as before.
+    expect(sortPays({ ...jobs(5000, 7), typicalRows: undefined }, key('followee_id'), 20)).toBe('yes');
+  });
+  it('measure: the short index in round one, the one with the sort key tried against it, and merging never folds one into the other', () => {
+    const got = mergeCandidates(candidatesForQuery('q', parseTrusted(sql), () => jobs(5000, 7)));
+    const wide = got.find((c) => c.widens);
+    expect(shapes(got)).toContain('follows btree (followee_id)');
+    expect(wide && shapes([wide])).toEqual(['follows btree (followee_id, created_at DESC)']);
+    expect(wide!.widens!.map(keyText)).toEqual(['followee_id']);
+  });
+  it('yes: the sort key in round one, as before (nothing to try against)', () => {
+    const got = candidatesForQuery('q', parseTrusted(sql), () => jobs(5000, 300));
+    expect(shapes(got)).toContain('follows btree (followee_id, created_at DESC)');
+    expect(got.some((c) => c.widens)).toBe(false);
+  });
+  it('another query that wants the long index outright brings it to round one', () => {
+    const t = jobs(5000, 7);
+    const both = mergeCandidates([
+      ...candidatesForQuery('q', parseTrusted(sql), () => t),
+      ...candidatesForQuery('r', parseTrusted('SELECT follower_id FROM follows WHERE followee_id = $1 ORDER BY created_at DESC'), () => ({
+        ...t,
+        typicalRows: new Map([['followee_id', 300]]),
+      })),
+    ]);
+    const long = both.find((c) => shapes([c])[0] === 'follows btree (followee_id, created_at DESC)')!;
+    expect(long.widens).toBeUndefined();
+    expect(long.queries.sort()).toEqual(['q', 'r']);
   });
 });
 
