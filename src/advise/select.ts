@@ -3,7 +3,7 @@
  * proven when a query that used it was judged faster by the verdict rule (the same rule bench
  * prints); selection then keeps the most time saved per byte, within the budget.
  */
-import type { Verdict } from '../bench/compare.js';
+import { MIN_DIFF_MS, type QueryComparison, type Verdict } from '../bench/compare.js';
 import type { Candidate } from './candidates.js';
 
 export interface QueryEffect {
@@ -47,6 +47,15 @@ export interface Budget {
   maxIndexes: number;
   maxSizeBytes: number;
 }
+
+/**
+ * Whether a round-two variant (covering, or with the ORDER BY keys) earns its extra bytes on a query,
+ * against its plain index: significantly faster, and by at least MIN_DIFF_MS an execution. The
+ * verdict rule calls a smaller change faster when the buffers show it (an index-only scan's), which
+ * proves the change, not that it is worth bytes: a covering variant is often several times its plain index.
+ */
+export const variantPays = (vsPlain: Pick<QueryComparison, 'verdict' | 'before' | 'after'>): boolean =>
+  vsPlain.verdict === 'faster' && !!vsPlain.before && !!vsPlain.after && vsPlain.before.median - vsPlain.after.median >= MIN_DIFF_MS;
 
 /** Time the trial index saved (ms per execution, summed over the queries it made faster). */
 export const savedMs = (t: Trial): number =>

@@ -4,7 +4,9 @@
 // and each sort key they keep, is benched alone against the shorter index, side by side, with bench's
 // verdict of the short one against the long one:
 //  - shortened, and the short one slower: a win the rules left on the table;
-//  - kept, and the short one not slower: bytes the rules spent for nothing.
+//  - kept, and the short one not slower: bytes the rules spent for nothing;
+//  - measured (only the most common values have more rows than the query returns): advise's round two
+//    decides with the workload's values; the pair shows what it should decide.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadWorkload } from '../../dist/bench/workload.js';
 import { bench, compare, DEFAULT_BENCH_OPTIONS } from '../../dist/index.js';
@@ -74,6 +76,8 @@ function pairsOf(q, lookup) {
     );
     if (short) pairs.push({ rule: 'drops', long, short: short.keys });
   }
+  // Where only the most common values would need the sort key, advise's round two decides by measuring both.
+  for (const long of on.filter((c) => c.widens)) pairs.push({ rule: 'measures', long, short: long.widens });
   const sorts = tree.SelectStmt?.sortClause?.length ?? 0;
   for (const long of on.filter((c) => /ORDER BY/.test(c.why) && /equality/.test(c.why) && c.keys.length > sorts))
     pairs.push({ rule: 'keeps', long, short: long.keys.slice(0, long.keys.length - sorts) });
@@ -92,7 +96,7 @@ try {
       for (const { rule, long, short } of pairsOf(q, lookup)) {
         const one = { ...workload, queries: [q] };
         log(
-          `${schema}.${q.name}: (${keysOf(long).join(', ')}) against (${short.map(keyText).join(', ')}); the rules ${rule === 'keeps' ? 'keep' : 'drop'} the difference`,
+          `${schema}.${q.name}: (${keysOf(long).join(', ')}) against (${short.map(keyText).join(', ')}); the rules ${{ keeps: 'keep', drops: 'drop', measures: 'measure' }[rule]} the difference`,
         );
         // What the server refuses to index (a stable function in an ORDER BY expression) advise drops too.
         const L = await withIndex(c, ddl(long, long.keys, 'rule_long'), `${schema}.rule_long`, one).catch(

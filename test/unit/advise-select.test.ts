@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { selectTrials, type QueryEffect, type Trial } from '../../src/advise/select.js';
+import { selectTrials, variantPays, type QueryEffect, type Trial } from '../../src/advise/select.js';
 import type { Verdict } from '../../src/bench/compare.js';
 
 const effect = (query: string, beforeMs: number, afterMs: number, verdict: Verdict): QueryEffect => ({
@@ -96,5 +96,23 @@ describe('selectTrials: an index is kept only when the verdict says a query it s
       trial('lookup', 1000, [effect('lookup', 1.5, 0.5, 'faster')]),
     ];
     expect(outcomes(selectTrials(plain, { maxIndexes: 1, maxSizeBytes: Infinity }))).toEqual({ report: 'kept', lookup: 'over-budget' });
+  });
+});
+
+describe('a round-two variant earns its extra bytes only by a real gain over its plain index', () => {
+  const vs = (plainMs: number, variantMs: number, verdict: Verdict) => ({
+    verdict,
+    before: { median: plainMs, p95: plainMs, form: '', plan: '', buffers: 0, n: 20 },
+    after: { median: variantMs, p95: variantMs, form: '', plan: '', buffers: 0, n: 20 },
+  });
+  it('significantly faster by 0.41 ms an execution (an index-only scan of 20 rows): it pays', () => {
+    expect(variantPays(vs(0.52, 0.11, 'faster'))).toBe(true);
+  });
+  it('called faster by its buffers, 0.02 ms an execution (a covering index 4.6× its plain one): it does not', () => {
+    expect(variantPays(vs(0.095, 0.075, 'faster'))).toBe(false);
+  });
+  it('a large difference the verdict rule does not call faster, or a query one side did not run: it does not', () => {
+    expect(variantPays(vs(3.2, 0.17, 'inconclusive'))).toBe(false);
+    expect(variantPays({ verdict: 'faster', before: null, after: vs(1, 0.1, 'faster').after })).toBe(false);
   });
 });
