@@ -10,7 +10,7 @@
 import { usesIndex } from '../bench/plan-summary.js';
 import { randomBytes } from 'node:crypto';
 import type { Node } from '@pgsql/types';
-import { compareRuns, MIN_DIFF_MS, type QueryComparison } from '../bench/compare.js';
+import { compareRuns, type QueryComparison } from '../bench/compare.js';
 import { refusedQueries, runBench, type BenchOptions, type BenchResult, type RefusedQuery } from '../bench/runner.js';
 import type { Workload, WorkloadQuery } from '../bench/workload.js';
 import { genericPlan, type GenericPlan } from '../db/generic-plan.js';
@@ -40,7 +40,7 @@ import {
 } from './candidates.js';
 import { plannedQueries, predictedGain, screenWithHypopg } from './hypopg.js';
 import { candidateName, candidateSql } from './index-sql.js';
-import { selectTrials, variantPays, type Budget, type Trial } from './select.js';
+import { selectTrials, variantPays, variantShortfall, type Budget, type Trial } from './select.js';
 import { undecidedQueries, withSecondWindow } from './second-window.js';
 import { markCovered, TRIAL_PREFIX, trialPack, trialRunKey, validateTrials } from './trial-pack.js';
 import { holdRunKey, releaseRunKey, runKeyHeld } from '../db/run-lock.js';
@@ -276,16 +276,11 @@ async function coveringRound(
   const vsPlain = compareRuns(runs.after1, after2).queries;
   for (const s of siblings) {
     const plain = winners.find((w) => addsTo(s, w))!;
-    const used = s.effects.map((e) => e.query);
-    if (vsPlain.some((q) => used.includes(q.name) && variantPays(q))) {
+    const read = vsPlain.filter((q) => s.effects.some((e) => e.query === q.name));
+    if (read.some(variantPays)) {
       const variant = s.candidate.widens ? 'with the ORDER BY keys' : 'its covering variant';
       Object.assign(plain, { outcome: 'no-gain', reason: `${variant} ${s.name} is significantly faster` });
-    } else {
-      Object.assign(s, {
-        outcome: 'no-gain',
-        reason: `not faster than ${plain.name}, which is smaller, significantly and by ${MIN_DIFF_MS} ms or more an execution`,
-      });
-    }
+    } else Object.assign(s, { outcome: 'no-gain', reason: variantShortfall(read, plain.name) });
   }
 }
 

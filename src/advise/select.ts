@@ -57,6 +57,15 @@ export interface Budget {
 export const variantPays = (vsPlain: Pick<QueryComparison, 'verdict' | 'before' | 'after'>): boolean =>
   vsPlain.verdict === 'faster' && !!vsPlain.before && !!vsPlain.after && vsPlain.before.median - vsPlain.after.median >= MIN_DIFF_MS;
 
+/** Why a round-two variant did not replace its plain index, from the comparisons with it of the queries that read the variant. */
+export function variantShortfall(read: Pick<QueryComparison, 'verdict' | 'before' | 'after'>[], plain: string): string {
+  if (!read.length) return `no plan read it beside ${plain}, which is smaller`;
+  const small = read.find((q) => q.verdict === 'faster' && q.before && q.after);
+  if (!small) return `not significantly faster than ${plain}, which is smaller`;
+  const ms = (small.before!.median - small.after!.median).toFixed(3);
+  return `faster than ${plain} by only ${ms} ms an execution: under ${MIN_DIFF_MS} ms does not pay for its extra bytes`;
+}
+
 /** Time the trial index saved (ms per execution, summed over the queries it made faster). */
 export const savedMs = (t: Trial): number =>
   t.effects.filter((e) => e.verdict === 'faster').reduce((s, e) => s + Math.max(0, e.beforeMs - e.afterMs), 0);

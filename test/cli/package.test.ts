@@ -68,8 +68,9 @@ describe('the npm package in a user’s project', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).verify.ok).toBe(true);
     expect(statSync(project).mode & 0o777).toBe(process.getuid?.() === 0 ? 0o700 : statSync(project).mode & 0o777);
-    expect(copies()).toEqual(before.copies);
-    expect(servers()).toEqual(before.servers);
+    // Nothing new: other test files' servers may end meanwhile, but none may be the demo's.
+    expect(copies().filter((f) => !before.copies.includes(f))).toEqual([]);
+    expect(servers().filter((p) => !before.servers.includes(p))).toEqual([]);
   });
 
   it('control: the postgres user cannot run the binaries inside that project, so the copy is what made it work', () => {

@@ -118,7 +118,8 @@ beforeAll(async () => {
             (t) =>
               `${t.name} ${t.outcome}${t.reason ? ` (${t.reason})` : ''} ${JSON.stringify(t.effects.map((e) => [e.query, e.beforeMs, e.afterMs, e.verdict, e.reason]))}`,
           )
-          .join('; '),
+          .concat(advice.refused.filter((r) => r.name === name).map((r) => `refused by the server: ${r.message}`))
+          .join('; ') || 'no candidate',
       );
     const pack = join(wfile, '..', 'advised.sql');
     writeFileSync(pack, packText(advice, '18'));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { selectTrials, variantPays, type QueryEffect, type Trial } from '../../src/advise/select.js';
+import { selectTrials, variantPays, variantShortfall, type QueryEffect, type Trial } from '../../src/advise/select.js';
 import type { Verdict } from '../../src/bench/compare.js';
 
 const effect = (query: string, beforeMs: number, afterMs: number, verdict: Verdict): QueryEffect => ({
@@ -114,5 +114,12 @@ describe('a round-two variant earns its extra bytes only by a real gain over its
   it('a large difference the verdict rule does not call faster, or a query one side did not run: it does not', () => {
     expect(variantPays(vs(3.2, 0.17, 'inconclusive'))).toBe(false);
     expect(variantPays({ verdict: 'faster', before: null, after: vs(1, 0.1, 'faster').after })).toBe(false);
+  });
+  it('the reason it stays out says which: too small a gain, no significant one, or no plan that read it', () => {
+    expect(variantShortfall([vs(0.095, 0.075, 'faster')], 'p_idx')).toBe(
+      'faster than p_idx by only 0.020 ms an execution: under 0.05 ms does not pay for its extra bytes',
+    );
+    expect(variantShortfall([vs(0.3, 0.2, 'unchanged')], 'p_idx')).toBe('not significantly faster than p_idx, which is smaller');
+    expect(variantShortfall([], 'p_idx')).toBe('no plan read it beside p_idx, which is smaller');
   });
 });
