@@ -364,8 +364,8 @@ async function confirmKept(c: Session, workload: Workload, result: AdviceResult,
 
 /**
  * Each trial round and the pack alone are measured minutes after `before`, and the machine may have
- * moved in between: a query the window could not decide (`inconclusive`, whose reason says to re-run the comparison) is
- * measured once more, and that measurement stands (second-window.ts).
+ * moved in between: a query the window could not decide (`inconclusive`, whose reason says to
+ * re-run the comparison) is measured once more, and that measurement stands (second-window.ts).
  */
 async function measureAgainIfInconclusive(c: Session, workload: Workload, before: BenchResult, first: BenchResult, o: AdviseOptions) {
   const comparison = compareRuns(before, first);

@@ -583,8 +583,9 @@ function includeFor(reads: Set<string> | null | undefined, keys: KeyPart[], unso
  * (or, without a LIMIT, more than SORT_FEW_ROWS): else the query reads that value's every row either
  * way, and sorting them is cheap. Without them the index is far smaller: a value's entries are
  * deduplicated into one, where a sort key makes every entry distinct. 'measure': the most common
- * value has that many rows but one outside the most common values has not, so which values the application sends
- * decides, and the statistics cannot tell (followers of a few stars among users followed by 7).
+ * value has that many rows but one outside the most common values has not, so which values the
+ * application sends decides, and the statistics cannot tell (a few stars' followers among users
+ * followed by 7).
  */
 export function sortPays(t: TableFacts, eq: KeyPart[], wanted: QueryBlockPlan['wanted']): 'yes' | 'no' | 'measure' {
   if (!eq.length || wanted === null) return 'yes';

@@ -54,19 +54,24 @@ export async function releaseTrigram(c: Session, use: TrigramUse, needed: boolea
 /**
  * pg_trgm that a run installed and did not live to remove (kill -9: its note stands, its run key
  * is free): removed now, as that run would have. Something built on it since (a trigram index of
- * the user's) makes it the user's: it stays, and the note goes. True when it was removed.
+ * the user's) makes it the user's: it stays, and the note goes. A role that does not own it leaves
+ * it and the note to the next run of one that does. True when it was removed.
  */
 export async function removeOrphanedTrigram(c: Session, alive: (run: string) => Promise<boolean>): Promise<boolean> {
   const run = await readNote(c, INSTALLED_NOTE);
   if (run === null || (await alive(run))) return false;
   const present = (await trigramSchema(c)) !== null;
-  const removed = present && (await asUser(c, () => c.query('DROP EXTENSION pg_trgm RESTRICT')).then(() => true, keptByDependents));
-  await removeNote(c, INSTALLED_NOTE, run);
-  return removed;
+  const outcome = present
+    ? await asUser(c, () => c.query('DROP EXTENSION pg_trgm RESTRICT')).then(() => 'removed' as const, dropRefused)
+    : 'absent';
+  if (outcome !== 'not-owner') await removeNote(c, INSTALLED_NOTE, run);
+  return outcome === 'removed';
 }
 
-/** DROP … RESTRICT refused because other objects depend on the extension (2BP01): it stays; any other error is raised. */
-function keptByDependents(err: unknown): false {
-  if ((err as { code?: string }).code === '2BP01') return false;
+/** Why DROP … RESTRICT was refused: objects depend on the extension (2BP01), or this role does not own it (42501); else raised. */
+export function dropRefused(err: unknown): 'depended-on' | 'not-owner' {
+  const code = (err as { code?: string }).code;
+  if (code === '2BP01') return 'depended-on';
+  if (code === '42501') return 'not-owner';
   throw err;
 }

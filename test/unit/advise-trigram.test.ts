@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { packNeedsTrigram } from '../../src/advise/trigram.js';
+import { dropRefused, packNeedsTrigram } from '../../src/advise/trigram.js';
 import type { Trial } from '../../src/advise/select.js';
 
 const trial = (method: 'btree' | 'gin', opclass: string | undefined, outcome: Trial['outcome']) =>
@@ -26,5 +26,13 @@ describe('whether the pack needs the pg_trgm advise installed (else it is remove
   });
   it('a trigram index not kept, or only other kept indexes: not needed', () => {
     expect(packNeedsTrigram({ trials: [trial('gin', '"public".gin_trgm_ops', 'no-gain'), trial('btree', undefined, 'kept')] })).toBe(false);
+  });
+});
+
+describe("a killed run's pg_trgm that DROP … RESTRICT may not remove", () => {
+  it("something depends on it: the user's now; another owner: left, with its note, for the owner; anything else is raised", () => {
+    expect(dropRefused({ code: '2BP01' })).toBe('depended-on');
+    expect(dropRefused({ code: '42501' })).toBe('not-owner');
+    expect(() => dropRefused({ code: '57014' })).toThrow();
   });
 });
