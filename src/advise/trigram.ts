@@ -34,8 +34,12 @@ export async function useTrigram(
   if (!(await extensionAvailable(c, 'pg_trgm'))) return { use: 'not-available', schema: null };
   // First the note, then the extension: a run killed in between leaves a note and nothing to remove.
   await leaveNote(c, INSTALLED_NOTE, o.run);
-  // In the user's schema and as the user, as a DBA's own CREATE EXTENSION would put it.
-  await asUser(c, () => c.query('CREATE EXTENSION IF NOT EXISTS pg_trgm'));
+  // In the user's schema and as the user, as a DBA's own CREATE EXTENSION would put it. Refused
+  // (not allowed to create it), nothing was installed: the note goes too.
+  await asUser(c, () => c.query('CREATE EXTENSION IF NOT EXISTS pg_trgm')).catch(async (err) => {
+    await removeNote(c, INSTALLED_NOTE, o.run);
+    throw err;
+  });
   return { use: 'installed', schema: await trigramSchema(c) };
 }
 
